@@ -1,0 +1,1 @@
+"""chat-relay: a multi-server WebSocket chat relay (protocol v1)."""

@@ -1,0 +1,61 @@
+"""``python -m service --host H --port P``: run the relay under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from .app import create_app
+from .config import ConfigError, load_settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="chat-relay WebSocket relay. Settings come from the environment "
+        "(see README, 'Settings'); --host/--port override HOST/PORT.",
+    )
+    parser.add_argument("--host", help="address to bind (default HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default PORT or 8000)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"chat-relay: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,  # ~50 KiB per connection; chat frames are small
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,  # one line per connection is noise at thousands of clients
+        backlog=4096,
+        timeout_graceful_shutdown=int(settings.drain_seconds) or None,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

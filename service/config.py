@@ -1,0 +1,168 @@
+"""Settings: read from the environment once, validated in one place.
+
+Every setting the relay understands is declared in ``SETTINGS`` below; the README's
+settings table and the CDK service stack use the same names. A bad value stops the
+process at start with a message naming the variable, what was wrong and an example.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    redis_auth_token: str | None = None
+    redis_cluster: bool = False
+    history_size: int = 100
+    history_max_len: int = 1000
+    allowed_origins: tuple[str, ...] = ()
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    join_timeout: float = 10.0
+    rate_limit: float = 10.0
+    rate_burst: int = 20
+    max_connections: int = 10_000
+    send_queue_size: int = 1000
+    max_frame_bytes: int = 65_536
+    drain_seconds: float = 20.0
+    presence_ttl: float = 20.0
+    identity_ttl_days: int = 30
+    history_ttl_days: int = 7
+    log_level: str = "info"
+
+    @property
+    def single_server(self) -> bool:
+        return self.redis_url is None
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; e.g. {name}={low}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range; use {low}..{high}")
+    return value
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; e.g. {name}={high / 2:g}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value:g} is out of range; use {low:g}..{high:g}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _redis_url(name: str, raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
+        raise ConfigError(
+            f"{name}={raw!r} is not a Redis URL; use redis://HOST:PORT/0 "
+            "(rediss:// for TLS), or unset it for single-server mode"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing the port validates it
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} has a bad port; e.g. redis://127.0.0.1:6379/0") from None
+    return raw
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+            raise ConfigError(
+                f"{name} entry {origin!r} is not an origin; use scheme://host[:port], "
+                "e.g. ALLOWED_ORIGINS=https://chat.example.com,http://127.0.0.1:8000"
+            )
+    return origins
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().lower()
+    if level not in {"debug", "info", "warning", "error", "critical"}:
+        raise ConfigError(f"{name}={raw!r} is not a log level; use debug|info|warning|error")
+    return level
+
+
+def _token(name: str, raw: str) -> str | None:
+    return raw or None
+
+
+# Environment variable -> (field name, parser). The one list of every setting.
+SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "HOST": ("host", lambda n, r: r.strip() or "127.0.0.1"),
+    "PORT": ("port", lambda n, r: _int(n, r, 1, 65535)),
+    "REDIS_URL": ("redis_url", _redis_url),
+    "REDIS_AUTH_TOKEN": ("redis_auth_token", _token),
+    "REDIS_CLUSTER": ("redis_cluster", _bool),
+    "HISTORY_SIZE": ("history_size", lambda n, r: _int(n, r, 0, 10_000)),
+    "HISTORY_MAX_LEN": ("history_max_len", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "ALLOWED_ORIGINS": ("allowed_origins", _origins),
+    "PING_INTERVAL": ("ping_interval", lambda n, r: _float(n, r, 1, 3600)),
+    "PING_TIMEOUT": ("ping_timeout", lambda n, r: _float(n, r, 1, 3600)),
+    "JOIN_TIMEOUT": ("join_timeout", lambda n, r: _float(n, r, 0.1, 600)),
+    "RATE_LIMIT": ("rate_limit", lambda n, r: _float(n, r, 0.1, 1_000_000)),
+    "RATE_BURST": ("rate_burst", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "MAX_CONNECTIONS": ("max_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "SEND_QUEUE_SIZE": ("send_queue_size", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "MAX_FRAME_BYTES": ("max_frame_bytes", lambda n, r: _int(n, r, 1024, 16 * 1024 * 1024)),
+    "DRAIN_SECONDS": ("drain_seconds", lambda n, r: _float(n, r, 0, 110)),
+    "PRESENCE_TTL": ("presence_ttl", lambda n, r: _float(n, r, 3, 3600)),
+    "IDENTITY_TTL_DAYS": ("identity_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
+    "HISTORY_TTL_DAYS": ("history_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
+    "LOG_LEVEL": ("log_level", _log_level),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from ``environ`` (default ``os.environ``); ``overrides`` win (CLI flags)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for env_name, (field_name, parse) in SETTINGS.items():
+        raw = environ.get(env_name)
+        if raw is not None:
+            values[field_name] = parse(env_name, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    settings = Settings(**values)
+    if settings.redis_cluster and settings.redis_url is None:
+        raise ConfigError(
+            "REDIS_CLUSTER=true needs REDIS_URL (the cluster's configuration endpoint)"
+        )
+    if settings.history_size > settings.history_max_len:
+        raise ConfigError(
+            f"HISTORY_SIZE={settings.history_size} exceeds HISTORY_MAX_LEN="
+            f"{settings.history_max_len}; stored history must cover what a join sends"
+        )
+    return settings

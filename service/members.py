@@ -1,0 +1,51 @@
+"""Members: who a connection is. Random Faker names, avatars served by the relay."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import orjson
+from faker import Faker
+
+MEMBER_ID_BYTES = 8
+TOKEN_BYTES = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: str
+    username: str
+    avatar: str
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            {"id": self.id, "username": self.username, "avatar": self.avatar}
+        ).decode()
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Member:
+        obj = orjson.loads(raw)
+        return cls(id=str(obj["id"]), username=str(obj["username"]), avatar=str(obj["avatar"]))
+
+
+def avatar_path(member_id: str) -> str:
+    return f"/avatars/{member_id}.svg"
+
+
+class MemberFactory:
+    """Creates new members. One Faker per process: building one costs ~0.1 s."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._faker = Faker()
+        if seed is not None:
+            self._faker.seed_instance(seed)
+
+    def create(self) -> Member:
+        member_id = secrets.token_hex(MEMBER_ID_BYTES)
+        return Member(id=member_id, username=self._faker.name(), avatar=avatar_path(member_id))
+
+
+def new_token() -> str:
+    """An unguessable resume token; it maps to the member in the broker's identity store."""
+    return secrets.token_urlsafe(TOKEN_BYTES)

@@ -1,0 +1,193 @@
+"""Wire protocol v1: parse and validate client frames, build server frames.
+
+Server frames are built as text once and shared by every recipient, so the hot
+paths (``messages`` fan-out, history) splice pre-encoded JSON instead of
+re-encoding per client.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+DEFAULT_ROOM = "lobby"
+MAX_TEXT_CHARS = 2000
+MAX_REF_CHARS = 64
+ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MESSAGE_ID_PATTERN = re.compile(r"(\d{1,20})-(\d{1,20})")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+# Close codes (RFC 6455 plus the relay's documented uses).
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # bad origin, join timeout, repeated abuse
+CLOSE_TOO_BIG = 1009  # frame over MAX_FRAME_BYTES (sent by the WebSocket layer)
+CLOSE_RESTARTING = 1012  # draining on shutdown: reconnect with jittered backoff
+CLOSE_TRY_AGAIN = 1013  # slow consumer or connection cap: reconnect later and resume
+
+
+class ProtocolError(Exception):
+    """Bad input from a client; becomes an ``error`` frame, the connection stays open."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str = DEFAULT_ROOM
+    token: str | None = None
+    since: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    text: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = Join | Send | Ping
+
+
+def parse_message_id(value: str) -> tuple[int, int]:
+    """Message ids are ``<ms>-<seq>`` (Redis stream ids); they order as integer pairs."""
+    match = MESSAGE_ID_PATTERN.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a message id: {value!r}")
+    return int(match[1]), int(match[2])
+
+
+def _optional_str(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("bad_frame", f'"{key}" must be a string')
+    return value
+
+
+def parse_client_frame(text: str) -> ClientFrame:
+    """Parse one text frame; raise ProtocolError with a code a client can act on."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("bad_frame", "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_frame", 'frame must be a JSON object with a "type"')
+    kind = obj.get("type")
+    if kind == "send":
+        return _parse_send(obj)
+    if kind == "ping":
+        return Ping()
+    if kind == "join":
+        return _parse_join(obj)
+    raise ProtocolError("bad_frame", 'unknown "type"; expected join, send or ping')
+
+
+def _parse_join(obj: dict[str, Any]) -> Join:
+    room = _optional_str(obj, "room")
+    if room is None:
+        room = DEFAULT_ROOM
+    elif not ROOM_PATTERN.fullmatch(room):
+        raise ProtocolError(
+            "bad_room",
+            "room must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+        )
+    token = _optional_str(obj, "token")
+    if token is not None and not TOKEN_PATTERN.fullmatch(token):
+        raise ProtocolError("bad_frame", '"token" must be the token a welcome frame gave')
+    since = _optional_str(obj, "since")
+    if since is not None and not MESSAGE_ID_PATTERN.fullmatch(since):
+        raise ProtocolError("bad_frame", '"since" must be a message id such as "1700000000000-0"')
+    return Join(room=room, token=token, since=since)
+
+
+def _parse_send(obj: dict[str, Any]) -> Send:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ProtocolError("bad_frame", '"text" must be a string')
+    text = text.strip()
+    if not text:
+        raise ProtocolError("empty_text", "message text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ProtocolError("too_long", f"message text is over {MAX_TEXT_CHARS} characters")
+    ref = obj.get("ref")
+    if ref is not None:
+        if isinstance(ref, int | float) and not isinstance(ref, bool):
+            ref = str(ref)
+        if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS:
+            raise ProtocolError("bad_frame", f'"ref" must be a string of at most {MAX_REF_CHARS}')
+    return Send(text=text, ref=ref)
+
+
+# --- server frames ----------------------------------------------------------------
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def welcome(room: str, member_json: str, token: str) -> str:
+    return (
+        f'{{"type":"welcome","room":{_dumps(room)},"member":{member_json},"token":{_dumps(token)}}}'
+    )
+
+
+def member_history(members: dict[str, str]) -> str:
+    """``members`` maps member id to the member's pre-encoded JSON."""
+    body = ",".join(f"{_dumps(mid)}:{mjson}" for mid, mjson in members.items())
+    return f'{{"type":"member_history","members":{{{body}}}}}'
+
+
+def message_history(messages: list[str], complete: bool) -> str:
+    """``messages`` are pre-encoded message objects, oldest first."""
+    flag = "true" if complete else "false"
+    return f'{{"type":"message_history","messages":[{",".join(messages)}],"complete":{flag}}}'
+
+
+def messages(message_json: str) -> str:
+    return f'{{"type":"messages","message":{message_json}}}'
+
+
+def member_add(member_json: str) -> str:
+    return f'{{"type":"member_add","member":{member_json}}}'
+
+
+def member_delete(member_id: str) -> str:
+    return f'{{"type":"member_delete","id":{_dumps(member_id)}}}'
+
+
+def ack(ref: str | None, message_id: str) -> str:
+    return _dumps({"type": "ack", "ref": ref, "id": message_id})
+
+
+def error(code: str, detail: str) -> str:
+    return _dumps({"type": "error", "code": code, "detail": detail})
+
+
+PONG = '{"type":"pong"}'
+
+
+def message_body(member_id: str, username: str, avatar: str, text: str) -> str:
+    """The message fields after ``id`` and ``date``, as a JSON fragment (no braces).
+
+    Stored once; a full message is ``{"id":…,"date":…,`` + body + ``}``.
+    """
+    encoded = orjson.dumps(
+        {"member": member_id, "username": username, "avatar": avatar, "text": text}
+    )
+    return encoded[1:-1].decode()
+
+
+def message_json(message_id: str, body: str) -> str:
+    millis = message_id.partition("-")[0]
+    return f'{{"id":"{message_id}","date":{millis},{body}}}'

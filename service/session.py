@@ -1,0 +1,207 @@
+"""One client's conversation: wait for ``join``, send the join burst, then serve frames.
+
+Every bad frame becomes an ``error`` frame and the connection stays usable; only
+a join timeout or repeated abuse closes it (1008).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.websockets import WebSocket
+
+from . import protocol
+from .broker import BrokerUnavailable
+from .config import Settings
+from .connection import ClientConnection
+from .hub import Hub
+from .members import Member, MemberFactory, new_token
+from .protocol import Join, Ping, ProtocolError, Send
+from .ratelimit import TokenBucket
+
+log = logging.getLogger("service.session")
+
+# Frames dropped in a row by the rate limiter before the client is disconnected.
+ABUSE_STRIKES_PER_BURST = 5
+RATE_LIMITED_NOTICE_INTERVAL = 1.0
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class Session:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: Settings,
+        member_factory: MemberFactory,
+        websocket: WebSocket,
+        process_id: str,
+    ) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.member_factory = member_factory
+        self.websocket = websocket
+        self.connection = ClientConnection(websocket, settings.send_queue_size, process_id)
+        self.bucket = TokenBucket(settings.rate_limit, settings.rate_burst)
+        self.strikes = 0
+        self.last_rate_notice = 0.0
+        self.room: str | None = None
+        self.member: Member | None = None
+
+    async def run(self) -> None:
+        connection = self.connection
+        self.hub.connections.add(connection)
+        connection.start_writer()
+        try:
+            join = await self._wait_for_join()
+            if join is None:
+                return
+            await self._join(join)
+            await self._serve()
+        except _Disconnected:
+            pass
+        except BrokerUnavailable:
+            self.connection.enqueue(protocol.error("unavailable", "chat storage unreachable"))
+            await self.connection.flush(timeout=1.0)
+            await self.connection.close(protocol.CLOSE_TRY_AGAIN, "storage unreachable; retry")
+        finally:
+            await self._cleanup()
+
+    # receiving
+
+    async def _receive(self, timeout: float | None = None) -> str | None:
+        """Next text frame, or None for a frame to skip; raises _Disconnected at the end."""
+        message = await asyncio.wait_for(self.websocket.receive(), timeout)
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            raise _Disconnected
+        if not self._within_rate():
+            return None
+        text = message.get("text")
+        if text is None:
+            self.connection.enqueue(protocol.error("bad_frame", "binary frames are not supported"))
+            return None
+        return text
+
+    def _within_rate(self) -> bool:
+        if self.bucket.allow():
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        if self.strikes > ABUSE_STRIKES_PER_BURST * self.settings.rate_burst:
+            self.connection.close_soon(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
+            raise _Disconnected
+        now = time.monotonic()
+        if now - self.last_rate_notice >= RATE_LIMITED_NOTICE_INTERVAL:
+            self.last_rate_notice = now
+            detail = f"over {self.settings.rate_limit:g} frames/s; frames are being dropped"
+            self.connection.enqueue(protocol.error("rate_limited", detail))
+        return False
+
+    async def _wait_for_join(self) -> Join | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.join_timeout
+        while True:
+            try:
+                text = await self._receive(timeout=max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                await self.connection.close(
+                    protocol.CLOSE_POLICY, "no join within the join timeout"
+                )
+                return None
+            if text is None:
+                continue
+            try:
+                frame = protocol.parse_client_frame(text)
+            except ProtocolError as exc:
+                self.connection.enqueue(protocol.error(exc.code, exc.detail))
+                continue
+            if isinstance(frame, Join):
+                return frame
+            if isinstance(frame, Ping):
+                self.connection.enqueue(protocol.PONG)
+            else:
+                self.connection.enqueue(protocol.error("not_joined", 'send a "join" frame first'))
+
+    # joining
+
+    async def _identify(self, token: str | None) -> tuple[Member, str]:
+        broker = self.hub.broker
+        member = await broker.load_identity(token) if token else None
+        if member is None or token is None:
+            member, token = self.member_factory.create(), new_token()
+        await broker.save_identity(token, member)
+        return member, token
+
+    async def _join(self, join: Join) -> None:
+        broker = self.hub.broker
+        connection = self.connection
+        member, token = await self._identify(join.token)
+        # Subscribe before reading history: whatever is published from here on is
+        # either in the history we read or held for this connection until after it.
+        local = await self.hub.attach(join.room, connection)
+        self.room, self.member = join.room, member
+        history = await broker.history(join.room, join.since, self.settings.history_size)
+        await broker.join_room(join.room, member, connection.id)
+        members = await broker.members(join.room)
+        member_json = member.to_json()
+        connection.enqueue(protocol.welcome(join.room, member_json, token))
+        connection.enqueue(protocol.member_history(members))
+        connection.enqueue(protocol.message_history(history.messages, history.complete))
+        if local is self.hub.rooms.get(join.room):
+            own_add = protocol.member_add(member_json)
+            self.hub.activate(join.room, connection, history.last_id, own_add)
+
+    # serving
+
+    async def _serve(self) -> None:
+        assert self.room is not None and self.member is not None
+        while True:
+            text = await self._receive()
+            if text is None:
+                continue
+            try:
+                frame = protocol.parse_client_frame(text)
+            except ProtocolError as exc:
+                self.connection.enqueue(protocol.error(exc.code, exc.detail))
+                continue
+            if isinstance(frame, Send):
+                await self._send_message(frame)
+            elif isinstance(frame, Ping):
+                self.connection.enqueue(protocol.PONG)
+            else:
+                self.connection.enqueue(
+                    protocol.error("already_joined", "one room per connection; open another")
+                )
+
+    async def _send_message(self, frame: Send) -> None:
+        assert self.room is not None and self.member is not None
+        try:
+            published = await self.hub.broker.publish_message(
+                self.room, self.member, frame.text, frame.ref
+            )
+        except BrokerUnavailable:
+            self.connection.enqueue(
+                protocol.error("unavailable", "message not stored: storage unreachable; retry")
+            )
+            return
+        self.connection.enqueue(protocol.ack(frame.ref, published.message_id))
+
+    # leaving
+
+    async def _cleanup(self) -> None:
+        connection = self.connection
+        await connection.stop_writer()
+        self.hub.connections.discard(connection)
+        if self.room is None or self.member is None:
+            return
+        self.hub.detach(self.room, connection)
+        try:
+            await self.hub.broker.leave_room(self.room, self.member.id, connection.id)
+        except BrokerUnavailable:
+            # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
+            log.warning("could not remove presence of a closed connection; it will expire")
