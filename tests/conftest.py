@@ -1,0 +1,36 @@
+"""Shared fixtures: real redis-server and relay processes on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.processes import RedisServer, RelayProcess
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A clean database on the suite's own redis-server (never the machine's 6379)."""
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def relay() -> Iterator[RelayProcess]:
+    """One relay in single-server mode (in-process broker)."""
+    with RelayProcess() as process:
+        yield process

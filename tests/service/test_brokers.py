@@ -1,0 +1,200 @@
+"""One suite, both backends: the memory broker and the Redis broker (real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from service import protocol
+from service.broker import Broker, MemoryBroker
+from service.broker.redis import RedisBroker
+from service.config import load_settings
+from service.members import Member
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Member(
+    id="a1a1a1a1a1a1a1a1", username="Alice Example", avatar="/avatars/a1a1a1a1a1a1a1a1.svg"
+)
+BOB = Member(id="b2b2b2b2b2b2b2b2", username="Bob Example", avatar="/avatars/b2b2b2b2b2b2b2b2.svg")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, dict, str | None]] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, room: str, frame: str, message_id: str | None) -> None:
+        self.frames.append((room, orjson.loads(frame), message_id))
+        self.arrived.set()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+        async def enough() -> None:
+            while len(self.frames) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [frame for _, frame, _ in self.frames if frame["type"] == kind]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    if request.param == "memory":
+        instance: Broker = MemoryBroker(history_max_len=5)
+    else:
+        url = request.getfixturevalue("redis_url")
+        settings = load_settings(
+            {"REDIS_URL": url, "HISTORY_SIZE": "5", "HISTORY_MAX_LEN": "5", "PRESENCE_TTL": "3"}
+        )
+        instance = RedisBroker(settings)
+    yield instance
+    await instance.close()
+
+
+async def started(broker: Broker) -> Recorder:
+    recorder = Recorder()
+    await broker.start(recorder)
+    for _ in range(100):
+        if broker.ready:
+            break
+        await asyncio.sleep(0.05)
+    assert broker.ready
+    return recorder
+
+
+async def test_publish_stores_and_fans_out_in_order(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("room1")
+    ids = [
+        (await broker.publish_message("room1", ALICE, f"m{i}", None)).message_id for i in range(3)
+    ]
+    await recorder.wait_for(3)
+    pairs = [protocol.parse_message_id(i) for i in ids]
+    assert pairs == sorted(pairs) and len(set(pairs)) == 3
+    delivered = recorder.of_type("messages")
+    assert [m["message"]["text"] for m in delivered] == ["m0", "m1", "m2"]
+    assert [m["message"]["id"] for m in delivered] == ids
+    assert delivered[0]["message"]["username"] == "Alice Example"
+    assert delivered[0]["message"]["date"] == int(ids[0].split("-")[0])
+    history = await broker.history("room1", None, 10)
+    assert [orjson.loads(m)["text"] for m in history.messages] == ["m0", "m1", "m2"]
+    assert history.complete and history.last_id == ids[-1]
+
+
+async def test_rooms_are_separate(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("one")
+    await broker.publish_message("two", ALICE, "elsewhere", None)
+    await broker.publish_message("one", ALICE, "here", None)
+    await recorder.wait_for(1)
+    await asyncio.sleep(0.1)
+    assert [(room, f["message"]["text"]) for room, f, _ in recorder.frames] == [("one", "here")]
+    assert len((await broker.history("two", None, 10)).messages) == 1
+
+
+async def test_unsubscribed_rooms_are_not_delivered(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("r")
+    await broker.unsubscribe("r")
+    await broker.publish_message("r", ALICE, "nobody listens", None)
+    await asyncio.sleep(0.2)
+    assert recorder.frames == []
+
+
+async def test_history_is_capped_and_limited(broker: Broker) -> None:
+    await started(broker)
+    for i in range(300):
+        await broker.publish_message("busy", ALICE, f"m{i}", None)
+    history = await broker.history("busy", None, 3)
+    assert [orjson.loads(m)["text"] for m in history.messages] == ["m297", "m298", "m299"]
+    assert history.complete
+    if isinstance(broker, RedisBroker):
+        # Approximate trimming (MAXLEN ~) keeps whole stream nodes: bounded, not exact.
+        assert await broker._redis.xlen("chat:{busy}:history") <= 5 + 100
+    else:
+        assert len((await broker.history("busy", None, 1000)).messages) == 5
+
+
+async def test_since_returns_only_newer(broker: Broker) -> None:
+    await started(broker)
+    ids = [(await broker.publish_message("r", BOB, f"m{i}", None)).message_id for i in range(4)]
+    history = await broker.history("r", ids[1], 10)
+    assert [orjson.loads(m)["id"] for m in history.messages] == ids[2:]
+    assert history.complete
+    caught_up = await broker.history("r", ids[-1], 10)
+    assert caught_up.messages == [] and caught_up.complete
+
+
+async def test_since_beyond_the_limit_is_incomplete(broker: Broker) -> None:
+    await started(broker)
+    ids = [(await broker.publish_message("r", BOB, f"m{i}", None)).message_id for i in range(4)]
+    history = await broker.history("r", ids[0], 2)
+    assert [orjson.loads(m)["id"] for m in history.messages] == ids[2:]
+    assert not history.complete
+
+
+async def test_since_before_trimmed_history_is_incomplete(broker: Broker) -> None:
+    await started(broker)
+    first = (await broker.publish_message("r", BOB, "first", None)).message_id
+    for i in range(400):
+        await broker.publish_message("r", BOB, f"m{i}", None)
+    history = await broker.history("r", first, 5)
+    assert not history.complete
+
+
+async def test_since_into_an_unknown_room_is_incomplete(broker: Broker) -> None:
+    await started(broker)
+    history = await broker.history("never", "1700000000000-0", 10)
+    assert history.messages == [] and not history.complete
+
+
+async def test_same_ref_stores_once(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("r")
+    first = await broker.publish_message("r", ALICE, "hello", "ref-1")
+    again = await broker.publish_message("r", ALICE, "hello", "ref-1")
+    other_member = await broker.publish_message("r", BOB, "hello", "ref-1")
+    assert not first.duplicate and again.duplicate
+    assert again.message_id == first.message_id
+    assert other_member.message_id != first.message_id
+    await recorder.wait_for(2)
+    await asyncio.sleep(0.1)
+    assert len(recorder.of_type("messages")) == 2
+    assert len((await broker.history("r", None, 10)).messages) == 2
+
+
+async def test_presence_counts_connections(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("r")
+    await broker.join_room("r", ALICE, "c1")
+    await broker.join_room("r", ALICE, "c2")
+    await broker.join_room("r", BOB, "c3")
+    members = await broker.members("r")
+    assert set(members) == {ALICE.id, BOB.id}
+    assert orjson.loads(members[ALICE.id]) == {
+        "id": ALICE.id,
+        "username": ALICE.username,
+        "avatar": ALICE.avatar,
+    }
+    await broker.leave_room("r", ALICE.id, "c1")
+    assert set(await broker.members("r")) == {ALICE.id, BOB.id}
+    await broker.leave_room("r", ALICE.id, "c2")
+    await broker.leave_room("r", ALICE.id, "c2")  # twice: still one member_delete
+    assert set(await broker.members("r")) == {BOB.id}
+    await recorder.wait_for(3)
+    await asyncio.sleep(0.1)
+    assert [f["member"]["id"] for f in recorder.of_type("member_add")] == [ALICE.id, BOB.id]
+    assert [f["id"] for f in recorder.of_type("member_delete")] == [ALICE.id]
+
+
+async def test_identity_round_trip(broker: Broker) -> None:
+    await started(broker)
+    await broker.save_identity("t" * 32, ALICE)
+    assert await broker.load_identity("t" * 32) == ALICE
+    assert await broker.load_identity("u" * 32) is None

@@ -1,0 +1,62 @@
+import pytest
+
+from service.config import ConfigError, load_settings
+
+
+def test_defaults_are_single_server() -> None:
+    settings = load_settings({})
+    assert settings.single_server
+    assert settings.port == 8000
+    assert settings.history_size == 100
+    assert settings.allowed_origins == ()
+    assert settings.rate_limit == 10
+    assert settings.max_frame_bytes == 65536
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings(
+        {
+            "REDIS_URL": "rediss://cache.example.internal:6380/0",
+            "REDIS_AUTH_TOKEN": "s3cret",
+            "HISTORY_SIZE": "50",
+            "ALLOWED_ORIGINS": "https://chat.example.com, http://127.0.0.1:8000/",
+            "RATE_LIMIT": "2.5",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    assert not settings.single_server
+    assert settings.redis_auth_token == "s3cret"
+    assert settings.history_size == 50
+    assert settings.allowed_origins == ("https://chat.example.com", "http://127.0.0.1:8000")
+    assert settings.rate_limit == 2.5
+    assert settings.log_level == "warning"
+
+
+def test_cli_overrides_win() -> None:
+    assert load_settings({"PORT": "9000"}, port=9100).port == 9100
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "eighty"}, "PORT='eighty' is not a whole number"),
+        ({"PORT": "70000"}, "PORT=70000 is out of range"),
+        ({"HISTORY_SIZE": "-1"}, "HISTORY_SIZE=-1 is out of range"),
+        ({"REDIS_URL": "http://localhost:6379"}, "is not a Redis URL"),
+        ({"REDIS_URL": "redis://localhost:notaport"}, "has a bad port"),
+        ({"ALLOWED_ORIGINS": "chat.example.com"}, "is not an origin"),
+        ({"ALLOWED_ORIGINS": "https://chat.example.com/app"}, "is not an origin"),
+        ({"RATE_LIMIT": "fast"}, "RATE_LIMIT='fast' is not a number"),
+        ({"LOG_LEVEL": "loud"}, "is not a log level"),
+        ({"REDIS_CLUSTER": "maybe"}, "is not a boolean"),
+        ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER=true needs REDIS_URL"),
+        ({"HISTORY_SIZE": "500", "HISTORY_MAX_LEN": "100"}, "exceeds HISTORY_MAX_LEN"),
+    ],
+)
+def test_bad_values_say_what_and_how(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(env)
+
+
+def test_empty_redis_url_means_single_server() -> None:
+    assert load_settings({"REDIS_URL": ""}).single_server

@@ -1,0 +1,102 @@
+"""A protocol-v1 test client over a real WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+RECV_TIMEOUT = 10.0
+
+
+@dataclass
+class Joined:
+    welcome: dict[str, Any]
+    members: dict[str, Any]
+    history: dict[str, Any]
+
+    @property
+    def member(self) -> dict[str, Any]:
+        return self.welcome["member"]
+
+    @property
+    def token(self) -> str:
+        return self.welcome["token"]
+
+
+class ChatClient:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.backlog: list[dict[str, Any]] = []  # frames skipped by recv_type, oldest first
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> ChatClient:
+        ws = await connect(url, compression=None, open_timeout=10, **kwargs)
+        return cls(ws)
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+
+    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        return orjson.loads(raw)
+
+    async def recv_type(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+        """Next frame of ``kind``; frames of other kinds are kept for later reads."""
+        for index, frame in enumerate(self.backlog):
+            if frame["type"] == kind:
+                return self.backlog.pop(index)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - loop.time()))
+            frame = orjson.loads(raw)
+            if frame["type"] == kind:
+                return frame
+            self.backlog.append(frame)
+
+    async def join(self, room: str | None = None, **fields: Any) -> Joined:
+        frame: dict[str, Any] = {"type": "join", **fields}
+        if room is not None:
+            frame["room"] = room
+        await self.send(frame)
+        welcome = await self.recv()
+        assert welcome["type"] == "welcome", welcome
+        members = await self.recv()
+        assert members["type"] == "member_history", members
+        history = await self.recv()
+        assert history["type"] == "message_history", history
+        return Joined(welcome, members, history)
+
+    async def say(self, text: str, ref: str | None = None) -> dict[str, Any]:
+        """Send a message and return its ack."""
+        frame: dict[str, Any] = {"type": "send", "text": text}
+        if ref is not None:
+            frame["ref"] = ref
+        await self.send(frame)
+        return await self.recv_type("ack")
+
+    async def closed_with(self, timeout: float = RECV_TIMEOUT) -> int | None:
+        """Read (and drop) frames until the server closes; return its close code."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - loop.time()))
+        except ConnectionClosed:
+            return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def __aenter__(self) -> ChatClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
