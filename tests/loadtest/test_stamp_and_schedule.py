@@ -27,7 +27,8 @@ def test_senders_fire_on_a_fixed_grid_with_spread_phases() -> None:
     first = list(islice(due_times(1000, rate, rank=0, senders=senders), 3))
     second = list(islice(due_times(1000, rate, rank=1, senders=senders), 3))
     period = NS_PER_S // 4
-    assert first == [(0, 1000), (1, 1000 + period), (2, 1000 + 2 * period)]
+    start = 1000 + period // 4  # half of one sender's share of the period
+    assert first == [(0, start), (1, start + period), (2, start + 2 * period)]
     assert [t for _, t in second] == [t + period // 2 for _, t in first]
 
 

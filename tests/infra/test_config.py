@@ -1,0 +1,185 @@
+"""Stage settings: defaults, overrides, and wrong settings failing synth with a clear fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stacks.config import (
+    DEFAULT_REGION,
+    STAGES,
+    StageConfig,
+    StageConfigError,
+    default_config,
+    load_stage_config,
+    validate,
+)
+from tests.infra.conftest import REPO_ROOT, STAGE_CONTEXT, TEST_CERTIFICATE_ARN
+
+
+def load(stage: str = "dev", environ: dict[str, str] | None = None, **context: str) -> StageConfig:
+    return load_stage_config({**STAGE_CONTEXT[stage], **context}, environ or {})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_loads_with_its_context(stage: str) -> None:
+    config = load(stage)
+    assert config.name == stage
+    assert config.prefix == f"chat-relay-{stage}"
+    assert config.region == DEFAULT_REGION
+    assert config.account is None  # account-agnostic offline synth
+
+
+def test_environment_sets_account_and_region() -> None:
+    environ = {"CDK_DEFAULT_ACCOUNT": "210987654321", "CDK_DEFAULT_REGION": "eu-west-1"}
+    config = load("dev", environ)
+    assert (config.account, config.region) == ("210987654321", "eu-west-1")
+    assert config.network.availability_zones == ("eu-west-1a", "eu-west-1b")
+
+
+def test_availability_zones_follow_the_stage_and_can_be_named() -> None:
+    assert load("prod").network.availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+    named = load("dev", availabilityZones="us-east-1c, us-east-1d")
+    assert named.network.availability_zones == ("us-east-1c", "us-east-1d")
+
+
+def test_stages_grow_from_dev_to_prod() -> None:
+    dev, staging, prod = (default_config(s) for s in STAGES)
+    assert dev.network.nat_gateways == 1
+    assert prod.network.nat_gateways == prod.network.az_count == 3
+    assert prod.load_balancer.deletion_protection and not dev.load_balancer.deletion_protection
+    assert prod.retain_data and not dev.retain_data and not staging.retain_data
+    assert prod.cache.replicas_per_shard == 2
+    assert prod.relay.min_tasks >= staging.relay.min_tasks >= dev.relay.min_tasks >= 2
+    # staging measures what prod will do: same cache node and task size.
+    assert staging.cache.node_type == prod.cache.node_type
+    assert (staging.relay.cpu, staging.relay.memory_mib) == (prod.relay.cpu, prod.relay.memory_mib)
+
+
+def test_websocket_numbers_hold_together() -> None:
+    for stage in STAGES:
+        config = default_config(stage)
+        lb, relay = config.load_balancer, config.relay
+        assert lb.idle_timeout_seconds >= 2 * relay.ping_interval_seconds
+        assert relay.drain_seconds + 10 <= relay.stop_timeout_seconds <= 120
+        assert lb.deregistration_delay_seconds >= relay.drain_seconds
+        assert lb.health_check_path == "/healthz"
+
+
+def test_domain_sets_https_origin() -> None:
+    config = load("prod")
+    assert config.load_balancer.https
+    assert config.load_balancer.domain_name == "chat.example.com"
+
+
+# (context or environment, the words the message must contain)
+BAD_CONTEXT = [
+    ({"stage": "qa"}, {}, ["Unknown stage 'qa'", "-c stage=dev|staging|prod"]),
+    ({"stage": " "}, {}, ["No stage selected", "-c stage=dev|staging|prod"]),
+    ({"stage": "prod"}, {}, ["certificateArn is missing", "-c certificateArn=arn:aws:acm:"]),
+    ({"stage": "staging"}, {}, ["certificateArn is missing", "stage 'staging'"]),
+    (
+        {"stage": "prod", "certificateArn": "arn:aws:iam::123456789012:role/x"},
+        {},
+        ["is not an ACM certificate ARN"],
+    ),
+    (
+        {"stage": "prod", "certificateArn": TEST_CERTIFICATE_ARN},
+        {"CDK_DEFAULT_REGION": "eu-west-1"},
+        ["certificateArn is in us-east-1 but the stack deploys to eu-west-1"],
+    ),
+    ({"stage": "dev"}, {"CDK_DEFAULT_REGION": "Europe"}, ["CDK_DEFAULT_REGION='Europe'"]),
+    ({"stage": "dev"}, {"CDK_DEFAULT_ACCOUNT": "12345"}, ["12-digit AWS account id"]),
+    ({"stage": "dev", "alarmEmail": "oncall"}, {}, ["alarmEmail='oncall'"]),
+    ({"stage": "dev", "domainName": "Chat Example"}, {}, ["domainName='Chat Example'"]),
+    ({"stage": "dev", "domainName": "chat.example.com"}, {}, ["domainName needs certificateArn"]),
+    (
+        {"stage": "dev", "availabilityZones": "us-east-1a"},
+        {},
+        ["names 1 zone(s) but stage 'dev' uses 2", "-c availabilityZones=us-east-1a,us-east-1b"],
+    ),
+    (
+        {"stage": "dev", "availabilityZones": "us-east-1a,eu-west-1b"},
+        {},
+        ["availabilityZones eu-west-1b not in region us-east-1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("context", "environ", "expected"),
+    BAD_CONTEXT,
+    ids=[c[2][0][:40] for c in BAD_CONTEXT],
+)
+def test_bad_context_fails_with_a_fix(
+    context: dict[str, str], environ: dict[str, str], expected: list[str]
+) -> None:
+    with pytest.raises(StageConfigError) as raised:
+        load_stage_config(context, environ)
+    for words in expected:
+        assert words in str(raised.value)
+
+
+def replace(config: StageConfig, part: str, **changes: object) -> StageConfig:
+    return dataclasses.replace(
+        config, **{part: dataclasses.replace(getattr(config, part), **changes)}
+    )
+
+
+# (section, change, the words the message must contain)
+BAD_SETTINGS = [
+    ("relay", {"stop_timeout_seconds": 121}, "relay.stop_timeout_seconds=121"),
+    ("relay", {"stop_timeout_seconds": 25}, "exceed the relay's drain (20 s) by at least 10 s"),
+    ("relay", {"min_tasks": 1}, "run at least 2 tasks across AZs"),
+    ("relay", {"max_tasks": 1}, "relay.max_tasks=1 is below relay.min_tasks=2"),
+    ("relay", {"cpu": 256, "memory_mib": 4096}, "is not a Fargate size"),
+    ("relay", {"log_retention_days": 10}, "relay.log_retention_days=10"),
+    ("relay", {"connections_target_per_task": 20000}, "relay.connections_target_per_task"),
+    ("load_balancer", {"idle_timeout_seconds": 30}, "twice the relay's ping interval (40 s)"),
+    ("load_balancer", {"deregistration_delay_seconds": 5}, "between the relay's drain (20 s)"),
+    ("load_balancer", {"health_check_path": "/"}, "use /healthz or /readyz"),
+    ("cache", {"shards": 2}, "cluster mode is not supported by the relay yet"),
+    ("cache", {"replicas_per_shard": 0}, "Multi-AZ failover needs 1 to 5 replicas"),
+    ("cache", {"port": 6379}, "non-default port"),
+    ("cache", {"engine": "memcached"}, "cache.engine='memcached'"),
+    ("network", {"nat_gateways": 3}, "network.nat_gateways=3"),
+    ("network", {"az_count": 1, "availability_zones": ("us-east-1a",)}, "at least 2 AZs"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "expected"), BAD_SETTINGS, ids=[b[2][:40] for b in BAD_SETTINGS]
+)
+def test_bad_setting_fails_with_a_fix(section: str, change: dict, expected: str) -> None:
+    with pytest.raises(StageConfigError, match="Invalid settings for stage 'dev'") as raised:
+        validate(replace(load("dev"), section, **change))
+    assert expected in str(raised.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    config = replace(load("dev"), "relay", min_tasks=1, stop_timeout_seconds=500)
+    with pytest.raises(StageConfigError) as raised:
+        validate(replace(config, "cache", port=6379))
+    assert str(raised.value).count("\n  - ") == 3
+
+
+def test_app_exits_with_the_message_on_a_bad_stage() -> None:
+    """What `cdk synth -c stage=qa` runs: app.py, context in CDK_CONTEXT_JSON."""
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"stage": "qa"})}
+    env.pop("CDK_DEFAULT_REGION", None)
+    done = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "chat-relay: Unknown stage 'qa': pass -c stage=dev|staging|prod" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,74 @@
+"""Arguments are checked before any traffic; every mistake is one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from loadtest.cli import duration, main, relay_url
+from tests.support.processes import REPO, free_port
+
+OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["http://example.com/ws"], "not a ws:// or wss:// URL"),
+        (["ws://:80/ws"], "has no host"),
+        (["ws://host:port/ws"], "bad port"),
+        ([OK_URL, "--clients", "0"], "--clients must be at least 1"),
+        ([OK_URL, "--clients", "5", "--rooms", "6"], "--rooms must be between"),
+        ([OK_URL, "--clients", "5", "--senders", "6"], "--senders must be between"),
+        ([OK_URL, "--rate", "0"], "--rate must be positive"),
+        ([OK_URL, "--duration", "soon"], "not a duration"),
+        ([OK_URL, "--duration", "0"], "--duration must be positive"),
+        (
+            [OK_URL, "--clients", "2", "--senders", "1", "--workers", "3"],
+            "--workers must be between",
+        ),
+        ([OK_URL, "--message-size", "10"], "--message-size must be between"),
+        ([OK_URL, "--churn", "1", "--clients", "3", "--senders", "3"], "fewer --senders"),
+        ([OK_URL, "--max-loss", "5"], "--max-loss is a ratio"),
+        ([OK_URL, "--json", "/no/such/dir/report.json"], "no such directory"),
+        ([OK_URL, "--room-prefix", "Bad Room"], "is not valid"),
+        ([OK_URL, "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_durations_accept_units() -> None:
+    assert [duration(t) for t in ("30", "30s", "500ms", "2m", "1.5h")] == [30, 30, 0.5, 120, 5400]
+
+
+def test_a_bare_host_gets_the_relay_path() -> None:
+    assert relay_url("ws://relay.example:8000") == "ws://relay.example:8000/ws"
+    assert relay_url("wss://relay.example/") == "wss://relay.example/ws"
+    assert relay_url("ws://relay.example/chat/ws?x=1") == "ws://relay.example/chat/ws?x=1"
+
+
+def test_an_unreachable_url_is_one_line_without_a_traceback() -> None:
+    url = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest", url, "--clients", "2", "--senders", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"python -m loadtest: {url}: cannot connect")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""

@@ -1,0 +1,111 @@
+"""The accounting a client does on each frame, fed frames directly (no network)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from loadtest.client import ClientContext, SimulatedClient
+from loadtest.plan import NS_PER_S, RunPlan
+from loadtest.stamp import encode_text, text_prefix
+from loadtest.stats import Tally
+
+# 4 clients, 2 rooms: room 0 = clients 0 and 1, room 1 = clients 2 and 3.
+# Senders: client 0 (room 0) and client 2 (room 1). Measurement: 1 s to 3 s after t0.
+PLAN = RunPlan(urls=("ws://x/ws",), clients=4, rooms=2, senders=2, ramp_up=0, warm_up=1, duration=2)
+IN_WINDOW = int(1.5 * NS_PER_S)
+
+
+@pytest.fixture
+def listener() -> SimulatedClient:
+    ctx = ClientContext(PLAN, t0_ns=0, tally=Tally.with_windows(PLAN.window_count))
+    client = SimulatedClient(1, ctx, sender_rank=None)
+    client.first_join_ns = 0  # joined before measurement began
+    return client
+
+
+def deliver(client: SimulatedClient, sender: int, seq: int, stamp_ns: int, now_ns: int) -> None:
+    text = encode_text(text_prefix(PLAN.run_id), sender, seq, stamp_ns, 80)
+    message = {"id": f"{seq}-0", "date": 0, "member": "m", "username": "u", "avatar": "a"}
+    frame = {"type": "messages", "message": {**message, "text": text}}
+    client._on_text(orjson.dumps(frame), now_ns)
+
+
+def test_a_delivery_is_counted_and_timed_from_its_stamp(listener: SimulatedClient) -> None:
+    deliver(listener, sender=0, seq=3, stamp_ns=IN_WINDOW, now_ns=IN_WINDOW + 2_500_000)
+    tally = listener.ctx.tally
+    assert tally.delivered == 1
+    assert list(tally.latency_windows[0]) == [2500]  # microseconds
+    assert listener.last_message_id == "3-0"
+
+
+def test_a_second_copy_is_a_duplicate_not_a_delivery(listener: SimulatedClient) -> None:
+    deliver(listener, 0, 3, IN_WINDOW, IN_WINDOW + 1000)
+    deliver(listener, 0, 3, IN_WINDOW, IN_WINDOW + 2000)
+    assert (listener.ctx.tally.delivered, listener.ctx.tally.duplicated) == (1, 1)
+
+
+def test_an_older_message_after_a_newer_one_is_out_of_order(listener: SimulatedClient) -> None:
+    deliver(listener, 0, 5, IN_WINDOW, IN_WINDOW + 1000)
+    deliver(listener, 0, 4, IN_WINDOW, IN_WINDOW + 1000)
+    deliver(listener, 0, 6, IN_WINDOW, IN_WINDOW + 1000)
+    assert (listener.ctx.tally.delivered, listener.ctx.tally.out_of_order) == (3, 1)
+
+
+def test_a_message_from_another_room_is_misrouted(listener: SimulatedClient) -> None:
+    deliver(listener, sender=2, seq=0, stamp_ns=IN_WINDOW, now_ns=IN_WINDOW)
+    deliver(listener, sender=3, seq=0, stamp_ns=IN_WINDOW, now_ns=IN_WINDOW)  # not a sender
+    assert (listener.ctx.tally.delivered, listener.ctx.tally.misrouted) == (0, 2)
+
+
+def test_warm_up_and_drain_messages_are_not_counted(listener: SimulatedClient) -> None:
+    deliver(listener, 0, 0, stamp_ns=NS_PER_S - 1, now_ns=NS_PER_S)
+    deliver(listener, 0, 9, stamp_ns=3 * NS_PER_S, now_ns=3 * NS_PER_S)
+    assert listener.ctx.tally.delivered == 0
+
+
+def test_a_client_that_joined_late_is_not_a_recipient(listener: SimulatedClient) -> None:
+    listener.first_join_ns = NS_PER_S + 1
+    deliver(listener, 0, 3, IN_WINDOW, IN_WINDOW)
+    assert listener.ctx.tally.delivered == 0
+
+
+def test_history_after_a_resume_recovers_missed_messages(listener: SimulatedClient) -> None:
+    deliver(listener, 0, 3, IN_WINDOW, IN_WINDOW)
+    prefix = text_prefix(PLAN.run_id)
+    missed = [
+        {"id": f"{seq}-0", "text": encode_text(prefix, 0, seq, IN_WINDOW, 80)} for seq in (3, 4, 5)
+    ]
+    history = {"type": "message_history", "messages": missed, "complete": False}
+    listener._on_text(orjson.dumps(history), IN_WINDOW + NS_PER_S)
+    tally = listener.ctx.tally
+    assert (tally.delivered, tally.recovered, tally.duplicated) == (3, 2, 1)
+    assert tally.history_incomplete == 1
+    assert len(tally.latency_windows[0]) == 1  # recovered messages are not timed
+    assert listener.last_message_id == "5-0"
+
+
+def test_resuming_as_someone_else_is_an_identity_change(listener: SimulatedClient) -> None:
+    welcome = {"type": "welcome", "member": {"id": "m1"}, "token": "t1"}
+    listener.first_join_ns = None  # the first join
+    listener._on_text(orjson.dumps(welcome), 0)
+    listener.first_join_ns = 0
+    listener._on_text(orjson.dumps(welcome), 0)  # resumed as the same member
+    listener._on_text(orjson.dumps({**welcome, "member": {"id": "m2"}}), 0)
+    assert listener.ctx.tally.identity_changes == 1
+    assert listener.token == "t1"
+
+
+def test_error_frames_and_garbage_are_counted(listener: SimulatedClient) -> None:
+    listener._on_text(b'{"type":"error","code":"rate_limited","detail":"slow down"}', 0)
+    listener._on_text(b"not json", 0)
+    assert listener.ctx.tally.error_frames == {"rate_limited": 1, "unreadable_frame": 1}
+
+
+def test_an_ack_times_the_senders_own_message() -> None:
+    ctx = ClientContext(PLAN, t0_ns=0, tally=Tally.with_windows(PLAN.window_count))
+    sender = SimulatedClient(0, ctx, sender_rank=0)
+    sender.unacked["7"] = IN_WINDOW
+    sender._on_text(b'{"type":"ack","ref":"7","id":"9-0"}', IN_WINDOW + 4_000_000)
+    sender._on_text(b'{"type":"ack","ref":"7","id":"9-0"}', IN_WINDOW + 5_000_000)
+    assert (ctx.tally.acks, list(ctx.tally.ack_us)) == (1, [4000])
