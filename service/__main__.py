@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import ConfigError, load_settings
+from .drain import DrainingServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -50,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=False,  # one line per connection is noise at thousands of clients
         backlog=4096,
-        timeout_graceful_shutdown=int(settings.drain_seconds) or None,
+        # The drain (service.drain) spreads closes over half of DRAIN_SECONDS; this bounds
+        # what is left after it, so the process exits inside the budget.
+        timeout_graceful_shutdown=max(1, int(settings.drain_seconds * 0.3)),
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app.state.relay)
     server.run()
     return 0
 

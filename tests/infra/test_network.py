@@ -17,12 +17,14 @@ def group_id(stage: Synthesized, name: str) -> str:
 
 
 def rules(stage: Synthesized, kind: str) -> list[dict[str, Any]]:
-    return [r["Properties"] for r in stage.resources("network", f"AWS::EC2::SecurityGroup{kind}").values()]
+    return [
+        r["Properties"]
+        for r in stage.resources("network", f"AWS::EC2::SecurityGroup{kind}").values()
+    ]
 
 
 def test_vpc_spans_the_stage_azs_with_three_tiers(stage: Synthesized) -> None:
-    azs = stage.templates["network"]["Resources"]
-    subnets = [r["Properties"] for r in azs.values() if r["Type"] == "AWS::EC2::Subnet"]
+    subnets = [r["Properties"] for r in stage.resources("network", "AWS::EC2::Subnet").values()]
     zones = {s["AvailabilityZone"] for s in subnets}
     assert len(zones) == (3 if stage.stage == "prod" else 2)
     assert len(subnets) == 3 * len(zones)
@@ -41,7 +43,9 @@ def test_nat_gateways_per_stage(stage: Synthesized) -> None:
 
 def test_isolated_cache_subnets_have_no_route_out(stage: Synthesized) -> None:
     resources = stage.templates["network"]["Resources"]
-    cache_tables = {i for i in resources if i.startswith("VpccacheSubnet") and i.endswith("RouteTable")} 
+    cache_tables = {
+        i for i in stage.resources("network", "AWS::EC2::RouteTable") if i.startswith("Vpccache")
+    }
     assert cache_tables
     default_routes = [
         r["Properties"]["RouteTableId"]["Ref"]
@@ -65,7 +69,10 @@ def test_flow_logs_capture_all_traffic_to_encrypted_logs(stage: Synthesized) -> 
     days = {"dev": 7, "staging": 14, "prod": 90}[stage.stage]
     template.has_resource_properties(
         "AWS::Logs::LogGroup",
-        {"RetentionInDays": days, "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^FlowLogKey"), "Arn"]}},
+        {
+            "RetentionInDays": days,
+            "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^FlowLogKey"), "Arn"]},
+        },
     )
 
 
@@ -91,7 +98,12 @@ def test_three_groups_without_default_egress(stage: Synthesized) -> None:
 def test_ingress_matrix(stage: Synthesized) -> None:
     alb, service, cache = (group_id(stage, n) for n in ("Alb", "Service", "Cache"))
     ingress = {
-        (r["GroupId"]["Fn::GetAtt"][0], r.get("CidrIp") or r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"], r["ToPort"])
+        (
+            r["GroupId"]["Fn::GetAtt"][0],
+            r.get("CidrIp") or r["SourceSecurityGroupId"]["Fn::GetAtt"][0],
+            r["FromPort"],
+            r["ToPort"],
+        )
         for r in rules(stage, "Ingress")
     }
     public_ports = {80} if stage.stage == "dev" else {80, 443}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 
@@ -150,3 +151,25 @@ async def test_readyz_reports_redis_outage() -> None:
         assert http_get(f"{relay.http}/healthz")[0] == 200
         server.start()
         wait_until(lambda: http_get(f"{relay.http}/readyz")[0] == 200, 15, what="ready again")
+
+
+async def test_sigterm_drains_with_1012_and_removes_presence(two_relays) -> None:
+    survivor, draining = two_relays
+    async with await ChatClient.connect(survivor.ws) as watcher:
+        await watcher.join("drain")
+        clients = [await ChatClient.connect(draining.ws) for _ in range(20)]
+        members = [(await c.join("drain")).member["id"] for c in clients]
+        for _ in members:
+            await watcher.recv_type("member_add")
+        started = time.monotonic()
+        draining.process.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(c.closed_with(timeout=20) for c in clients))
+        assert codes == [1012] * 20
+        exit_code = await asyncio.to_thread(draining.process.wait, 30)
+        elapsed = time.monotonic() - started
+        # uvicorn re-raises the captured SIGTERM after a clean shutdown.
+        assert exit_code in (0, -signal.SIGTERM)
+        assert "draining 20 connections" in draining.output()
+        assert elapsed < 20  # DRAIN_SECONDS default; ECS stopTimeout is larger
+        deleted = {(await watcher.recv_type("member_delete", timeout=5))["id"] for _ in members}
+        assert deleted == set(members)
