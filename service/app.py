@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -23,6 +24,7 @@ from .hub import Hub
 from .members import MEMBER_ID_BYTES, MemberFactory
 from .origins import origin_allowed
 from .session import Session
+from .transport import CaptureProtocol
 
 log = logging.getLogger("service.app")
 
@@ -97,6 +99,8 @@ def create_app(settings: Settings, broker: Broker | None = None) -> Starlette:
         Route("/avatars/{member_id}.svg", relay.avatar),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
-    app = Starlette(routes=routes, lifespan=relay.lifespan)
+    app = Starlette(
+        routes=routes, lifespan=relay.lifespan, middleware=[Middleware(CaptureProtocol)]
+    )
     app.state.relay = relay
     return app

@@ -34,7 +34,7 @@ class Settings:
     rate_limit: float = 10.0
     rate_burst: int = 20
     max_connections: int = 10_000
-    send_queue_size: int = 1000
+    send_buffer_bytes: int = 512 * 1024
     max_frame_bytes: int = 65_536
     drain_seconds: float = 20.0
     presence_ttl: float = 20.0
@@ -132,7 +132,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "RATE_LIMIT": ("rate_limit", lambda n, r: _float(n, r, 0.1, 1_000_000)),
     "RATE_BURST": ("rate_burst", lambda n, r: _int(n, r, 1, 1_000_000)),
     "MAX_CONNECTIONS": ("max_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
-    "SEND_QUEUE_SIZE": ("send_queue_size", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "SEND_BUFFER_BYTES": ("send_buffer_bytes", lambda n, r: _int(n, r, 4096, 1 << 30)),
     "MAX_FRAME_BYTES": ("max_frame_bytes", lambda n, r: _int(n, r, 1024, 16 * 1024 * 1024)),
     "DRAIN_SECONDS": ("drain_seconds", lambda n, r: _float(n, r, 0, 110)),
     "PRESENCE_TTL": ("presence_ttl", lambda n, r: _float(n, r, 3, 3600)),

@@ -1,8 +1,14 @@
-"""One client's WebSocket: a bounded outgoing queue drained by its own writer task.
+"""One client's WebSocket and its outgoing side.
 
-Fan-out only appends to the queue (never awaits a socket), so one slow reader
-cannot delay anyone else. A client whose queue reaches its bound is closed with
-1013 (try again later); it reconnects and resumes from history.
+Frames arrive pre-encoded (``service.transport``) and go into the socket's
+transport buffer without awaiting: fan-out never waits for a client, so one slow
+reader cannot delay anyone else. The transport buffer is the client's queue;
+when it holds more than SEND_BUFFER_BYTES the client is closed with 1013 (try
+again later) and resumes from history when it reconnects.
+
+Frames queued during one event-loop iteration leave in one write per socket
+(``WriteCoalescer``): in a join storm or a burst a socket gets one syscall for
+many frames instead of one each.
 """
 
 from __future__ import annotations
@@ -10,105 +16,114 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
 
 from starlette.websockets import WebSocket
 
 from . import protocol
+from .transport import encode_text_frame, transport_of
 
 _ids = itertools.count(1)
-CLOSE_TIMEOUT = 5.0
+# A client that never reads cannot take the close frame; give up on it after this.
+CLOSE_TIMEOUT = 30.0
+
+
+class WriteCoalescer:
+    """Flushes every connection that got frames, once, at the end of a loop iteration."""
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[ClientConnection] = []
+        self._scheduled = False
+
+    def mark(self, connection: ClientConnection) -> None:
+        self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.flush()
 
 
 class ClientConnection:
     __slots__ = (
+        "_buffer_limit",
         "_closing",
-        "_drained",
-        "_queue",
-        "_queue_limit",
-        "_send",
-        "_wake",
-        "_writer",
+        "_coalescer",
+        "_pending",
+        "_transport",
         "close_code",
         "id",
         "websocket",
     )
 
-    def __init__(self, websocket: WebSocket, queue_limit: int, process_id: str) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        buffer_limit: int,
+        process_id: str,
+        coalescer: WriteCoalescer,
+    ) -> None:
         self.websocket = websocket
         self.id = f"{process_id}.{next(_ids)}"
-        self._queue: deque[str] = deque()
-        self._queue_limit = queue_limit
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()  # set while the queue is empty
-        self._drained.set()
+        self._transport = transport_of(websocket.scope)
+        self._buffer_limit = buffer_limit
+        self._coalescer = coalescer
+        self._pending: list[bytes] | None = None
         self._closing = False
-        self._writer: asyncio.Task[None] | None = None
-        self._send = websocket.send
         self.close_code: int | None = None
 
     @property
     def closing(self) -> bool:
         return self._closing
 
-    def start_writer(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.id}")
-
-    def enqueue(self, frame: str) -> None:
-        """Queue a frame without waiting; close the client if it has fallen too far behind."""
+    def send_frame(self, frame: bytes) -> None:
+        """Queue one pre-encoded frame for this loop iteration's write."""
         if self._closing:
             return
-        if len(self._queue) >= self._queue_limit:
-            self.close_soon(protocol.CLOSE_TRY_AGAIN, "too slow: send queue full")
+        if self._pending is None:
+            self._pending = [frame]
+            self._coalescer.mark(self)
+        else:
+            self._pending.append(frame)
+
+    def flush(self) -> None:
+        """Write what is pending; close the client if it has fallen too far behind."""
+        pending, self._pending = self._pending, None
+        if not pending or self._closing:
             return
-        self._queue.append(frame)
-        self._drained.clear()
-        self._wake.set()
-
-    async def _write_loop(self) -> None:
-        queue = self._queue
-        send = self._send
-        try:
-            while True:
-                if not queue:
-                    self._drained.set()
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                await send({"type": "websocket.send", "text": queue.popleft()})
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The socket went away under us (WebSocketDisconnect, OSError...); the
-            # reader side sees the disconnect and cleans up.
+        transport = self._transport
+        if transport.is_closing():
             self._closing = True
+            return
+        if transport.get_write_buffer_size() > self._buffer_limit:
+            self.close_soon(protocol.CLOSE_TRY_AGAIN, "too slow: send buffer full")
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
-    async def flush(self, timeout: float) -> None:
-        """Wait (bounded) until queued frames are handed to the socket."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained.wait(), timeout)
+    def send_text(self, text: str) -> None:
+        self.send_frame(encode_text_frame(text))
 
     def close_soon(self, code: int, reason: str) -> None:
         if self._closing:
             return
-        self._closing = True
-        self._queue.clear()
-        asyncio.get_running_loop().create_task(self.close(code, reason, already_closing=True))
+        asyncio.get_running_loop().create_task(self.close(code, reason))
 
-    async def close(self, code: int, reason: str = "", *, already_closing: bool = False) -> None:
-        if self._closing and not already_closing:
+    async def close(self, code: int, reason: str = "") -> None:
+        if self._closing and self.close_code is not None:
             return
+        self.flush()  # what was queued goes before the close frame
         self._closing = True
         self.close_code = code
-        if self._writer is not None:
-            self._writer.cancel()
-        # Bounded: a client that stopped reading leaves the socket paused forever.
-        with contextlib.suppress(Exception):
+        try:
+            # The close frame queues behind what the transport still holds.
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
-
-    async def stop_writer(self) -> None:
-        self._closing = True
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        except TimeoutError:
+            self._transport.abort()  # it never read: free the buffer
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._transport.abort()

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from . import protocol
 from .broker import Broker
-from .connection import ClientConnection
+from .connection import ClientConnection, WriteCoalescer
+from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
 
@@ -25,7 +26,7 @@ class LocalRoom:
     connections: set[ClientConnection] = field(default_factory=set)
     # Connections between subscribe and the end of their history; what arrives for
     # them meanwhile is held and later filtered against the history they were sent.
-    joining: dict[ClientConnection, list[tuple[str, tuple[int, int] | None]]] = field(
+    joining: dict[ClientConnection, list[tuple[bytes, tuple[int, int] | None]]] = field(
         default_factory=dict
     )
     last_delivered: tuple[int, int] = (0, 0)
@@ -40,6 +41,7 @@ class Hub:
         self.broker = broker
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
+        self.coalescer = WriteCoalescer()
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -64,10 +66,11 @@ class Hub:
             if pair <= local.last_delivered:
                 return
             local.last_delivered = pair
+        data = encode_text_frame(frame)  # once per process, whatever the audience
         for connection in local.connections:
-            connection.enqueue(frame)
+            connection.send_frame(data)
         for pending in local.joining.values():
-            pending.append((frame, pair))
+            pending.append((data, pair))
 
     # membership of local rooms
 
@@ -93,7 +96,7 @@ class Hub:
         return local
 
     def activate(
-        self, room: str, connection: ClientConnection, history_last: str | None, own_add: str
+        self, room: str, connection: ClientConnection, history_last: str | None, own_add: bytes
     ) -> None:
         """Move a connection from joining to live, releasing what it has not seen yet.
 
@@ -106,9 +109,9 @@ class Hub:
         for frame, pair in pending:
             if pair is None:
                 if frame != own_add:
-                    connection.enqueue(frame)
+                    connection.send_frame(frame)
             elif pair > seen:
-                connection.enqueue(frame)
+                connection.send_frame(frame)
         local.connections.add(connection)
 
     def detach(self, room: str, connection: ClientConnection) -> None:

@@ -20,6 +20,7 @@ from .hub import Hub
 from .members import Member, MemberFactory, new_token
 from .protocol import Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
+from .transport import encode_text_frame
 
 log = logging.getLogger("service.session")
 
@@ -29,7 +30,12 @@ RATE_LIMITED_NOTICE_INTERVAL = 1.0
 
 
 class _Disconnected(Exception):
-    pass
+    """The conversation is over; with a code, the relay closes the socket with it."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 class Session:
@@ -45,7 +51,9 @@ class Session:
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
-        self.connection = ClientConnection(websocket, settings.send_queue_size, process_id)
+        self.connection = ClientConnection(
+            websocket, settings.send_buffer_bytes, process_id, hub.coalescer
+        )
         self.bucket = TokenBucket(settings.rate_limit, settings.rate_burst)
         self.strikes = 0
         self.last_rate_notice = 0.0
@@ -55,18 +63,18 @@ class Session:
     async def run(self) -> None:
         connection = self.connection
         self.hub.connections.add(connection)
-        connection.start_writer()
         try:
             join = await self._wait_for_join()
             if join is None:
                 return
             await self._join(join)
             await self._serve()
-        except _Disconnected:
-            pass
-        except BrokerUnavailable:
-            self.connection.enqueue(protocol.error("unavailable", "chat storage unreachable"))
-            await self.connection.flush(timeout=1.0)
+        except _Disconnected as end:
+            if end.code is not None:
+                await self.connection.close(end.code, end.reason)
+        except BrokerUnavailable as exc:
+            log.warning("join failed, storage unreachable: %s", exc)
+            self.connection.send_text(protocol.error("unavailable", "chat storage unreachable"))
             await self.connection.close(protocol.CLOSE_TRY_AGAIN, "storage unreachable; retry")
         finally:
             await self._cleanup()
@@ -83,7 +91,9 @@ class Session:
             return None
         text = message.get("text")
         if text is None:
-            self.connection.enqueue(protocol.error("bad_frame", "binary frames are not supported"))
+            self.connection.send_text(
+                protocol.error("bad_frame", "binary frames are not supported")
+            )
             return None
         return text
 
@@ -93,13 +103,12 @@ class Session:
             return True
         self.strikes += 1
         if self.strikes > ABUSE_STRIKES_PER_BURST * self.settings.rate_burst:
-            self.connection.close_soon(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
-            raise _Disconnected
+            raise _Disconnected(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
         now = time.monotonic()
         if now - self.last_rate_notice >= RATE_LIMITED_NOTICE_INTERVAL:
             self.last_rate_notice = now
             detail = f"over {self.settings.rate_limit:g} frames/s; frames are being dropped"
-            self.connection.enqueue(protocol.error("rate_limited", detail))
+            self.connection.send_text(protocol.error("rate_limited", detail))
         return False
 
     async def _wait_for_join(self) -> Join | None:
@@ -118,14 +127,14 @@ class Session:
             try:
                 frame = protocol.parse_client_frame(text)
             except ProtocolError as exc:
-                self.connection.enqueue(protocol.error(exc.code, exc.detail))
+                self.connection.send_text(protocol.error(exc.code, exc.detail))
                 continue
             if isinstance(frame, Join):
                 return frame
             if isinstance(frame, Ping):
-                self.connection.enqueue(protocol.PONG)
+                self.connection.send_text(protocol.PONG)
             else:
-                self.connection.enqueue(protocol.error("not_joined", 'send a "join" frame first'))
+                self.connection.send_text(protocol.error("not_joined", 'send a "join" frame first'))
 
     # joining
 
@@ -149,11 +158,11 @@ class Session:
         await broker.join_room(join.room, member, connection.id)
         members = await broker.members(join.room)
         member_json = member.to_json()
-        connection.enqueue(protocol.welcome(join.room, member_json, token))
-        connection.enqueue(protocol.member_history(members))
-        connection.enqueue(protocol.message_history(history.messages, history.complete))
+        connection.send_text(protocol.welcome(join.room, member_json, token))
+        connection.send_text(protocol.member_history(members))
+        connection.send_text(protocol.message_history(history.messages, history.complete))
         if local is self.hub.rooms.get(join.room):
-            own_add = protocol.member_add(member_json)
+            own_add = encode_text_frame(protocol.member_add(member_json))
             self.hub.activate(join.room, connection, history.last_id, own_add)
 
     # serving
@@ -167,14 +176,14 @@ class Session:
             try:
                 frame = protocol.parse_client_frame(text)
             except ProtocolError as exc:
-                self.connection.enqueue(protocol.error(exc.code, exc.detail))
+                self.connection.send_text(protocol.error(exc.code, exc.detail))
                 continue
             if isinstance(frame, Send):
                 await self._send_message(frame)
             elif isinstance(frame, Ping):
-                self.connection.enqueue(protocol.PONG)
+                self.connection.send_text(protocol.PONG)
             else:
-                self.connection.enqueue(
+                self.connection.send_text(
                     protocol.error("already_joined", "one room per connection; open another")
                 )
 
@@ -185,17 +194,16 @@ class Session:
                 self.room, self.member, frame.text, frame.ref
             )
         except BrokerUnavailable:
-            self.connection.enqueue(
+            self.connection.send_text(
                 protocol.error("unavailable", "message not stored: storage unreachable; retry")
             )
             return
-        self.connection.enqueue(protocol.ack(frame.ref, published.message_id))
+        self.connection.send_text(protocol.ack(frame.ref, published.message_id))
 
     # leaving
 
     async def _cleanup(self) -> None:
         connection = self.connection
-        await connection.stop_writer()
         self.hub.connections.discard(connection)
         if self.room is None or self.member is None:
             return

@@ -38,6 +38,7 @@ log = logging.getLogger("service.broker.redis")
 SCRIPTS = Path(__file__).with_name("scripts")
 SUBSCRIBE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 5.0
+COMMAND_POOL_SIZE = 32
 REF_TTL_SECONDS = 600
 HEALTH_INTERVAL = 1.0
 RECONNECT_BASE = 0.1
@@ -76,9 +77,16 @@ class RedisBroker(Broker):
             "health_check_interval": 0,
         }
         assert settings.redis_url is not None
-        self._redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=COMMAND_TIMEOUT, **options
+        # A bounded pool that waits for a free connection: a thousand joins at once must
+        # queue for connections, not open a thousand (redis-py's default pool errors out).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=COMMAND_POOL_SIZE,
+            timeout=COMMAND_TIMEOUT,
+            socket_timeout=COMMAND_TIMEOUT,
+            **options,
         )
+        self._redis = aioredis.Redis(connection_pool=pool)
         # The subscriber blocks on reads for as long as rooms are quiet: no read timeout.
         self._subscriber_client = aioredis.Redis.from_url(settings.redis_url, **options)
         self._publish_script = self._script("publish.lua")

@@ -102,7 +102,8 @@ def synthesize(stage: str, outdir: Path, context: dict[str, str] | None = None) 
     context = STAGE_CONTEXT[stage] if context is None else context
     app = App(
         outdir=str(outdir),
-        context={**feature_flags(), **context},
+        # As the CLI does by default: resources carry their construct path (aws:cdk:path).
+        context={**feature_flags(), "aws:cdk:enable-path-metadata": True, **context},
         analytics_reporting=False,
     )
     # An empty environment: no CDK_DEFAULT_ACCOUNT/REGION leaks in from the developer's shell.

@@ -1,0 +1,130 @@
+"""Cache stack: the Valkey replication group, its AUTH token, subnets, parameters, logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.cache import cache_parameters, topology_properties
+from stacks.config import default_config
+from tests.infra.conftest import Synthesized
+
+
+def replication_group(stage: Synthesized) -> dict:
+    (group,) = stage.resources("cache", "AWS::ElastiCache::ReplicationGroup").values()
+    return group
+
+
+def test_engine_topology_and_encryption(stage: Synthesized) -> None:
+    props = replication_group(stage)["Properties"]
+    nodes = {"dev": 2, "staging": 2, "prod": 3}[stage.stage]
+    node_type = {"dev": "cache.t4g.micro"}.get(stage.stage, "cache.m7g.large")
+    assert props["Engine"] == "valkey"
+    assert props["EngineVersion"] == "8.1"
+    assert props["CacheNodeType"] == node_type
+    assert props["NumCacheClusters"] == nodes  # a primary plus replicas
+    assert props["MultiAZEnabled"] is True
+    assert props["AutomaticFailoverEnabled"] is True
+    assert props["TransitEncryptionEnabled"] is True
+    assert props["TransitEncryptionMode"] == "required"
+    assert props["AtRestEncryptionEnabled"] is True
+    (key_id,) = stage.resources("cache", "AWS::KMS::Key")
+    assert props["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert props["Port"] == 6380
+    assert props["ReplicationGroupId"] == f"chat-relay-{stage.stage}"
+    assert props["AutoMinorVersionUpgrade"] is True
+
+
+def test_auth_token_is_a_dynamic_reference_to_the_generated_secret(stage: Synthesized) -> None:
+    token = replication_group(stage)["Properties"]["AuthToken"]
+    rendered = json.dumps(token)
+    assert "{{resolve:secretsmanager:" in rendered
+    assert "SecretString" in rendered
+    (secret_id,) = stage.resources("cache", "AWS::SecretsManager::Secret")
+    assert {"Ref": secret_id} in token["Fn::Join"][1]
+    stage.template("cache").has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "GenerateSecretString": {
+                "PasswordLength": 64,
+                "ExcludePunctuation": True,
+                "IncludeSpace": False,
+            },
+            "KmsKeyId": Match.any_value(),
+        },
+    )
+
+
+def test_subnet_group_uses_the_isolated_subnets(stage: Synthesized) -> None:
+    (subnet_group,) = stage.resources("cache", "AWS::ElastiCache::SubnetGroup").values()
+    subnet_ids = subnet_group["Properties"]["SubnetIds"]
+    assert len(subnet_ids) == (3 if stage.stage == "prod" else 2)
+    for subnet in subnet_ids:
+        assert "Vpccache" in json.dumps(subnet)  # a cross-stack reference to a cache subnet
+    props = replication_group(stage)["Properties"]
+    (group_id,) = stage.resources("cache", "AWS::ElastiCache::SubnetGroup")
+    assert props["CacheSubnetGroupName"] == {"Ref": group_id}
+    assert "CacheSecurityGroup" in json.dumps(props["SecurityGroupIds"])
+
+
+def test_parameter_group(stage: Synthesized) -> None:
+    stage.template("cache").has_resource_properties(
+        "AWS::ElastiCache::ParameterGroup",
+        {
+            "CacheParameterGroupFamily": "valkey8",
+            "Properties": {"maxmemory-policy": "allkeys-lru", "cluster-enabled": "no"},
+        },
+    )
+
+
+def test_slow_and_engine_logs_go_to_encrypted_log_groups(stage: Synthesized) -> None:
+    deliveries = replication_group(stage)["Properties"]["LogDeliveryConfigurations"]
+    assert {d["LogType"] for d in deliveries} == {"slow-log", "engine-log"}
+    for delivery in deliveries:
+        assert delivery["DestinationType"] == "cloudwatch-logs"
+        assert delivery["LogFormat"] == "json"
+    groups = stage.resources("cache", "AWS::Logs::LogGroup")
+    assert len(groups) == 2
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == 30
+        assert "KmsKeyId" in group["Properties"]
+
+
+def test_backups_and_deletion_per_stage(stage: Synthesized) -> None:
+    group = replication_group(stage)
+    retention = {"dev": 1, "staging": 1, "prod": 7}[stage.stage]
+    assert group["Properties"]["SnapshotRetentionLimit"] == retention
+    if stage.stage == "prod":
+        assert group["DeletionPolicy"] == "Snapshot"
+        assert group["UpdateReplacePolicy"] == "Snapshot"
+    else:
+        assert "DeletionPolicy" not in group
+
+
+def test_cache_key_rotates(stage: Synthesized) -> None:
+    stage.template("cache").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_cluster_mode_is_a_settings_change_away() -> None:
+    """A later issue turns on cluster mode by setting shards; the construct already maps it."""
+    settings = default_config("prod").cache
+    assert topology_properties(settings) == {"num_cache_clusters": 3}
+    sharded = type(settings)(**{**settings.__dict__, "shards": 3})
+    assert topology_properties(sharded) == {
+        "cluster_mode": "enabled",
+        "num_node_groups": 3,
+        "replicas_per_node_group": 2,
+    }
+    assert cache_parameters(sharded)["cluster-enabled"] == "yes"
+    assert sharded.node_count == 9
+
+
+@pytest.mark.parametrize("stage_name", ["dev", "prod"])
+def test_node_ids_name_every_node(assemblies: dict[str, Synthesized], stage_name: str) -> None:
+    monitoring = json.dumps(assemblies[stage_name].templates["monitoring"])
+    count = 3 if stage_name == "prod" else 2
+    for n in range(1, count + 1):
+        assert f"chat-relay-{stage_name}-{n:03d}" in monitoring
+    assert f"chat-relay-{stage_name}-{count + 1:03d}" not in monitoring

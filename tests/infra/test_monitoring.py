@@ -1,0 +1,106 @@
+"""Monitoring stack: the alarms an operator is paged for, their topic, the dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infra.conftest import TEST_ALARM_EMAIL, Synthesized
+
+# metric name -> where it comes from; the issue's list, one alarm each.
+ALARMED_METRICS = {
+    "HTTPCode_ELB_5XX_Count": "AWS/ApplicationELB",
+    "HTTPCode_Target_5XX_Count": "AWS/ApplicationELB",
+    "UnHealthyHostCount": "AWS/ApplicationELB",
+    "RejectedConnectionCount": "AWS/ApplicationELB",
+    "CPUUtilization": "AWS/ECS",
+    "MemoryUtilization": "AWS/ECS",
+    "EngineCPUUtilization": "AWS/ElastiCache",
+    "DatabaseMemoryUsagePercentage": "AWS/ElastiCache",
+    "Evictions": "AWS/ElastiCache",
+    "ReplicationLag": "AWS/ElastiCache",
+    "CurrConnections": "AWS/ElastiCache",
+}
+
+
+def alarms(stage: Synthesized) -> list[dict[str, Any]]:
+    return [
+        a["Properties"] for a in stage.resources("monitoring", "AWS::CloudWatch::Alarm").values()
+    ]
+
+
+def alarmed_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    """(namespace, metric) pairs an alarm watches, plain or through metric math."""
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
+        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+        for q in alarm["Metrics"]
+        if "MetricStat" in q
+    }
+
+
+def test_every_listed_metric_has_an_alarm(stage: Synthesized) -> None:
+    watched = set().union(*(alarmed_metrics(a) for a in alarms(stage)))
+    assert {(ns, name) for name, ns in ALARMED_METRICS.items()} <= watched
+    assert len(alarms(stage)) == len(ALARMED_METRICS)
+
+
+def test_alarms_notify_the_topic_and_are_named(stage: Synthesized) -> None:
+    (topic_id,) = stage.resources("monitoring", "AWS::SNS::Topic")
+    for alarm in alarms(stage):
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["OKActions"] == [{"Ref": topic_id}]
+        assert alarm["AlarmName"].startswith(f"chat-relay-{stage.stage}-")
+        assert alarm["AlarmDescription"]
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_cache_alarms_watch_every_node(stage: Synthesized) -> None:
+    nodes = {
+        f"chat-relay-{stage.stage}-{n:03d}" for n in range(1, (4 if stage.stage == "prod" else 3))
+    }
+    for alarm in alarms(stage):
+        if "Metrics" not in alarm:
+            continue
+        watched = {
+            d["Value"]
+            for q in alarm["Metrics"]
+            if "MetricStat" in q
+            for d in q["MetricStat"]["Metric"]["Dimensions"]
+        }
+        assert watched == nodes
+        (expression,) = (q for q in alarm["Metrics"] if "Expression" in q)
+        assert expression["Expression"].startswith("MAX([")
+        assert expression["ReturnData"] is True
+
+
+def test_alarm_topic_is_encrypted_and_ssl_only(stage: Synthesized) -> None:
+    template = stage.template("monitoring")
+    (key_id,) = stage.resources("monitoring", "AWS::KMS::Key")
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    (policy,) = stage.resources("monitoring", "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+    key_policy = json.dumps(stage.resources("monitoring", "AWS::KMS::Key")[key_id])
+    assert "cloudwatch.amazonaws.com" in key_policy
+
+
+def test_email_subscription_only_when_named(dev: Synthesized, prod: Synthesized) -> None:
+    dev.template("monitoring").resource_count_is("AWS::SNS::Subscription", 0)
+    prod.template("monitoring").has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": TEST_ALARM_EMAIL}
+    )
+
+
+def test_dashboard_covers_alb_service_and_cache(stage: Synthesized) -> None:
+    (dashboard,) = stage.resources("monitoring", "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == f"chat-relay-{stage.stage}"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (*ALARMED_METRICS, "ActiveConnectionCount", "NewConnectionCount", "Connections"):
+        assert metric in body, metric

@@ -1,0 +1,355 @@
+"""Service stack: ALB, listeners, target group, Fargate service, task, autoscaling."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import TEST_CERTIFICATE_ARN, Synthesized
+
+# The relay's environment contract (service/config.py reads these).
+RELAY_SETTINGS = {
+    "PORT",
+    "REDIS_URL",
+    "HISTORY_SIZE",
+    "HISTORY_MAX_LEN",
+    "PING_INTERVAL",
+    "PING_TIMEOUT",
+    "JOIN_TIMEOUT",
+    "RATE_LIMIT",
+    "RATE_BURST",
+    "MAX_CONNECTIONS",
+    "DRAIN_SECONDS",
+    "PRESENCE_TTL",
+    "LOG_LEVEL",
+}
+
+
+def one(stage: Synthesized, resource_type: str) -> dict[str, Any]:
+    (resource,) = stage.resources("service", resource_type).values()
+    return resource["Properties"]
+
+
+def attributes(props: dict[str, Any], key: str = "LoadBalancerAttributes") -> dict[str, Any]:
+    return {a["Key"]: a["Value"] for a in props[key]}
+
+
+def container(stage: Synthesized) -> dict[str, Any]:
+    (definition,) = one(stage, "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    return definition
+
+
+def environment(stage: Synthesized) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
+
+
+def test_internet_facing_alb_attributes(stage: Synthesized) -> None:
+    props = one(stage, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert props["Scheme"] == "internet-facing"
+    attrs = attributes(props)
+    assert attrs["idle_timeout.timeout_seconds"] == "120"
+    assert int(attrs["idle_timeout.timeout_seconds"]) >= 2 * int(
+        environment(stage)["PING_INTERVAL"]
+    )
+    assert attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attrs["deletion_protection.enabled"] == str(stage.stage == "prod").lower()
+    assert attrs["access_logs.s3.enabled"] == "true"
+    (bucket_id,) = stage.resources("service", "AWS::S3::Bucket")
+    assert attrs["access_logs.s3.bucket"] == {"Ref": bucket_id}
+    assert all("Vpcpublic" in json.dumps(s) for s in props["Subnets"])
+
+
+def test_access_log_bucket_is_encrypted_private_ssl_only_and_expires(stage: Synthesized) -> None:
+    template = stage.template("service")
+    days = {"dev": 14, "staging": 30, "prod": 90}[stage.stage]
+    template.has_resource(
+        "AWS::S3::Bucket",
+        {
+            "Properties": Match.object_like(
+                {
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "LifecycleConfiguration": {
+                        "Rules": [
+                            Match.object_like({"ExpirationInDays": days, "Status": "Enabled"})
+                        ]
+                    },
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Action": "s3:*",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_dev_serves_plain_http_without_certificate(dev: Synthesized) -> None:
+    (listener,) = dev.resources("service", "AWS::ElasticLoadBalancingV2::Listener").values()
+    props = listener["Properties"]
+    assert (props["Protocol"], props["Port"]) == ("HTTP", 80)
+    assert props["DefaultActions"][0]["Type"] == "forward"
+    assert "Certificates" not in props
+
+
+def test_https_stages_use_the_certificate_and_redirect_http(
+    staging: Synthesized, prod: Synthesized
+) -> None:
+    for stage in (staging, prod):
+        listeners = {
+            item["Properties"]["Port"]: item["Properties"]
+            for item in stage.resources("service", "AWS::ElasticLoadBalancingV2::Listener").values()
+        }
+        assert set(listeners) == {80, 443}
+        https = listeners[443]
+        assert https["Protocol"] == "HTTPS"
+        assert https["Certificates"] == [{"CertificateArn": TEST_CERTIFICATE_ARN}]
+        assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+        assert https["DefaultActions"][0]["Type"] == "forward"
+        assert listeners[80]["DefaultActions"] == [
+            {
+                "Type": "redirect",
+                "RedirectConfig": {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"},
+            }
+        ]
+
+
+def test_target_group_health_stickiness_and_drain(stage: Synthesized) -> None:
+    props = one(stage, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert (props["TargetType"], props["Protocol"], props["Port"]) == ("ip", "HTTP", 8000)
+    assert props["HealthCheckPath"] == "/healthz"
+    assert props["Matcher"] == {"HttpCode": "200"}
+    attrs = attributes(props, "TargetGroupAttributes")
+    assert attrs["stickiness.enabled"] == "true"
+    assert attrs["stickiness.type"] == "lb_cookie"
+    assert attrs["stickiness.lb_cookie.duration_seconds"] == "600"
+    drain = int(environment(stage)["DRAIN_SECONDS"])
+    assert int(attrs["deregistration_delay.timeout_seconds"]) == 30 >= drain
+
+
+def test_cluster_has_container_insights(stage: Synthesized) -> None:
+    stage.template("service").has_resource_properties(
+        "AWS::ECS::Cluster",
+        {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
+    )
+
+
+def test_fargate_service_is_private_with_rollback(stage: Synthesized) -> None:
+    props = one(stage, "AWS::ECS::Service")
+    assert props["LaunchType"] == "FARGATE"
+    network = props["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert len(network["Subnets"]) == (3 if stage.stage == "prod" else 2)
+    assert all("Vpcservice" in json.dumps(s) for s in network["Subnets"])
+    deployment = props["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert deployment["MinimumHealthyPercent"] == 100
+    assert props["EnableExecuteCommand"] is False
+    # Autoscaling owns the count: a deploy must not reset a scaled-out service.
+    assert "DesiredCount" not in props
+    assert props["LoadBalancers"][0]["ContainerPort"] == 8000
+
+
+def test_task_size_and_platform(stage: Synthesized) -> None:
+    props = one(stage, "AWS::ECS::TaskDefinition")
+    expected = {"dev": ("256", "512")}.get(stage.stage, ("1024", "2048"))
+    assert (props["Cpu"], props["Memory"]) == expected
+    assert props["RuntimePlatform"] == {
+        "CpuArchitecture": "X86_64",
+        "OperatingSystemFamily": "LINUX",
+    }
+    assert props["RequiresCompatibilities"] == ["FARGATE"]
+    assert props["Volumes"] == [{"Name": "tmp"}]
+
+
+def test_container_is_hardened(stage: Synthesized) -> None:
+    relay = container(stage)
+    assert relay["ReadonlyRootFilesystem"] is True
+    assert relay["User"] == "10001:10001"
+    assert relay["MountPoints"] == [
+        {"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}
+    ]
+    assert relay["LinuxParameters"] == {
+        "Capabilities": {"Drop": ["ALL"]},
+        "InitProcessEnabled": True,
+    }
+    assert "Privileged" not in relay
+    assert relay["Ulimits"] == [{"HardLimit": 65536, "Name": "nofile", "SoftLimit": 65536}]
+    assert relay["PortMappings"][0]["ContainerPort"] == 8000
+
+
+def test_stop_timeout_exceeds_the_relay_drain(stage: Synthesized) -> None:
+    relay = container(stage)
+    drain = int(environment(stage)["DRAIN_SECONDS"])
+    assert drain == 20
+    assert drain + 10 <= relay["StopTimeout"] == 40 <= 120
+
+
+def test_container_health_check_runs_the_relay_module(stage: Synthesized) -> None:
+    assert container(stage)["HealthCheck"] == {
+        "Command": ["CMD", "python", "-m", "service.healthcheck"],
+        "Interval": 15,
+        "Retries": 3,
+        "StartPeriod": 20,
+        "Timeout": 5,
+    }
+
+
+def test_logs_go_to_an_encrypted_group_with_retention(stage: Synthesized) -> None:
+    options = container(stage)["LogConfiguration"]
+    assert options["LogDriver"] == "awslogs"
+    assert options["Options"]["mode"] == "non-blocking"
+    (group_id, group), *_ = (
+        (i, r) for i, r in stage.resources("service", "AWS::Logs::LogGroup").items()
+    )
+    assert options["Options"]["awslogs-group"] == {"Ref": group_id}
+    days = {"dev": 7, "staging": 30, "prod": 90}[stage.stage]
+    assert group["Properties"]["RetentionInDays"] == days
+    assert "KmsKeyId" in group["Properties"]
+
+
+def test_environment_follows_the_relay_contract(stage: Synthesized) -> None:
+    env = environment(stage)
+    assert set(env) >= RELAY_SETTINGS
+    assert env["PORT"] == "8000"
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    url = json.dumps(env["REDIS_URL"])
+    assert url.startswith('{"Fn::Join": ["", ["rediss://"')
+    assert "PrimaryEndPointAddress" in url
+    assert ":6380/0" in url
+    assert env["METRICS_NAMESPACE"] == "ChatRelay"
+    assert env["METRICS_SERVICE_NAME"] == f"chat-relay-{stage.stage}"
+    origin = {"dev": None, "staging": "https://staging.chat.example.com"}.get(
+        stage.stage, "https://chat.example.com"
+    )
+    assert env.get("ALLOWED_ORIGINS") == origin
+
+
+def test_auth_token_arrives_as_an_ecs_secret(stage: Synthesized) -> None:
+    relay = container(stage)
+    assert "REDIS_AUTH_TOKEN" not in environment(stage)
+    (secret,) = relay["Secrets"]
+    assert secret["Name"] == "REDIS_AUTH_TOKEN"
+    assert "AuthToken" in json.dumps(secret["ValueFrom"])
+
+
+def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
+    roles = stage.resources("service", "AWS::IAM::Role")
+    execution = next(i for i in roles if i.startswith("TaskDefinitionExecutionRole"))
+    policies = [
+        p["Properties"]
+        for p in stage.resources("service", "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": execution}]
+    ]
+    (policy,) = policies
+    statements = policy["PolicyDocument"]["Statement"]
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions == {
+        "kms:Decrypt",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert statement["Action"] == "ecr:GetAuthorizationToken"
+    kms = next(s for s in statements if s["Action"] == "kms:Decrypt")
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    }
+
+
+def test_task_role_has_no_permissions(stage: Synthesized) -> None:
+    roles = stage.resources("service", "AWS::IAM::Role")
+    task_role = next(i for i in roles if i.startswith("TaskDefinitionTaskRole"))
+    attached = [
+        p
+        for p in stage.resources("service", "AWS::IAM::Policy").values()
+        if {"Ref": task_role} in p["Properties"]["Roles"]
+    ]
+    assert attached == []
+    assert "ManagedPolicyArns" not in roles[task_role]["Properties"]
+
+
+def test_autoscaling_on_cpu_and_connections_scales_in_slowly(stage: Synthesized) -> None:
+    target = one(stage, "AWS::ApplicationAutoScaling::ScalableTarget")
+    minimum, maximum = {"dev": (2, 4), "staging": (2, 10), "prod": (3, 20)}[stage.stage]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (minimum, maximum)
+    policies = [
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        for p in stage.resources("service", "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    ]
+    assert len(policies) == 2
+    cpu = next(p for p in policies if "PredefinedMetricSpecification" in p)
+    assert cpu["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+    }
+    assert cpu["TargetValue"] == 60
+    connections = next(p for p in policies if "CustomizedMetricSpecification" in p)
+    assert connections["CustomizedMetricSpecification"] == {
+        "Namespace": "ChatRelay",
+        "MetricName": "Connections",
+        "Dimensions": [{"Name": "ServiceName", "Value": f"chat-relay-{stage.stage}"}],
+        "Statistic": "Average",
+    }
+    assert connections["TargetValue"] == (1000 if stage.stage == "dev" else 4000)
+    for policy in policies:
+        assert policy["ScaleInCooldown"] == 900
+        assert policy["ScaleOutCooldown"] == 60
+
+
+def test_outputs_give_the_url(dev: Synthesized, prod: Synthesized) -> None:
+    assert "http://" in json.dumps(dev.templates["service"]["Outputs"]["Url"]["Value"])
+    assert prod.templates["service"]["Outputs"]["Url"]["Value"] == "https://chat.example.com/"
+
+
+def test_image_is_built_from_service_dockerfile_for_amd64(stage: Synthesized) -> None:
+    assets = json.loads(
+        (stage.outdir / f"chat-relay-{stage.stage}-service.assets.json").read_text()
+    )
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "service/Dockerfile"
+    assert image["source"]["platform"] == "linux/amd64"
+    staged = stage.outdir / image["source"]["directory"]
+    names = {p.name for p in staged.iterdir()}
+    assert {"service", "web", "requirements.txt"} <= names
+    # The .dockerignore allow-list keeps the venv, node_modules, tests and docs out.
+    assert not names & {".venv", "node_modules", "tests", "docs", "cdk.out", ".git", "stacks"}
+    assert not list(staged.rglob("__pycache__"))
+    image_ref = json.dumps(container(stage)["Image"])
+    assert "cdk-hnb659fds-container-assets" in image_ref

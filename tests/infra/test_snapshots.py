@@ -1,0 +1,48 @@
+"""Synth snapshots: one per stack per stage, reviewed in diffs. `make snapshots` refreshes.
+
+Asset hashes are normalized, so a change to the relay's code (which changes the image
+asset hash) does not churn the infrastructure snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from stacks.config import STAGES
+from tests.infra.conftest import PARTS, Synthesized
+
+ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def normalized(template: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+
+
+@pytest.fixture
+def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+def test_normalization_hides_only_asset_hashes() -> None:
+    image = "cdk-assets:" + "ab12" * 16
+    assert normalized({"Image": image, "Name": "relay"}) == {
+        "Image": "cdk-assets:<asset-hash>",
+        "Name": "relay",
+    }
+
+
+@pytest.mark.parametrize("part", PARTS)
+@pytest.mark.parametrize("stage_name", STAGES)
+def test_template_matches_snapshot(
+    assemblies: dict[str, Synthesized],
+    stage_name: str,
+    part: str,
+    snapshot_json: SnapshotAssertion,
+) -> None:
+    assert normalized(assemblies[stage_name].templates[part]) == snapshot_json
