@@ -1,0 +1,67 @@
+"""`python -m bench [--quick] [--only A,B]`: run the benchmark scenarios end to end.
+
+Starts redis-server and the relays itself (loopback, free ports), ends every process it
+started, and keeps the results of scenarios that ran if a later one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from bench.environment import describe
+from bench.markdown import render, update_page
+from bench.scenarios import FULL, QUICK, SCENARIOS, BenchError, Cluster
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+PAGE = REPO / "docs" / "benchmarks.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs: proves the harness")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help="comma-separated scenarios (default A-E)"
+    )
+    args = parser.parse_args(argv)
+    chosen = [name.strip().upper() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        parser.error(
+            f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    environment = describe(REPO)
+    (RESULTS / "environment.json").write_bytes(
+        orjson.dumps(environment, option=orjson.OPT_INDENT_2)
+    )
+    timing = QUICK if args.quick else FULL
+    results: dict[str, dict] = {}
+    failed = None
+    with Cluster() as cluster:
+        for name in chosen:
+            try:
+                results[name] = SCENARIOS[name](cluster, timing, RESULTS)
+            except (BenchError, RuntimeError, TimeoutError) as exc:
+                failed = f"scenario {name}: {exc}"
+                break
+    # Scenarios not run this time keep their previous results in the table.
+    for name in SCENARIOS:
+        saved = RESULTS / f"{name}.json"
+        if name not in results and saved.exists():
+            results[name] = orjson.loads(saved.read_bytes())
+    update_page(PAGE, render(environment, results, args.quick))
+    print(f"\nwrote {PAGE.relative_to(REPO)} and bench/results/")
+    if failed:
+        print(f"bench: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""Command line: parse and check arguments, run, print, write files, apply the CI gates.
+
+Exit status: 0 all gates passed, 1 a gate failed, 2 bad arguments or unreachable URL,
+3 the run itself failed (a worker died), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from loadtest.gates import evaluate_gates
+from loadtest.plan import Gates, RunPlan
+from loadtest.preflight import Unreachable, check_reachable
+from loadtest.progress import ProgressDisplay
+from loadtest.report import build_report, format_summary
+from loadtest.runner import WorkerFailed, run_workers
+from loadtest.stamp import MAX_TEXT
+from loadtest.worker import tls_context
+
+EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # protocol v1
+MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class UsageError(Exception):
+    pass
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line on stderr, not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def duration(text: str) -> float:
+    """Seconds from '30', '30s', '500ms', '2m' or '1h'."""
+    match = DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30, 30s, 500ms, 2m)")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+def relay_url(text: str) -> str:
+    """ws:// or wss:// URL; a bare host:port gets the relay's /ws path."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ws:// or wss:// URL")
+    if not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} has no host")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has a bad port") from None
+    path = parts.path if parts.path not in ("", "/") else "/ws"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="python -m loadtest",
+        description="Drive protocol-v1 chat clients against chat-relay and measure it.",
+        epilog="Exit status: 0 pass, 1 a gate failed, 2 bad arguments or unreachable URL, "
+        "3 the run failed. See docs/loadtest.md.",
+    )
+    parser.add_argument(
+        "urls",
+        nargs="+",
+        type=relay_url,
+        metavar="URL",
+        help="ws[s]://host[:port][/ws]; several are used round-robin",
+    )
+    load = parser.add_argument_group("load")
+    load.add_argument("-c", "--clients", type=int, default=100, help="connections (default 100)")
+    load.add_argument(
+        "-r", "--rooms", type=int, default=1, help="rooms the clients spread over (default 1)"
+    )
+    load.add_argument(
+        "-s", "--senders", type=int, default=10, help="clients that also send (default 10)"
+    )
+    load.add_argument(
+        "--rate", type=float, default=1.0, help="messages per second per sender (default 1)"
+    )
+    load.add_argument(
+        "-d", "--duration", type=duration, default=30.0, help="measured time (default 30s)"
+    )
+    load.add_argument(
+        "--ramp-up",
+        type=duration,
+        default=5.0,
+        help="connects spread over this time (default 5s; 0 = all at once)",
+    )
+    load.add_argument(
+        "--warm-up",
+        type=duration,
+        default=5.0,
+        help="sending before measurement starts (default 5s)",
+    )
+    load.add_argument(
+        "--drain",
+        type=duration,
+        default=2.0,
+        help="listening after the last measured send (default 2s)",
+    )
+    load.add_argument(
+        "--message-size",
+        type=int,
+        default=100,
+        help=f"characters per message, {MIN_MESSAGE_SIZE}..{MAX_TEXT} (default 100)",
+    )
+    load.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        metavar="PER_S",
+        help="forced drops per second; dropped clients resume with token and since (default 0)",
+    )
+    load.add_argument(
+        "--churn-downtime",
+        type=duration,
+        default=0.5,
+        help="time a dropped client stays away (default 0.5s)",
+    )
+    load.add_argument(
+        "-w",
+        "--workers",
+        type=int,
+        default=1,
+        help="load-generator processes (default 1); one per spare core for thousands",
+    )
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--origin", help="Origin header to send (default: none)")
+    conn.add_argument("--insecure", action="store_true", help="do not verify wss:// certificates")
+    conn.add_argument(
+        "--join-timeout", type=duration, default=10.0, help="limit for connect + join (default 10s)"
+    )
+    conn.add_argument(
+        "--room-prefix",
+        default="",
+        help="room names are PREFIX-0, PREFIX-1...; default lt-<run id>, fresh rooms every run",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
+    out.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="write latency percentiles over time as PNG"
+    )
+    out.add_argument(
+        "--window",
+        type=duration,
+        default=1.0,
+        help="time step of the plot and timeline (default 1s)",
+    )
+    out.add_argument(
+        "--progress-every", type=duration, default=1.0, help="progress interval (default 1s)"
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    gates = parser.add_argument_group("CI gates (exit 1 when missed)")
+    gates.add_argument("--max-p99-ms", type=float, help="fan-out latency p99")
+    gates.add_argument("--max-p999-ms", type=float, help="fan-out latency p99.9")
+    gates.add_argument("--max-loss", type=float, help="lost / expected deliveries, e.g. 0 or 0.001")
+    gates.add_argument("--max-join-ms", type=float, help="connect + join p99")
+    gates.add_argument("--max-all-joined-s", type=float, help="time until every client had joined")
+    gates.add_argument("--max-errors", type=int, help="error frames plus unexpected closes")
+    gates.add_argument("--max-duplicates", type=int, help="duplicated deliveries")
+    gates.add_argument("--min-deliveries-per-s", type=float, help="delivered messages per second")
+    return parser
+
+
+def plan_from_args(args: argparse.Namespace) -> RunPlan:
+    """Check what argparse cannot and build the plan; raises UsageError."""
+    if args.clients < 1:
+        raise UsageError("--clients must be at least 1")
+    if not 1 <= args.rooms <= args.clients:
+        raise UsageError("--rooms must be between 1 and --clients")
+    if not 0 <= args.senders <= args.clients:
+        raise UsageError("--senders must be between 0 and --clients")
+    if args.senders and args.rate <= 0:
+        raise UsageError("--rate must be positive")
+    if args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    if not 1 <= args.workers <= args.clients:
+        raise UsageError("--workers must be between 1 and --clients")
+    if not MIN_MESSAGE_SIZE <= args.message_size <= MAX_TEXT:
+        raise UsageError(f"--message-size must be between {MIN_MESSAGE_SIZE} and {MAX_TEXT}")
+    if args.churn < 0:
+        raise UsageError("--churn must not be negative")
+    if args.churn and args.senders >= args.clients:
+        raise UsageError("--churn drops listening clients only: use fewer --senders than --clients")
+    if args.join_timeout <= 0 or args.window <= 0 or args.progress_every <= 0:
+        raise UsageError("--join-timeout, --window and --progress-every must be positive")
+    if args.max_loss is not None and not 0 <= args.max_loss <= 1:
+        raise UsageError("--max-loss is a ratio between 0 and 1")
+    for path in (args.json, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"no such directory for {path}")
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--plot needs matplotlib: pip install -r requirements-dev.txt")
+    plan = RunPlan(
+        urls=tuple(args.urls),
+        clients=args.clients,
+        rooms=args.rooms,
+        senders=args.senders,
+        rate=args.rate if args.senders else 0.0,
+        duration=args.duration,
+        ramp_up=args.ramp_up,
+        warm_up=args.warm_up,
+        drain=max(args.drain, args.churn_downtime + 1.0) if args.churn else args.drain,
+        workers=args.workers,
+        churn_rate=args.churn,
+        churn_downtime=args.churn_downtime,
+        message_size=args.message_size,
+        join_timeout=args.join_timeout,
+        origin=args.origin,
+        insecure=args.insecure,
+        room_prefix=args.room_prefix,
+        window=args.window,
+        gates=Gates(
+            max_p99_ms=args.max_p99_ms,
+            max_p999_ms=args.max_p999_ms,
+            max_loss=args.max_loss,
+            max_join_ms=args.max_join_ms,
+            max_all_joined_s=args.max_all_joined_s,
+            max_errors=args.max_errors,
+            max_duplicates=args.max_duplicates,
+            min_deliveries_per_s=args.min_deliveries_per_s,
+        ),
+    )
+    longest_room = plan.room_name(plan.rooms - 1)
+    if not ROOM_NAME.match(longest_room):
+        raise UsageError(f"room name {longest_room!r} is not valid: lowercase, digits, - and _")
+    return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        plan = plan_from_args(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    try:
+        asyncio.run(check_reachable(plan.urls, plan.origin, tls_context(plan.insecure)))
+    except Unreachable as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    display = ProgressDisplay(plan, sys.stderr, args.progress_every, quiet=args.quiet)
+    started_at = datetime.now(UTC)
+    try:
+        tally = run_workers(plan, display.update, progress_s=args.progress_every)
+    except WorkerFailed as exc:
+        display.finish()
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        display.finish()
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    display.finish()
+
+    report = build_report(plan, tally, started_at)
+    report["gates"] = evaluate_gates(plan.gates, report)
+    report["passed"] = all(gate["passed"] for gate in report["gates"])
+    print(format_summary(report))
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    if args.plot is not None:
+        from loadtest.plot import write_plot
+
+        write_plot(report, args.plot)
+    return EXIT_OK if report["passed"] else EXIT_GATE_FAILED

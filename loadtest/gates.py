@@ -1,0 +1,43 @@
+"""CI gates: compare a report with the limits given on the command line."""
+
+from __future__ import annotations
+
+from loadtest.plan import Gates
+
+
+def _figure(report: dict, path: str) -> float | None:
+    value: object = report
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value if isinstance(value, int | float) else None
+
+
+# gate field -> (figure in the report, True when the figure must stay at or below the limit)
+GATE_FIGURES: dict[str, tuple[str, bool]] = {
+    "max_p99_ms": ("latency_ms.p99", True),
+    "max_p999_ms": ("latency_ms.p999", True),
+    "max_loss": ("messages.loss_ratio", True),
+    "max_join_ms": ("join.p99", True),
+    "max_all_joined_s": ("join.all_joined_s", True),
+    "max_errors": ("errors.total", True),
+    "max_duplicates": ("messages.duplicated", True),
+    "min_deliveries_per_s": ("throughput.deliveries_per_s", False),
+}
+
+
+def evaluate_gates(gates: Gates, report: dict) -> list[dict]:
+    """One verdict per gate that was set. A figure the run could not produce (no deliveries,
+    not everyone joined) fails its gate: a pipeline must not pass on missing data."""
+    verdicts = []
+    for name, (path, at_most) in GATE_FIGURES.items():
+        limit = getattr(gates, name)
+        if limit is None:
+            continue
+        value = _figure(report, path)
+        passed = value is not None and (value <= limit if at_most else value >= limit)
+        verdicts.append(
+            {"name": name.replace("_", "-"), "limit": limit, "value": value, "passed": passed}
+        )
+    return verdicts

@@ -1,0 +1,118 @@
+"""What a run does: who connects where, which room each client joins, who sends, and when.
+
+Every worker process derives the same plan from the same arguments, so clients in different
+workers agree on rooms and senders without talking to each other.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Gates:
+    """CI thresholds; None means the figure is not gated."""
+
+    max_p99_ms: float | None = None
+    max_p999_ms: float | None = None
+    max_loss: float | None = None
+    max_join_ms: float | None = None
+    max_all_joined_s: float | None = None
+    max_errors: int | None = None
+    max_duplicates: int | None = None
+    min_deliveries_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    urls: tuple[str, ...]
+    clients: int = 100
+    rooms: int = 1
+    senders: int = 10
+    rate: float = 1.0  # messages per second, per sender
+    duration: float = 30.0
+    ramp_up: float = 5.0
+    warm_up: float = 5.0
+    drain: float = 2.0  # how long to keep listening after the last measured send
+    workers: int = 1
+    churn_rate: float = 0.0  # forced reconnects per second, whole run
+    churn_downtime: float = 0.5
+    message_size: int = 100
+    join_timeout: float = 10.0
+    origin: str | None = None
+    insecure: bool = False
+    room_prefix: str = ""
+    run_id: str = field(default_factory=lambda: secrets.token_hex(3))
+    window: float = 1.0  # seconds per point of the latency-over-time series
+    gates: Gates = field(default_factory=Gates)
+
+    # --- who is who -----------------------------------------------------------------------
+
+    def room_of(self, client: int) -> int:
+        # Contiguous blocks give rooms sizes that differ by at most one.
+        return client * self.rooms // self.clients
+
+    def room_name(self, room: int) -> str:
+        prefix = self.room_prefix or f"lt-{self.run_id}"
+        return f"{prefix}-{room}"
+
+    def url_of(self, client: int) -> str:
+        # Neighbours alternate URLs, so every room spans every URL (like a load balancer).
+        return self.urls[client % len(self.urls)]
+
+    def worker_of(self, client: int) -> int:
+        return client % self.workers
+
+    def clients_of_worker(self, worker: int) -> range:
+        return range(worker, self.clients, self.workers)
+
+    def room_members(self, room: int) -> range:
+        first = -(-room * self.clients // self.rooms)  # ceil
+        last = -(-(room + 1) * self.clients // self.rooms)
+        return range(first, last)
+
+    def sender_ranks(self) -> dict[int, int]:
+        """Client index -> sender rank, picking senders round-robin across rooms."""
+        ranks: dict[int, int] = {}
+        taken = [0] * self.rooms
+        room = 0
+        while len(ranks) < self.senders:
+            members = self.room_members(room)
+            if taken[room] < len(members):
+                ranks[members[taken[room]]] = len(ranks)
+                taken[room] += 1
+            room = (room + 1) % self.rooms
+        return ranks
+
+    # --- when -----------------------------------------------------------------------------
+    # Offsets in nanoseconds from the run's start instant t0 (CLOCK_MONOTONIC, shared by all
+    # processes on the host).
+
+    def connect_offset_ns(self, client: int) -> int:
+        return int(self.ramp_up * NS_PER_S * client / self.clients)
+
+    @property
+    def send_start_ns(self) -> int:
+        return int(self.ramp_up * NS_PER_S)
+
+    @property
+    def measure_start_ns(self) -> int:
+        return self.send_start_ns + int(self.warm_up * NS_PER_S)
+
+    @property
+    def measure_end_ns(self) -> int:
+        return self.measure_start_ns + int(self.duration * NS_PER_S)
+
+    @property
+    def stop_ns(self) -> int:
+        return self.measure_end_ns + int(self.drain * NS_PER_S)
+
+    @property
+    def window_count(self) -> int:
+        return max(1, -(-int(self.duration * NS_PER_S) // int(self.window * NS_PER_S)))
+
+    def expected_sends_per_sender(self) -> float:
+        return self.rate * self.duration

@@ -1,0 +1,38 @@
+"""The text of a load-test message: who sent it, its sequence number and its time stamp.
+
+Format: ``lt|<run id>|<sender>|<seq>|<stamp ns>|<padding>``. The run id keeps concurrent
+or earlier runs in the same rooms from being counted; the time stamp is CLOCK_MONOTONIC
+nanoseconds, comparable across the processes of one host.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+MAX_TEXT = 2000  # protocol v1 limit
+
+
+class Stamp(NamedTuple):
+    sender: int
+    seq: int
+    stamp_ns: int
+
+
+def text_prefix(run_id: str) -> str:
+    return f"lt|{run_id}|"
+
+
+def encode_text(prefix: str, sender: int, seq: int, stamp_ns: int, size: int) -> str:
+    head = f"{prefix}{sender}|{seq}|{stamp_ns}|"
+    return head + "x" * (size - len(head)) if size > len(head) else head
+
+
+def decode_text(text: str, prefix: str) -> Stamp | None:
+    """The stamp of a message from this run, or None for anyone else's text."""
+    if not text.startswith(prefix):
+        return None
+    try:
+        sender, seq, stamp_ns, _ = text[len(prefix) :].split("|", 3)
+        return Stamp(int(sender), int(seq), int(stamp_ns))
+    except ValueError:
+        return None
