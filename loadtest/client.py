@@ -178,6 +178,8 @@ class SimulatedClient:
                 self._on_welcome(frame)
             elif kind == "message_history":
                 self._on_history(frame, now)
+            elif kind == "resync":
+                self.ctx.tally.resyncs += 1
             elif kind == "error":
                 self.ctx.tally.error_frames[frame.get("code", "?")] += 1
                 if self.joining is not None and not self.joining.done():

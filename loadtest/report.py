@@ -82,6 +82,7 @@ def build_report(plan: RunPlan, tally: Tally, started_at: datetime) -> dict:
             "churn_drops": tally.churn_drops,
             "identity_changes": tally.identity_changes,
             "history_incomplete": tally.history_incomplete,
+            "resyncs": tally.resyncs,
             "close_codes": {str(k): v for k, v in sorted(tally.close_codes.items())},
             "connect_errors": dict(sorted(tally.connect_errors.items())),
         },
@@ -146,7 +147,8 @@ def format_summary(report: dict) -> str:
         f"{report['throughput']['sent_per_s']:,.1f} sends/s",
         f"conns     reconnects {conns['reconnects']}  churn drops {conns['churn_drops']}  "
         f"recovered from history {msgs['recovered_from_history']}  identity changes "
-        f"{conns['identity_changes']}  close codes {conns['close_codes'] or '-'}  "
+        f"{conns['identity_changes']}  gaps signalled {conns['resyncs']}  "
+        f"close codes {conns['close_codes'] or '-'}  "
         f"connect errors {conns['connect_errors'] or '-'}",
         f"errors    {report['errors']['frames'] or '-'}",
         f"generator cpu {', '.join(f'{c:.0%}' for c in gen['cpu_per_worker'])} of a core; "

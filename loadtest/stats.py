@@ -69,6 +69,7 @@ class Tally:
     churn_drops: int = 0
     identity_changes: int = 0  # rejoined with our token but came back as someone else
     history_incomplete: int = 0
+    resyncs: int = 0  # the relay signalled a gap it could not fill (after a Redis loss)
     close_codes: Counter = field(default_factory=Counter)
     connect_errors: Counter = field(default_factory=Counter)
     error_frames: Counter = field(default_factory=Counter)
@@ -104,6 +105,7 @@ class Tally:
             "churn_drops",
             "identity_changes",
             "history_incomplete",
+            "resyncs",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in (

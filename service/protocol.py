@@ -177,6 +177,11 @@ def error(code: str, detail: str) -> str:
 PONG = '{"type":"pong"}'
 
 
+def resync(after: str) -> str:
+    """Messages after ``after`` may be missing and cannot be replayed (a gap is signalled)."""
+    return _dumps({"type": "resync", "after": after})
+
+
 def message_body(member_id: str, username: str, avatar: str, text: str) -> str:
     """The message fields after ``id`` and ``date``, as a JSON fragment (no braces).
 

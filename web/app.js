@@ -147,6 +147,9 @@ function handle(frame) {
     case "ack":
       state.outbox.delete(frame.ref);
       break;
+    case "resync":
+      addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
+      break;
     case "error":
       showNotice(`${frame.code}: ${frame.detail}`);
       break;

@@ -25,6 +25,7 @@ class _RoomHistory:
     entries: deque[tuple[tuple[int, int], str]]  # ((ms, seq), message json)
     last: tuple[int, int] = (0, 0)
     max_deleted: tuple[int, int] = (0, 0)  # newest id trimmed away; resume before it is incomplete
+    origin: tuple[int, int] = (0, 0)  # first id this process stored; resume before it is incomplete
 
 
 @dataclass(slots=True)
@@ -82,6 +83,8 @@ class MemoryBroker(Broker):
         last_ms, last_seq = history.last
         pair = (now, 0) if now > last_ms else (last_ms, last_seq + 1)
         history.last = pair
+        if not history.entries and history.origin == (0, 0):
+            history.origin = pair
         message_id = _format_id(pair)
         body = protocol.message_body(member.id, member.username, member.avatar, text)
         message = protocol.message_json(message_id, body)
@@ -108,7 +111,7 @@ class MemoryBroker(Broker):
             complete = True
         else:
             newer = [entry for entry in history.entries if entry[0] > since_pair]
-            complete = since_pair >= history.max_deleted
+            complete = since_pair >= history.max_deleted and since_pair >= history.origin
         if len(newer) > limit:
             newer = newer[-limit:]
             complete = complete and since is None

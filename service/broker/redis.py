@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ COMMAND_TIMEOUT = 5.0
 COMMAND_POOL_SIZE = 32
 REF_TTL_SECONDS = 600
 HEALTH_INTERVAL = 1.0
+PROBE_DEADLINE = 3.0  # seconds without a probe coming back before the subscriber is deaf
 RECONNECT_BASE = 0.1
 RECONNECT_CAP = 5.0
 PUBLISH = "PUBLISH"
@@ -60,6 +62,11 @@ def presence_keys(room: str) -> list[str]:
 
 def history_key(room: str) -> str:
     return f"chat:{{{room}}}:history"
+
+
+def origin_key(room: str) -> str:
+    """Id of the first message of the stream's current incarnation (its epoch)."""
+    return f"chat:{{{room}}}:origin"
 
 
 def _as_str(value: Any) -> str:
@@ -103,7 +110,14 @@ class RedisBroker(Broker):
         self._subscriber_live = False
         self._commands_live = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscriber_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._probe_channel = f"chat:probe:{secrets.token_hex(6)}"
+        self._probe_sent = 0
+        self._probe_seen = 0
+        # Counters for operators (and tests): how often recovery paths ran.
+        self.deaf_restarts = 0
+        self.backfilled = 0
 
     def _script(self, name: str) -> Any:
         return self._redis.register_script((SCRIPTS / name).read_text())
@@ -122,17 +136,18 @@ class RedisBroker(Broker):
     async def start(self, on_frame: FrameHandler) -> None:
         self._on_frame = on_frame
         loop = asyncio.get_running_loop()
+        self._subscriber_task = loop.create_task(self._subscriber_loop(), name="redis-subscriber")
         self._tasks = [
-            loop.create_task(self._subscriber_loop(), name="redis-subscriber"),
             loop.create_task(self._health_loop(), name="redis-health"),
             loop.create_task(self._presence_loop(), name="redis-presence"),
         ]
 
     async def close(self) -> None:
         self._closing = True
-        for task in self._tasks:
+        tasks = [self._subscriber_task, *self._tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._leave_all()
@@ -149,6 +164,7 @@ class RedisBroker(Broker):
             try:
                 await self._redis.ping()
                 self._commands_live = True
+                await self._probe()
             except (RedisError, OSError):
                 if self._commands_live:
                     log.warning("Redis is unreachable; readiness fails until it answers")
@@ -157,25 +173,20 @@ class RedisBroker(Broker):
 
     # subscriber
 
-    async def _subscriber_loop(self) -> None:
+    async def _subscriber_loop(self, resumed: bool = False) -> None:
         attempt = 0
         while not self._closing:
             pubsub = self._subscriber_client.pubsub()
             try:
                 await pubsub.ping()  # connect now, so an outage is seen here
-                self._pubsub = pubsub
-                if self._rooms:
-                    await pubsub.subscribe(*(channel_of(room) for room in self._rooms))
-                resumed = attempt > 0
+                await self._resubscribe(pubsub, backfill=resumed or attempt > 0)
                 attempt = 0
+                self._pubsub = pubsub
                 self._subscriber_live = True
-                if resumed:
-                    log.info("subscriber reconnected; backfilling %d rooms", len(self._rooms))
-                    asyncio.get_running_loop().create_task(self._backfill(list(self._rooms)))
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 self._subscriber_live = False
                 self._pubsub = None
                 attempt += 1
@@ -187,19 +198,53 @@ class RedisBroker(Broker):
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    async def _resubscribe(self, pubsub: aioredis.client.PubSub, backfill: bool) -> None:
+        """Subscribe every served room, wait until Redis confirms, then backfill.
+
+        Only once the subscriptions are confirmed does the backfill read history:
+        whatever is stored after that read also arrives live, so nothing falls in
+        between. Live frames that arrive meanwhile are held and released after the
+        backfill; the hub drops the ones the backfill already delivered.
+        """
+        rooms = list(self._rooms)
+        channels = [self._probe_channel, *(channel_of(room) for room in rooms)]
+        await pubsub.subscribe(*channels)
+        waiting = set(channels)
+        held: list[dict[str, Any]] = []
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            while waiting:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    waiting.discard(_as_str(message["channel"]))
+                    self._handle(message)
+                else:
+                    held.append(message)
+        if backfill:
+            log.info("subscriber reconnected; backfilling %d rooms", len(rooms))
+            await self._backfill(rooms)
+        for message in held:
+            self._handle(message)
+
     async def _read(self, pubsub: aioredis.client.PubSub) -> None:
         while True:
             message = await pubsub.get_message(timeout=None)
-            if message is None:
-                continue
-            kind = message["type"]
-            channel = _as_str(message["channel"])
-            if kind == "message":
+            if message is not None:
+                self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = _as_str(message["channel"])
+        if kind == "message":
+            if channel == self._probe_channel:
+                self._probe_seen = max(self._probe_seen, int(message["data"]))
+            else:
                 self._dispatch(room_of(channel), _as_str(message["data"]))
-            elif kind == "subscribe":
-                confirmation = self._confirmations.pop(channel, None)
-                if confirmation is not None and not confirmation.done():
-                    confirmation.set_result(None)
+        elif kind == "subscribe":
+            confirmation = self._confirmations.pop(channel, None)
+            if confirmation is not None and not confirmation.done():
+                confirmation.set_result(None)
 
     def _dispatch(self, room: str, frame: str) -> None:
         """Check a published frame before it reaches clients: one bad publish must
@@ -221,18 +266,50 @@ class RedisBroker(Broker):
             self._on_frame(room, frame, message_id)
 
     async def _backfill(self, rooms: Iterable[str]) -> None:
-        """After a resubscribe, deliver what was stored while the subscriber was away."""
+        """Deliver what was stored while the subscriber was away; signal what cannot be."""
         for room in rooms:
             last = self._last_seen.get(room)
             since = f"{last[0]}-{last[1]}" if last else None
-            try:
-                history = await self.history(room, since, self._settings.history_max_len)
-            except BrokerUnavailable:
-                return  # the next reconnect backfills again
-            if not history.complete:
-                log.warning("room %s: history no longer covers the outage; gap possible", room)
+            history = await self.history(room, since, self._settings.history_max_len)
+            if since is not None and not history.complete:
+                log.warning("room %s: history no longer covers the outage; signalling a gap", room)
+                if self._on_frame is not None:
+                    self._on_frame(room, protocol.resync(since), None)
+            self.backfilled += len(history.messages)
             for message in history.messages:
                 self._dispatch(room, protocol.messages(message))
+
+    # deaf-subscriber probe
+
+    async def _probe(self) -> None:
+        """Publish a numbered probe to this process's own channel and check it came back.
+
+        A subscriber connection can stay open and hear nothing (half-open TCP after a
+        failover, Redis dropping it for output-buffer overflow): without a probe that
+        looks exactly like a quiet chat. PUBLISH answering 0 receivers, or probes not
+        arriving for PROBE_DEADLINE, restarts the subscriber (which backfills).
+        """
+        self._probe_sent += 1
+        receivers = await self._redis.publish(self._probe_channel, self._probe_sent)
+        if not self._subscriber_live:
+            return
+        overdue = self._probe_sent - self._probe_seen > PROBE_DEADLINE / HEALTH_INTERVAL
+        if receivers == 0 or overdue:
+            self.deaf_restarts += 1
+            log.warning(
+                "subscriber is deaf (%s); reconnecting it",
+                "not subscribed on the server" if receivers == 0 else "probes not arriving",
+            )
+            self._restart_subscriber()
+
+    def _restart_subscriber(self) -> None:
+        self._subscriber_live = False
+        self._pubsub = None
+        self._probe_seen = self._probe_sent
+        self._subscriber_task.cancel()
+        self._subscriber_task = asyncio.get_running_loop().create_task(
+            self._subscriber_loop(resumed=True), name="redis-subscriber"
+        )
 
     async def subscribe(self, room: str) -> None:
         channel = channel_of(room)
@@ -270,12 +347,14 @@ class RedisBroker(Broker):
         self, room: str, member: Member, text: str, ref: str | None
     ) -> Published:
         body = protocol.message_body(member.id, member.username, member.avatar, text)
-        ref_key = f"chat:{{{room}}}:ref:{member.id}:{ref}" if ref is not None else ""
+        # Always a key in the room's slot (cluster mode checks every key's slot).
+        ref_key = f"chat:{{{room}}}:ref:{member.id}:{ref or ''}"
         ttl = self._settings.history_ttl_days * 86400
         args = [channel_of(room), PUBLISH, body, self._settings.history_max_len, ttl]
         async with self._guard():
             message_id, duplicate = await self._publish_script(
-                keys=[history_key(room), ref_key], args=[*args, REF_TTL_SECONDS]
+                keys=[history_key(room), ref_key, origin_key(room)],
+                args=[*args, REF_TTL_SECONDS, "1" if ref is not None else "0"],
             )
         return Published(message_id=_as_str(message_id), duplicate=bool(duplicate))
 
@@ -289,26 +368,36 @@ class RedisBroker(Broker):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.xrevrange(key, min=f"({since}", count=limit + 1)
                     pipe.xinfo_stream(key)
-                    entries, info = await pipe.execute(raise_on_error=False)
+                    pipe.get(origin_key(room))
+                    entries, info, origin = await pipe.execute(raise_on_error=False)
                 if isinstance(entries, Exception):
                     raise entries
                 more = len(entries) > limit
                 entries = entries[:limit]
-                complete = not more and self._covers(info, since)
+                complete = not more and self._covers(info, origin, since)
         entries.reverse()
         messages = [protocol.message_json(_as_str(i), _as_str(f["m"])) for i, f in entries]
         last_id = _as_str(entries[-1][0]) if entries else None
         return History(messages=messages, complete=complete, last_id=last_id)
 
     @staticmethod
-    def _covers(info: Any, since: str) -> bool:
-        """True when nothing after ``since`` was trimmed: since >= max-deleted-entry-id."""
+    def _covers(info: Any, origin: Any, since: str) -> bool:
+        """True when the stream still holds everything after ``since``.
+
+        ``since`` must belong to the stream's current incarnation (not older than its
+        origin: a stream lost with a Redis restart, or expired, is recreated with a new
+        origin) and must not be older than what trimming removed (max-deleted-entry-id).
+        """
         if isinstance(info, ResponseError):
             return False  # no stream: Redis lost it or it expired; we cannot prove no gap
-        if isinstance(info, Exception):
-            raise info
+        for result in (info, origin):
+            if isinstance(result, Exception):
+                raise result
+        since_pair = protocol.parse_message_id(since)
         max_deleted = _as_str(info.get("max-deleted-entry-id", "0-0"))
-        return protocol.parse_message_id(since) >= protocol.parse_message_id(max_deleted)
+        if since_pair < protocol.parse_message_id(max_deleted):
+            return False
+        return origin is None or since_pair >= protocol.parse_message_id(_as_str(origin))
 
     # presence
 
