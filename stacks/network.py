@@ -1,0 +1,179 @@
+"""Network: the VPC, its flow logs, and the three security groups with all their rules.
+
+Every rule is its own `AWS::EC2::SecurityGroupIngress` / `Egress` resource, so groups
+never reference each other inline (no circular reference), and the whole traffic matrix
+reads in this one file. Each group keeps one inline placeholder egress rule, which is
+what removes EC2's default allow-all egress (a separate egress resource would not). The
+other stacks import the groups immutably, so CDK adds no rule behind our back.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.compliance import acknowledge_nag, skip_checkov
+from stacks.config import StageConfig
+from stacks.log_groups import logs_key, removal_policy, retention
+
+HTTPS_PORT = 443
+HTTP_PORT = 80
+ANYWHERE = "0.0.0.0/0"
+
+
+class NetworkStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        settings = config.network
+
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(settings.cidr),
+            availability_zones=list(settings.availability_zones),
+            nat_gateways=settings.nat_gateways,
+            restrict_default_security_group=False,
+            subnet_configuration=[
+                # The ALB and the NAT gateways; nothing here gets a public IP by default.
+                ec2.SubnetConfiguration(
+                    name="public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
+                # Fargate tasks: egress through NAT to ECR, Secrets Manager, CloudWatch.
+                ec2.SubnetConfiguration(
+                    name="service", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                ),
+                # ElastiCache: no route out at all.
+                ec2.SubnetConfiguration(
+                    name="cache", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                ),
+            ],
+        )
+
+        flow_log_key = logs_key(self, "FlowLogKey", config, "VPC flow logs")
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            retention=retention(settings.flow_log_retention_days),
+            encryption_key=flow_log_key,
+            removal_policy=removal_policy(config),
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+            max_aggregation_interval=ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
+        )
+
+        self.alb_security_group = self._group(
+            "AlbSecurityGroup", f"{config.prefix} load balancer: HTTP(S) from the internet"
+        )
+        self.service_security_group = self._group(
+            "ServiceSecurityGroup", f"{config.prefix} relay tasks: WebSocket from the ALB"
+        )
+        self.cache_security_group = self._group(
+            "CacheSecurityGroup", f"{config.prefix} cache: relay tasks only"
+        )
+
+        alb, service, cache = (
+            self.alb_security_group,
+            self.service_security_group,
+            self.cache_security_group,
+        )
+        relay_port, cache_port = config.relay.port, config.cache.port
+        public_ports = (
+            [(HTTPS_PORT, "HTTPS (wss) from browsers"), (HTTP_PORT, "HTTP, only redirected")]
+            if config.load_balancer.https
+            else [(HTTP_PORT, "HTTP (ws) from browsers, dev only")]
+        )
+        for port, description in public_ports:
+            rule = self._ingress(alb, f"AlbFromInternet{port}", port, description, cidr=ANYWHERE)
+            acknowledge_nag(
+                rule,
+                "AwsSolutions-EC23",
+                "The internet-facing ALB is the public entry point: browsers connect from any "
+                "address, on 443 (and 80, which only redirects) or on 80 in dev.",
+            )
+            if port == HTTP_PORT:
+                skip_checkov(
+                    rule,
+                    "CKV_AWS_260",
+                    "Port 80 on the public ALB: in staging/prod it only redirects to HTTPS; "
+                    "dev serves plain HTTP on purpose (no certificate).",
+                )
+        self._egress(
+            alb, "AlbToService", relay_port, "To relay tasks: requests, health checks", peer=service
+        )
+        self._ingress(
+            service, "ServiceFromAlb", relay_port, "From the ALB: requests, health checks", peer=alb
+        )
+        self._egress(
+            service,
+            "ServiceToCache",
+            cache_port,
+            "To the cache: pub/sub, history, presence",
+            peer=cache,
+        )
+        self._egress(
+            service,
+            "ServiceToInternet443",
+            HTTPS_PORT,
+            "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
+            cidr=ANYWHERE,
+        )
+        self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
+
+    def _group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
+        # allow_all_outbound=False gives the group CDK's inline no-op egress rule, which
+        # removes EC2's default allow-all egress; rules are added below as resources.
+        return ec2.SecurityGroup(
+            self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=False
+        )
+
+    def _ingress(
+        self,
+        group: ec2.SecurityGroup,
+        construct_id: str,
+        port: int,
+        description: str,
+        *,
+        peer: ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+    ) -> ec2.CfnSecurityGroupIngress:
+        return ec2.CfnSecurityGroupIngress(
+            self,
+            construct_id,
+            group_id=group.security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            source_security_group_id=peer.security_group_id if peer else None,
+            cidr_ip=cidr,
+        )
+
+    def _egress(
+        self,
+        group: ec2.SecurityGroup,
+        construct_id: str,
+        port: int,
+        description: str,
+        *,
+        peer: ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+    ) -> ec2.CfnSecurityGroupEgress:
+        return ec2.CfnSecurityGroupEgress(
+            self,
+            construct_id,
+            group_id=group.security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            destination_security_group_id=peer.security_group_id if peer else None,
+            cidr_ip=cidr,
+        )

@@ -1,0 +1,363 @@
+"""Service: the internet-facing ALB and the relay on Fargate behind it.
+
+Numbers that matter for WebSockets (all from the stage config, reasons in config.py and
+docs/infrastructure.md): ALB idle timeout 120 s against the relay's 20 s pings; target
+group health check on /healthz; load-balancer cookie stickiness for 10 minutes;
+deregistration delay 30 s; container stopTimeout 40 s against the relay's 20 s drain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.compliance import acknowledge_nag, skip_checkov
+from stacks.config import StageConfig
+from stacks.log_groups import logs_key, removal_policy, retention
+
+CONTAINER_NAME = "relay"
+# The relay's custom metric (EMF, a later issue): average open WebSockets per task.
+CONNECTIONS_METRIC_NAMESPACE = "ChatRelay"
+CONNECTIONS_METRIC_NAME = "Connections"
+# uid/gid of the `relay` user that service/Dockerfile creates.
+RELAY_USER = "10001:10001"
+# Each WebSocket is a file descriptor; MAX_CONNECTIONS (10000) plus Redis and logs.
+OPEN_FILES_LIMIT = 65536
+
+
+class ServiceStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        alb_security_group: ec2.ISecurityGroup,
+        service_security_group: ec2.ISecurityGroup,
+        redis_url: str,
+        auth_token: secretsmanager.ISecret,
+        auth_token_key: kms.IKey,
+        image_directory: Path,
+        **kwargs,
+    ):
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        lb_settings = config.load_balancer
+        relay = config.relay
+
+        # Imported immutably: every rule is defined in the network stack, none added here.
+        alb_sg = ec2.SecurityGroup.from_security_group_id(
+            self, "AlbSg", alb_security_group.security_group_id, mutable=False
+        )
+        service_sg = ec2.SecurityGroup.from_security_group_id(
+            self, "ServiceSg", service_security_group.security_group_id, mutable=False
+        )
+
+        self.access_logs = self._access_log_bucket()
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=alb_sg,
+            idle_timeout=Duration.seconds(lb_settings.idle_timeout_seconds),
+            drop_invalid_header_fields=True,
+            deletion_protection=lb_settings.deletion_protection,
+            http2_enabled=True,
+        )
+        self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "TargetGroup",
+            vpc=vpc,
+            target_type=elbv2.TargetType.IP,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            port=relay.port,
+            deregistration_delay=Duration.seconds(lb_settings.deregistration_delay_seconds),
+            stickiness_cookie_duration=Duration.seconds(lb_settings.stickiness_seconds),
+            load_balancing_algorithm_type=elbv2.TargetGroupLoadBalancingAlgorithmType.ROUND_ROBIN,
+            health_check=elbv2.HealthCheck(
+                path=lb_settings.health_check_path,
+                healthy_http_codes="200",
+                interval=Duration.seconds(10),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+        self._listeners()
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+
+        log_key = logs_key(self, "RelayLogKey", config, "relay container logs")
+        self.log_group = logs.LogGroup(
+            self,
+            "RelayLogGroup",
+            retention=retention(relay.log_retention_days),
+            encryption_key=log_key,
+            removal_policy=removal_policy(config),
+        )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=relay.cpu,
+            memory_limit_mib=relay.memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            # Task storage for /tmp, the one writable path under a read-only root.
+            volumes=[ecs.Volume(name="tmp")],
+        )
+        linux_parameters = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
+        linux_parameters.drop_capabilities(ecs.Capability.ALL)
+
+        # Imported by ARN so its grant touches only this stack's execution role; granting on
+        # the cache stack's key policy would make the cache stack depend on this one.
+        token = secretsmanager.Secret.from_secret_complete_arn(
+            self, "AuthToken", auth_token.secret_arn
+        )
+        self.task_definition.obtain_execution_role().add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[auth_token_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"
+                    }
+                },
+            )
+        )
+
+        acknowledge_nag(
+            self.task_definition,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
+            "that supports no resource-level permissions; image pulls are scoped to the "
+            "CDK asset repository.",
+        )
+
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            image=ecs.ContainerImage.from_asset(
+                str(image_directory),
+                file="service/Dockerfile",
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
+            port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
+            environment=relay_environment(config, redis_url),
+            secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=CONTAINER_NAME,
+                log_group=self.log_group,
+                # A slow log pipe must never block the event loop that serves the sockets.
+                mode=ecs.AwsLogDriverMode.NON_BLOCKING,
+            ),
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-m", "service.healthcheck"],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(20),
+            ),
+            readonly_root_filesystem=True,
+            user=RELAY_USER,
+            stop_timeout=Duration.seconds(relay.stop_timeout_seconds),
+            linux_parameters=linux_parameters,
+            ulimits=[
+                ecs.Ulimit(
+                    name=ecs.UlimitName.NOFILE,
+                    soft_limit=OPEN_FILES_LIMIT,
+                    hard_limit=OPEN_FILES_LIMIT,
+                )
+            ],
+            essential=True,
+        )
+        self.container.add_mount_points(
+            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)
+        )
+        acknowledge_nag(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "The environment holds only non-secret relay settings (ports, limits, the cache "
+            "URL without credentials); the AUTH token comes from Secrets Manager as an ECS "
+            "secret.",
+        )
+
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            # No desired count: autoscaling owns it, so a deploy never resets a scaled-out
+            # service (and drops its sockets); the scalable target's minimum applies.
+            security_groups=[service_sg],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(60),
+            enable_execute_command=False,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            availability_zone_rebalancing=ecs.AvailabilityZoneRebalancing.ENABLED,
+        )
+        self.service.attach_to_application_target_group(self.target_group)
+        self._autoscaling()
+
+        scheme = "https" if lb_settings.https else "http"
+        host = lb_settings.domain_name or self.load_balancer.load_balancer_dns_name
+        CfnOutput(self, "Url", value=f"{scheme}://{host}/", description="Open this in a browser")
+        # Names the runbooks need (AUTH token rotation rolls the service).
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
+        CfnOutput(self, "ServiceName", value=self.service.service_name)
+        CfnOutput(
+            self,
+            "LoadBalancerDnsName",
+            value=self.load_balancer.load_balancer_dns_name,
+            description="Point the stage's DNS name (CNAME or alias) here",
+        )
+
+    def _access_log_bucket(self) -> s3.Bucket:
+        days = self.config.load_balancer.access_log_retention_days
+        bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            # ALB access logs support only SSE-S3 (not SSE-KMS) as the bucket encryption.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            # Audit data outlives the stack; `cdk destroy` leaves the bucket (see docs).
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        reason = (
+            "This bucket is the destination of the ALB access logs; logging its own access "
+            "to another bucket would only move the same question one bucket further."
+        )
+        acknowledge_nag(bucket, "AwsSolutions-S1", reason)
+        skip_checkov(bucket, "CKV_AWS_18", reason)
+        return bucket
+
+    def _listeners(self) -> None:
+        settings = self.config.load_balancer
+        if settings.https:
+            self.listener = self.load_balancer.add_listener(
+                "Https",
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                port=443,
+                open=False,
+                certificates=[elbv2.ListenerCertificate.from_arn(settings.certificate_arn)],
+                # TLS 1.3 and 1.2 with forward-secret AEAD ciphers only; every current
+                # browser and WebSocket client speaks it.
+                ssl_policy=elbv2.SslPolicy.TLS13_RES,
+                default_target_groups=[self.target_group],
+            )
+            self.redirect = self.load_balancer.add_redirect(
+                source_port=80, source_protocol=elbv2.ApplicationProtocol.HTTP, target_port=443
+            )
+            return
+        self.listener = self.load_balancer.add_listener(
+            "Http",
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            port=80,
+            open=False,
+            default_target_groups=[self.target_group],
+        )
+        reason = (
+            "The dev stage names no ACM certificate and serves plain HTTP (ws) on purpose; "
+            "staging and prod refuse to synthesize without one."
+        )
+        skip_checkov(self.listener, "CKV_AWS_2", reason)
+        skip_checkov(self.listener, "CKV_AWS_103", reason)
+
+    def _autoscaling(self) -> None:
+        relay = self.config.relay
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=relay.min_tasks, max_capacity=relay.max_tasks
+        )
+        scale_in = Duration.seconds(relay.scale_in_cooldown_seconds)
+        scale_out = Duration.seconds(relay.scale_out_cooldown_seconds)
+        scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=relay.cpu_target_percent,
+            scale_in_cooldown=scale_in,
+            scale_out_cooldown=scale_out,
+        )
+        scaling.scale_to_track_custom_metric(
+            "Connections",
+            metric=connections_metric(self.config),
+            target_value=relay.connections_target_per_task,
+            scale_in_cooldown=scale_in,
+            scale_out_cooldown=scale_out,
+        )
+
+
+def connections_metric(config: StageConfig) -> cloudwatch.Metric:
+    """Open WebSockets per task, averaged over the service's tasks."""
+    return cloudwatch.Metric(
+        namespace=CONNECTIONS_METRIC_NAMESPACE,
+        metric_name=CONNECTIONS_METRIC_NAME,
+        dimensions_map={"ServiceName": config.prefix},
+        statistic="Average",
+        period=Duration.minutes(1),
+    )
+
+
+def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
+    """The relay's settings as environment variables (contract: service/config.py)."""
+    relay = config.relay
+    environment = {
+        "PORT": str(relay.port),
+        "REDIS_URL": redis_url,
+        "HISTORY_SIZE": str(relay.history_size),
+        "HISTORY_MAX_LEN": str(relay.history_max_len),
+        "PING_INTERVAL": str(relay.ping_interval_seconds),
+        "PING_TIMEOUT": str(relay.ping_timeout_seconds),
+        "JOIN_TIMEOUT": str(relay.join_timeout_seconds),
+        "RATE_LIMIT": str(relay.rate_limit),
+        "RATE_BURST": str(relay.rate_burst),
+        "MAX_CONNECTIONS": str(relay.max_connections),
+        "DRAIN_SECONDS": str(relay.drain_seconds),
+        "PRESENCE_TTL": str(relay.presence_ttl_seconds),
+        "LOG_LEVEL": relay.log_level,
+        # Where the relay publishes its connection count (EMF, a later issue); the
+        # Connections scaling policy tracks exactly this namespace and dimension.
+        "METRICS_NAMESPACE": CONNECTIONS_METRIC_NAMESPACE,
+        "METRICS_SERVICE_NAME": config.prefix,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if config.load_balancer.domain_name:
+        environment["ALLOWED_ORIGINS"] = f"https://{config.load_balancer.domain_name}"
+    return environment
