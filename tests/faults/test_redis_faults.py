@@ -4,28 +4,19 @@ without a signal. Real redis-server and relay processes; figures are printed."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support.processes import REPO, RedisServer, RelayProcess, wait_until
+from tests.support.figures import report
+from tests.support.processes import RedisServer, RelayProcess, wait_until
 from tests.support.proxy import DeafeningProxy
 from tests.support.traffic import Listener, Sender, check_delivery
 
 pytestmark = pytest.mark.anyio
 
-FIGURES = REPO / "test-artifacts" / "faults.jsonl"
 FAST = {"RATE_LIMIT": "1000", "RATE_BURST": "1000", "PRESENCE_TTL": "8"}
-
-
-def report(case: str, **figures: object) -> None:
-    print(f"\n[{case}] " + "  ".join(f"{k}={v}" for k, v in figures.items()))
-    FIGURES.parent.mkdir(exist_ok=True)
-    with Path(FIGURES).open("a") as out:
-        out.write(json.dumps({"case": case, **figures}) + "\n")
 
 
 def readyz(relay: RelayProcess) -> int:
