@@ -5,9 +5,12 @@ Per room, under one hash tag so a room lives on one shard:
 ``:members`` (presence), ``chat:{room}:ref:<member>:<ref>`` (idempotent sends) and
 the channel ``chat:{room}``. Identities are ``chat:identity:<token>``.
 
-One subscriber connection per process carries every room it serves. Redis
-clients are built without automatic retries: a silent reconnect would hide a gap,
-so the subscriber reconnects itself and backfills each room from the stream.
+One subscriber connection per process carries every room it serves
+(``subscriber.py``); in cluster mode (REDIS_CLUSTER=true) one per shard, with
+sharded Pub/Sub (SSUBSCRIBE/SPUBLISH), so a message only travels within the shard
+that owns its room. Redis clients are built without automatic retries where a
+silent reconnect would hide a gap: the subscribers reconnect themselves and
+backfill each room from the stream.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -33,19 +37,17 @@ from .. import protocol
 from ..config import Settings
 from ..members import Member
 from .base import Broker, BrokerUnavailable, FrameHandler, History, Published
+from .subscriber import Subscriber
 
 log = logging.getLogger("service.broker.redis")
 
 SCRIPTS = Path(__file__).with_name("scripts")
-SUBSCRIBE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 5.0
 COMMAND_POOL_SIZE = 32
 REF_TTL_SECONDS = 600
 HEALTH_INTERVAL = 1.0
 PROBE_DEADLINE = 3.0  # seconds without a probe coming back before the subscriber is deaf
-RECONNECT_BASE = 0.1
-RECONNECT_CAP = 5.0
-PUBLISH = "PUBLISH"
+CLUSTER_NODE_CONNECTIONS = 1000  # per node; RedisCluster has no waiting pool
 
 
 def channel_of(room: str) -> str:
@@ -75,46 +77,51 @@ def _as_str(value: Any) -> str:
 
 class RedisBroker(Broker):
     def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url is not None
         self._settings = settings
-        options: dict[str, Any] = {
+        self._cluster = settings.redis_cluster
+        self._options: dict[str, Any] = {
             "password": settings.redis_auth_token,
             "decode_responses": True,
             "retry": Retry(NoBackoff(), 0),
             "socket_connect_timeout": COMMAND_TIMEOUT,
             "health_check_interval": 0,
         }
-        assert settings.redis_url is not None
-        # A bounded pool that waits for a free connection: a thousand joins at once must
-        # queue for connections, not open a thousand (redis-py's default pool errors out).
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=COMMAND_POOL_SIZE,
-            timeout=COMMAND_TIMEOUT,
-            socket_timeout=COMMAND_TIMEOUT,
-            **options,
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
-        # The subscriber blocks on reads for as long as rooms are quiet: no read timeout.
-        self._subscriber_client = aioredis.Redis.from_url(settings.redis_url, **options)
+        self._redis: Any
+        if self._cluster:
+            self._redis = RedisCluster.from_url(
+                settings.redis_url,
+                socket_timeout=COMMAND_TIMEOUT,
+                max_connections=CLUSTER_NODE_CONNECTIONS,
+                **self._options,
+            )
+        else:
+            # A bounded pool that waits for a free connection: a thousand joins at once
+            # must queue for connections, not open a thousand (the default pool errors).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=COMMAND_POOL_SIZE,
+                timeout=COMMAND_TIMEOUT,
+                socket_timeout=COMMAND_TIMEOUT,
+                **self._options,
+            )
+            self._redis = aioredis.Redis(connection_pool=pool)
+        self._publish_command = "SPUBLISH" if self._cluster else "PUBLISH"
         self._publish_script = self._script("publish.lua")
         self._refresh_script = self._script("presence_refresh.lua")
         self._leave_script = self._script("presence_leave.lua")
         self._ttl_ms = int(settings.presence_ttl * 1000)
         self._key_ttl = int(settings.presence_ttl * 3) + 1
         self._on_frame: FrameHandler | None = None
-        self._rooms: set[str] = set()  # rooms this process serves (subscribed or subscribing)
-        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._process_tag = secrets.token_hex(6)
+        self._subscribers: dict[str, Subscriber] = {}  # node name -> its subscriber
+        self._home: dict[str, str] = {}  # room -> node name of its subscriber
+        self._rehoming: asyncio.Task[None] | None = None
         self._last_seen: dict[str, tuple[int, int]] = {}  # newest message id delivered, per room
         self._local: dict[str, dict[str, str]] = {}  # room -> connection key -> member json
-        self._pubsub: aioredis.client.PubSub | None = None
-        self._subscriber_live = False
         self._commands_live = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscriber_task: asyncio.Task[None] | None = None
         self._closing = False
-        self._probe_channel = f"chat:probe:{secrets.token_hex(6)}"
-        self._probe_sent = 0
-        self._probe_seen = 0
         # Counters for operators (and tests): how often recovery paths ran.
         self.deaf_restarts = 0
         self.backfilled = 0
@@ -136,7 +143,11 @@ class RedisBroker(Broker):
     async def start(self, on_frame: FrameHandler) -> None:
         self._on_frame = on_frame
         loop = asyncio.get_running_loop()
-        self._subscriber_task = loop.create_task(self._subscriber_loop(), name="redis-subscriber")
+        if self._cluster:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.initialize()  # learn the topology; retried when rooms come
+        else:
+            self._subscriber_for("standalone").start(backfill=False)
         self._tasks = [
             loop.create_task(self._health_loop(), name="redis-health"),
             loop.create_task(self._presence_loop(), name="redis-presence"),
@@ -144,20 +155,22 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         self._closing = True
-        tasks = [self._subscriber_task, *self._tasks]
-        for task in tasks:
+        pending = [*self._tasks, *([self._rehoming] if self._rehoming else [])]
+        for task in pending:
             task.cancel()
-        for task in tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for subscriber in list(self._subscribers.values()):
+            await subscriber.stop()
         await self._leave_all()
-        for client in (self._redis, self._subscriber_client):
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
 
     @property
     def ready(self) -> bool:
-        return self._commands_live and self._subscriber_live
+        subscribers = self._subscribers.values()
+        return self._commands_live and self._rehoming is None and all(s.live for s in subscribers)
 
     async def _health_loop(self) -> None:
         while True:
@@ -171,80 +184,87 @@ class RedisBroker(Broker):
                 self._commands_live = False
             await asyncio.sleep(HEALTH_INTERVAL)
 
-    # subscriber
+    # subscribers
 
-    async def _subscriber_loop(self, resumed: bool = False) -> None:
+    def _node_of(self, room: str) -> str:
+        if not self._cluster:
+            return "standalone"
+        return self._redis.get_node_from_key(channel_of(room)).name
+
+    def _probe_channel(self, node_name: str) -> str:
+        """This process's probe channel; in a cluster, one whose slot the node owns."""
+        if not self._cluster:
+            return f"chat:probe:{{{self._process_tag}}}"
+        for attempt in range(100_000):
+            channel = f"chat:probe:{{{self._process_tag}-{attempt}}}"
+            if self._redis.get_node_from_key(channel).name == node_name:
+                return channel
+        raise RuntimeError(f"no probe channel hashes to node {node_name}")
+
+    def _subscriber_for(self, node_name: str) -> Subscriber:
+        subscriber = self._subscribers.get(node_name)
+        if subscriber is not None:
+            return subscriber
+        if self._cluster:
+            host, _, port = node_name.rpartition(":")
+            client = aioredis.Redis(host=host, port=int(port), **self._options)
+        else:
+            client = aioredis.Redis.from_url(self._settings.redis_url, **self._options)
+        subscriber = Subscriber(
+            client,
+            name=node_name,
+            sharded=self._cluster,
+            probe_channel=self._probe_channel(node_name),
+            channel_of=channel_of,
+            on_message=self._dispatch,
+            backfill=self._backfill,
+            on_lost=self._subscriber_lost,
+        )
+        self._subscribers[node_name] = subscriber
+        return subscriber
+
+    def _subscriber_lost(self, subscriber: Subscriber) -> None:
+        """A shard subscriber broke: re-read the topology and re-home every room."""
+        if self._rehoming is None and not self._closing:
+            self._rehoming = asyncio.get_running_loop().create_task(self._rehome())
+
+    async def _rehome(self) -> None:
         attempt = 0
-        while not self._closing:
-            pubsub = self._subscriber_client.pubsub()
-            try:
-                await pubsub.ping()  # connect now, so an outage is seen here
-                await self._resubscribe(pubsub, backfill=resumed or attempt > 0)
-                attempt = 0
-                self._pubsub = pubsub
-                self._subscriber_live = True
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, TimeoutError) as exc:
-                self._subscriber_live = False
-                self._pubsub = None
-                attempt += 1
-                # Full jitter: a fleet of relays must not reconnect in lockstep.
-                delay = random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
-                log.warning("subscriber lost Redis (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        try:
+            while not self._closing:
+                try:
+                    rooms = [r for s in self._subscribers.values() for r in s.rooms]
+                    for subscriber in list(self._subscribers.values()):
+                        await subscriber.stop()
+                    self._subscribers.clear()
+                    self._home.clear()
+                    await self._redis.nodes_manager.initialize()
+                    for room in rooms:
+                        node = self._node_of(room)
+                        self._home[room] = node
+                        self._subscriber_for(node).rooms.add(room)
+                    for subscriber in self._subscribers.values():
+                        subscriber.start(backfill=True)
+                    return
+                except (RedisError, OSError) as exc:
+                    attempt += 1
+                    delay = random.uniform(0, min(5.0, 0.1 * 2**attempt))
+                    log.warning("cluster topology unavailable (%s); retrying in %.2fs", exc, delay)
+                    await asyncio.sleep(delay)
+        finally:
+            self._rehoming = None
 
-    async def _resubscribe(self, pubsub: aioredis.client.PubSub, backfill: bool) -> None:
-        """Subscribe every served room, wait until Redis confirms, then backfill.
-
-        Only once the subscriptions are confirmed does the backfill read history:
-        whatever is stored after that read also arrives live, so nothing falls in
-        between. Live frames that arrive meanwhile are held and released after the
-        backfill; the hub drops the ones the backfill already delivered.
-        """
-        rooms = list(self._rooms)
-        channels = [self._probe_channel, *(channel_of(room) for room in rooms)]
-        await pubsub.subscribe(*channels)
-        waiting = set(channels)
-        held: list[dict[str, Any]] = []
-        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-            while waiting:
-                message = await pubsub.get_message(timeout=None)
-                if message is None:
-                    continue
-                if message["type"] == "subscribe":
-                    waiting.discard(_as_str(message["channel"]))
-                    self._handle(message)
-                else:
-                    held.append(message)
-        if backfill:
-            log.info("subscriber reconnected; backfilling %d rooms", len(rooms))
-            await self._backfill(rooms)
-        for message in held:
-            self._handle(message)
-
-    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
-        while True:
-            message = await pubsub.get_message(timeout=None)
-            if message is not None:
-                self._handle(message)
-
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        channel = _as_str(message["channel"])
-        if kind == "message":
-            if channel == self._probe_channel:
-                self._probe_seen = max(self._probe_seen, int(message["data"]))
-            else:
-                self._dispatch(room_of(channel), _as_str(message["data"]))
-        elif kind == "subscribe":
-            confirmation = self._confirmations.pop(channel, None)
-            if confirmation is not None and not confirmation.done():
-                confirmation.set_result(None)
+    async def _restart(self, subscriber: Subscriber) -> None:
+        """Replace a deaf subscriber with a fresh connection that backfills its rooms."""
+        if self._cluster:
+            self._subscriber_lost(subscriber)
+            return
+        rooms = set(subscriber.rooms)
+        await subscriber.stop()
+        self._subscribers.pop(subscriber.name, None)
+        fresh = self._subscriber_for(subscriber.name)
+        fresh.rooms |= rooms
+        fresh.start(backfill=True)
 
     def _dispatch(self, room: str, frame: str) -> None:
         """Check a published frame before it reaches clients: one bad publish must
@@ -282,52 +302,44 @@ class RedisBroker(Broker):
     # deaf-subscriber probe
 
     async def _probe(self) -> None:
-        """Publish a numbered probe to this process's own channel and check it came back.
+        """Publish a numbered probe to each subscriber's own channel; check it came back.
 
         A subscriber connection can stay open and hear nothing (half-open TCP after a
         failover, Redis dropping it for output-buffer overflow): without a probe that
         looks exactly like a quiet chat. PUBLISH answering 0 receivers, or probes not
-        arriving for PROBE_DEADLINE, restarts the subscriber (which backfills).
+        arriving for PROBE_DEADLINE, replaces the subscriber (which backfills).
         """
-        self._probe_sent += 1
-        receivers = await self._redis.publish(self._probe_channel, self._probe_sent)
-        if not self._subscriber_live:
-            return
-        overdue = self._probe_sent - self._probe_seen > PROBE_DEADLINE / HEALTH_INTERVAL
-        if receivers == 0 or overdue:
-            self.deaf_restarts += 1
-            log.warning(
-                "subscriber is deaf (%s); reconnecting it",
-                "not subscribed on the server" if receivers == 0 else "probes not arriving",
+        for subscriber in list(self._subscribers.values()):
+            subscriber.probe_sent += 1
+            receivers = await self._redis.execute_command(
+                self._publish_command, subscriber.probe_channel, subscriber.probe_sent
             )
-            self._restart_subscriber()
+            if not subscriber.live or self._rehoming is not None:
+                continue
+            overdue = subscriber.probe_sent - subscriber.probe_seen
+            if receivers == 0 or overdue > PROBE_DEADLINE / HEALTH_INTERVAL:
+                self.deaf_restarts += 1
+                log.warning(
+                    "subscriber %s is deaf (%s); reconnecting it",
+                    subscriber.name,
+                    "not subscribed on the server" if receivers == 0 else "probes not arriving",
+                )
+                await self._restart(subscriber)
 
-    def _restart_subscriber(self) -> None:
-        self._subscriber_live = False
-        self._pubsub = None
-        self._probe_seen = self._probe_sent
-        self._subscriber_task.cancel()
-        self._subscriber_task = asyncio.get_running_loop().create_task(
-            self._subscriber_loop(resumed=True), name="redis-subscriber"
-        )
+    # fan-out
 
     async def subscribe(self, room: str) -> None:
-        channel = channel_of(room)
-        confirmation = asyncio.get_running_loop().create_future()
-        self._confirmations[channel] = confirmation
-        self._rooms.add(room)
+        if self._rehoming is not None:
+            await asyncio.shield(self._rehoming)  # the topology is being re-read
         try:
-            if self._pubsub is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    # On failure the subscriber loop reconnects and subscribes every room.
-                    await self._pubsub.subscribe(channel)
-            await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_TIMEOUT)
+            node = self._node_of(room)
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"cluster topology unknown: {exc}") from exc
+        self._home[room] = node
+        try:
+            await self._subscriber_for(node).subscribe(room)
         except TimeoutError:
-            self._rooms.discard(room)
-            self._confirmations.pop(channel, None)
-            raise BrokerUnavailable(
-                f"no subscription to room {room} within {SUBSCRIBE_TIMEOUT}s"
-            ) from None
+            raise BrokerUnavailable(f"no subscription to room {room} in time") from None
         if room not in self._last_seen:
             async with self._guard():
                 newest = await self._redis.xrevrange(history_key(room), count=1)
@@ -335,11 +347,11 @@ class RedisBroker(Broker):
                 self._last_seen[room] = protocol.parse_message_id(newest[0][0])
 
     async def unsubscribe(self, room: str) -> None:
-        self._rooms.discard(room)
         self._last_seen.pop(room, None)
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(channel_of(room))
+        node = self._home.pop(room, None)
+        subscriber = self._subscribers.get(node) if node else None
+        if subscriber is not None:
+            await subscriber.unsubscribe(room)
 
     # messages
 
@@ -350,7 +362,7 @@ class RedisBroker(Broker):
         # Always a key in the room's slot (cluster mode checks every key's slot).
         ref_key = f"chat:{{{room}}}:ref:{member.id}:{ref or ''}"
         ttl = self._settings.history_ttl_days * 86400
-        args = [channel_of(room), PUBLISH, body, self._settings.history_max_len, ttl]
+        args = [channel_of(room), self._publish_command, body, self._settings.history_max_len, ttl]
         async with self._guard():
             message_id, duplicate = await self._publish_script(
                 keys=[history_key(room), ref_key, origin_key(room)],
@@ -405,7 +417,7 @@ class RedisBroker(Broker):
         return f"{member_id}/{connection_id}"
 
     async def _refresh(self, room: str, entries: dict[str, str]) -> None:
-        args: list[Any] = [self._ttl_ms, channel_of(room), PUBLISH, self._key_ttl]
+        args: list[Any] = [self._ttl_ms, channel_of(room), self._publish_command, self._key_ttl]
         for connection_key, member_json in entries.items():
             args += [connection_key, connection_key.partition("/")[0], member_json]
         await self._refresh_script(keys=presence_keys(room), args=args)
@@ -426,7 +438,8 @@ class RedisBroker(Broker):
                 del self._local[room]
         async with self._guard():
             await self._leave_script(
-                keys=presence_keys(room), args=[key, member_id, channel_of(room), PUBLISH]
+                keys=presence_keys(room),
+                args=[key, member_id, channel_of(room), self._publish_command],
             )
 
     async def _presence_loop(self) -> None:
@@ -434,7 +447,7 @@ class RedisBroker(Broker):
         interval = self._settings.presence_ttl / 4
         while True:
             await asyncio.sleep(interval)
-            for room in list(self._rooms | set(self._local)):
+            for room in list(set(self._home) | set(self._local)):
                 try:
                     await self._refresh(room, dict(self._local.get(room, {})))
                 except (RedisError, OSError):

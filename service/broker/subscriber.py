@@ -1,0 +1,209 @@
+"""One pub/sub connection to one Redis node, carrying every served room that lives there.
+
+Standalone Redis: one subscriber per process for all rooms (SUBSCRIBE). Cluster
+mode: one per shard primary that holds a served room (SSUBSCRIBE: sharded Pub/Sub
+stays on the shard instead of being broadcast to every node).
+
+The connection is built without redis-py's silent reconnect: after any break the
+subscriber resubscribes, waits until Redis confirms, and only then asks the broker
+to backfill from stored history, so nothing falls between the old subscription and
+the new one. A probe published to the subscriber's own channel proves it still
+hears (a half-open connection looks exactly like a quiet room).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("service.broker.subscriber")
+
+SUBSCRIBE_TIMEOUT = 5.0
+RECONNECT_BASE = 0.1
+RECONNECT_CAP = 5.0
+
+
+class TopologyChanged(Exception):
+    """A sharded channel moved (slot migration or failover): re-home the rooms."""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Subscriber:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        name: str,
+        sharded: bool,
+        probe_channel: str,
+        channel_of: Callable[[str], str],
+        on_message: Callable[[str, str], None],
+        backfill: Callable[[list[str]], Awaitable[None]],
+        on_lost: Callable[[Subscriber], None],
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.sharded = sharded
+        self.probe_channel = probe_channel
+        self.rooms: set[str] = set()
+        self.live = False
+        self.probe_sent = 0
+        self.probe_seen = 0
+        self._channel_of = channel_of
+        self._on_message = on_message
+        self._backfill = backfill
+        self._on_lost = on_lost
+        self._room_of: dict[str, str] = {}
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._message_kind = "smessage" if sharded else "message"
+        self._confirm_kind = "ssubscribe" if sharded else "subscribe"
+
+    # lifecycle
+
+    def start(self, backfill: bool) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(backfill), name=f"subscriber-{self.name}"
+        )
+
+    async def stop(self) -> None:
+        self.live = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+    async def _run(self, backfill: bool) -> None:
+        attempt = 0
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await self._subscribe_all(pubsub, backfill or attempt > 0)
+                attempt = 0
+                self._pubsub = pubsub
+                self.live = True
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None:
+                        self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except (TopologyChanged, RedisError, OSError, TimeoutError) as exc:
+                self.live = False
+                self._pubsub = None
+                if self.sharded:
+                    # The node may have failed over or lost slots: the broker re-reads
+                    # the topology and re-homes every room, with backfill.
+                    log.warning("shard subscriber %s lost (%s); re-homing rooms", self.name, exc)
+                    self._on_lost(self)
+                    return
+                attempt += 1
+                # Full jitter: a fleet of relays must not reconnect in lockstep.
+                delay = random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
+                log.warning("subscriber lost Redis (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    # subscriptions
+
+    async def _send_subscribe(self, pubsub: aioredis.client.PubSub, channels: list[str]) -> None:
+        if not self.sharded:
+            await pubsub.subscribe(*channels)
+            return
+        for channel in channels:  # one SSUBSCRIBE per channel: slots differ
+            await pubsub.ssubscribe(channel)
+
+    async def _subscribe_all(self, pubsub: aioredis.client.PubSub, backfill: bool) -> None:
+        """Subscribe every room, wait for Redis to confirm, then backfill.
+
+        History read after the confirmations holds everything stored before; what is
+        stored later also arrives live. Live frames that come meanwhile are held and
+        released after the backfill; the hub drops what the backfill delivered.
+        """
+        rooms = list(self.rooms)
+        channels = [self.probe_channel, *(self._channel_of(room) for room in rooms)]
+        self._room_of = {self._channel_of(room): room for room in rooms}
+        await pubsub.ping()  # connect now, so an outage shows here
+        await self._send_subscribe(pubsub, channels)
+        waiting = set(channels)
+        held: list[dict[str, Any]] = []
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            while waiting:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == self._confirm_kind:
+                    waiting.discard(_text(message["channel"]))
+                    self._handle(message)
+                else:
+                    held.append(message)
+        if backfill and rooms:
+            log.info("subscriber %s (re)connected; backfilling %d rooms", self.name, len(rooms))
+            await self._backfill(rooms)
+        for message in held:
+            self._handle(message)
+
+    async def subscribe(self, room: str) -> None:
+        """Serve a room from this connection; returns once Redis confirmed it."""
+        channel = self._channel_of(room)
+        confirmation = asyncio.get_running_loop().create_future()
+        self._confirmations[channel] = confirmation
+        self._room_of[channel] = room
+        self.rooms.add(room)
+        try:
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    # On failure the run loop reconnects and subscribes every room.
+                    await self._send_subscribe(self._pubsub, [channel])
+            await asyncio.wait_for(asyncio.shield(confirmation), SUBSCRIBE_TIMEOUT)
+        except TimeoutError:
+            self.rooms.discard(room)
+            self._confirmations.pop(channel, None)
+            raise
+
+    async def unsubscribe(self, room: str) -> None:
+        self.rooms.discard(room)
+        channel = self._channel_of(room)
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                if self.sharded:
+                    await self._pubsub.sunsubscribe(channel)
+                else:
+                    await self._pubsub.unsubscribe(channel)
+
+    # messages
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = _text(message["channel"])
+        if kind == self._message_kind:
+            if channel == self.probe_channel:
+                self.probe_seen = max(self.probe_seen, int(message["data"]))
+            else:
+                room = self._room_of.get(channel)
+                if room is not None:
+                    self._on_message(room, _text(message["data"]))
+        elif kind == self._confirm_kind:
+            confirmation = self._confirmations.pop(channel, None)
+            if confirmation is not None and not confirmation.done():
+                confirmation.set_result(None)
+        elif kind == "sunsubscribe" and self.sharded:
+            room = self._room_of.get(channel)
+            if room is not None and room in self.rooms:
+                # Redis unsubscribed us itself: the slot moved to another shard.
+                raise TopologyChanged(f"room {room} moved")
