@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import uvicorn
@@ -11,6 +10,7 @@ import uvicorn
 from .app import create_app
 from .config import ConfigError, load_settings
 from .drain import DrainingServer
+from .logs import configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,11 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chat-relay: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_rate_limit)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -50,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_timeout=settings.ping_timeout,
         lifespan="on",
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go through the relay's JSON lines (service.logs)
         access_log=False,  # one line per connection is noise at thousands of clients
         backlog=4096,
         # The drain (service.drain) spreads closes over half of DRAIN_SECONDS; this bounds

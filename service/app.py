@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from . import protocol
 from .avatars import render_avatar
 from .broker import Broker, create_broker
 from .config import Settings
+from .emf import EmfReporter, task_id
 from .hub import Hub
 from .members import MEMBER_ID_BYTES, MemberFactory
+from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
 from .origins import origin_allowed
 from .session import Session
 from .transport import CaptureProtocol
@@ -37,17 +41,21 @@ class Relay:
     def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
-        self.hub = Hub(broker or create_broker(settings))
+        self.metrics = RelayMetrics()
+        self.hub = Hub(broker or create_broker(settings), self.metrics)
+        self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.draining = False
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         settings = self.settings
         if not origin_allowed(websocket.headers, settings.allowed_origins):
-            log.info("refused a WebSocket from origin %r", websocket.headers.get("origin"))
+            self.metrics.refuse("origin")
+            log.info("refused a WebSocket", extra={"origin": websocket.headers.get("origin")})
             await websocket.close(protocol.CLOSE_POLICY)  # before accept: HTTP 403
             return
         if self.draining or len(self.hub.connections) >= settings.max_connections:
+            self.metrics.refuse("draining" if self.draining else "capacity")
             await websocket.close(protocol.CLOSE_TRY_AGAIN)
             return
         await websocket.accept()
@@ -68,6 +76,9 @@ class Relay:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.exposition.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
     async def avatar(self, request: Request) -> Response:
         member_id = request.path_params["member_id"]
         if len(member_id) != 2 * MEMBER_ID_BYTES or not all(
@@ -83,11 +94,42 @@ class Relay:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
+        loop = asyncio.get_running_loop()
+        watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
+        if self.settings.metrics_emf_interval > 0:
+            reporter = await self._emf_reporter()
+            watchers.append(
+                loop.create_task(reporter.run(self.settings.metrics_emf_interval), name="emf")
+            )
         try:
             yield
         finally:
             self.draining = True
+            for watcher in watchers:
+                watcher.cancel()
             await self.hub.close()
+
+    async def _emf_reporter(self) -> EmfReporter:
+        settings = self.settings
+        task = settings.metrics_task_id or await asyncio.to_thread(
+            task_id, settings.ecs_metadata_uri, socket.gethostname()
+        )
+        log.info(
+            "publishing CloudWatch metrics (EMF) on stdout",
+            extra={
+                "namespace": settings.metrics_namespace,
+                "service": settings.metrics_service_name,
+                "task": task,
+                "interval": settings.metrics_emf_interval,
+            },
+        )
+        return EmfReporter(
+            self.hub,
+            self.metrics,
+            namespace=settings.metrics_namespace,
+            service_name=settings.metrics_service_name,
+            task=task,
+        )
 
 
 def create_app(settings: Settings, broker: Broker | None = None) -> Starlette:
@@ -96,6 +138,7 @@ def create_app(settings: Settings, broker: Broker | None = None) -> Starlette:
         WebSocketRoute("/ws", relay.websocket_endpoint),
         Route("/healthz", relay.healthz),
         Route("/readyz", relay.readyz),
+        *([Route("/metrics", relay.metrics_endpoint)] if settings.metrics_endpoint else []),
         Route("/avatars/{member_id}.svg", relay.avatar),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]

@@ -8,6 +8,7 @@ process at start with a message naming the variable, what was wrong and an examp
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -41,6 +42,13 @@ class Settings:
     identity_ttl_days: int = 30
     history_ttl_days: int = 7
     log_level: str = "info"
+    log_rate_limit: float = 20.0
+    metrics_endpoint: bool = True
+    metrics_emf_interval: float = 0.0
+    metrics_namespace: str = "ChatRelay"
+    metrics_service_name: str = "chat-relay"
+    metrics_task_id: str | None = None
+    ecs_metadata_uri: str | None = None
 
     @property
     def single_server(self) -> bool:
@@ -116,6 +124,36 @@ def _token(name: str, raw: str) -> str | None:
     return raw or None
 
 
+def _emf_interval(name: str, raw: str) -> float:
+    value = _float(name, raw, 0, 3600)
+    if 0 < value < 1:
+        raise ConfigError(f"{name}={value:g} is too short; use 0 (off) or 1..3600, e.g. {name}=60")
+    return value
+
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
+
+
+def _namespace(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _NAMESPACE.match(value) or value.startswith("AWS/"):
+        raise ConfigError(
+            f"{name}={raw!r} is not a CloudWatch namespace; use letters, digits and ._/#:- "
+            f"(not starting with AWS/), e.g. {name}=ChatRelay"
+        )
+    return value
+
+
+def _dimension(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not 1 <= len(value) <= 255 or not value.isascii() or not value.isprintable():
+        raise ConfigError(
+            f"{name}={raw!r} is not a CloudWatch dimension value; use 1..255 printable ASCII "
+            f"characters, e.g. {name}=chat-relay-prod"
+        )
+    return value
+
+
 # Environment variable -> (field name, parser). The one list of every setting.
 SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HOST": ("host", lambda n, r: r.strip() or "127.0.0.1"),
@@ -139,6 +177,14 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "IDENTITY_TTL_DAYS": ("identity_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
     "HISTORY_TTL_DAYS": ("history_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
     "LOG_LEVEL": ("log_level", _log_level),
+    "LOG_RATE_LIMIT": ("log_rate_limit", lambda n, r: _float(n, r, 0.1, 1_000_000)),
+    "METRICS_ENDPOINT": ("metrics_endpoint", _bool),
+    "METRICS_EMF_INTERVAL": ("metrics_emf_interval", _emf_interval),
+    "METRICS_NAMESPACE": ("metrics_namespace", _namespace),
+    "METRICS_SERVICE_NAME": ("metrics_service_name", _dimension),
+    "METRICS_TASK_ID": ("metrics_task_id", lambda n, r: _dimension(n, r) if r.strip() else None),
+    # Set by ECS itself (not by the stacks): where the task id for the TaskId dimension is read.
+    "ECS_CONTAINER_METADATA_URI_V4": ("ecs_metadata_uri", _token),
 }
 
 

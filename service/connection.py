@@ -20,21 +20,24 @@ import itertools
 from starlette.websockets import WebSocket
 
 from . import protocol
+from .metrics import RelayMetrics
 from .transport import encode_text_frame, transport_of
 
 _ids = itertools.count(1)
 # A client that never reads cannot take the close frame; give up on it after this.
 CLOSE_TIMEOUT = 30.0
+SLOW_CONSUMER_REASON = "too slow: send buffer full"
 
 
 class WriteCoalescer:
     """Flushes every connection that got frames, once, at the end of a loop iteration."""
 
-    __slots__ = ("_dirty", "_scheduled")
+    __slots__ = ("_dirty", "_scheduled", "metrics")
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: RelayMetrics) -> None:
         self._dirty: list[ClientConnection] = []
         self._scheduled = False
+        self.metrics = metrics
 
     def mark(self, connection: ClientConnection) -> None:
         self._dirty.append(connection)
@@ -47,6 +50,8 @@ class WriteCoalescer:
         dirty, self._dirty = self._dirty, []
         for connection in dirty:
             connection.flush()
+        if self.metrics.fanout_stamps:
+            self.metrics.observe_fanout()  # the messages' bytes are with every socket now
 
 
 class ClientConnection:
@@ -101,7 +106,7 @@ class ClientConnection:
             self._closing = True
             return
         if transport.get_write_buffer_size() > self._buffer_limit:
-            self.close_soon(protocol.CLOSE_TRY_AGAIN, "too slow: send buffer full")
+            self.close_soon(protocol.CLOSE_TRY_AGAIN, SLOW_CONSUMER_REASON)
             return
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
@@ -119,6 +124,8 @@ class ClientConnection:
         self.flush()  # what was queued goes before the close frame
         self._closing = True
         self.close_code = code
+        if reason == SLOW_CONSUMER_REASON:
+            self._coalescer.metrics.slow_consumer_closes += 1
         try:
             # The close frame queues behind what the transport still holds.
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)

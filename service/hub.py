@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import protocol
 from .broker import Broker
 from .connection import ClientConnection, WriteCoalescer
+from .metrics import RelayMetrics
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -37,11 +38,12 @@ class LocalRoom:
 
 
 class Hub:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, metrics: RelayMetrics | None = None) -> None:
         self.broker = broker
+        self.metrics = metrics or RelayMetrics()
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
-        self.coalescer = WriteCoalescer()
+        self.coalescer = WriteCoalescer(self.metrics)
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -67,10 +69,20 @@ class Hub:
                 return
             local.last_delivered = pair
         data = encode_text_frame(frame)  # once per process, whatever the audience
-        for connection in local.connections:
+        connections = local.connections
+        for connection in connections:
             connection.send_frame(data)
         for pending in local.joining.values():
             pending.append((data, pair))
+        # Counted per frame, never per recipient (service.metrics).
+        metrics = self.metrics
+        if pair is None:
+            metrics.presence_deliveries += len(connections)
+        else:
+            metrics.messages_out += 1
+            if connections:
+                metrics.deliveries += len(connections)
+                metrics.fanout_stamps.append(pair[0])  # observed after this iteration's writes
 
     # membership of local rooms
 
@@ -110,8 +122,10 @@ class Hub:
             if pair is None:
                 if frame != own_add:
                     connection.send_frame(frame)
+                    self.metrics.presence_deliveries += 1
             elif pair > seen:
                 connection.send_frame(frame)
+                self.metrics.deliveries += 1
         local.connections.add(connection)
 
     def detach(self, room: str, connection: ClientConnection) -> None:

@@ -85,7 +85,7 @@ def quantile(bounds: tuple[float, ...], counts: list[int], q: float, top: float)
             low = bounds[index - 1] if index > 0 else 0.0
             high = bounds[index] if index < len(bounds) else max(top, low)
             estimate = low + (high - low) * (rank - seen) / count
-            return min(estimate, top) if top > 0 else estimate
+            return min(estimate, top)
         seen += count
     return top
 

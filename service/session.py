@@ -59,10 +59,14 @@ class Session:
         self.last_rate_notice = 0.0
         self.room: str | None = None
         self.member: Member | None = None
+        self.peer_close_code: int | None = None
+        self.started = time.monotonic()
 
     async def run(self) -> None:
         connection = self.connection
         self.hub.connections.add(connection)
+        self.hub.metrics.connections_opened += 1
+        log.debug("connection opened", extra={"conn": connection.id})
         try:
             join = await self._wait_for_join()
             if join is None:
@@ -73,7 +77,10 @@ class Session:
             if end.code is not None:
                 await self.connection.close(end.code, end.reason)
         except BrokerUnavailable as exc:
-            log.warning("join failed, storage unreachable: %s", exc)
+            log.warning(
+                "join failed, storage unreachable",
+                extra={"conn": connection.id, "error": str(exc)},
+            )
             self.connection.send_text(protocol.error("unavailable", "chat storage unreachable"))
             await self.connection.close(protocol.CLOSE_TRY_AGAIN, "storage unreachable; retry")
         finally:
@@ -86,6 +93,7 @@ class Session:
         message = await asyncio.wait_for(self.websocket.receive(), timeout)
         kind = message["type"]
         if kind == "websocket.disconnect":
+            self.peer_close_code = message.get("code")
             raise _Disconnected
         if not self._within_rate():
             return None
@@ -102,7 +110,9 @@ class Session:
             self.strikes = 0
             return True
         self.strikes += 1
+        self.hub.metrics.rate_limited += 1
         if self.strikes > ABUSE_STRIKES_PER_BURST * self.settings.rate_burst:
+            log.warning("closing a client over the rate limit", extra={"conn": self.connection.id})
             raise _Disconnected(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
         now = time.monotonic()
         if now - self.last_rate_notice >= RATE_LIMITED_NOTICE_INTERVAL:
@@ -164,6 +174,18 @@ class Session:
         if local is self.hub.rooms.get(join.room):
             own_add = encode_text_frame(protocol.member_add(member_json))
             self.hub.activate(join.room, connection, history.last_id, own_add)
+        self.hub.metrics.joins += 1
+        log.info(
+            "joined",
+            extra={
+                "conn": connection.id,
+                "room": join.room,
+                "member": member.id,
+                "resumed": join.token is not None and join.token == token,
+                "history": len(history.messages),
+                "complete": history.complete,
+            },
+        )
 
     # serving
 
@@ -194,10 +216,13 @@ class Session:
                 self.room, self.member, frame.text, frame.ref
             )
         except BrokerUnavailable:
+            self.hub.metrics.send_unavailable += 1
             self.connection.send_text(
                 protocol.error("unavailable", "message not stored: storage unreachable; retry")
             )
             return
+        if not published.duplicate:
+            self.hub.metrics.messages_in += 1
         self.connection.send_text(protocol.ack(frame.ref, published.message_id))
 
     # leaving
@@ -205,6 +230,18 @@ class Session:
     async def _cleanup(self) -> None:
         connection = self.connection
         self.hub.connections.discard(connection)
+        code = connection.close_code or self.peer_close_code or 1006
+        self.hub.metrics.closed(code)
+        log.info(
+            "connection closed",
+            extra={
+                "conn": connection.id,
+                "room": self.room,
+                "code": code,
+                "by": "relay" if connection.close_code else "client",
+                "seconds": round(time.monotonic() - self.started, 3),
+            },
+        )
         if self.room is None or self.member is None:
             return
         self.hub.detach(self.room, connection)
@@ -212,4 +249,7 @@ class Session:
             await self.hub.broker.leave_room(self.room, self.member.id, connection.id)
         except BrokerUnavailable:
             # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
-            log.warning("could not remove presence of a closed connection; it will expire")
+            log.warning(
+                "could not remove presence of a closed connection; it will expire",
+                extra={"conn": connection.id, "room": self.room},
+            )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cluster import LocalCluster
 from tests.support.processes import RedisServer, RelayProcess
 
 
@@ -34,3 +35,16 @@ def relay() -> Iterator[RelayProcess]:
     """One relay in single-server mode (in-process broker)."""
     with RelayProcess() as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """Three primaries, no replicas: enough for sharding; failover tests build their own."""
+    with LocalCluster(primaries=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: LocalCluster) -> str:
+    redis_cluster.flush()
+    return redis_cluster.url

@@ -47,6 +47,8 @@ COMMAND_POOL_SIZE = 32
 REF_TTL_SECONDS = 600
 HEALTH_INTERVAL = 1.0
 PROBE_DEADLINE = 3.0  # seconds without a probe coming back before the subscriber is deaf
+RECONNECT_BASE = 0.1
+RECONNECT_CAP = 5.0
 CLUSTER_NODE_CONNECTIONS = 1000  # per node; RedisCluster has no waiting pool
 
 
@@ -117,6 +119,7 @@ class RedisBroker(Broker):
         self._subscribers: dict[str, Subscriber] = {}  # node name -> its subscriber
         self._home: dict[str, str] = {}  # room -> node name of its subscriber
         self._rehoming: asyncio.Task[None] | None = None
+        self._rehome_streak = 0  # re-homing rounds since every subscriber was last live
         self._last_seen: dict[str, tuple[int, int]] = {}  # newest message id delivered, per room
         self._local: dict[str, dict[str, str]] = {}  # room -> connection key -> member json
         self._commands_live = False
@@ -125,6 +128,7 @@ class RedisBroker(Broker):
         # Counters for operators (and tests): how often recovery paths ran.
         self.deaf_restarts = 0
         self.backfilled = 0
+        self.reconnects = 0
 
     def _script(self, name: str) -> Any:
         return self._redis.register_script((SCRIPTS / name).read_text())
@@ -147,7 +151,7 @@ class RedisBroker(Broker):
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.initialize()  # learn the topology; retried when rooms come
         else:
-            self._subscriber_for("standalone").start(backfill=False)
+            self._subscriber_for("standalone")
         self._tasks = [
             loop.create_task(self._health_loop(), name="redis-health"),
             loop.create_task(self._presence_loop(), name="redis-presence"),
@@ -169,8 +173,11 @@ class RedisBroker(Broker):
 
     @property
     def ready(self) -> bool:
-        subscribers = self._subscribers.values()
-        return self._commands_live and self._rehoming is None and all(s.live for s in subscribers)
+        return self._commands_live and self._subscribers_live
+
+    @property
+    def _subscribers_live(self) -> bool:
+        return self._rehoming is None and all(s.live for s in self._subscribers.values())
 
     async def _health_loop(self) -> None:
         while True:
@@ -178,6 +185,8 @@ class RedisBroker(Broker):
                 await self._redis.ping()
                 self._commands_live = True
                 await self._probe()
+                if self._subscribers_live:
+                    self._rehome_streak = 0
             except (RedisError, OSError):
                 if self._commands_live:
                     log.warning("Redis is unreachable; readiness fails until it answers")
@@ -201,7 +210,8 @@ class RedisBroker(Broker):
                 return channel
         raise RuntimeError(f"no probe channel hashes to node {node_name}")
 
-    def _subscriber_for(self, node_name: str) -> Subscriber:
+    def _subscriber_for(self, node_name: str, *, start: bool = True) -> Subscriber:
+        """The node's subscriber; a new one starts at once unless the caller starts it."""
         subscriber = self._subscribers.get(node_name)
         if subscriber is not None:
             return subscriber
@@ -221,6 +231,8 @@ class RedisBroker(Broker):
             on_lost=self._subscriber_lost,
         )
         self._subscribers[node_name] = subscriber
+        if start:
+            subscriber.start(backfill=False)
         return subscriber
 
     def _subscriber_lost(self, subscriber: Subscriber) -> None:
@@ -229,6 +241,12 @@ class RedisBroker(Broker):
             self._rehoming = asyncio.get_running_loop().create_task(self._rehome())
 
     async def _rehome(self) -> None:
+        # Until a failover completes the topology still names the dead primary: back off
+        # (full jitter) between rounds instead of spinning on a node that is gone.
+        self._rehome_streak += 1
+        if self._rehome_streak > 1:
+            cap = min(RECONNECT_CAP, RECONNECT_BASE * 2**self._rehome_streak)
+            await asyncio.sleep(random.uniform(cap / 2, cap))
         attempt = 0
         try:
             while not self._closing:
@@ -242,7 +260,7 @@ class RedisBroker(Broker):
                     for room in rooms:
                         node = self._node_of(room)
                         self._home[room] = node
-                        self._subscriber_for(node).rooms.add(room)
+                        self._subscriber_for(node, start=False).rooms.add(room)
                     for subscriber in self._subscribers.values():
                         subscriber.start(backfill=True)
                     return
@@ -262,7 +280,7 @@ class RedisBroker(Broker):
         rooms = set(subscriber.rooms)
         await subscriber.stop()
         self._subscribers.pop(subscriber.name, None)
-        fresh = self._subscriber_for(subscriber.name)
+        fresh = self._subscriber_for(subscriber.name, start=False)
         fresh.rooms |= rooms
         fresh.start(backfill=True)
 
@@ -287,6 +305,7 @@ class RedisBroker(Broker):
 
     async def _backfill(self, rooms: Iterable[str]) -> None:
         """Deliver what was stored while the subscriber was away; signal what cannot be."""
+        self.reconnects += 1  # every resubscribe after a break, restart or re-home ends here
         for room in rooms:
             last = self._last_seen.get(room)
             since = f"{last[0]}-{last[1]}" if last else None

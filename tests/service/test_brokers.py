@@ -43,15 +43,17 @@ class Recorder:
         return [frame for _, frame, _ in self.frames if frame["type"] == kind]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
     if request.param == "memory":
         instance: Broker = MemoryBroker(history_max_len=5)
     else:
-        url = request.getfixturevalue("redis_url")
+        cluster = request.param == "cluster"
+        url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
         settings = load_settings(
-            {"REDIS_URL": url, "HISTORY_SIZE": "5", "HISTORY_MAX_LEN": "5", "PRESENCE_TTL": "3"}
-        )
+            {"REDIS_URL": url, "REDIS_CLUSTER": str(cluster), "HISTORY_SIZE": "5",
+             "HISTORY_MAX_LEN": "5", "PRESENCE_TTL": "3"}
+        )  # fmt: skip
         instance = RedisBroker(settings)
     yield instance
     await instance.close()

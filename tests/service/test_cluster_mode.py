@@ -1,0 +1,125 @@
+"""Relays over a real local Redis Cluster: sharded Pub/Sub, one subscriber per shard,
+and a primary killed mid-stream (issue 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.client import ChatClient
+from tests.support.cluster import LocalCluster
+from tests.support.figures import report
+from tests.support.processes import RelayProcess, wait_until
+from tests.support.traffic import Listener, Sender, check_delivery
+
+pytestmark = pytest.mark.anyio
+
+
+def rooms_on_every_shard(cluster: LocalCluster) -> dict[int, str]:
+    """One room name per primary (by the slot of its hash tag)."""
+    found: dict[int, str] = {}
+    for index in range(1000):
+        room = f"shard-{index}"
+        port = cluster.node_for(f"chat:{{{room}}}").port
+        found.setdefault(port, room)
+        if len(found) == len(cluster.primaries()):
+            return found
+    raise AssertionError("could not find a room for every shard")
+
+
+@pytest.fixture
+def cluster_relays(cluster_url: str) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+    env = {"REDIS_URL": cluster_url, "REDIS_CLUSTER": "true", "PRESENCE_TTL": "8"}
+    with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
+        yield one, two
+
+
+async def test_rooms_on_every_shard_fan_out_across_relays(cluster_relays, redis_cluster) -> None:
+    one, two = cluster_relays
+    rooms = rooms_on_every_shard(redis_cluster)
+    for room in rooms.values():
+        async with await ChatClient.connect(one.ws) as a, await ChatClient.connect(two.ws) as b:
+            first = await a.join(room)
+            second = await b.join(room)
+            assert set(second.members["members"]) == {first.member["id"], second.member["id"]}
+            ack = await a.say(f"hello {room}")
+            assert (await b.recv_type("messages"))["message"]["id"] == ack["id"]
+            async with await ChatClient.connect(two.ws) as late:
+                history = (await late.join(room)).history["messages"]
+                assert [m["text"] for m in history] == [f"hello {room}"]
+
+
+async def test_one_sharded_subscriber_per_shard(cluster_relays, redis_cluster) -> None:
+    one, _ = cluster_relays
+    rooms = rooms_on_every_shard(redis_cluster)
+    clients = []
+    try:
+        for room in rooms.values():
+            for suffix in ("", "-b"):
+                # A second room on the same shard shares the shard's connection.
+                name = room if not suffix else next(
+                    f"{room}x{i}" for i in range(1000)
+                    if redis_cluster.node_for(f"chat:{{{room}x{i}}}").port
+                    == redis_cluster.node_for(f"chat:{{{room}}}").port
+                )  # fmt: skip
+                client = await ChatClient.connect(one.ws)
+                await client.join(name)
+                clients.append(client)
+        for node in redis_cluster.primaries():
+            admin = node.client()
+            sharded = [c for c in admin.client_list() if int(c.get("ssub", 0)) > 0]
+            plain = [c for c in admin.client_list() if int(c.get("sub", 0)) > 0]
+            admin.close()
+            # Relay one: one connection on this shard holding its two rooms and its probe.
+            # Relay two serves no room, so it holds no connection. No classic SUBSCRIBE.
+            assert [int(c["ssub"]) for c in sharded] == [3], sharded
+            assert plain == []
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_primary_killed_mid_stream_fails_over_without_silent_loss() -> None:
+    with LocalCluster(primaries=3, replicas=1) as cluster:
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "RATE_LIMIT": "1000",
+               "RATE_BURST": "1000", "PRESENCE_TTL": "8"}  # fmt: skip
+        with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
+            room = "failover"
+            listeners = [await Listener(r.ws, room).start() for r in (one, two, one, two)]
+            senders = [Sender(r.ws, room, f"s{i}") for i, r in enumerate((one, two))]
+            traffic = [asyncio.create_task(s.send(60, interval=0.05)) for s in senders]
+            await asyncio.sleep(1.0)
+            victim = cluster.node_for(f"chat:{{{room}}}")
+            killed = time.monotonic()
+            victim.signal(signal.SIGKILL)
+            await asyncio.wait_for(asyncio.gather(*traffic), 120)
+            elapsed = time.monotonic() - killed
+            acked = sorted(
+                {i for s in senders for i in s.acked.values()},
+                key=lambda i: tuple(map(int, i.split("-"))),
+            )
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),
+                20, 0.1, "listeners caught up",
+            )  # fmt: skip
+            results = [check_delivery(x, acked) for x in listeners]
+            for listener in listeners:
+                await listener.stop()
+            promoted = cluster.node_for(f"chat:{{{room}}}").port != victim.port
+    assert promoted
+    for figures in results:
+        assert figures["missing"] == 0 or figures["gaps_signalled"] > 0, figures
+        assert figures["duplicates"] == 0 and figures["in_order"] == 1, figures
+    report(
+        "cluster-primary-failover",
+        acked=len(acked),
+        retries=sum(s.retries for s in senders),
+        traffic_done_after_kill_s=round(elapsed, 2),
+        missing_per_listener=[f["missing"] for f in results],
+        gaps_signalled=[f["gaps_signalled"] for f in results],
+    )
