@@ -22,6 +22,7 @@ help:
 	@echo "make deploy       cdk deploy (STAGE=...)"
 	@echo "make snapshots    refresh the synth snapshot files"
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
+	@echo "make faults       the long fault-suite cases (docs/reliability.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +37,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# redis-server and Chromium come from Debian's packages; installed only when missing.
+# redis-server, HAProxy (the fault suite's stand-in for the ALB) and Chromium come from
+# Debian's packages; installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -143,6 +146,14 @@ BENCH_ARGS ?=
 bench: $(VENV)/.dev-deps system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 # --- end benchmarks -----------------------------------------------------------
+
+# --- fault suite --------------------------------------------------------------
+# The long and heavy fault cases (marker `faults`; `make test` runs the quick ones): real
+# redis-server, relays and HAProxy on loopback. Figures print and go to test-artifacts/faults.jsonl.
+.PHONY: faults
+faults: $(VENV)/.dev-deps system-deps
+	$(BIN)/python -m pytest -m faults tests/faults -s $(PYTEST_ARGS)
+# --- end fault suite ----------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .ruff_cache

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.figures import percentile, record_figures
+from tests.support.figures import report
+from tests.support.measures import percentile, rounded
 from tests.support.resuming import Fleet, ResumingMember, stamped_text, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -119,35 +120,37 @@ async def test_sigterm_behind_balancer_moves_every_member_without_loss(
         connect_errors = sum((m.connect_errors for m in members), Counter())
         balancer_view = balancer.server_states()
 
-    record_figures(
+    report(
         "5-sigterm-behind-balancer",
-        variant,
-        {
-            "relays": 3,
-            "members": len(members),
-            "members_per_relay": dict(sorted(per_relay.items())),
-            "members_moved": sum(len(m.sessions) >= 2 for m in victims),
-            "members_on_drained_relay": len(victims),
-            "first_close_codes": dict(first_closes),
-            "moved_to": dict(sorted(moved_to.items(), key=str)),
-            "bystander_disconnects": bystander_disconnects,
-            "closes_spread_s": max(closed_after_s),
-            "all_back_after_s": back_s,
-            "downtime_per_member_s": {
-                "p50": percentile(downtime_s, 50),
-                "p99": percentile(downtime_s, 99),
-                "max": max(downtime_s),
-            },
-            "relay_exit_s": exit_s,
-            "relay_exit_code": exit_code,
-            "drain_seconds": load.drain_seconds,
-            "messages_sent": sum(len(m.acked) for m in senders),
-            "converged_s": converged_s,
-            **losses,
-            "connect_errors": dict(connect_errors),
-            "balancer_view_after": balancer_view,
-            "all_joined_s": join_s,
-        },
+        variant=variant,
+        **rounded(
+            {
+                "relays": 3,
+                "members": len(members),
+                "members_per_relay": dict(sorted(per_relay.items())),
+                "members_moved": sum(len(m.sessions) >= 2 for m in victims),
+                "members_on_drained_relay": len(victims),
+                "first_close_codes": dict(first_closes),
+                "moved_to": dict(sorted(moved_to.items(), key=str)),
+                "bystander_disconnects": bystander_disconnects,
+                "closes_spread_s": max(closed_after_s),
+                "all_back_after_s": back_s,
+                "downtime_per_member_s": {
+                    "p50": percentile(downtime_s, 50),
+                    "p99": percentile(downtime_s, 99),
+                    "max": max(downtime_s),
+                },
+                "relay_exit_s": exit_s,
+                "relay_exit_code": exit_code,
+                "drain_seconds": load.drain_seconds,
+                "messages_sent": sum(len(m.acked) for m in senders),
+                "converged_s": converged_s,
+                **losses,
+                "connect_errors": dict(connect_errors),
+                "balancer_view_after": balancer_view,
+                "all_joined_s": join_s,
+            }
+        ),
     )
     assert first_closes == {1012: len(victims)}, first_closes
     assert all(m.sessions[1].relay not in (DOOMED, None) for m in victims), moved_to

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.figures import percentile, record_figures
+from tests.support.figures import report
+from tests.support.measures import percentile, rounded
 from tests.support.resuming import Fleet, ResumingMember, id_key, stamped_text
 
 pytestmark = pytest.mark.anyio
@@ -88,27 +89,29 @@ async def test_fanout_across_three_relays_loses_nothing_and_keeps_room_order(
         )
         disconnects = sum(len(m.sessions) - 1 for m in members)
 
-    record_figures(
+    report(
         "1-fanout-baseline",
-        variant,
-        {
-            "relays": 3,
-            "rooms": load.rooms,
-            "members": len(members),
-            "messages_sent": sum(sent),
-            "offered_msgs_per_s": len(senders) * load.rate,
-            **losses,
-            "every_member_same_ordered_sequence": same_sequence,
-            "disconnects": disconnects,
-            "all_joined_s": join_s,
-            "run_s": elapsed,
-            "latency_ms": {
-                "count": len(latencies_ms),
-                "p50": percentile(latencies_ms, 50),
-                "p99": percentile(latencies_ms, 99),
-                "max": max(latencies_ms, default=None),
-            },
-        },
+        variant=variant,
+        **rounded(
+            {
+                "relays": 3,
+                "rooms": load.rooms,
+                "members": len(members),
+                "messages_sent": sum(sent),
+                "offered_msgs_per_s": len(senders) * load.rate,
+                **losses,
+                "every_member_same_ordered_sequence": same_sequence,
+                "disconnects": disconnects,
+                "all_joined_s": join_s,
+                "run_s": elapsed,
+                "latency_ms": {
+                    "count": len(latencies_ms),
+                    "p50": percentile(latencies_ms, 50),
+                    "p99": percentile(latencies_ms, 99),
+                    "max": max(latencies_ms, default=None),
+                },
+            }
+        ),
     )
     assert converged_s is not None, losses
     assert losses["lost"] == 0

@@ -29,6 +29,8 @@ global
 defaults
     mode http
     log global
+    # Redispatch on every retry: a sticky relay that refuses the connection (draining, dead)
+    # is skipped at once rather than after `retries` turn-around delays.
     option redispatch 1
     retries 3
     timeout connect 1s
@@ -36,6 +38,9 @@ defaults
     timeout server 60s
     timeout http-request 10s
     timeout queue 10s
+    # Checks come often (a drained relay leaves rotation fast) but a relay busy for a moment,
+    # in a join storm, is not taken out of it.
+    timeout check 2s
     # An upgraded WebSocket is a tunnel; like the ALB's idle timeout (120 s), far above the
     # relay's 20 s pings.
     timeout tunnel 120s
@@ -52,7 +57,7 @@ backend relays
     option httpchk GET /readyz
     http-check expect status 200
     default-server check inter {check_ms}ms fastinter {check_ms}ms downinter {check_ms}ms \
-fall 2 rise 2
+fall 3 rise 2
 {servers}
 """
 

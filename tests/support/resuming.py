@@ -64,12 +64,15 @@ class ResumingMember:
         cookies: dict[str, str] | None = None,
         reconnect_base: float = 0.5,
         reconnect_cap: float = 15.0,
+        jitter_first_reconnect: bool = True,
     ) -> None:
         self.url = url
         self.room = room
         self.cookies = dict(cookies or {})
         self.reconnect_base = reconnect_base
         self.reconnect_cap = reconnect_cap
+        # False: come back the instant a connection drops (a naive client; a true stampede).
+        self.jitter_first_reconnect = jitter_first_reconnect
         self.token: str | None = None
         self.member_id: str | None = None
         self.last_id: str | None = None
@@ -128,8 +131,8 @@ class ResumingMember:
                 pass
             self.ws = None
             session.closed_at = time.monotonic()
-            session.close_code = ws.close_code if ws.close_code is not None else 1006
-            if not self.stopping:
+            session.close_code = int(ws.close_code) if ws.close_code is not None else 1006
+            if not self.stopping and self.jitter_first_reconnect:
                 await asyncio.sleep(self._reconnect_delay())
 
     def _reconnect_delay(self) -> float:
@@ -248,13 +251,23 @@ def stamped_text(sender: int, seq: int) -> str:
 class Fleet:
     """Members running as tasks; leaving the `async with` stops every one of them."""
 
-    def __init__(self, members: list[ResumingMember]) -> None:
+    def __init__(self, members: list[ResumingMember], ramp_up: float = 0.0) -> None:
         self.members = members
+        self.ramp_up = ramp_up  # first connects spread over this many seconds
         self.tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Fleet:
-        self.tasks = [asyncio.create_task(m.run()) for m in self.members]
+        count = len(self.members)
+        self.tasks = [
+            asyncio.create_task(self._run_after(m, self.ramp_up * i / count))
+            for i, m in enumerate(self.members)
+        ]
         return self
+
+    @staticmethod
+    async def _run_after(member: ResumingMember, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await member.run()
 
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.gather(*(m.stop() for m in self.members), return_exceptions=True)
@@ -269,9 +282,22 @@ class Fleet:
         return rooms
 
     async def all_joined(self, timeout: float) -> float:
-        return await wait_for(
-            lambda: all(m.joined for m in self.members), timeout, "every member joined"
-        )
+        try:
+            return await wait_for(
+                lambda: all(m.joined for m in self.members), timeout, "every member joined"
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: {self.summary()}") from None
+
+    def summary(self) -> dict[str, object]:
+        """Where the members are, for a failure message."""
+        return {
+            "joined": sum(m.joined for m in self.members),
+            "members": len(self.members),
+            "sessions": sum(len(m.sessions) for m in self.members),
+            "close_codes": dict(Counter(s.close_code for m in self.members for s in m.sessions)),
+            "connect_errors": dict(sum((m.connect_errors for m in self.members), Counter())),
+        }
 
     def acked_ids(self, room: str) -> set[str]:
         return {i for m in self.members if m.room == room for i in m.acked.values()}
