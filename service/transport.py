@@ -9,7 +9,7 @@ bytes straight to each socket's transport (the technique of
 ``websockets.broadcast``). Receiving, the handshake and closing stay on ASGI.
 
 This needs uvicorn's ``websockets-sansio`` implementation (what
-``python -m service`` runs); ``CaptureProtocol`` finds its protocol object.
+``python -m service`` runs); ``service.app.RelayApp`` finds its protocol object.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 PROTOCOL_SCOPE_KEY = "chat_relay.ws_protocol"
 _TEXT_FIN = 0x81
@@ -34,18 +34,6 @@ def encode_text_frame(text: str) -> bytes:
     else:
         header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
     return header + payload
-
-
-class CaptureProtocol:
-    """ASGI middleware: remember the server's WebSocket protocol object in the scope."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope[PROTOCOL_SCOPE_KEY] = getattr(send, "__self__", None)
-        await self.app(scope, receive, send)
 
 
 def transport_of(scope: Scope) -> Any:
