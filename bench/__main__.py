@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only A,B]`: run the benchmark scenarios end to end.
+"""`python -m bench [--quick] [--only A,B,E-shards]`: run the benchmark scenarios end to end.
 
 Starts redis-server and the relays itself (loopback, free ports), ends every process it
 started, and keeps the results of scenarios that ran if a later one fails.
@@ -25,15 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs: proves the harness")
     parser.add_argument(
-        "--only", default=",".join(SCENARIOS), help="comma-separated scenarios (default A-E)"
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios, any case (default all: {','.join(SCENARIOS)})",
     )
     args = parser.parse_args(argv)
-    chosen = [name.strip().upper() for name in args.only.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in SCENARIOS]
+    by_upper = {name.upper(): name for name in SCENARIOS}
+    asked = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in asked if name.upper() not in by_upper]
     if unknown:
         parser.error(
             f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
         )
+    chosen = [by_upper[name.upper()] for name in asked]
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     environment = describe(REPO)

@@ -1,4 +1,5 @@
-"""Scenarios A-E of issue 4, each run with `python -m loadtest` against fresh relays."""
+"""Scenarios A-E of issue 4, each run with `python -m loadtest` against fresh relays, and
+E-shards of issue 6 (E on one Redis shard, then on a 3-primary Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from pathlib import Path
 
 import orjson
 import psutil
+import redis
 
+from bench.environment import describe
+from bench.shards import E_SHARDS, ShardProbe, count_keys, summarise, window
+from tests.support.cluster import LocalCluster
 from tests.support.processes import RedisServer, RelayProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,14 +62,20 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_relays()
-        self.redis.stop()
+        self.redis.__exit__(None, None, None)  # stops it and removes its directory
 
-    def start_relays(self, count: int = 2) -> list[str]:
+    def start_relays(self, count: int = 2, redis_cluster: LocalCluster | None = None) -> list[str]:
+        """Fresh relays on a flushed Redis: the bench's redis-server, or a Redis Cluster
+        (then in REDIS_CLUSTER=true mode, pointed at one node like a configuration endpoint)."""
         self.stop_relays()
-        client = self.redis.client()
-        client.flushall()
-        client.close()
-        env = {**RELAY_ENV, "REDIS_URL": self.redis.url}
+        if redis_cluster is None:
+            client = self.redis.client()
+            client.flushall()
+            client.close()
+            env = {**RELAY_ENV, "REDIS_URL": self.redis.url}
+        else:
+            redis_cluster.flush()
+            env = {**RELAY_ENV, "REDIS_URL": redis_cluster.url, "REDIS_CLUSTER": "true"}
         for _ in range(count):
             relay = RelayProcess(env=env)
             self.relays.append(relay)  # appended first, so a failed start is still stopped
@@ -247,10 +258,86 @@ def scenario_e(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return run_loadtest(urls, [*shape(1000, 100, 100, 2, timing), "--workers=2"], "E", results)
 
 
+def run_e_on(
+    cluster: Cluster,
+    timing: Timing,
+    results: Path,
+    shards: list[RedisServer],
+    redis_cluster: LocalCluster | None,
+) -> dict:
+    """E's shape against relays on `shards` (one standalone server, or the cluster's
+    primaries); returns the loadtest report with a "redis" section per shard."""
+    count = len(shards)
+    urls = cluster.start_relays(redis_cluster=redis_cluster)
+    labels = [f"127.0.0.1:{shard.port}" for shard in shards]
+    relays = [f"relay {i + 1}" for i in range(len(cluster.relays))]
+    probe = ShardProbe(
+        shards={
+            label: (shard.process.pid, shard.port)
+            for label, shard in zip(labels, shards, strict=True)
+            if shard.process is not None
+        },
+        relays={
+            label: relay.process.pid
+            for label, relay in zip(relays, cluster.relays, strict=True)
+            if relay.process is not None
+        },
+    )
+    try:
+        probe.marks["start"] = probe.snapshot()
+        report = run_loadtest(
+            urls,
+            [*shape(1000, 100, 100, 2, timing), "--workers=2"],
+            f"{E_SHARDS}-{count}",
+            results,
+            on_progress=probe.on_progress,
+        )
+        probe.marks["end"] = probe.snapshot()
+        prefix = report["plan"]["room_prefix"] or f"lt-{report['plan']['run_id']}"
+        keys = {
+            label: count_keys(shard.port, prefix)
+            for label, shard in zip(labels, shards, strict=True)
+        }
+    finally:
+        probe.close()
+    kind, before, after = window(probe.marks)
+    report["redis"] = {
+        "shards_count": count,
+        "mode": "cluster mode, sharded Pub/Sub" if redis_cluster else "standalone",
+        **summarise(kind, before, after, labels, relays, keys),
+        "problems": probe.problems,
+    }
+    shares = ", ".join(f"{row['cpu_core_share']:.1%}" for row in report["redis"]["shards"])
+    print(f"    Redis CPU per shard ({kind}): {shares}", flush=True)
+    return report
+
+
+def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict:
+    """E on the bench's standalone redis-server, then on a 3-primary local Redis Cluster."""
+    environment = describe(REPO)
+    redis_cluster = LocalCluster(primaries=3, replicas=0)
+    try:
+        single = run_e_on(cluster, timing, results, [cluster.redis], None)
+        cluster.stop_relays()
+        redis_cluster.start()
+        sharded = run_e_on(cluster, timing, results, redis_cluster.primaries(), redis_cluster)
+    except (subprocess.SubprocessError, redis.RedisError, psutil.Error) as exc:
+        raise BenchError(f"{E_SHARDS}: {exc!r}") from exc
+    finally:
+        cluster.stop_relays()  # before the cluster goes, so no relay sees it vanish
+        redis_cluster.stop()
+    summary = {"environment": environment, "runs": [single, sharded]}
+    (results / f"{E_SHARDS}.json").write_bytes(
+        orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n"
+    )
+    return summary
+
+
 SCENARIOS: dict[str, Callable[[Cluster, Timing, Path], dict]] = {
     "A": scenario_a,
     "B": scenario_b,
     "C": scenario_c,
     "D": scenario_d,
     "E": scenario_e,
+    E_SHARDS: scenario_e_shards,
 }

@@ -148,6 +148,20 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """Alarm thresholds on the relay's own metrics (reasons in docs/operations.md)."""
+
+    # The capacity target (docs/benchmarks.md) keeps fan-out p99 under 250 ms at full load.
+    fanout_p99_threshold_ms: int = 250
+    # Subscriber reconnects per minute over the service: a failover costs one per task, a
+    # sustained rate means Redis keeps dropping the relays.
+    redis_reconnects_per_minute: int = 10
+    # UTC hours [start, end) in which nobody connected is an incident; None: no such alarm.
+    zero_clients_hours_utc: tuple[int, int] | None = None
+    zero_clients_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class StageConfig:
     name: str
     region: str
@@ -160,6 +174,7 @@ class StageConfig:
     retain_data: bool
     alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
     @property
     def prefix(self) -> str:
@@ -235,6 +250,8 @@ _DEFAULTS: dict[str, StageConfig] = {
             log_retention_days=90,
         ),
         retain_data=True,
+        # Only prod has users to miss; dev and staging sit at zero clients by design.
+        monitoring=MonitoringSettings(zero_clients_hours_utc=(8, 20)),
     ),
 }
 
@@ -288,7 +305,7 @@ def validate(config: StageConfig) -> None:
     """Raise StageConfigError listing every problem in `config`, each with its fix."""
     problems = [*_environment_problems(config), *_network_problems(config)]
     problems += [*_cache_problems(config), *_load_balancer_problems(config)]
-    problems += _relay_problems(config)
+    problems += [*_relay_problems(config), *_monitoring_problems(config)]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise StageConfigError(f"Invalid settings for stage '{config.name}':\n{lines}")
@@ -455,6 +472,26 @@ def _relay_problems(c: StageConfig) -> list[str]:
     if r.log_level not in ("debug", "info", "warning", "error"):
         problems.append(f"relay.log_level={r.log_level!r}: use debug, info, warning or error.")
     problems += _retention_problems("relay.log_retention_days", r.log_retention_days)
+    return problems
+
+
+def _monitoring_problems(c: StageConfig) -> list[str]:
+    m = c.monitoring
+    problems = []
+    if not 1 <= m.fanout_p99_threshold_ms <= 60_000:
+        problems.append(
+            f"monitoring.fanout_p99_threshold_ms={m.fanout_p99_threshold_ms}: use 1 to 60000."
+        )
+    if m.redis_reconnects_per_minute < 1:
+        problems.append("monitoring.redis_reconnects_per_minute: use at least 1.")
+    hours = m.zero_clients_hours_utc
+    if hours is not None and not 0 <= hours[0] < hours[1] <= 24:
+        problems.append(
+            f"monitoring.zero_clients_hours_utc={hours}: use (start, end) UTC hours with "
+            "0 <= start < end <= 24, e.g. (8, 20), or None for no alarm."
+        )
+    if not 5 <= m.zero_clients_minutes <= 60:
+        problems.append(f"monitoring.zero_clients_minutes={m.zero_clients_minutes}: use 5 to 60.")
     return problems
 
 

@@ -1,11 +1,15 @@
 """Monitoring: one dashboard and the alarms an operator is paged for.
 
-Alarms publish to an encrypted SNS topic (subscribe with -c alarmEmail=...). The cache
-alarms take the maximum over every node, so a failover, which moves the primary role,
-changes no alarm.
+Alarms publish to an encrypted SNS topic per stage (subscribe with -c alarmEmail=...).
+The cache alarms take the maximum over every node, so a failover, which moves the
+primary role, changes no alarm. The relay alarms read the relay's own EMF metrics
+(namespace ChatRelay, dimension ServiceName); docs/operations.md says what each means
+and what to do.
 """
 
 from __future__ import annotations
+
+import functools
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -20,7 +24,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.log_groups import removal_policy
-from stacks.service import connections_metric
+from stacks.service import connections_metric, relay_metric
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -112,6 +116,8 @@ class MonitoringStack(Stack):
             "Cache client connections: a leak in the relay?",
         )
 
+        relay = self._relay_alarms()
+
         connections = connections_metric(config)
         self.dashboard = cloudwatch.Dashboard(
             self,
@@ -143,6 +149,25 @@ class MonitoringStack(Stack):
             ),
         )
         self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown="## Relay (EMF metrics, one value per task per minute)",
+                width=24,
+                height=1,
+            ),
+        )
+        self.dashboard.add_widgets(
+            _graph("Clients connected (all tasks)", [relay["clients"]]),
+            _graph("Messages / min", [relay["messages_in"], relay["messages_out"]]),
+            _graph("Deliveries / min", [relay["deliveries"]]),
+            _graph("Fan-out latency (ms, worst task)", [relay["fanout_p99"], relay["fanout_max"]]),
+        )
+        self.dashboard.add_widgets(
+            _graph("Redis reconnects, probe failures", [relay["reconnects"], relay["probes"]]),
+            _graph("Backfilled messages", [relay["backfilled"]]),
+            _graph("Slow-consumer closes, rate-limited", [relay["slow"], relay["rate_limited"]]),
+            _graph("Event-loop lag max (ms)", [relay["loop_lag"]]),
+        )
+        self.dashboard.add_widgets(
             _graph("Cache engine CPU %", [cache["EngineCPUUtilization"]]),
             _graph("Cache memory %", [cache["DatabaseMemoryUsagePercentage"]]),
             _graph("Cache evictions", [cache["Evictions"]]),
@@ -155,6 +180,76 @@ class MonitoringStack(Stack):
 
         CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=config.prefix)
+
+    def _relay_alarms(self) -> dict[str, cloudwatch.IMetric]:
+        """The relay's metrics for the dashboard, and the alarms on them."""
+        config, limits = self.config, self.config.monitoring
+        metric = functools.partial(relay_metric, config)
+        metrics: dict[str, cloudwatch.IMetric] = {
+            "clients": metric("Connections", "Sum", label="clients (sum over tasks)"),
+            "messages_in": metric("MessagesIn", "Sum", label="in (sent by clients)"),
+            "messages_out": metric("MessagesOut", "Sum", label="out (fanned out, per task)"),
+            "deliveries": metric("Deliveries", "Sum"),
+            "fanout_p99": metric("FanoutLatencyP99", "Maximum"),
+            "fanout_max": metric("FanoutLatencyMax", "Maximum"),
+            "reconnects": metric("RedisReconnects", "Sum"),
+            "probes": metric("ProbeFailures", "Sum"),
+            "backfilled": metric("BackfilledMessages", "Sum"),
+            "slow": metric("SlowConsumerCloses", "Sum", label="1013 slow consumer"),
+            "rate_limited": metric("RateLimitedFrames", "Sum", label="rate-limited frames"),
+            "loop_lag": metric("EventLoopLagMax", "Maximum"),
+        }
+        # Alarmed metrics carry no label: the alarm then names the metric itself.
+        # Worst task's p99 for 3 minutes in a row: a one-minute spike (the backfill after a
+        # failover counts with its real delay) does not page, a saturated relay does.
+        self._alarm(
+            "RelayFanoutLatencyP99",
+            metrics["fanout_p99"],
+            limits.fanout_p99_threshold_ms,
+            f"Fan-out p99 at or above {limits.fanout_p99_threshold_ms} ms on a relay task "
+            "for 3 minutes: messages arrive late (CPU saturated, Redis slow?)",
+        )
+        # One deaf subscriber is what a failover looks like; repeats in 3 of 5 minutes mean
+        # something keeps silencing the subscriber (output-buffer limit, network path).
+        self._alarm(
+            "RelayProbeFailures",
+            metrics["probes"],
+            1,
+            "Deaf Redis subscribers detected in 3 of 5 minutes: live messages keep "
+            "stalling until backfill",
+            periods=5,
+            datapoints=3,
+        )
+        self._alarm(
+            "RelayRedisReconnectStorm",
+            metrics["reconnects"],
+            limits.redis_reconnects_per_minute,
+            f"{limits.redis_reconnects_per_minute}+ Redis subscriber reconnects a minute "
+            "over the service for 3 minutes: Redis keeps dropping the relays",
+        )
+        hours = limits.zero_clients_hours_utc
+        if hours is not None:
+            # Outside the hours the expression answers 1 (fine): CloudWatch alarms have no
+            # schedule, metric math does (HOUR() is UTC).
+            busiest = metric("Connections", "Maximum")
+            in_hours = cloudwatch.MathExpression(
+                expression=f"IF(HOUR(m) >= {hours[0]} AND HOUR(m) < {hours[1]}, m, 1)",
+                using_metrics={"m": busiest},
+                label=f"clients on the busiest task, {hours[0]:02d}-{hours[1]:02d} UTC",
+                period=ONE_MINUTE,
+            )
+            minutes = limits.zero_clients_minutes
+            self._alarm(
+                "RelayZeroClients",
+                in_hours,
+                1,
+                f"No client connected to any task for {minutes} minutes between "
+                f"{hours[0]:02d}:00 and {hours[1]:02d}:00 UTC: the chat is unreachable "
+                "(DNS, certificate, ALB, origin check) or the relays do not report",
+                periods=minutes,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            )
+        return metrics
 
     def _cache_max(self, node_ids: list[str], metric: str, statistic: str) -> cloudwatch.IMetric:
         per_node = {
@@ -182,6 +277,10 @@ class MonitoringStack(Stack):
         description: str,
         *,
         periods: int = 3,
+        datapoints: int | None = None,
+        comparison: cloudwatch.ComparisonOperator = (
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        ),
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -190,9 +289,9 @@ class MonitoringStack(Stack):
             alarm_description=description,
             metric=metric,
             threshold=threshold,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=comparison,
             evaluation_periods=periods,
-            datapoints_to_alarm=periods,
+            datapoints_to_alarm=datapoints or periods,
             # No data = nothing bad happened: no 5XX, no replica lag on the primary.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

@@ -28,9 +28,12 @@ from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
 
 CONTAINER_NAME = "relay"
-# The relay's custom metric (EMF, a later issue): average open WebSockets per task.
+# The relay's custom metrics (EMF lines on stdout, service/emf.py); the autoscaling policy
+# tracks the average open WebSockets per task.
 CONNECTIONS_METRIC_NAMESPACE = "ChatRelay"
 CONNECTIONS_METRIC_NAME = "Connections"
+# One EMF line per task per CloudWatch period: the per-task Average stays exact.
+METRICS_EMF_INTERVAL_SECONDS = 60
 # uid/gid of the `relay` user that service/Dockerfile creates.
 RELAY_USER = "10001:10001"
 # Each WebSocket is a file descriptor; MAX_CONNECTIONS (10000) plus Redis and logs.
@@ -101,6 +104,15 @@ class ServiceStack(Stack):
             ),
         )
         self._listeners()
+        # /metrics is for scrapers inside the VPC (task IP, port 8000), not the internet.
+        self.listener.add_action(
+            "HideMetrics",
+            priority=10,
+            conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
+            action=elbv2.ListenerAction.fixed_response(
+                404, content_type="text/plain", message_body="not found"
+            ),
+        )
 
         self.cluster = ecs.Cluster(
             self,
@@ -325,12 +337,24 @@ class ServiceStack(Stack):
 
 def connections_metric(config: StageConfig) -> cloudwatch.Metric:
     """Open WebSockets per task, averaged over the service's tasks."""
+    return relay_metric(config, CONNECTIONS_METRIC_NAME, "Average")
+
+
+def relay_metric(
+    config: StageConfig, name: str, statistic: str, *, label: str | None = None
+) -> cloudwatch.Metric:
+    """One of the relay's EMF metrics over the whole service (dimension ServiceName).
+
+    Each task sends one value per minute, so Average is per task, Sum the service total
+    and Maximum the busiest task (metric names: service/emf.py).
+    """
     return cloudwatch.Metric(
         namespace=CONNECTIONS_METRIC_NAMESPACE,
-        metric_name=CONNECTIONS_METRIC_NAME,
+        metric_name=name,
         dimensions_map={"ServiceName": config.prefix},
-        statistic="Average",
+        statistic=statistic,
         period=Duration.minutes(1),
+        label=label,
     )
 
 
@@ -351,10 +375,11 @@ def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
         "DRAIN_SECONDS": str(relay.drain_seconds),
         "PRESENCE_TTL": str(relay.presence_ttl_seconds),
         "LOG_LEVEL": relay.log_level,
-        # Where the relay publishes its connection count (EMF, a later issue); the
-        # Connections scaling policy tracks exactly this namespace and dimension.
+        # Where the relay publishes its metrics (EMF through awslogs); the Connections
+        # scaling policy and the monitoring stack read exactly this namespace and dimension.
         "METRICS_NAMESPACE": CONNECTIONS_METRIC_NAMESPACE,
         "METRICS_SERVICE_NAME": config.prefix,
+        "METRICS_EMF_INTERVAL": str(METRICS_EMF_INTERVAL_SECONDS),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }

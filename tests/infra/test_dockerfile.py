@@ -201,7 +201,7 @@ def test_task_environment_is_accepted_by_the_relay(stage: Synthesized) -> None:
     from service.config import SETTINGS, load_settings
 
     env = task_environment(stage)
-    ignored = {n for n in env if n.startswith(("PYTHON", "METRICS_"))}
+    ignored = {n for n in env if n.startswith("PYTHON")}
     assert set(env) - ignored <= set(SETTINGS), "settings the relay does not know"
     settings = load_settings(env)
     assert settings.port == 8000
@@ -209,3 +209,6 @@ def test_task_environment_is_accepted_by_the_relay(stage: Synthesized) -> None:
     assert settings.redis_auth_token == "t" * 64
     assert settings.drain_seconds == 20
     assert settings.ping_interval == 20
+    assert settings.metrics_namespace == "ChatRelay"
+    assert settings.metrics_service_name == f"chat-relay-{stage.stage}"
+    assert settings.metrics_emf_interval == 60

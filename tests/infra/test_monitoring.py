@@ -20,7 +20,28 @@ ALARMED_METRICS = {
     "Evictions": "AWS/ElastiCache",
     "ReplicationLag": "AWS/ElastiCache",
     "CurrConnections": "AWS/ElastiCache",
+    # The relay's own EMF metrics (service/emf.py).
+    "FanoutLatencyP99": "ChatRelay",
+    "ProbeFailures": "ChatRelay",
+    "RedisReconnects": "ChatRelay",
 }
+# prod only: nobody connected during production hours.
+PROD_ONLY = {"Connections": "ChatRelay"}
+# What the relay emits (service/emf.py) and the dashboard shows.
+RELAY_DASHBOARD_METRICS = (
+    "Connections",
+    "MessagesIn",
+    "MessagesOut",
+    "Deliveries",
+    "FanoutLatencyP99",
+    "FanoutLatencyMax",
+    "RedisReconnects",
+    "ProbeFailures",
+    "BackfilledMessages",
+    "SlowConsumerCloses",
+    "RateLimitedFrames",
+    "EventLoopLagMax",
+)
 
 
 def alarms(stage: Synthesized) -> list[dict[str, Any]]:
@@ -42,8 +63,46 @@ def alarmed_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_listed_metric_has_an_alarm(stage: Synthesized) -> None:
     watched = set().union(*(alarmed_metrics(a) for a in alarms(stage)))
-    assert {(ns, name) for name, ns in ALARMED_METRICS.items()} <= watched
-    assert len(alarms(stage)) == len(ALARMED_METRICS)
+    expected = {**ALARMED_METRICS, **(PROD_ONLY if stage.stage == "prod" else {})}
+    assert {(ns, name) for name, ns in expected.items()} <= watched
+    assert len(alarms(stage)) == len(expected)
+
+
+def relay_alarm(stage: Synthesized, name: str) -> dict[str, Any]:
+    (alarm,) = (a for a in alarms(stage) if a["AlarmName"] == f"chat-relay-{stage.stage}-{name}")
+    return alarm
+
+
+def test_relay_alarms_read_what_the_relay_emits(stage: Synthesized) -> None:
+    service = [{"Name": "ServiceName", "Value": f"chat-relay-{stage.stage}"}]
+    for name, metric, statistic, threshold, periods, datapoints in (
+        ("RelayFanoutLatencyP99", "FanoutLatencyP99", "Maximum", 250, 3, 3),
+        ("RelayProbeFailures", "ProbeFailures", "Sum", 1, 5, 3),
+        ("RelayRedisReconnectStorm", "RedisReconnects", "Sum", 10, 3, 3),
+    ):
+        alarm = relay_alarm(stage, name)
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("ChatRelay", metric)
+        assert alarm["Dimensions"] == service
+        assert (alarm["Statistic"], alarm["Period"]) == (statistic, 60)
+        assert alarm["Threshold"] == threshold
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (periods, datapoints)
+
+
+def test_zero_clients_alarm_only_in_prod_and_only_in_production_hours(stage: Synthesized) -> None:
+    names = {a["AlarmName"] for a in alarms(stage)}
+    if stage.stage != "prod":
+        assert f"chat-relay-{stage.stage}-RelayZeroClients" not in names
+        return
+    alarm = relay_alarm(stage, "RelayZeroClients")
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 15
+    (expression,) = (q for q in alarm["Metrics"] if "Expression" in q)
+    assert expression["Expression"] == "IF(HOUR(m) >= 8 AND HOUR(m) < 20, m, 1)"
+    (stat,) = (q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q)
+    assert stat["Metric"]["MetricName"] == "Connections"
+    assert stat["Stat"] == "Maximum"  # every task at zero
 
 
 def test_alarms_notify_the_topic_and_are_named(stage: Synthesized) -> None:
@@ -61,7 +120,7 @@ def test_cache_alarms_watch_every_node(stage: Synthesized) -> None:
         f"chat-relay-{stage.stage}-{n:03d}" for n in range(1, (4 if stage.stage == "prod" else 3))
     }
     for alarm in alarms(stage):
-        if "Metrics" not in alarm:
+        if "Metrics" not in alarm or alarm["AlarmName"].endswith("RelayZeroClients"):
             continue
         watched = {
             d["Value"]
@@ -104,3 +163,6 @@ def test_dashboard_covers_alb_service_and_cache(stage: Synthesized) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in (*ALARMED_METRICS, "ActiveConnectionCount", "NewConnectionCount", "Connections"):
         assert metric in body, metric
+    for metric in RELAY_DASHBOARD_METRICS:
+        assert f'\\"{metric}\\"' in body or f'"{metric}"' in body, metric
+    assert "ChatRelay" in body

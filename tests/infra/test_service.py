@@ -245,6 +245,7 @@ def test_environment_follows_the_relay_contract(stage: Synthesized) -> None:
     assert ":6380/0" in url
     assert env["METRICS_NAMESPACE"] == "ChatRelay"
     assert env["METRICS_SERVICE_NAME"] == f"chat-relay-{stage.stage}"
+    assert env["METRICS_EMF_INTERVAL"] == "60"  # one line per task per CloudWatch period
     origin = {"dev": None, "staging": "https://staging.chat.example.com"}.get(
         stage.stage, "https://chat.example.com"
     )
@@ -353,3 +354,13 @@ def test_image_is_built_from_service_dockerfile_for_amd64(stage: Synthesized) ->
     assert not list(staged.rglob("__pycache__"))
     image_ref = json.dumps(container(stage)["Image"])
     assert "cdk-hnb659fds-container-assets" in image_ref
+
+
+def test_metrics_endpoint_is_not_served_through_the_load_balancer(stage: Synthesized) -> None:
+    rule = one(stage, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    assert rule["Conditions"] == [
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/metrics", "/metrics/*"]}}
+    ]
+    (action,) = rule["Actions"]
+    assert action["Type"] == "fixed-response"
+    assert action["FixedResponseConfig"]["StatusCode"] == "404"
