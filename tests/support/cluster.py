@@ -34,29 +34,13 @@ class ClusterNode(RedisServer):
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = directory
 
-    def start(self) -> ClusterNode:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server not found; `make test` installs it (apt redis-server)")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{self.port}.conf",
-             "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = self.client()
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_until(answers, 10, what=f"cluster node on port {self.port}")
-        client.close()
-        return self
+    def extra_args(self) -> list[str]:
+        return [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", f"nodes-{self.port}.conf",
+            "--cluster-node-timeout", "2000",
+            "--cluster-require-full-coverage", "no",
+        ]  # fmt: skip
 
 
 class LocalCluster:

@@ -72,6 +72,7 @@ class RedisServer:
                 self.dir,
                 "--protected-mode",
                 "yes",
+                *self.extra_args(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -87,6 +88,10 @@ class RedisServer:
         wait_until(answers, 10, what=f"redis-server on port {self.port}")
         client.close()
         return self
+
+    def extra_args(self) -> list[str]:
+        """More redis-server arguments; subclasses (cluster nodes) add theirs."""
+        return []
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
