@@ -20,6 +20,9 @@ help:
 	@echo "make synth        synthesize every stack into cdk.out/ (STAGE=dev|staging|prod)"
 	@echo "make diff         cdk diff against the deployed stacks (STAGE=...)"
 	@echo "make deploy       cdk deploy (STAGE=...)"
+	@echo "make bootstrap    cdk bootstrap, once per account and region (STAGE=...)"
+	@echo "make destroy      cdk destroy every stack of the stage (STAGE=...)"
+	@echo "make infra-lint   cfn-lint and checkov over what make synth wrote"
 	@echo "make snapshots    refresh the synth snapshot files"
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
 	@echo "make faults       the long fault-suite cases (docs/reliability.md)"
@@ -70,6 +73,7 @@ test: $(VENV)/.dev-deps system-deps cdk-cli checkov lint
 # its own venv (.venv/checkov) because its pins conflict with the CDK toolchain.
 # STAGE picks the stage; CDK_ARGS adds context, e.g.
 #   make deploy STAGE=prod CDK_ARGS="-c certificateArn=arn:aws:acm:... -c domainName=chat.example.com"
+#   make synth STAGE=prod CDK_ARGS="... -c cacheClusterMode=true -c cacheShards=3"
 STAGE ?= dev
 CDK_ARGS ?=
 CHECKOV_VENV := $(VENV)/checkov
@@ -156,4 +160,4 @@ faults: $(VENV)/.dev-deps system-deps
 # --- end fault suite ----------------------------------------------------------
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache

@@ -206,6 +206,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise ConfigError(
             "REDIS_CLUSTER=true needs REDIS_URL (the cluster's configuration endpoint)"
         )
+    database = urlsplit(settings.redis_url or "").path.strip("/")
+    if settings.redis_cluster and database not in ("", "0"):
+        raise ConfigError(
+            f"REDIS_URL={settings.redis_url!r}: a Redis Cluster has only database 0; "
+            "end the URL with /0 (or no path) when REDIS_CLUSTER=true"
+        )
     if settings.history_size > settings.history_max_len:
         raise ConfigError(
             f"HISTORY_SIZE={settings.history_size} exceeds HISTORY_MAX_LEN="

@@ -2,8 +2,9 @@
 
 Valkey 8.1 (not Redis OSS 7.1): the same protocol, commands and client library, on an
 engine AWS prices about 20% below Redis OSS per node, with the newer I/O threading.
-One shard of a primary plus replicas spread over the AZs, Multi-AZ with automatic
-failover, TLS required, AUTH token from Secrets Manager, encrypted at rest with a
+One shard of a primary plus replicas spread over the AZs (or, with cluster mode enabled,
+N such shards behind a configuration endpoint), Multi-AZ with automatic failover, TLS
+required, AUTH token from Secrets Manager, encrypted at rest with a
 customer-managed key, on isolated subnets, logs to CloudWatch.
 """
 
@@ -72,7 +73,9 @@ class CacheStack(Stack):
 
         parameter_group = elasticache.CfnParameterGroup(
             self,
-            "ParameterGroup",
+            # ElastiCache will not flip `cluster-enabled` on a group in use: a new logical id
+            # per mode makes CloudFormation create the other group and switch to it.
+            "ClusterParameterGroup" if settings.cluster_mode else "ParameterGroup",
             cache_parameter_group_family=settings.parameter_group_family,
             description=f"{config.prefix}: relay cache parameters",
             properties=cache_parameters(settings),
@@ -138,8 +141,10 @@ class CacheStack(Stack):
 
     @property
     def endpoint_address(self) -> str:
-        """Where clients connect: the primary endpoint (the configuration endpoint once
-        cluster mode arrives)."""
+        """Where clients connect: the primary endpoint, or in cluster mode the
+        configuration endpoint, from which the client discovers every shard."""
+        if self.settings.cluster_mode:
+            return self.replication_group.attr_configuration_end_point_address
         return self.replication_group.attr_primary_end_point_address
 
     @property
@@ -148,16 +153,31 @@ class CacheStack(Stack):
         return f"rediss://{self.endpoint_address}:{self.settings.port}/0"
 
     @property
+    def cluster_mode(self) -> bool:
+        """Whether the relay must speak Redis Cluster (REDIS_CLUSTER=true)."""
+        return self.settings.cluster_mode
+
+    @property
     def replication_group_id(self) -> str:
         return self.replication_group.ref
 
     @property
     def node_ids(self) -> list[str]:
         """CacheClusterId of every node, the dimension of the per-node metrics."""
-        return [
-            f"{self.replication_group.replication_group_id}-{n:03d}"
-            for n in range(1, self.settings.node_count + 1)
-        ]
+        return cache_node_ids(self.replication_group.replication_group_id, self.settings)
+
+
+def cache_node_ids(group_id: str, settings: CacheSettings) -> list[str]:
+    """ElastiCache's node names: `<group>-001`..., or `<group>-<shard 0001>-<node 001>`
+    per shard in cluster mode."""
+    nodes_per_shard = 1 + settings.replicas_per_shard
+    if not settings.cluster_mode:
+        return [f"{group_id}-{n:03d}" for n in range(1, nodes_per_shard + 1)]
+    return [
+        f"{group_id}-{shard:04d}-{n:03d}"
+        for shard in range(1, settings.shards + 1)
+        for n in range(1, nodes_per_shard + 1)
+    ]
 
 
 def cache_parameters(settings: CacheSettings) -> dict[str, str]:
@@ -165,13 +185,13 @@ def cache_parameters(settings: CacheSettings) -> dict[str, str]:
         # History streams are capped and presence expires; should memory still run out,
         # the least recently used rooms lose history first instead of writes failing.
         "maxmemory-policy": "allkeys-lru",
-        "cluster-enabled": "yes" if settings.shards > 1 else "no",
+        "cluster-enabled": "yes" if settings.cluster_mode else "no",
     }
 
 
 def topology_properties(settings: CacheSettings) -> dict[str, object]:
-    """Shape of the replication group: one shard today; cluster mode sets shards > 1."""
-    if settings.shards == 1:
+    """Shape of the replication group: a primary plus replicas, or N such shards."""
+    if not settings.cluster_mode:
         return {"num_cache_clusters": settings.node_count}
     return {
         "cluster_mode": "enabled",

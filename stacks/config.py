@@ -22,13 +22,24 @@ CONTEXT_CERTIFICATE_ARN = "certificateArn"
 CONTEXT_DOMAIN_NAME = "domainName"
 CONTEXT_ALARM_EMAIL = "alarmEmail"
 CONTEXT_AVAILABILITY_ZONES = "availabilityZones"
+# Cache topology overrides: cluster mode on or off, shards, replicas per shard.
+CONTEXT_CACHE_CLUSTER_MODE = "cacheClusterMode"
+CONTEXT_CACHE_SHARDS = "cacheShards"
+CONTEXT_CACHE_REPLICAS = "cacheReplicasPerShard"
 CONTEXT_KEYS = (
     CONTEXT_STAGE,
     CONTEXT_CERTIFICATE_ARN,
     CONTEXT_DOMAIN_NAME,
     CONTEXT_ALARM_EMAIL,
     CONTEXT_AVAILABILITY_ZONES,
+    CONTEXT_CACHE_CLUSTER_MODE,
+    CONTEXT_CACHE_SHARDS,
+    CONTEXT_CACHE_REPLICAS,
 )
+
+# ElastiCache's hard limit on nodes (primaries plus replicas) in one cluster-mode group;
+# the default account quota is 90 and AWS raises it on request.
+MAX_CACHE_NODES = 500
 
 # Offline synth (tests, CI, a laptop without AWS credentials) needs a concrete region for
 # the ALB access-log bucket policy and the AZ names; the account may stay unresolved.
@@ -78,8 +89,10 @@ class CacheSettings:
     node_type: str
     replicas_per_shard: int
     snapshot_retention_days: int
-    # Cluster mode is a later issue: the construct already takes shards, the config only
-    # allows 1 until the relay speaks Redis Cluster.
+    # Cluster mode enabled: the keyspace is split over `shards` primaries (each with
+    # `replicas_per_shard` replicas), the relay connects to the configuration endpoint
+    # and fans out with sharded Pub/Sub. Off: one primary, `shards` must be 1.
+    cluster_mode: bool = False
     shards: int = 1
     engine: str = "valkey"
     engine_version: str = "8.1"
@@ -266,8 +279,9 @@ def default_config(stage: str) -> StageConfig:
 def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) -> StageConfig:
     """Build the stage's config from CDK context (`-c key=value`) and the environment.
 
-    Reads `stage`, `certificateArn`, `domainName`, `alarmEmail`, `availabilityZones` from
-    context and `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` from the environment.
+    Reads `stage`, `certificateArn`, `domainName`, `alarmEmail`, `availabilityZones`,
+    `cacheClusterMode`, `cacheShards`, `cacheReplicasPerShard` from context and
+    `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` from the environment.
     """
     stage = _text(context.get(CONTEXT_STAGE))
     if stage is None:
@@ -291,6 +305,7 @@ def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) ->
         account=account,
         alarm_email=_text(context.get(CONTEXT_ALARM_EMAIL)),
         network=dataclasses.replace(config.network, availability_zones=zones),
+        cache=_cache_overrides(config.cache, context),
         load_balancer=dataclasses.replace(
             config.load_balancer,
             certificate_arn=_text(context.get(CONTEXT_CERTIFICATE_ARN)),
@@ -299,6 +314,53 @@ def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) ->
     )
     validate(config)
     return config
+
+
+def _cache_overrides(cache: CacheSettings, context: Mapping[str, Any]) -> CacheSettings:
+    """The stage's cache settings with the -c cacheClusterMode/Shards/Replicas overrides.
+
+    Turning cluster mode on without naming shards keeps the stage's shard count (1): a
+    one-shard cluster that can be resharded online later.
+    """
+    problems = []
+    changes: dict[str, Any] = {}
+    for key, name, parse in (
+        (CONTEXT_CACHE_CLUSTER_MODE, "cluster_mode", _context_bool),
+        (CONTEXT_CACHE_SHARDS, "shards", _context_int),
+        (CONTEXT_CACHE_REPLICAS, "replicas_per_shard", _context_int),
+    ):
+        text = _text(context.get(key))
+        if text is None:
+            continue
+        try:
+            changes[name] = parse(text)
+        except ValueError as error:
+            problems.append(f"{key}={text!r} {error}: pass e.g. -c {key}={_EXAMPLES[key]}.")
+    if problems:
+        raise StageConfigError("Invalid context:\n" + "\n".join(f"  - {p}" for p in problems))
+    return dataclasses.replace(cache, **changes)
+
+
+_EXAMPLES = {
+    CONTEXT_CACHE_CLUSTER_MODE: "true",
+    CONTEXT_CACHE_SHARDS: "3",
+    CONTEXT_CACHE_REPLICAS: "1",
+}
+
+
+def _context_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise ValueError("is not true or false")
+
+
+def _context_int(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("is not a whole number")
+    return int(text)
 
 
 def validate(config: StageConfig) -> None:
@@ -365,10 +427,21 @@ def _cache_problems(c: StageConfig) -> list[str]:
     problems = []
     if k.engine not in ("valkey", "redis"):
         problems.append(f"cache.engine={k.engine!r}: use 'valkey' (or 'redis').")
-    if k.shards != 1:
+    if not k.cluster_mode and k.shards != 1:
         problems.append(
-            f"cache.shards={k.shards}: cluster mode is not supported by the relay yet; "
-            "use 1 shard and scale the node type or replicas instead."
+            f"cache.shards={k.shards} needs cluster mode: pass -c cacheClusterMode=true "
+            "(the relay then uses sharded Pub/Sub), or use 1 shard."
+        )
+    if k.cluster_mode and not 1 <= k.node_count <= MAX_CACHE_NODES:
+        problems.append(
+            f"cache.shards={k.shards} with {k.replicas_per_shard} replica(s) each is "
+            f"{k.node_count} nodes: use 1 or more shards and at most {MAX_CACHE_NODES} nodes "
+            "(the default account quota is 90)."
+        )
+    if k.cluster_mode and not _has_sharded_pubsub(k):
+        problems.append(
+            f"cache.engine_version={k.engine_version!r}: sharded Pub/Sub (cluster mode) needs "
+            "Valkey 7.2+ or Redis OSS 7.0+."
         )
     if not 1 <= k.replicas_per_shard <= 5:
         problems.append(
@@ -387,6 +460,11 @@ def _cache_problems(c: StageConfig) -> list[str]:
         )
     problems += _retention_problems("cache.slow_log_retention_days", k.slow_log_retention_days)
     return problems
+
+
+def _has_sharded_pubsub(k: CacheSettings) -> bool:
+    version = tuple(int(part) for part in k.engine_version.split(".")[:2] if part.isdigit())
+    return version >= ((7, 2) if k.engine == "valkey" else (7, 0))
 
 
 def _load_balancer_problems(c: StageConfig) -> list[str]:

@@ -1,10 +1,10 @@
 """Monitoring: one dashboard and the alarms an operator is paged for.
 
 Alarms publish to an encrypted SNS topic per stage (subscribe with -c alarmEmail=...).
-The cache alarms take the maximum over every node, so a failover, which moves the
-primary role, changes no alarm. The relay alarms read the relay's own EMF metrics
-(namespace ChatRelay, dimension ServiceName); docs/operations.md says what each means
-and what to do.
+The cache alarms take the maximum over every node (over each group of up to 10 nodes
+in a large cluster), so a failover, which moves the primary role, changes no alarm. The
+relay alarms read the relay's own EMF metrics (namespace ChatRelay, dimension
+ServiceName); docs/operations.md says what each means and what to do.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ FIVE_MINUTES = Duration.minutes(5)
 # Far above what the relay's per-task pools open, far below the engine's 65,000 maxclients:
 # crossing it means a connection leak.
 CACHE_CONNECTIONS_THRESHOLD = 5000
+# CloudWatch allows at most 10 metrics in one alarm's math expression.
+MAX_METRICS_PER_ALARM = 10
 
 
 class MonitoringStack(Stack):
@@ -44,6 +46,7 @@ class MonitoringStack(Stack):
         target_group: elbv2.ApplicationTargetGroup,
         service: ecs.FargateService,
         cache_node_ids: list[str],
+        cache_nodes_per_shard: int,
         **kwargs,
     ):
         super().__init__(scope, construct_id, **kwargs)
@@ -83,8 +86,9 @@ class MonitoringStack(Stack):
         healthy = tg_metrics.healthy_host_count(period=ONE_MINUTE, statistic="Minimum")
         cpu = service.metric_cpu_utilization(period=ONE_MINUTE, statistic="Average")
         memory = service.metric_memory_utilization(period=ONE_MINUTE, statistic="Average")
+        node_groups = alarm_node_groups(cache_node_ids, cache_nodes_per_shard)
         cache = {
-            name: self._cache_max(cache_node_ids, name, statistic)
+            name: [self._cache_max(cache_node_ids, group, name, statistic) for group in node_groups]
             for name, statistic in (
                 ("EngineCPUUtilization", "Average"),
                 ("DatabaseMemoryUsagePercentage", "Average"),
@@ -101,20 +105,22 @@ class MonitoringStack(Stack):
         self._alarm("UnhealthyHosts", unhealthy, 1, "A relay task fails /healthz", periods=3)
         self._alarm("ServiceCpu", cpu, 85, "Relay CPU above 85% (autoscaling at max?)", periods=5)
         self._alarm("ServiceMemory", memory, 85, "Relay memory above 85%", periods=5)
-        self._alarm("CacheEngineCpu", cache["EngineCPUUtilization"], 80, "Cache engine CPU")
-        self._alarm(
-            "CacheMemory", cache["DatabaseMemoryUsagePercentage"], 80, "Cache memory above 80%"
-        )
-        self._alarm("CacheEvictions", cache["Evictions"], 1, "Cache evicts keys: memory full")
-        self._alarm(
-            "CacheReplicationLag", cache["ReplicationLag"], 5, "A replica lags by 5 s or more"
-        )
-        self._alarm(
-            "CacheConnections",
-            cache["CurrConnections"],
-            CACHE_CONNECTIONS_THRESHOLD,
-            "Cache client connections: a leak in the relay?",
-        )
+        for construct_id, metric, threshold, description in (
+            ("CacheEngineCpu", "EngineCPUUtilization", 80, "Cache engine CPU"),
+            ("CacheMemory", "DatabaseMemoryUsagePercentage", 80, "Cache memory above 80%"),
+            ("CacheEvictions", "Evictions", 1, "Cache evicts keys: memory full"),
+            ("CacheReplicationLag", "ReplicationLag", 5, "A replica lags by 5 s or more"),
+            (
+                "CacheConnections",
+                "CurrConnections",
+                CACHE_CONNECTIONS_THRESHOLD,
+                "Cache client connections: a leak in the relay?",
+            ),
+        ):
+            for index, group_metric in enumerate(cache[metric]):
+                # More nodes than one alarm may watch: one alarm per group of whole shards.
+                suffix = f"Group{index + 1}" if len(node_groups) > 1 else ""
+                self._alarm(f"{construct_id}{suffix}", group_metric, threshold, description)
 
         relay = self._relay_alarms()
 
@@ -168,11 +174,11 @@ class MonitoringStack(Stack):
             _graph("Event-loop lag max (ms)", [relay["loop_lag"]]),
         )
         self.dashboard.add_widgets(
-            _graph("Cache engine CPU %", [cache["EngineCPUUtilization"]]),
-            _graph("Cache memory %", [cache["DatabaseMemoryUsagePercentage"]]),
-            _graph("Cache evictions", [cache["Evictions"]]),
-            _graph("Replication lag (s)", [cache["ReplicationLag"]]),
-            _graph("Cache connections", [cache["CurrConnections"]]),
+            _graph("Cache engine CPU %", cache["EngineCPUUtilization"]),
+            _graph("Cache memory %", cache["DatabaseMemoryUsagePercentage"]),
+            _graph("Cache evictions", cache["Evictions"]),
+            _graph("Replication lag (s)", cache["ReplicationLag"]),
+            _graph("Cache connections", cache["CurrConnections"]),
             cloudwatch.AlarmStatusWidget(
                 title="Alarms", alarms=list(self.alarms.values()), width=6, height=6
             ),
@@ -251,21 +257,25 @@ class MonitoringStack(Stack):
             )
         return metrics
 
-    def _cache_max(self, node_ids: list[str], metric: str, statistic: str) -> cloudwatch.IMetric:
+    def _cache_max(
+        self, all_node_ids: list[str], node_ids: list[str], metric: str, statistic: str
+    ) -> cloudwatch.IMetric:
+        # Ids unique over all nodes: a dashboard graph may hold several groups' expressions.
         per_node = {
-            f"n{index}": cloudwatch.Metric(
+            f"n{all_node_ids.index(node_id)}": cloudwatch.Metric(
                 namespace="AWS/ElastiCache",
                 metric_name=metric,
                 dimensions_map={"CacheClusterId": node_id},
                 statistic=statistic,
                 period=ONE_MINUTE,
             )
-            for index, node_id in enumerate(node_ids)
+            for node_id in node_ids
         }
+        covered = "nodes" if node_ids == all_node_ids else f"{node_ids[0]} to {node_ids[-1]}"
         return cloudwatch.MathExpression(
             expression=f"MAX([{', '.join(per_node)}])",
             using_metrics=per_node,
-            label=f"{metric} (max over nodes)",
+            label=f"{metric} (max over {covered})",
             period=ONE_MINUTE,
         )
 
@@ -299,6 +309,13 @@ class MonitoringStack(Stack):
         alarm.add_ok_action(actions.SnsAction(self.topic))
         self.alarms[construct_id] = alarm
         return alarm
+
+
+def alarm_node_groups(node_ids: list[str], nodes_per_shard: int) -> list[list[str]]:
+    """`node_ids` (ordered shard by shard) cut into groups of whole shards that one alarm
+    can watch."""
+    per_group = max(1, MAX_METRICS_PER_ALARM // nodes_per_shard) * nodes_per_shard
+    return [node_ids[start : start + per_group] for start in range(0, len(node_ids), per_group)]
 
 
 def _graph(title: str, metrics: list[cloudwatch.IMetric]) -> cloudwatch.GraphWidget:

@@ -383,6 +383,9 @@ def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if config.cache.cluster_mode:
+        # Sharded Pub/Sub and slot-aware commands against the configuration endpoint.
+        environment["REDIS_CLUSTER"] = "true"
     if config.load_balancer.domain_name:
         environment["ALLOWED_ORIGINS"] = f"https://{config.load_balancer.domain_name}"
     return environment

@@ -56,6 +56,15 @@ STAGE_CONTEXT: dict[str, dict[str, str]] = {
 }
 
 
+# Cluster mode enabled as a platform engineer turns it on: prod with 3 shards (and prod's
+# 2 replicas per shard), the variant the cluster-mode tests and snapshots cover.
+CLUSTER_CONTEXT: dict[str, str] = {
+    **STAGE_CONTEXT["prod"],
+    "cacheClusterMode": "true",
+    "cacheShards": "3",
+}
+
+
 def feature_flags() -> dict[str, Any]:
     """cdk.json's context (feature flags), so tests synthesize what the CLI would."""
     return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
@@ -138,6 +147,18 @@ def _nag_findings(report_file: Path) -> list[str]:
 def assemblies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
     """Every stage, synthesized once for the whole session."""
     return {stage: synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}")) for stage in STAGES}
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """prod with the cache in cluster mode: 3 shards of a primary and 2 replicas."""
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod-cluster"), CLUSTER_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def linted(assemblies: dict[str, Synthesized], cluster: Synthesized) -> dict[str, Synthesized]:
+    """Every assembly the linters check: each stage, and prod in cluster mode."""
+    return {**assemblies, "prod-cluster": cluster}
 
 
 @pytest.fixture(scope="session")

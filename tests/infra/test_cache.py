@@ -7,8 +7,6 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.cache import cache_parameters, topology_properties
-from stacks.config import default_config
 from tests.infra.conftest import Synthesized
 
 
@@ -105,20 +103,6 @@ def test_backups_and_deletion_per_stage(stage: Synthesized) -> None:
 
 def test_cache_key_rotates(stage: Synthesized) -> None:
     stage.template("cache").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
-
-
-def test_cluster_mode_is_a_settings_change_away() -> None:
-    """A later issue turns on cluster mode by setting shards; the construct already maps it."""
-    settings = default_config("prod").cache
-    assert topology_properties(settings) == {"num_cache_clusters": 3}
-    sharded = type(settings)(**{**settings.__dict__, "shards": 3})
-    assert topology_properties(sharded) == {
-        "cluster_mode": "enabled",
-        "num_node_groups": 3,
-        "replicas_per_node_group": 2,
-    }
-    assert cache_parameters(sharded)["cluster-enabled"] == "yes"
-    assert sharded.node_count == 9
 
 
 @pytest.mark.parametrize("stage_name", ["dev", "prod"])

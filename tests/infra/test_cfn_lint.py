@@ -24,8 +24,8 @@ def test_config_gives_a_reason_for_every_ignored_check() -> None:
         assert lines[index - 1].strip().startswith("#"), f"{check} needs a reason above it"
 
 
-def test_templates_pass_cfn_lint(assemblies: dict[str, Synthesized]) -> None:
-    templates = [str(a.template_path(part)) for a in assemblies.values() for part in PARTS]
+def test_templates_pass_cfn_lint(linted: dict[str, Synthesized]) -> None:
+    templates = [str(a.template_path(part)) for a in linted.values() for part in PARTS]
     done = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
         cwd=REPO_ROOT,  # picks up .cfnlintrc.yaml

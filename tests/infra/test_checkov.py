@@ -25,7 +25,7 @@ REVIEWED_SKIPS = {
     ("dev", "AWS::ElasticLoadBalancingV2::Listener.LoadBalancerHttp", "CKV_AWS_103"),
     ("dev", "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
 }
-for _stage in ("staging", "prod"):
+for _stage in ("staging", "prod", "prod-cluster"):
     REVIEWED_SKIPS |= {
         (_stage, "AWS::S3::Bucket.AccessLogs", "CKV_AWS_18"),
         (_stage, "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
@@ -33,16 +33,16 @@ for _stage in ("staging", "prod"):
 
 
 @pytest.fixture(scope="module")
-def checkov_results(assemblies: dict[str, Synthesized]) -> dict[str, dict[str, list]]:
-    """checkov's passed/failed/skipped checks per stage, from one run over all templates."""
+def checkov_results(linted: dict[str, Synthesized]) -> dict[str, dict[str, list]]:
+    """checkov's passed/failed/skipped checks per assembly, from one run over all templates."""
     if not CHECKOV.exists():
         pytest.fail(f"checkov is not installed at {CHECKOV}: run `make checkov`")
-    files = [
-        arg
-        for assembly in assemblies.values()
+    assembly_of = {
+        str(assembly.template_path(part).resolve()): name
+        for name, assembly in linted.items()
         for part in PARTS
-        for arg in ("-f", str(assembly.template_path(part)))
-    ]
+    }
+    files = [arg for path in assembly_of for arg in ("-f", path)]
     done = subprocess.run(
         [str(CHECKOV), "--config-file", str(REPO_ROOT / ".checkov.yaml"), "-o", "json", *files],
         cwd=REPO_ROOT,
@@ -54,12 +54,11 @@ def checkov_results(assemblies: dict[str, Synthesized]) -> dict[str, dict[str, l
     results = (report[0] if isinstance(report, list) else report)["results"]
     by_stage: dict[str, dict[str, list]] = {
         stage: {kind: [] for kind in ("passed_checks", "failed_checks", "skipped_checks")}
-        for stage in assemblies
+        for stage in linted
     }
     for kind, checks in results.items():
         for check in checks if kind in by_stage["dev"] else []:
-            stage = re.search(r"chat-relay-([a-z]+)-", Path(check["file_abs_path"]).name)[1]
-            by_stage[stage][kind].append(check)
+            by_stage[assembly_of[str(Path(check["file_abs_path"]).resolve())]][kind].append(check)
     return by_stage
 
 

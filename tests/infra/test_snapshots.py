@@ -46,3 +46,10 @@ def test_template_matches_snapshot(
     snapshot_json: SnapshotAssertion,
 ) -> None:
     assert normalized(assemblies[stage_name].templates[part]) == snapshot_json
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_cluster_mode_template_matches_snapshot(
+    cluster: Synthesized, part: str, snapshot_json: SnapshotAssertion
+) -> None:
+    assert normalized(cluster.templates[part]) == snapshot_json

@@ -50,6 +50,10 @@ def test_cli_overrides_win() -> None:
         ({"LOG_LEVEL": "loud"}, "is not a log level"),
         ({"REDIS_CLUSTER": "maybe"}, "is not a boolean"),
         ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER=true needs REDIS_URL"),
+        (
+            {"REDIS_CLUSTER": "true", "REDIS_URL": "redis://127.0.0.1:7000/2"},
+            "a Redis Cluster has only database 0",
+        ),
         ({"HISTORY_SIZE": "500", "HISTORY_MAX_LEN": "100"}, "exceeds HISTORY_MAX_LEN"),
     ],
 )
