@@ -23,6 +23,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .base import BrokerUnavailable
+
 log = logging.getLogger("service.broker.subscriber")
 
 SUBSCRIBE_TIMEOUT = 5.0
@@ -32,6 +34,11 @@ RECONNECT_CAP = 5.0
 
 class TopologyChanged(Exception):
     """A sharded channel moved (slot migration or failover): re-home the rooms."""
+
+
+# Expected on a Redis outage. The backfill's history reads raise BrokerUnavailable: a Redis
+# that restarts within the reconnect delay leaves stale connections in the command pool.
+CONNECTION_TROUBLE = (TopologyChanged, BrokerUnavailable, RedisError, OSError, TimeoutError)
 
 
 def _text(value: Any) -> str:
@@ -101,7 +108,11 @@ class Subscriber:
                         self._handle(message)
             except asyncio.CancelledError:
                 raise
-            except (TopologyChanged, RedisError, OSError, TimeoutError) as exc:
+            except Exception as exc:
+                # Whatever went wrong, the subscriber reconnects: a dead subscriber task
+                # would leave its rooms deaf and the process unready for good.
+                if not isinstance(exc, CONNECTION_TROUBLE):
+                    log.exception("subscriber %s failed; reconnecting", self.name)
                 self.live = False
                 self._pubsub = None
                 if self.sharded:

@@ -84,6 +84,32 @@ async def test_redis_killed_and_restarted_mid_stream() -> None:
     )
 
 
+async def test_redis_back_at_once_in_a_quiet_room() -> None:
+    """Redis is killed and answers again before the subscriber's reconnect delay is over,
+    with nobody talking: the backfill then meets the command pool's stale connections.
+    That once killed the subscriber task, leaving the relay deaf and unready for good."""
+    with RedisServer() as redis:
+        env = {"REDIS_URL": redis.url, **FAST}
+        with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
+            listener = await Listener(two.ws, "quiet").start()
+            await asyncio.sleep(1.5)  # health pings spread over the pool's connections
+            killed = time.monotonic()
+            redis.stop()
+            redis.start()
+            await asyncio.to_thread(
+                wait_until, lambda: readyz(one) == 200 and readyz(two) == 200, 15, 0.1, "ready"
+            )
+            recovered = time.monotonic() - killed
+            sender = Sender(one.ws, "quiet", "s")
+            await sender.send(5, interval=0.05)
+            acked = list(sender.acked.values())
+            await settle([listener], len(acked))
+            figures = check_delivery(listener, acked)
+            await listener.stop()
+    assert figures["missing"] == 0 and figures["duplicates"] == 0, figures
+    report("redis-back-at-once", recovered_s=round(recovered, 2), acked=len(acked))
+
+
 async def test_subscriber_dropped_for_output_buffer_overflow_loses_nothing() -> None:
     """A relay stops reading (SIGSTOP) until Redis kills its subscriber for exceeding
     the pub/sub output-buffer limit. On resume it resubscribes and backfills: 0 lost."""
