@@ -6,6 +6,7 @@ workers agree on rooms and senders without talking to each other.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass, field
 
@@ -75,17 +76,34 @@ class RunPlan:
         return range(first, last)
 
     def sender_ranks(self) -> dict[int, int]:
-        """Client index -> sender rank, picking senders round-robin across rooms."""
+        """Client index -> sender rank, picking senders round-robin across rooms.
+
+        Within a room the senders take turns over the (URL, worker) slots where the room
+        allows: taking each room's first members put every sender on one relay and one
+        worker whenever rooms had an even size.
+        """
         ranks: dict[int, int] = {}
+        slots = math.lcm(len(self.urls), self.workers)  # client % slots fixes URL and worker
         taken = [0] * self.rooms
         room = 0
         while len(ranks) < self.senders:
-            members = self.room_members(room)
-            if taken[room] < len(members):
-                ranks[members[taken[room]]] = len(ranks)
+            # Shifted by the room, so rooms also differ in where their first sender sits.
+            slot = (taken[room] + room) % slots
+            chosen = self._free_member(self.room_members(room), slot, slots, ranks)
+            if chosen is not None:
+                ranks[chosen] = len(ranks)
                 taken[room] += 1
             room = (room + 1) % self.rooms
         return ranks
+
+    @staticmethod
+    def _free_member(members: range, slot: int, slots: int, taken: dict[int, int]) -> int | None:
+        """A member of `members` not yet taken, on `slot` if one is free there."""
+        first_on_slot = members.start + (slot - members.start) % slots
+        for client in range(first_on_slot, members.stop, slots):
+            if client not in taken:
+                return client
+        return next((client for client in members if client not in taken), None)
 
     # --- when -----------------------------------------------------------------------------
     # Offsets in nanoseconds from the run's start instant t0 (CLOCK_MONOTONIC, shared by all

@@ -31,6 +31,22 @@ def test_senders_are_spread_round_robin_over_rooms() -> None:
     assert per_room == {0: 2, 1: 2, 2: 1, 3: 1}
 
 
+def test_senders_spread_over_urls_and_workers() -> None:
+    """Even-sized rooms used to put every sender on the first URL and worker 0."""
+    plan = RunPlan(urls=URLS, clients=1000, rooms=10, senders=40, workers=2)
+    ranks = plan.sender_ranks()
+    assert len(ranks) == 40
+    assert Counter(plan.url_of(c) for c in ranks) == {URLS[0]: 20, URLS[1]: 20}
+    assert Counter(plan.worker_of(c) for c in ranks) == {0: 20, 1: 20}
+    assert Counter(plan.room_of(c) for c in ranks) == {room: 4 for room in range(10)}
+    for room in range(10):  # each room's senders on both relays, too
+        urls = Counter(plan.url_of(c) for c in ranks if plan.room_of(c) == room)
+        assert urls == {URLS[0]: 2, URLS[1]: 2}
+    three = RunPlan(urls=URLS, clients=1200, rooms=6, senders=12, workers=3)
+    slots = Counter((three.url_of(c), three.worker_of(c)) for c in three.sender_ranks())
+    assert len(slots) == 6 and set(slots.values()) == {2}
+
+
 def test_more_senders_than_a_room_holds_spill_into_other_rooms() -> None:
     plan = RunPlan(urls=URLS, clients=5, rooms=2, senders=5)
     assert sorted(plan.sender_ranks()) == [0, 1, 2, 3, 4]
