@@ -121,17 +121,13 @@ class Session:
             self.connection.send_text(protocol.error("rate_limited", detail))
         return False
 
-    async def _wait_for_join(self) -> Join | None:
+    async def _next_frame(self, deadline: float | None = None) -> Join | Send:
+        """The next join or send; answers pings and bad frames on the way (the protocol
+        allows both at any time). Raises TimeoutError at the loop-time `deadline`."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.join_timeout
         while True:
-            try:
-                text = await self._receive(timeout=max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                await self.connection.close(
-                    protocol.CLOSE_POLICY, "no join within the join timeout"
-                )
-                return None
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            text = await self._receive(timeout=timeout)
             if text is None:
                 continue
             try:
@@ -139,12 +135,24 @@ class Session:
             except ProtocolError as exc:
                 self.connection.send_text(protocol.error(exc.code, exc.detail))
                 continue
-            if isinstance(frame, Join):
-                return frame
             if isinstance(frame, Ping):
                 self.connection.send_text(protocol.PONG)
-            else:
-                self.connection.send_text(protocol.error("not_joined", 'send a "join" frame first'))
+                continue
+            return frame
+
+    async def _wait_for_join(self) -> Join | None:
+        deadline = asyncio.get_running_loop().time() + self.settings.join_timeout
+        while True:
+            try:
+                frame = await self._next_frame(deadline)
+            except TimeoutError:
+                await self.connection.close(
+                    protocol.CLOSE_POLICY, "no join within the join timeout"
+                )
+                return None
+            if isinstance(frame, Join):
+                return frame
+            self.connection.send_text(protocol.error("not_joined", 'send a "join" frame first'))
 
     # joining
 
@@ -192,18 +200,9 @@ class Session:
     async def _serve(self) -> None:
         assert self.room is not None and self.member is not None
         while True:
-            text = await self._receive()
-            if text is None:
-                continue
-            try:
-                frame = protocol.parse_client_frame(text)
-            except ProtocolError as exc:
-                self.connection.send_text(protocol.error(exc.code, exc.detail))
-                continue
+            frame = await self._next_frame()
             if isinstance(frame, Send):
                 await self._send_message(frame)
-            elif isinstance(frame, Ping):
-                self.connection.send_text(protocol.PONG)
             else:
                 self.connection.send_text(
                     protocol.error("already_joined", "one room per connection; open another")
