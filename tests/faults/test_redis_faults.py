@@ -4,11 +4,13 @@ without a signal. Real redis-server and relay processes; figures are printed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 
 import pytest
 
+from tests.support.cluster import LocalCluster
 from tests.support.figures import report
 from tests.support.processes import RedisServer, RelayProcess, wait_until
 from tests.support.proxy import DeafeningProxy
@@ -154,10 +156,18 @@ async def test_subscriber_dropped_for_output_buffer_overflow_loses_nothing() -> 
     )
 
 
-async def test_redis_paused_loses_nothing() -> None:
-    """Redis frozen (SIGSTOP) for 3 s under traffic: sends wait or retry, nothing is lost."""
-    with RedisServer() as redis:
-        env = {"REDIS_URL": redis.url, **FAST}
+@pytest.mark.parametrize("store", ["standalone", "cluster"])
+async def test_redis_paused_loses_nothing(store: str) -> None:
+    """Redis frozen (SIGSTOP) for 3 s under traffic: sends wait or retry, nothing is lost.
+    In a cluster the frozen node is the primary of the room's shard."""
+    with contextlib.ExitStack() as stack:
+        if store == "standalone":
+            redis: RedisServer = stack.enter_context(RedisServer())
+            env = {"REDIS_URL": redis.url, **FAST}
+        else:
+            cluster = stack.enter_context(LocalCluster(primaries=3))
+            redis = cluster.node_for("chat:{pause}")
+            env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", **FAST}
         with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
             listeners = [await Listener(r.ws, "pause").start() for r in (one, two)]
             sender = Sender(one.ws, "pause", "s")
@@ -174,7 +184,7 @@ async def test_redis_paused_loses_nothing() -> None:
                 await listener.stop()
     for figures in results:
         assert figures["missing"] == 0 and figures["duplicates"] == 0, figures
-    report("redis-paused-3s", acked=len(acked), retries=sender.retries)
+    report(f"redis-paused-3s-{store}", acked=len(acked), retries=sender.retries)
 
 
 async def test_deaf_subscriber_is_detected_and_backfilled() -> None:

@@ -1,4 +1,7 @@
-"""Several relay processes over one redis-server: one room, wherever members connect."""
+"""Several relay processes over one Redis: one room, wherever members connect.
+
+The tests that do not look inside Redis run twice: over a standalone redis-server and over
+a 3-primary Redis Cluster with the relays in cluster mode (REDIS_CLUSTER=true)."""
 
 from __future__ import annotations
 
@@ -19,13 +22,30 @@ FAST_PRESENCE = {"PRESENCE_TTL": "8"}  # ghosts go within ~10 s instead of ~25 s
 
 @pytest.fixture
 def two_relays(redis_url: str) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+    """Two relays over the standalone redis-server (for tests that inspect it)."""
     env = {"REDIS_URL": redis_url, **FAST_PRESENCE}
     with RelayProcess(env=env) as first, RelayProcess(env=env) as second:
         yield first, second
 
 
-async def test_messages_members_and_history_cross_processes(two_relays) -> None:
-    one, two = two_relays
+@pytest.fixture(params=["standalone", "cluster"])
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The relay settings for a clean standalone Redis, then for a clean Redis Cluster."""
+    if request.param == "standalone":
+        return {"REDIS_URL": request.getfixturevalue("redis_url")}
+    return {"REDIS_URL": request.getfixturevalue("cluster_url"), "REDIS_CLUSTER": "true"}
+
+
+@pytest.fixture
+def relays(store_env: dict[str, str]) -> Iterator[tuple[RelayProcess, RelayProcess]]:
+    """Two relays over either kind of Redis."""
+    env = {**store_env, **FAST_PRESENCE}
+    with RelayProcess(env=env) as first, RelayProcess(env=env) as second:
+        yield first, second
+
+
+async def test_messages_members_and_history_cross_processes(relays) -> None:
+    one, two = relays
     async with await ChatClient.connect(one.ws) as alice, await ChatClient.connect(two.ws) as bob:
         a = await alice.join("shared")
         b = await bob.join("shared")
@@ -79,8 +99,8 @@ async def test_unused_rooms_are_unsubscribed(two_relays, redis_server) -> None:
     redis.close()
 
 
-async def test_killed_relay_leaves_no_ghosts(two_relays) -> None:
-    survivor, doomed = two_relays
+async def test_killed_relay_leaves_no_ghosts(relays) -> None:
+    survivor, doomed = relays
     async with await ChatClient.connect(survivor.ws) as watcher:
         await watcher.join("ghosts")
         ghosts = []
@@ -113,8 +133,8 @@ async def test_killed_relay_leaves_no_ghosts(two_relays) -> None:
         await stayer_elsewhere.close()
 
 
-async def test_token_survives_relay_restart(redis_url: str) -> None:
-    env = {"REDIS_URL": redis_url}
+async def test_token_survives_relay_restart(store_env: dict[str, str]) -> None:
+    env = store_env
     with RelayProcess(env=env) as relay:
         async with await ChatClient.connect(relay.ws) as client:
             joined = await client.join("restart")
@@ -154,8 +174,8 @@ async def test_readyz_reports_redis_outage() -> None:
         wait_until(lambda: http_get(f"{relay.http}/readyz")[0] == 200, 15, what="ready again")
 
 
-async def test_sigterm_drains_with_1012_and_removes_presence(two_relays) -> None:
-    survivor, draining = two_relays
+async def test_sigterm_drains_with_1012_and_removes_presence(relays) -> None:
+    survivor, draining = relays
     async with await ChatClient.connect(survivor.ws) as watcher:
         await watcher.join("drain")
         clients = [await ChatClient.connect(draining.ws) for _ in range(20)]
