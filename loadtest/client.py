@@ -52,6 +52,12 @@ class ClosedDuringJoin(Exception):
     """The relay closed the connection before the join completed."""
 
 
+# Presence frames (member_add, member_delete, member_history) are most of a join storm's
+# traffic, and the generator does not use them: when a frame names its type first, as the
+# relay's do, it is skipped without parsing (half the generator's CPU in scenario D).
+PRESENCE_PREFIX = b'{"type":"member_'
+
+
 def connect_error_name(exc: BaseException) -> str:
     """A short, countable name for why a connect + join failed."""
     if isinstance(exc, HandshakeFailed):
@@ -164,6 +170,8 @@ class SimulatedClient:
 
     def _on_text(self, payload: bytes, now: int) -> None:
         """Every text frame, called inline from the socket read (see wire.py)."""
+        if payload.startswith(PRESENCE_PREFIX):
+            return
         try:
             frame = orjson.loads(payload)
             kind = frame["type"]

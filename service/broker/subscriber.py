@@ -187,6 +187,11 @@ class Subscriber:
             self._confirmations.pop(channel, None)
             raise
 
+    def hears(self, room: str) -> bool:
+        """Whether every message published to the room now reaches this connection."""
+        confirmed = self._channel_of(room) not in self._confirmations
+        return self.live and room in self.rooms and confirmed
+
     async def unsubscribe(self, room: str) -> None:
         self.rooms.discard(room)
         channel = self._channel_of(room)

@@ -200,3 +200,80 @@ async def test_identity_round_trip(broker: Broker) -> None:
     await broker.save_identity("t" * 32, ALICE)
     assert await broker.load_identity("t" * 32) == ALICE
     assert await broker.load_identity("u" * 32) is None
+
+
+# --- the roster: members kept from presence events (Redis brokers) ---------------------
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def two_brokers(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisBroker, ...]]:
+    """Two Redis brokers on one Redis, as two relay processes would be."""
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
+    settings = load_settings({"REDIS_URL": url, "REDIS_CLUSTER": str(cluster)})
+    brokers = (RedisBroker(settings), RedisBroker(settings))
+    yield brokers
+    for instance in brokers:
+        await instance.close()
+
+
+async def eventually(check, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_members_follow_other_processes_presence_events(two_brokers) -> None:
+    here, there = two_brokers
+    for instance in two_brokers:
+        await started(instance)
+        await instance.subscribe("r")
+    await here.join_room("r", ALICE, "c1")
+    assert set(await here.members("r")) == {ALICE.id}  # read once, then kept from events
+    await there.join_room("r", BOB, "c2")
+    await eventually(lambda: BOB.id in here._rosters.get("r", {}))
+    assert set(await here.members("r")) == {ALICE.id, BOB.id}
+    await there.leave_room("r", BOB.id, "c2")
+    await eventually(lambda: BOB.id not in here._rosters["r"])
+    assert set(await here.members("r")) == {ALICE.id}
+
+
+async def test_members_are_read_from_redis_once_per_room(redis_url: str, redis_server) -> None:
+    broker = RedisBroker(load_settings({"REDIS_URL": redis_url}))
+    try:
+        await started(broker)
+        await broker.subscribe("big")
+        admin = redis_server.client()
+        admin.config_resetstat()
+        for index in range(20):
+            member = Member(id=f"{index:016x}", username=f"M {index}", avatar="/a.svg")
+            await broker.join_room("big", member, f"c{index}")
+            assert len(await broker.members("big")) == index + 1
+        reads = admin.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+        admin.close()
+        assert reads == 1
+    finally:
+        await broker.close()
+
+
+async def test_a_resubscribe_drops_the_roster(redis_url: str, redis_server) -> None:
+    """Redis restarted empty: members of processes that died meanwhile published no
+    delete. The subscriber's reconnect makes the next read go to Redis again."""
+    broker = RedisBroker(load_settings({"REDIS_URL": redis_url}))
+    try:
+        await started(broker)
+        await broker.subscribe("r")
+        await broker.join_room("r", ALICE, "c1")
+        await broker.join_room("r", BOB, "c2")
+        assert set(await broker.members("r")) == {ALICE.id, BOB.id}
+        admin = redis_server.client()
+        admin.hdel("chat:{r}:members", BOB.id)  # BOB's process died during an outage
+        admin.client_kill_filter(_type="pubsub")
+        admin.close()
+        await eventually(lambda: "r" not in broker._rosters)
+        await eventually(lambda: broker.ready)
+        assert set(await broker.members("r")) == {ALICE.id}
+    finally:
+        await broker.close()
