@@ -40,12 +40,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# redis-server, HAProxy (the fault suite's stand-in for the ALB) and Chromium come from
-# Debian's packages; installed only when missing.
+# redis-server, HAProxy (the fault suite's stand-in for the ALB), Chromium and openssl (test
+# certificates for the TLS cluster) come from Debian's packages; installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \

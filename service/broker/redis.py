@@ -23,6 +23,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis.asyncio as aioredis
@@ -62,6 +63,16 @@ def room_of(channel: str) -> str:
 
 def presence_keys(room: str) -> list[str]:
     return [f"chat:{{{room}}}:conns", f"chat:{{{room}}}:counts", f"chat:{{{room}}}:members"]
+
+
+def node_url(url: str, node_name: str) -> str:
+    """REDIS_URL pointed at one cluster node (`host:port`), keeping its scheme and query:
+    `rediss` and its TLS options must reach the shard subscribers too (ElastiCache in
+    cluster mode refuses plain TCP when in-transit encryption is required)."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@{node_name}" if credentials else node_name
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def history_key(room: str) -> str:
@@ -223,11 +234,11 @@ class RedisBroker(Broker):
         subscriber = self._subscribers.get(node_name)
         if subscriber is not None:
             return subscriber
+        url = self._settings.redis_url
+        assert url is not None
         if self._cluster:
-            host, _, port = node_name.rpartition(":")
-            client = aioredis.Redis(host=host, port=int(port), **self._options)
-        else:
-            client = aioredis.Redis.from_url(self._settings.redis_url, **self._options)
+            url = node_url(url, node_name)
+        client = aioredis.Redis.from_url(url, **self._options)
         subscriber = Subscriber(
             client,
             name=node_name,

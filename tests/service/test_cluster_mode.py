@@ -123,3 +123,28 @@ async def test_primary_killed_mid_stream_fails_over_without_silent_loss() -> Non
         missing_per_listener=[f["missing"] for f in results],
         gaps_signalled=[f["gaps_signalled"] for f in results],
     )
+
+
+async def test_tls_cluster_with_an_auth_token() -> None:
+    """As ElastiCache in cluster mode with in-transit encryption and an AUTH token: TLS
+    only, a password, and the configuration endpoint as REDIS_URL. The shard subscribers
+    must connect to the nodes with TLS and the token too."""
+    token = "test-auth-token-0123456789"
+    with LocalCluster(primaries=3, tls=True, password=token) as cluster:
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "REDIS_AUTH_TOKEN": token}
+        with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
+            rooms = rooms_on_every_shard(cluster)
+            for room in rooms.values():
+                async with (
+                    await ChatClient.connect(one.ws) as a,
+                    await ChatClient.connect(two.ws) as b,
+                ):
+                    await a.join(room)
+                    await b.join(room)
+                    ack = await a.say(f"over TLS in {room}")
+                    assert (await b.recv_type("messages"))["message"]["id"] == ack["id"]
+            for node in cluster.primaries():
+                admin = node.client()
+                sharded = [c for c in admin.client_list() if int(c.get("ssub", 0)) > 0]
+                admin.close()
+                assert len(sharded) == 2  # one per relay on every shard, over TLS

@@ -1,5 +1,6 @@
 """A throwaway Redis Cluster on loopback: N primaries (and replicas), built with
-``redis-server --cluster-enabled yes`` and ``redis-cli --cluster create``."""
+``redis-server --cluster-enabled yes`` and ``redis-cli --cluster create``; optionally
+TLS-only with a password, as ElastiCache with in-transit encryption and an AUTH token."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from pathlib import Path
 
 import redis
 
 from tests.support.processes import RedisServer, wait_until
+from tests.support.tls import Certificates, make_certificates
 
 
 def free_cluster_port() -> int:
@@ -29,36 +32,76 @@ def free_cluster_port() -> int:
 
 
 class ClusterNode(RedisServer):
-    def __init__(self, directory: str) -> None:
+    def __init__(
+        self, directory: str, tls: Certificates | None = None, password: str | None = None
+    ) -> None:
         super().__init__(port=free_cluster_port())
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = directory
+        self.tls = tls
+        self.password = password
 
     def extra_args(self) -> list[str]:
-        return [
+        args = [
             "--cluster-enabled", "yes",
             "--cluster-config-file", f"nodes-{self.port}.conf",
             "--cluster-node-timeout", "2000",
             "--cluster-require-full-coverage", "no",
         ]  # fmt: skip
+        if self.tls is not None:  # TLS only: the plain port is off, the bus is TLS too
+            args += [
+                "--port", "0", "--tls-port", str(self.port), "--tls-cluster", "yes",
+                "--tls-replication", "yes", "--tls-auth-clients", "no",
+                "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+            ]  # fmt: skip
+        if self.password is not None:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
+        return args
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, **self.client_options())
+
+    def client_options(self) -> dict:
+        options: dict = {"decode_responses": True, "password": self.password}
+        if self.tls is not None:
+            options |= {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
+        return options
 
 
 class LocalCluster:
-    def __init__(self, primaries: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self,
+        primaries: int = 3,
+        replicas: int = 0,
+        *,
+        tls: bool = False,
+        password: str | None = None,
+    ) -> None:
         self.dir = tempfile.mkdtemp(prefix="chat-relay-cluster-")
-        self.nodes = [ClusterNode(self.dir) for _ in range(primaries * (1 + replicas))]
+        self.tls = make_certificates(Path(self.dir)) if tls else None
+        self.password = password
+        self.nodes = [
+            ClusterNode(self.dir, self.tls, password) for _ in range(primaries * (1 + replicas))
+        ]
         self.replicas = replicas
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+        """What a relay's REDIS_URL would be (the password goes in REDIS_AUTH_TOKEN)."""
+        if self.tls is None:
+            return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+        return f"rediss://127.0.0.1:{self.nodes[0].port}/0?ssl_ca_certs={self.tls.ca}"
 
     def start(self) -> LocalCluster:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        security = ["--tls", "--cacert", str(self.tls.ca)] if self.tls else []
+        if self.password is not None:
+            security += ["-a", self.password, "--no-auth-warning"]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses,
+            ["redis-cli", *security, "--cluster", "create", *addresses,
              "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
@@ -95,7 +138,7 @@ class LocalCluster:
         """A cluster client through any node still running (the first may be killed)."""
         alive = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
         startup = [redis.cluster.ClusterNode("127.0.0.1", n.port) for n in alive]
-        return redis.RedisCluster(startup_nodes=startup, decode_responses=True)
+        return redis.RedisCluster(startup_nodes=startup, **self.nodes[0].client_options())
 
     def flush(self) -> None:
         for node in self.primaries():
