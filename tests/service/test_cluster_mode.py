@@ -125,6 +125,62 @@ async def test_primary_killed_mid_stream_fails_over_without_silent_loss() -> Non
     )
 
 
+async def test_slot_moved_mid_stream_resubscribes_without_silent_loss() -> None:
+    """The room's slot migrates to another shard under traffic: Redis unsubscribes the
+    relays' sharded subscriptions, they re-home the room and backfill it; writes during
+    the migration may be refused (TRYAGAIN/ASK) and are retried with the same ref."""
+    with LocalCluster(primaries=3) as cluster:
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "RATE_LIMIT": "1000",
+               "RATE_BURST": "1000", "PRESENCE_TTL": "8"}  # fmt: skip
+        with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
+            room = "moving"
+            key = f"chat:{{{room}}}"
+            listeners = [await Listener(r.ws, room).start() for r in (one, two, one, two)]
+            senders = [Sender(r.ws, room, f"s{i}") for i, r in enumerate((one, two))]
+            traffic = [asyncio.create_task(s.send(60, interval=0.05)) for s in senders]
+            await asyncio.sleep(1.0)
+            source = cluster.node_for(key)
+            target = next(n for n in cluster.primaries() if n.port != source.port)
+            moved = time.monotonic()
+            await asyncio.to_thread(cluster.move_slot_of, key, target)
+            await asyncio.wait_for(asyncio.gather(*traffic), 120)
+            elapsed = time.monotonic() - moved
+            acked = sorted(
+                {i for s in senders for i in s.acked.values()},
+                key=lambda i: tuple(map(int, i.split("-"))),
+            )
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),
+                20, 0.1, "listeners caught up",
+            )  # fmt: skip
+            results = [check_delivery(x, acked) for x in listeners]
+            now_on = cluster.node_for(key).port
+            admin = target.client()
+            history = admin.xlen(f"{key}:history")
+            # Both relays' subscriptions followed the room to its new shard.
+            ((_, listening),) = admin.pubsub_shardnumsub(key)
+            admin.close()
+            logs = one.output() + two.output()
+            for listener in listeners:
+                await listener.stop()
+    assert now_on == target.port
+    assert listening == 2
+    assert logs.count("re-homing rooms") >= 2
+    assert history >= len(acked)  # the stream moved with the slot, and grew on the target
+    for figures in results:
+        assert figures["missing"] == 0 or figures["gaps_signalled"] > 0, figures
+        assert figures["duplicates"] == 0 and figures["in_order"] == 1, figures
+    report(
+        "cluster-slot-moved",
+        acked=len(acked),
+        retries=sum(s.retries for s in senders),
+        traffic_done_after_move_s=round(elapsed, 2),
+        missing_per_listener=[f["missing"] for f in results],
+        gaps_signalled=[f["gaps_signalled"] for f in results],
+    )
+
+
 async def test_tls_cluster_with_an_auth_token() -> None:
     """As ElastiCache in cluster mode with in-transit encryption and an AUTH token: TLS
     only, a password, and the configuration endpoint as REDIS_URL. The shard subscribers

@@ -164,6 +164,29 @@ class LocalCluster:
         client.close()
         return next(n for n in self.nodes if n.port == owner.port)
 
+    def move_slot_of(self, key: str, target: ClusterNode) -> None:
+        """Migrate the slot holding `key` to `target`, keys and all, as resharding does:
+        IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on every primary."""
+        source = self.node_for(key)
+        src, dst = source.client(), target.client()
+        try:
+            slot = src.cluster("keyslot", key)
+            source_id, target_id = src.cluster("myid"), dst.cluster("myid")
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            auth = ["AUTH", self.password] if self.password else []
+            while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+                src.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, *auth, "KEYS", *keys
+                )
+            for node in self.primaries():
+                client = node.client()
+                client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                client.close()
+        finally:
+            src.close()
+            dst.close()
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
