@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import secrets
@@ -38,6 +39,7 @@ from .. import protocol
 from ..config import Settings
 from ..members import Member
 from .base import Broker, BrokerUnavailable, FrameHandler, History, Published
+from .roster import Rosters
 from .subscriber import Subscriber
 
 log = logging.getLogger("service.broker.redis")
@@ -133,14 +135,9 @@ class RedisBroker(Broker):
         self._rehome_streak = 0  # re-homing rounds since every subscriber was last live
         self._last_seen: dict[str, tuple[int, int]] = {}  # newest message id delivered, per room
         self._local: dict[str, dict[str, str]] = {}  # room -> connection key -> member json
-        # room -> member id -> member json, kept current from the room's presence events so
-        # a join does not read the whole members hash (O(room size) per join: O(n^2) for a
-        # room filling up). Only for rooms whose subscriber is live; dropped whenever it
-        # resubscribes (Redis may have lost members without publishing their deletes).
-        self._rosters: dict[str, dict[str, str]] = {}
-        # room -> one list per members-hash read in flight: the presence events that arrive
-        # meanwhile, replayed over the snapshot once it is in.
-        self._roster_reads: dict[str, list[list[tuple[str, str | None]]]] = {}
+        # Members per room, kept from presence events while a room's subscription hears it
+        # (roster.py): a join into a big room reads nothing O(room size) from Redis.
+        self._rosters = Rosters()
         self._commands_live = False
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -317,9 +314,9 @@ class RedisBroker(Broker):
                 if pair > self._last_seen.get(room, (0, 0)):
                     self._last_seen[room] = pair
             if kind == "member_add":
-                self._roster_event(room, obj["member"]["id"], orjson.dumps(obj["member"]).decode())
+                self._rosters.event(room, obj["member"]["id"], orjson.dumps(obj["member"]).decode())
             elif kind == "member_delete":
-                self._roster_event(room, obj["id"], None)
+                self._rosters.event(room, obj["id"], None)
         except (ValueError, KeyError, TypeError):
             log.warning("dropped a malformed frame published to room %s", room)
             return
@@ -331,7 +328,7 @@ class RedisBroker(Broker):
         self.reconnects += 1  # every resubscribe after a break, restart or re-home ends here
         rooms = list(rooms)
         for room in rooms:
-            self._rosters.pop(room, None)
+            self._rosters.drop(room)  # the subscription was interrupted: read afresh
         for room in rooms:
             last = self._last_seen.get(room)
             since = f"{last[0]}-{last[1]}" if last else None
@@ -393,7 +390,7 @@ class RedisBroker(Broker):
 
     async def unsubscribe(self, room: str) -> None:
         self._last_seen.pop(room, None)
-        self._rosters.pop(room, None)
+        self._rosters.drop(room)
         node = self._home.pop(room, None)
         subscriber = self._subscribers.get(node) if node else None
         if subscriber is not None:
@@ -474,9 +471,7 @@ class RedisBroker(Broker):
         self._local.setdefault(room, {})[key] = member_json
         async with self._guard():
             await self._refresh(room, {key: member_json})
-        roster = self._rosters.get(room)
-        if roster is not None:
-            roster[member.id] = member_json  # our own write, before its event comes back
+        self._rosters.event(room, member.id, member_json)  # ours, before its event is back
 
     async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
         key = self._connection_key(member_id, connection_id)
@@ -490,9 +485,8 @@ class RedisBroker(Broker):
                 keys=presence_keys(room),
                 args=[key, member_id, channel_of(room), self._publish_command],
             )
-        roster = self._rosters.get(room)
-        if gone and roster is not None:
-            roster.pop(member_id, None)
+        if gone:
+            self._rosters.event(room, member_id, None)
 
     async def _presence_loop(self) -> None:
         """Heartbeat this process's connections and reap other processes' dead ones."""
@@ -514,38 +508,19 @@ class RedisBroker(Broker):
                     await self.leave_room(room, member_id, connection_id)
 
     async def members(self, room: str) -> dict[str, str]:
-        roster = self._rosters.get(room)
-        if roster is not None and self._roster_current(room):
-            return dict(roster)  # a copy: the caller may await while the roster changes
-        events: list[tuple[str, str | None]] = []
-        self._roster_reads.setdefault(room, []).append(events)
-        try:
-            async with self._guard():
-                snapshot = await self._redis.hgetall(presence_keys(room)[2])
-        finally:
-            reads = self._roster_reads[room]
-            reads.remove(events)
-            if not reads:
-                del self._roster_reads[room]
-        # Events that came during the read, replayed in order: per member the last one
-        # wins, so the result is current whichever of them the snapshot already held.
-        for member_id, member_json in events:
-            _apply(snapshot, member_id, member_json)
-        if self._roster_current(room):
-            self._rosters[room] = dict(snapshot)
-        return snapshot
+        hears = functools.partial(self._hears, room)
+        members = self._rosters.get(room) if hears() else None
+        if members is not None:
+            return members
+        async with self._guard():
+            return await self._rosters.read(
+                room, functools.partial(self._redis.hgetall, presence_keys(room)[2]), keep=hears
+            )
 
-    def _roster_current(self, room: str) -> bool:
+    def _hears(self, room: str) -> bool:
         """Whether the room's presence events reach this process right now."""
         subscriber = self._subscribers.get(self._home.get(room, ""))
         return subscriber is not None and subscriber.hears(room)
-
-    def _roster_event(self, room: str, member_id: str, member_json: str | None) -> None:
-        for events in self._roster_reads.get(room, ()):
-            events.append((member_id, member_json))
-        roster = self._rosters.get(room)
-        if roster is not None:
-            _apply(roster, member_id, member_json)
 
     # identity
 
@@ -558,11 +533,3 @@ class RedisBroker(Broker):
         async with self._guard():
             raw = await self._redis.get(f"chat:identity:{token}")
         return Member.from_json(raw) if raw else None
-
-
-def _apply(roster: dict[str, str], member_id: str, member_json: str | None) -> None:
-    """One presence event: a member added (with its JSON) or deleted (None)."""
-    if member_json is None:
-        roster.pop(member_id, None)
-    else:
-        roster[member_id] = member_json
