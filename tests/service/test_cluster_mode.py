@@ -4,9 +4,10 @@ and a primary killed mid-stream (issue 6)."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from signal import SIGKILL
 
 import pytest
 
@@ -83,102 +84,109 @@ async def test_one_sharded_subscriber_per_shard(cluster_relays, redis_cluster) -
             await client.close()
 
 
+FAST = {"RATE_LIMIT": "1000", "RATE_BURST": "1000", "PRESENCE_TTL": "8"}
+
+
+@dataclass
+class Disrupted:
+    """What two senders' traffic through two relays looked like around a disruption."""
+
+    acked: list[str]
+    results: list[dict]  # per listener, from check_delivery
+    retries: int
+    done_after_s: float  # from the disruption to the last acknowledged send
+
+    def assert_never_silent(self) -> None:
+        for figures in self.results:
+            assert figures["missing"] == 0 or figures["gaps_signalled"] > 0, figures
+            assert figures["duplicates"] == 0 and figures["in_order"] == 1, figures
+
+    def report(self, name: str) -> None:
+        report(
+            name,
+            acked=len(self.acked),
+            retries=self.retries,
+            traffic_done_after_s=round(self.done_after_s, 2),
+            missing_per_listener=[f["missing"] for f in self.results],
+            gaps_signalled=[f["gaps_signalled"] for f in self.results],
+        )
+
+
+async def traffic_through(
+    relays: tuple[RelayProcess, RelayProcess],
+    room: str,
+    disrupt: Callable[[], None],
+    before_listeners_leave: Callable[[], None] = lambda: None,
+) -> Disrupted:
+    """2 senders x 60 messages at 20/s and 4 listeners over both relays; `disrupt` runs
+    (in a thread) 1 s in; `before_listeners_leave` runs while the room is still served."""
+    one, two = relays
+    listeners = [await Listener(r.ws, room).start() for r in (one, two, one, two)]
+    senders = [Sender(r.ws, room, f"s{i}") for i, r in enumerate((one, two))]
+    traffic = [asyncio.create_task(s.send(60, interval=0.05)) for s in senders]
+    await asyncio.sleep(1.0)
+    disrupted = time.monotonic()
+    await asyncio.to_thread(disrupt)
+    await asyncio.wait_for(asyncio.gather(*traffic), 120)
+    done_after = time.monotonic() - disrupted
+    acked = sorted(
+        {i for s in senders for i in s.acked.values()},
+        key=lambda i: tuple(map(int, i.split("-"))),
+    )
+    await asyncio.to_thread(
+        wait_until,
+        lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),
+        20, 0.1, "listeners caught up",
+    )  # fmt: skip
+    results = [check_delivery(x, acked) for x in listeners]
+    before_listeners_leave()
+    for listener in listeners:
+        await listener.stop()
+    return Disrupted(acked, results, sum(s.retries for s in senders), done_after)
+
+
 async def test_primary_killed_mid_stream_fails_over_without_silent_loss() -> None:
     with LocalCluster(primaries=3, replicas=1) as cluster:
-        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "RATE_LIMIT": "1000",
-               "RATE_BURST": "1000", "PRESENCE_TTL": "8"}  # fmt: skip
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", **FAST}
         with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
-            room = "failover"
-            listeners = [await Listener(r.ws, room).start() for r in (one, two, one, two)]
-            senders = [Sender(r.ws, room, f"s{i}") for i, r in enumerate((one, two))]
-            traffic = [asyncio.create_task(s.send(60, interval=0.05)) for s in senders]
-            await asyncio.sleep(1.0)
-            victim = cluster.node_for(f"chat:{{{room}}}")
-            killed = time.monotonic()
-            victim.signal(signal.SIGKILL)
-            await asyncio.wait_for(asyncio.gather(*traffic), 120)
-            elapsed = time.monotonic() - killed
-            acked = sorted(
-                {i for s in senders for i in s.acked.values()},
-                key=lambda i: tuple(map(int, i.split("-"))),
-            )
-            await asyncio.to_thread(
-                wait_until,
-                lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),
-                20, 0.1, "listeners caught up",
-            )  # fmt: skip
-            results = [check_delivery(x, acked) for x in listeners]
-            for listener in listeners:
-                await listener.stop()
-            promoted = cluster.node_for(f"chat:{{{room}}}").port != victim.port
+            victim = cluster.node_for("chat:{failover}")
+            run = await traffic_through((one, two), "failover", lambda: victim.signal(SIGKILL))
+            promoted = cluster.node_for("chat:{failover}").port != victim.port
     assert promoted
-    for figures in results:
-        assert figures["missing"] == 0 or figures["gaps_signalled"] > 0, figures
-        assert figures["duplicates"] == 0 and figures["in_order"] == 1, figures
-    report(
-        "cluster-primary-failover",
-        acked=len(acked),
-        retries=sum(s.retries for s in senders),
-        traffic_done_after_kill_s=round(elapsed, 2),
-        missing_per_listener=[f["missing"] for f in results],
-        gaps_signalled=[f["gaps_signalled"] for f in results],
-    )
+    run.assert_never_silent()
+    run.report("cluster-primary-failover")
 
 
 async def test_slot_moved_mid_stream_resubscribes_without_silent_loss() -> None:
     """The room's slot migrates to another shard under traffic: Redis unsubscribes the
     relays' sharded subscriptions, they re-home the room and backfill it; writes during
     the migration may be refused (TRYAGAIN/ASK) and are retried with the same ref."""
+    key = "chat:{moving}"
     with LocalCluster(primaries=3) as cluster:
-        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", "RATE_LIMIT": "1000",
-               "RATE_BURST": "1000", "PRESENCE_TTL": "8"}  # fmt: skip
+        env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true", **FAST}
         with RelayProcess(env=env) as one, RelayProcess(env=env) as two:
-            room = "moving"
-            key = f"chat:{{{room}}}"
-            listeners = [await Listener(r.ws, room).start() for r in (one, two, one, two)]
-            senders = [Sender(r.ws, room, f"s{i}") for i, r in enumerate((one, two))]
-            traffic = [asyncio.create_task(s.send(60, interval=0.05)) for s in senders]
-            await asyncio.sleep(1.0)
             source = cluster.node_for(key)
             target = next(n for n in cluster.primaries() if n.port != source.port)
-            moved = time.monotonic()
-            await asyncio.to_thread(cluster.move_slot_of, key, target)
-            await asyncio.wait_for(asyncio.gather(*traffic), 120)
-            elapsed = time.monotonic() - moved
-            acked = sorted(
-                {i for s in senders for i in s.acked.values()},
-                key=lambda i: tuple(map(int, i.split("-"))),
+            seen: dict = {}
+
+            def look() -> None:
+                admin = target.client()
+                seen["history"] = admin.xlen(f"{key}:history")
+                # Both relays' subscriptions followed the room to its new shard.
+                ((_, seen["listening"]),) = admin.pubsub_shardnumsub(key)
+                admin.close()
+                seen["owner"] = cluster.node_for(key).port
+                seen["logs"] = one.output() + two.output()
+
+            run = await traffic_through(
+                (one, two), "moving", lambda: cluster.move_slot_of(key, target), look
             )
-            await asyncio.to_thread(
-                wait_until,
-                lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),
-                20, 0.1, "listeners caught up",
-            )  # fmt: skip
-            results = [check_delivery(x, acked) for x in listeners]
-            now_on = cluster.node_for(key).port
-            admin = target.client()
-            history = admin.xlen(f"{key}:history")
-            # Both relays' subscriptions followed the room to its new shard.
-            ((_, listening),) = admin.pubsub_shardnumsub(key)
-            admin.close()
-            logs = one.output() + two.output()
-            for listener in listeners:
-                await listener.stop()
-    assert now_on == target.port
-    assert listening == 2
-    assert logs.count("re-homing rooms") >= 2
-    assert history >= len(acked)  # the stream moved with the slot, and grew on the target
-    for figures in results:
-        assert figures["missing"] == 0 or figures["gaps_signalled"] > 0, figures
-        assert figures["duplicates"] == 0 and figures["in_order"] == 1, figures
-    report(
-        "cluster-slot-moved",
-        acked=len(acked),
-        retries=sum(s.retries for s in senders),
-        traffic_done_after_move_s=round(elapsed, 2),
-        missing_per_listener=[f["missing"] for f in results],
-        gaps_signalled=[f["gaps_signalled"] for f in results],
-    )
+    assert seen["owner"] == target.port
+    assert seen["listening"] == 2
+    assert seen["logs"].count("re-homing rooms") >= 2
+    assert seen["history"] >= len(run.acked)  # the stream moved with the slot and grew there
+    run.assert_never_silent()
+    run.report("cluster-slot-moved")
 
 
 async def test_tls_cluster_with_an_auth_token() -> None:
