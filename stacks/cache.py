@@ -153,11 +153,6 @@ class CacheStack(Stack):
         return f"rediss://{self.endpoint_address}:{self.settings.port}/0"
 
     @property
-    def cluster_mode(self) -> bool:
-        """Whether the relay must speak Redis Cluster (REDIS_CLUSTER=true)."""
-        return self.settings.cluster_mode
-
-    @property
     def replication_group_id(self) -> str:
         return self.replication_group.ref
 
@@ -170,13 +165,11 @@ class CacheStack(Stack):
 def cache_node_ids(group_id: str, settings: CacheSettings) -> list[str]:
     """ElastiCache's node names: `<group>-001`..., or `<group>-<shard 0001>-<node 001>`
     per shard in cluster mode."""
-    nodes_per_shard = 1 + settings.replicas_per_shard
+    nodes = range(1, settings.nodes_per_shard + 1)
     if not settings.cluster_mode:
-        return [f"{group_id}-{n:03d}" for n in range(1, nodes_per_shard + 1)]
+        return [f"{group_id}-{n:03d}" for n in nodes]
     return [
-        f"{group_id}-{shard:04d}-{n:03d}"
-        for shard in range(1, settings.shards + 1)
-        for n in range(1, nodes_per_shard + 1)
+        f"{group_id}-{shard:04d}-{n:03d}" for shard in range(1, settings.shards + 1) for n in nodes
     ]
 
 

@@ -85,7 +85,7 @@ def build_chat_relay(app: App, config: StageConfig, *, image_directory: Path) ->
         target_group=service.target_group,
         service=service.service,
         cache_node_ids=cache.node_ids,
-        cache_nodes_per_shard=1 + config.cache.replicas_per_shard,
+        cache_nodes_per_shard=config.cache.nodes_per_shard,
         description=f"chat-relay {config.name}: dashboard, alarms, alarm topic",
         **common,
     )

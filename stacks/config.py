@@ -105,8 +105,12 @@ class CacheSettings:
         return f"{self.engine}{self.engine_version.split('.')[0]}"
 
     @property
+    def nodes_per_shard(self) -> int:
+        return 1 + self.replicas_per_shard
+
+    @property
     def node_count(self) -> int:
-        return self.shards * (1 + self.replicas_per_shard)
+        return self.shards * self.nodes_per_shard
 
 
 @dataclass(frozen=True)
@@ -324,10 +328,10 @@ def _cache_overrides(cache: CacheSettings, context: Mapping[str, Any]) -> CacheS
     """
     problems = []
     changes: dict[str, Any] = {}
-    for key, name, parse in (
-        (CONTEXT_CACHE_CLUSTER_MODE, "cluster_mode", _context_bool),
-        (CONTEXT_CACHE_SHARDS, "shards", _context_int),
-        (CONTEXT_CACHE_REPLICAS, "replicas_per_shard", _context_int),
+    for key, name, parse, example in (
+        (CONTEXT_CACHE_CLUSTER_MODE, "cluster_mode", _context_bool, "true"),
+        (CONTEXT_CACHE_SHARDS, "shards", _context_int, "3"),
+        (CONTEXT_CACHE_REPLICAS, "replicas_per_shard", _context_int, "1"),
     ):
         text = _text(context.get(key))
         if text is None:
@@ -335,17 +339,10 @@ def _cache_overrides(cache: CacheSettings, context: Mapping[str, Any]) -> CacheS
         try:
             changes[name] = parse(text)
         except ValueError as error:
-            problems.append(f"{key}={text!r} {error}: pass e.g. -c {key}={_EXAMPLES[key]}.")
+            problems.append(f"{key}={text!r} {error}: pass e.g. -c {key}={example}.")
     if problems:
         raise StageConfigError("Invalid context:\n" + "\n".join(f"  - {p}" for p in problems))
     return dataclasses.replace(cache, **changes)
-
-
-_EXAMPLES = {
-    CONTEXT_CACHE_CLUSTER_MODE: "true",
-    CONTEXT_CACHE_SHARDS: "3",
-    CONTEXT_CACHE_REPLICAS: "1",
-}
 
 
 def _context_bool(text: str) -> bool:

@@ -326,10 +326,8 @@ class RedisBroker(Broker):
     async def _backfill(self, rooms: Iterable[str]) -> None:
         """Deliver what was stored while the subscriber was away; signal what cannot be."""
         self.reconnects += 1  # every resubscribe after a break, restart or re-home ends here
-        rooms = list(rooms)
         for room in rooms:
             self._rosters.drop(room)  # the subscription was interrupted: read afresh
-        for room in rooms:
             last = self._last_seen.get(room)
             since = f"{last[0]}-{last[1]}" if last else None
             history = await self.history(room, since, self._settings.history_max_len)
