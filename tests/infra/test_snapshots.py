@@ -53,3 +53,9 @@ def test_cluster_mode_template_matches_snapshot(
     cluster: Synthesized, part: str, snapshot_json: SnapshotAssertion
 ) -> None:
     assert normalized(cluster.templates[part]) == snapshot_json
+
+
+def test_pipeline_template_matches_snapshot(
+    pipeline: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    assert normalized(pipeline.templates["pipeline"]) == snapshot_json
