@@ -55,13 +55,13 @@ def build_app(
     settings = settings_file(context, repo_root)
     config = load_stage_config(context, environ, settings)
     pipeline_settings = load_pipeline_settings(settings)
-    # The pipeline's stages come from the committed file alone: a `-c` override typed
-    # for one hand deploy must not change what the pipeline ships.
-    promoted = [load_stage_config({"stage": s}, {}, settings) for s in PIPELINE_STAGES]
 
     stage = ChatRelayStage(app, config.prefix, config=config, image_directory=repo_root)
     pipeline = None
     if pipeline_settings is not None:
+        # The pipeline's stages come from the file alone: a `-c` override typed for one
+        # hand deploy must not change what the pipeline ships.
+        promoted = [load_stage_config({"stage": s}, {}, settings) for s in PIPELINE_STAGES]
         pipeline = PipelineStack(
             app,
             PIPELINE_STACK_NAME,

@@ -118,9 +118,9 @@ class PipelineStack(Stack):
                     ],
                 )
                 continue
-            smoke = self._post_deploy_step("SmokeCheck", stage, [smoke_command()], debian)
+            smoke = self._post_deploy_step("SmokeCheck", stage, source, [smoke_command()], debian)
             gate = self._post_deploy_step(
-                "LoadTestGate", stage, [gate_command(settings.gate)], _gate_environment()
+                "LoadTestGate", stage, source, [gate_command(settings.gate)], _gate_environment()
             )
             gate.add_step_dependency(smoke)
             self.pipeline.add_stage(stage, post=[smoke, gate])
@@ -223,11 +223,14 @@ class PipelineStack(Stack):
         self,
         step_id: str,
         stage: ChatRelayStage,
+        source: pipelines.CodePipelineSource,
         commands: list[str],
         environment: codebuild.BuildEnvironment,
     ) -> pipelines.CodeBuildStep:
         return pipelines.CodeBuildStep(
             step_id,
+            # The commit's checkout (loadtest/, requirements.lock), not the synth output.
+            input=source,
             env_from_cfn_outputs={URL_VARIABLE: stage.url_output},
             install_commands=[INSTALL_LOCKED],
             commands=commands,
