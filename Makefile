@@ -27,6 +27,7 @@ help:
 	@echo "make snapshots    refresh the synth snapshot files"
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
 	@echo "make faults       the long fault-suite cases (docs/reliability.md)"
+	@echo "make lock         regenerate requirements.lock (hashes) after editing requirements.txt"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -172,6 +173,24 @@ bench: $(VENV)/.dev-deps system-deps
 faults: $(VENV)/.dev-deps system-deps
 	$(BIN)/python -m pytest -m faults tests/faults -s $(PYTEST_ARGS)
 # --- end fault suite ----------------------------------------------------------
+
+# --- the image's lock file -----------------------------------------------------
+# requirements.lock pins requirements.txt and everything it pulls in, each with the sha256
+# of every file PyPI has for that version; the image installs it with --require-hashes.
+# pip-tools lives in its own venv (its pip pins must not move the CDK toolchain's).
+# Run after editing requirements.txt; tests/infra/test_lock.py fails until you do.
+LOCK_VENV ?= $(VENV)/pip-tools
+PIP_TOOLS := pip-tools==7.6.2
+.PHONY: lock
+$(LOCK_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS)
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+# --- end lock file ------------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache

@@ -348,7 +348,7 @@ def test_image_is_built_from_service_dockerfile_for_amd64(stage: Synthesized) ->
     assert image["source"]["platform"] == "linux/amd64"
     staged = stage.assets_path("service").parent / image["source"]["directory"]
     names = {p.name for p in staged.iterdir()}
-    assert {"service", "web", "requirements.txt"} <= names
+    assert {"service", "web", "requirements.lock"} <= names
     # The .dockerignore allow-list keeps the venv, node_modules, tests and docs out.
     assert not names & {".venv", "node_modules", "tests", "docs", "cdk.out", ".git", "stacks"}
     assert not list(staged.rglob("__pycache__"))
