@@ -35,6 +35,9 @@ PIPELINE_STACK_NAME = "chat-relay-pipeline"
 # redis-server and chromium with apt-get (Ubuntu's chromium is a snap stub). ECR Public's
 # mirror of the Docker official image: no Docker Hub pull limits.
 BUILD_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-bookworm"
+# The asset publisher CodeBuild installs (`npm install -g cdk-assets@...`); pinned, not
+# "latest", so a new release cannot change how the image is pushed between two runs.
+CDK_ASSETS_VERSION = "4.7.3"
 # Where post-deploy steps find staging's URL (the service stack's `Url` output).
 URL_VARIABLE = "RELAY_URL"
 # The steps' Python: the relay's own locked dependencies (websockets, orjson, uvloop).
@@ -96,6 +99,7 @@ class PipelineStack(Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             cli_version=cdk_cli_version(image_directory),
+            cdk_assets_cli_version=CDK_ASSETS_VERSION,
             # One asset action per asset: the relay image is built exactly once.
             publish_assets_in_parallel=True,
         )
