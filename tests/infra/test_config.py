@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from stacks.config import (
     load_stage_config,
     validate,
 )
+from stacks.settings_file import SettingsFileError, read_settings_file
 from tests.infra.conftest import REPO_ROOT, load, shipped_settings
 
 TEST_CERTIFICATE_ARN = (
@@ -89,7 +91,6 @@ def test_context_overrides_the_file() -> None:
 
 
 def settings_from(tmp_path, text: str):
-    from stacks.settings_file import read_settings_file
 
     path = tmp_path / "stages.toml"
     path.write_text(text)
@@ -130,7 +131,9 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD_FILES, ids=[b[1][0][:40] for b in BAD_FILES])
-def test_bad_file_fails_naming_file_key_and_fix(tmp_path, text: str, expected: list[str]) -> None:
+def test_bad_file_fails_naming_file_key_and_fix(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
     settings = settings_from(tmp_path, text)
     stage = text.split("[stages.")[1].split("]")[0].split(".")[0]
     base = shipped_settings().stage(stage)
@@ -145,9 +148,7 @@ def test_bad_file_fails_naming_file_key_and_fix(tmp_path, text: str, expected: l
         assert words in str(raised.value)
 
 
-def test_unknown_stage_or_table_in_the_file_fails(tmp_path) -> None:
-    from stacks.settings_file import SettingsFileError
-
+def test_unknown_stage_or_table_in_the_file_fails(tmp_path: Path) -> None:
     with pytest.raises(SettingsFileError, match=r"unknown stage\(s\) qa: name stages dev"):
         settings_from(tmp_path, "[stages.qa]\n")
     with pytest.raises(SettingsFileError, match=r"unknown table\(s\) stage: use"):

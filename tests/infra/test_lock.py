@@ -57,34 +57,27 @@ def test_lock_pins_every_requirement_at_its_version_with_hashes() -> None:
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), block.splitlines()[0]
 
 
+def run(*command: str | Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_the_dockerfile_install_line_installs_the_lock(tmp_path: Path) -> None:
     """The image's pip command, run as written in a fresh venv (the Dockerfile's WORKDIR
     holds the lock): every file matches its hash and the relay's imports resolve."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
     command = pip_install_line()
     assert command[:2] == ["pip", "install"]
-    done = subprocess.run(
-        [str(venv / "bin" / "pip"), *command[1:], "--quiet"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run(venv / "bin" / "pip", *command[1:], "--quiet", timeout=600)
     assert done.returncode == 0, done.stderr
-    check = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import service.app, uvloop, hiredis"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    check = run(venv / "bin" / "python", "-c", "import service.app, uvloop, hiredis")
     assert check.returncode == 0, check.stderr
-    listed = subprocess.run(
-        [str(venv / "bin" / "pip"), "list", "--format=freeze"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    listed = run(venv / "bin" / "pip", "list", "--format=freeze").stdout
     installed = {k: v for k, v in pins(listed).items() if k not in ("pip", "setuptools")}
     assert installed == pins(LOCK.read_text())
