@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -48,7 +49,7 @@ def load_pipeline_settings(settings: SettingsFile) -> PipelineSettings | None:
     table = settings.pipeline
     if table is None:
         return None
-    where = settings.where("pipeline")
+    where, gate_where = settings.where("pipeline"), settings.where("pipeline", "gate")
     required = ("account", "region", "connection_arn", "repository")
     problems = [
         f'{where} {key} is missing: add {key} = "..." (see the shipped stages.toml).'
@@ -60,16 +61,16 @@ def load_pipeline_settings(settings: SettingsFile) -> PipelineSettings | None:
     own = {k: v for k, v in table.items() if k != "gate"}
     base = PipelineSettings(account="", region="", connection_arn="", repository="")
     pipeline, problems = apply_table(base, own, where)
-    gate, gate_problems = apply_table(GateSettings(), table.get("gate", {}), f"{where[:-1]}.gate]")
+    gate, gate_problems = apply_table(GateSettings(), table.get("gate", {}), gate_where)
     problems += gate_problems
-    pipeline = PipelineSettings(**{**pipeline.__dict__, "gate": gate})
-    problems += _problems(pipeline, where)
+    pipeline = dataclasses.replace(pipeline, gate=gate)
+    problems += _problems(pipeline, where, gate_where)
     if problems:
         raise StageConfigError(_heading(problems))
     return pipeline
 
 
-def _problems(p: PipelineSettings, where: str) -> list[str]:
+def _problems(p: PipelineSettings, where: str, gate: str) -> list[str]:
     problems = []
     if not _ACCOUNT.match(p.account):
         problems.append(f'{where} account = "{p.account}": use the 12-digit tooling account id.')
@@ -90,7 +91,6 @@ def _problems(p: PipelineSettings, where: str) -> list[str]:
     if not _REPOSITORY.match(p.repository):
         problems.append(f'{where} repository = "{p.repository}": use owner/name.')
     g = p.gate
-    gate = f"{where[:-1]}.gate]"
     if not 1 <= g.senders <= g.clients:
         problems.append(f"{gate} senders = {g.senders}: use 1 to clients ({g.clients}).")
     if not 1 <= g.rooms <= g.clients:
