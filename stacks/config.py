@@ -564,6 +564,12 @@ def _load_balancer_problems(c: StageConfig) -> list[str]:
                 f"certificate_arn is in {match.group(1)} but the stack deploys to {c.region}: "
                 "an ALB needs a certificate from its own region."
             )
+        elif c.account is not None and match.group(2) != c.account:
+            problems.append(
+                f"certificate_arn belongs to account {match.group(2)} but stage '{c.name}' "
+                f"deploys to {c.account}: an ALB can use only a certificate of its own "
+                "account; request or import it there."
+            )
     if lb.domain_name is not None and not _DOMAIN.match(lb.domain_name):
         problems.append(
             f"domain_name {lb.domain_name!r} is not a lower-case DNS name: set domain_name "

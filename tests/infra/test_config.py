@@ -82,6 +82,7 @@ def test_context_overrides_the_file() -> None:
         alarmEmail="team@example.org",
         domainName="qa.example.org",
         account="444444444444",
+        certificateArn=TEST_CERTIFICATE_ARN.replace("123456789012", "444444444444"),
         cacheClusterMode="true",
     )
     assert config.alarm_email == "team@example.org"
@@ -218,6 +219,11 @@ BAD_CONTEXT = [
         {"stage": "prod", "certificateArn": TEST_CERTIFICATE_ARN},
         {"CDK_DEFAULT_REGION": "eu-west-1"},
         ["certificate_arn is in us-east-1 but the stack deploys to eu-west-1"],
+    ),
+    (
+        {"stage": "prod", "certificateArn": TEST_CERTIFICATE_ARN, "account": "222222222222"},
+        {},
+        ["certificate_arn belongs to account 123456789012 but stage 'prod' deploys to 2222"],
     ),
     ({"stage": "dev"}, {"CDK_DEFAULT_REGION": "Europe"}, ["region 'Europe'", "[stages.dev]"]),
     ({"stage": "dev"}, {"CDK_DEFAULT_ACCOUNT": "12345"}, ["12-digit AWS account id"]),
