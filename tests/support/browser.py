@@ -62,7 +62,11 @@ class ChatPage:
 
     def problems(self) -> list[str]:
         """Console errors and warnings (CSP violations are reported there) and page errors."""
-        lines = [f"{m.type}: {m.text}" for m in self.console if m.type in ("error", "warning")]
+        lines = [
+            f"{m.type}: {m.text} ({m.location.get('url', '')})"
+            for m in self.console
+            if m.type in ("error", "warning")
+        ]
         return lines + self.errors
 
     def say(self, text: str) -> None:
