@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -10,13 +11,17 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support.browser import open_chat
-from tests.support.processes import RedisServer, RelayProcess
+from tests.support.processes import REPO, RedisServer, RelayProcess
 
 pytestmark = pytest.mark.browser
 
 BURST = 40
 BURST_SECONDS = 2.0
 OUTAGE_SECONDS = 5.0
+# The outbox's own give-up time, read from the client so the two cannot drift apart.
+GIVE_UP_SECONDS = (
+    int(re.search(r"GIVE_UP_MS = (\d+)", (REPO / "web" / "outbox.js").read_text())[1]) // 1000
+)
 
 
 def counter(relay: RelayProcess, name: str) -> float:
@@ -108,3 +113,43 @@ def test_a_message_sent_during_a_redis_outage_is_delivered_once_after(
         # /readyz answered 503 while degraded (Chromium logs that); nothing else went wrong.
         for chat in (sender, reader):
             assert [p for p in chat.problems() if "/readyz" not in p] == []
+
+
+def test_an_undeliverable_message_shows_failed_and_retry_sends_it_once(
+    own_redis: RedisServer, browser: Browser
+) -> None:
+    with RelayProcess(env={"REDIS_URL": own_redis.url}) as relay:
+        url = f"{relay.http}/?room=gives-up"
+        reader = open_chat(browser, url)
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        # The page's clock runs naturally; the test jumps it past the outbox's give-up time
+        # instead of keeping Redis down for half a minute.
+        page.clock.install()
+        page.goto(url)
+        expect(page.locator("#status")).to_have_text("online")
+
+        own_redis.stop()
+        page.fill("#text", "sent into a long outage")
+        page.press("#text", "Enter")
+        expect(page.locator("#status")).to_have_attribute("data-state", "degraded")
+        page.clock.fast_forward(f"00:{GIVE_UP_SECONDS + 1}")
+        failed = page.locator("#messages li.failed")
+        expect(failed.locator(".text")).to_have_text(["sent into a long outage"], timeout=20_000)
+        expect(failed.locator(".failure")).to_contain_text("Not sent")
+        retry = failed.get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+
+        own_redis.start()
+        # Storage is back: the state indicator says so before anything is sent again.
+        expect(page.locator("#status")).to_have_attribute("data-state", "online", timeout=30_000)
+        retry.click()
+        expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
+        for texts in (
+            page.locator("#messages li.message .text"),
+            reader.page.locator("#messages li.message .text"),
+        ):
+            expect(texts).to_have_text(["sent into a long outage"])
+        assert page.evaluate("() => document.activeElement.id") == "text"
+        context.close()
