@@ -13,6 +13,10 @@ const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
 const READY_POLL_MS = 5000;
+const FAILURE_REASONS = {
+  unavailable: "the relay could not reach its storage",
+  rate_limited: "the relay did not take it in time",
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -55,13 +59,17 @@ const outbox = new Outbox({
     const seconds = (delay / 1000).toFixed(1);
     if (code === "unavailable") {
       setDegraded(true);
+      showNotice("The relay cannot reach its storage right now; your message is being retried.");
       timeline.retrying(item.ref, `storage unreachable, retrying in ${seconds}s`);
     } else {
       timeline.retrying(item.ref, `waiting ${seconds}s`);
       showNotice("Sending more slowly: the relay limits how many messages arrive each second.");
     }
   },
-  onFailed: (item, reason) => timeline.failed(item.ref, reason),
+  onFailed: (item, code, detail) => {
+    timeline.failed(item.ref, FAILURE_REASONS[code] || detail);
+    showNotice("A message could not be sent. Use its Retry button when the relay is back.");
+  },
 });
 
 function renderStatus() {
@@ -72,7 +80,7 @@ function renderStatus() {
     label = state.statusLabel;
   } else if (state.degraded) {
     kind = "degraded";
-    label = "degraded: storage unreachable";
+    label = "degraded";
   } else {
     kind = "online";
     label = "online";
@@ -97,7 +105,10 @@ function setDegraded(degraded) {
       if (outbox.inFlight) return;
       try {
         const response = await fetch("/readyz", { cache: "no-store" });
-        if (response.ok && state.degraded && !outbox.inFlight) setDegraded(false);
+        if (response.ok && state.degraded && !outbox.inFlight) {
+          setDegraded(false);
+          showNotice("");
+        }
       } catch {
         // offline: the socket's close handler shows that
       }
@@ -154,6 +165,7 @@ function handle(frame) {
       localStorage.setItem(TOKEN_KEY, frame.token);
       ui.meName.textContent = frame.member.username;
       ui.meAvatar.src = frame.member.avatar;
+      ui.meAvatar.title = `You are ${frame.member.username}`;
       ui.me.hidden = false;
       timeline.setMe(frame.member);
       break;

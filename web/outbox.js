@@ -81,7 +81,7 @@ export class Outbox {
     this.inFlight = null;
     this.clearTimer();
     if (!RETRYABLE.has(code)) {
-      this.failFrom(0, detail);
+      this.failAll(code, detail);
       return true;
     }
     this.scheduleRetry(item, code, detail);
@@ -91,7 +91,7 @@ export class Outbox {
   scheduleRetry(item, code, detail) {
     if (Date.now() - item.firstTry >= GIVE_UP_MS) {
       // Everything behind it fails too: sending those first would break the typed order.
-      this.failFrom(0, detail);
+      this.failAll(code, detail);
       return;
     }
     const exponential = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (item.attempts - 1));
@@ -104,11 +104,11 @@ export class Outbox {
     }, delay);
   }
 
-  failFrom(index, reason) {
-    const failed = this.queue.splice(index);
+  failAll(code, detail) {
+    const failed = this.queue.splice(0);
     for (const item of failed) {
       this.failed.set(item.ref, item);
-      this.listeners.onFailed(item, reason);
+      this.listeners.onFailed(item, code, detail);
     }
   }
 

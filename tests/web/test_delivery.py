@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support.browser import open_chat
+from tests.support.browser import ARTIFACTS, PHONE, open_chat
 from tests.support.processes import REPO, RedisServer, RelayProcess
 
 pytestmark = pytest.mark.browser
@@ -121,7 +121,7 @@ def test_an_undeliverable_message_shows_failed_and_retry_sends_it_once(
     with RelayProcess(env={"REDIS_URL": own_redis.url}) as relay:
         url = f"{relay.http}/?room=gives-up"
         reader = open_chat(browser, url)
-        context = browser.new_context()
+        context = browser.new_context(viewport=PHONE)
         page = context.new_page()
         page.set_default_timeout(15_000)
         # The page's clock runs naturally; the test jumps it past the outbox's give-up time
@@ -140,6 +140,8 @@ def test_an_undeliverable_message_shows_failed_and_retry_sends_it_once(
         expect(failed.locator(".failure")).to_contain_text("Not sent")
         retry = failed.get_by_role("button", name="Retry")
         expect(retry).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failed-message.png"))
 
         own_redis.start()
         # Storage is back: the state indicator says so before anything is sent again.
