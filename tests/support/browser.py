@@ -78,12 +78,22 @@ class ChatPage:
 
 
 def open_chat(
-    browser: Browser, url: str, viewport: dict[str, int] | None = None, online: bool = True
+    browser: Browser,
+    url: str,
+    viewport: dict[str, int] | None = None,
+    online: bool = True,
+    controlled_clock: bool = False,
 ) -> ChatPage:
-    """A new browser profile (its own localStorage: another person) on the chat at url."""
+    """A new browser profile (its own localStorage: another person) on the chat at url.
+
+    With controlled_clock the page's clock runs naturally but a test can jump it
+    (``page.clock.fast_forward``) instead of waiting in real time.
+    """
     context = browser.new_context(viewport=viewport or {"width": 900, "height": 600})
     chat = ChatPage(context.new_page())
     chat.page.set_default_timeout(15_000)
+    if controlled_clock:
+        chat.page.clock.install()
     chat.page.goto(url)
     if online:
         expect(chat.page.locator("#status")).to_have_text("online")

@@ -68,90 +68,86 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
 
 
-def test_a_message_sent_during_a_redis_outage_is_delivered_once_after(
-    own_redis: RedisServer, browser: Browser
-) -> None:
+@pytest.fixture
+def redis_relay(own_redis: RedisServer) -> Iterator[RelayProcess]:
     with RelayProcess(env={"REDIS_URL": own_redis.url}) as relay:
-        url = f"{relay.http}/?room=outage"
-        sender = open_chat(browser, url)
-        reader = open_chat(browser, url)
-        sender.say("before the outage")
-        expect(reader.page.locator("#messages li.message .text")).to_have_text(
-            ["before the outage"]
+        yield relay
+
+
+def test_a_message_sent_during_a_redis_outage_is_delivered_once_after(
+    own_redis: RedisServer, redis_relay: RelayProcess, browser: Browser
+) -> None:
+    url = f"{redis_relay.http}/?room=outage"
+    sender = open_chat(browser, url)
+    reader = open_chat(browser, url)
+    sender.say("before the outage")
+    expect(reader.page.locator("#messages li.message .text")).to_have_text(["before the outage"])
+
+    own_redis.stop()
+    outage_started = time.monotonic()
+    sender.say("sent while Redis is down")
+    status = sender.page.locator("#status")
+    expect(status).to_have_attribute("data-state", "degraded")
+    pending = sender.page.locator("#messages li.pending")
+    expect(pending.locator(".text")).to_have_text(["sent while Redis is down"])
+    remaining = OUTAGE_SECONDS - (time.monotonic() - outage_started)
+    if remaining > 0:
+        sender.page.wait_for_timeout(remaining * 1000)
+    # Still pending, still degraded: nothing was given up or lost while Redis was away.
+    expect(status).to_have_attribute("data-state", "degraded")
+    expect(pending).to_have_count(1)
+
+    own_redis.start()
+    for chat in (reader, sender):
+        expect(chat.page.locator("#messages li.message .text").last).to_have_text(
+            "sent while Redis is down", timeout=30_000
         )
+    expect(status).to_have_attribute("data-state", "online", timeout=15_000)
+    expect(sender.page.locator("#notice")).to_be_hidden()
 
-        own_redis.stop()
-        outage_started = time.monotonic()
-        sender.say("sent while Redis is down")
-        status = sender.page.locator("#status")
-        expect(status).to_have_attribute("data-state", "degraded")
-        pending = sender.page.locator("#messages li.pending")
-        expect(pending.locator(".text")).to_have_text(["sent while Redis is down"])
-        remaining = OUTAGE_SECONDS - (time.monotonic() - outage_started)
-        if remaining > 0:
-            sender.page.wait_for_timeout(remaining * 1000)
-        # Still pending, still degraded: nothing was given up or lost while Redis was away.
-        expect(status).to_have_attribute("data-state", "degraded")
-        expect(pending).to_have_count(1)
-
-        own_redis.start()
-        for chat in (reader, sender):
-            expect(chat.page.locator("#messages li.message .text").last).to_have_text(
-                "sent while Redis is down", timeout=30_000
-            )
-        expect(status).to_have_attribute("data-state", "online", timeout=15_000)
-        expect(sender.page.locator("#notice")).to_be_hidden()
-
-        # A message after it is a barrier: once it shows, any duplicate would have too.
-        sender.say("after the outage")
-        for chat in (reader, sender):
-            expect(chat.page.locator("#messages li.message .text").last).to_have_text(
-                "after the outage"
-            )
-            assert chat.texts().count("sent while Redis is down") == 1
-        assert counter(relay, "chat_relay_sends_unavailable_total") > 0
-        # /readyz answered 503 while degraded (Chromium logs that); nothing else went wrong.
-        for chat in (sender, reader):
-            assert [p for p in chat.problems() if "/readyz" not in p] == []
+    # A message after it is a barrier: once it shows, any duplicate would have too.
+    sender.say("after the outage")
+    for chat in (reader, sender):
+        expect(chat.page.locator("#messages li.message .text").last).to_have_text(
+            "after the outage"
+        )
+        assert chat.texts().count("sent while Redis is down") == 1
+    assert counter(redis_relay, "chat_relay_sends_unavailable_total") > 0
+    # /readyz answered 503 while degraded (Chromium logs that); nothing else went wrong.
+    for chat in (sender, reader):
+        assert [p for p in chat.problems() if "/readyz" not in p] == []
 
 
 def test_an_undeliverable_message_shows_failed_and_retry_sends_it_once(
-    own_redis: RedisServer, browser: Browser
+    own_redis: RedisServer, redis_relay: RelayProcess, browser: Browser
 ) -> None:
-    with RelayProcess(env={"REDIS_URL": own_redis.url}) as relay:
-        url = f"{relay.http}/?room=gives-up"
-        reader = open_chat(browser, url)
-        context = browser.new_context(viewport=PHONE)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        # The page's clock runs naturally; the test jumps it past the outbox's give-up time
-        # instead of keeping Redis down for half a minute.
-        page.clock.install()
-        page.goto(url)
-        expect(page.locator("#status")).to_have_text("online")
+    url = f"{redis_relay.http}/?room=gives-up"
+    reader = open_chat(browser, url)
+    # The test jumps the page's clock past the outbox's give-up time instead of keeping
+    # Redis down for half a minute.
+    sender = open_chat(browser, url, viewport=PHONE, controlled_clock=True)
+    page = sender.page
 
-        own_redis.stop()
-        page.fill("#text", "sent into a long outage")
-        page.press("#text", "Enter")
-        expect(page.locator("#status")).to_have_attribute("data-state", "degraded")
-        page.clock.fast_forward(f"00:{GIVE_UP_SECONDS + 1}")
-        failed = page.locator("#messages li.failed")
-        expect(failed.locator(".text")).to_have_text(["sent into a long outage"], timeout=20_000)
-        expect(failed.locator(".failure")).to_contain_text("Not sent")
-        retry = failed.get_by_role("button", name="Retry")
-        expect(retry).to_be_visible()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failed-message.png"))
+    own_redis.stop()
+    sender.say("sent into a long outage")
+    expect(page.locator("#status")).to_have_attribute("data-state", "degraded")
+    page.clock.fast_forward(f"00:{GIVE_UP_SECONDS + 1}")
+    failed = page.locator("#messages li.failed")
+    expect(failed.locator(".text")).to_have_text(["sent into a long outage"], timeout=20_000)
+    expect(failed.locator(".failure")).to_contain_text("Not sent")
+    retry = failed.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "failed-message.png"))
 
-        own_redis.start()
-        # Storage is back: the state indicator says so before anything is sent again.
-        expect(page.locator("#status")).to_have_attribute("data-state", "online", timeout=30_000)
-        retry.click()
-        expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
-        for texts in (
-            page.locator("#messages li.message .text"),
-            reader.page.locator("#messages li.message .text"),
-        ):
-            expect(texts).to_have_text(["sent into a long outage"])
-        assert page.evaluate("() => document.activeElement.id") == "text"
-        context.close()
+    own_redis.start()
+    # Storage is back: the state indicator says so before anything is sent again.
+    expect(page.locator("#status")).to_have_attribute("data-state", "online", timeout=30_000)
+    retry.click()
+    expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
+    for texts in (
+        page.locator("#messages li.message .text"),
+        reader.page.locator("#messages li.message .text"),
+    ):
+        expect(texts).to_have_text(["sent into a long outage"])
+    assert page.evaluate("() => document.activeElement.id") == "text"
