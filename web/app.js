@@ -13,6 +13,7 @@ const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
 const READY_POLL_MS = 5000;
+const WAITING_FOR_CONNECTION = "waiting for the connection";
 const FAILURE_REASONS = {
   unavailable: "the relay could not reach its storage",
   rate_limited: "the relay did not take it in time",
@@ -49,7 +50,11 @@ const timeline = new Timeline({
 
 const outbox = new Outbox({
   transmit: (frame) => state.joined && send(frame),
-  onQueued: (item) => timeline.addPending(item),
+  onQueued: (item) => {
+    timeline.addPending(item);
+    if (!state.joined) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
+  },
+  onSending: (item) => timeline.retrying(item.ref, "sending…"),
   onStored: (item, id) => {
     timeline.stored(item.ref, id);
     setDegraded(false);
@@ -241,6 +246,7 @@ function connect() {
     if (state.socket !== socket) return;
     state.joined = false;
     outbox.connectionLost();
+    for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
     setDegraded(false);
     const delay = reconnectDelay();
     const why = event.code === 1012 ? "relay restarting" : event.code === 1013 ? "relay busy" : "offline";
@@ -264,10 +270,19 @@ ui.form.addEventListener("submit", (event) => {
   ui.text.value = "";
 });
 
-ui.membersToggle.addEventListener("click", () => {
-  const open = ui.membersToggle.getAttribute("aria-expanded") !== "true";
+function showMembersPanel(open) {
   ui.membersToggle.setAttribute("aria-expanded", String(open));
   ui.panel.classList.toggle("open", open);
+}
+
+ui.membersToggle.addEventListener("click", () => {
+  showMembersPanel(ui.membersToggle.getAttribute("aria-expanded") !== "true");
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && ui.panel.classList.contains("open")) {
+    showMembersPanel(false);
+    ui.membersToggle.focus();
+  }
 });
 
 ui.roomName.textContent = `#${room}`;

@@ -20,9 +20,9 @@ function newRef() {
 
 export class Outbox {
   // transmit(frame) -> bool sends on the open, joined socket; listeners get the item.
-  constructor({ transmit, onQueued, onStored, onFailed, onRetrying }) {
+  constructor({ transmit, onQueued, onSending, onStored, onFailed, onRetrying }) {
     this.transmit = transmit;
-    this.listeners = { onQueued, onStored, onFailed, onRetrying };
+    this.listeners = { onQueued, onSending, onStored, onFailed, onRetrying };
     this.queue = [];           // items in typing order; queue[0] may be in flight
     this.failed = new Map();   // ref -> item the person can retry
     this.inFlight = null;
@@ -117,6 +117,7 @@ export class Outbox {
     const item = this.queue[0];
     if (!this.transmit({ type: "send", text: item.text, ref: item.ref })) return;
     this.inFlight = item;
+    this.listeners.onSending(item);
     item.attempts += 1;
     if (item.firstTry === null) item.firstTry = Date.now();
     this.timer = setTimeout(() => {

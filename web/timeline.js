@@ -115,7 +115,7 @@ export class Timeline {
 
   retrying(ref, why) {
     const li = this.byRef.get(ref);
-    if (li) this.setState(li, why);
+    if (li && li.classList.contains("pending")) this.setState(li, why);
   }
 
   failed(ref, reason) {

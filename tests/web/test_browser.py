@@ -67,7 +67,13 @@ def test_network_blip_resumes_without_loss(redis_url: str, browser: Browser) -> 
             page = open_chat(browser, f"{first.http}/?room=blip").page
             name = page.locator("#me-name").inner_text()
             first.kill()
-            expect(page.locator("#status")).not_to_have_text("online")
+            expect(page.locator("#status")).to_have_attribute("data-state", "offline")
+            # Typed while offline: kept as pending, sent after the resume.
+            page.fill("#text", "typed while offline")
+            page.press("#text", "Enter")
+            expect(page.locator("#messages li.pending .state")).to_have_text(
+                " · waiting for the connection"
+            )
 
             # Playwright's sync API owns this thread's event loop: use the sync client.
             with connect(other.ws) as client:
@@ -81,7 +87,8 @@ def test_network_blip_resumes_without_loss(redis_url: str, browser: Browser) -> 
             expect(page.locator("#status")).to_have_text("online", timeout=30_000)
             expect(page.locator("#me-name")).to_have_text(name)
             expect(page.locator("#messages li.message .text")).to_have_text(
-                [f"while you were away {i}" for i in range(3)]
+                [f"while you were away {i}" for i in range(3)] + ["typed while offline"]
             )
+            expect(page.locator("#messages li.pending")).to_have_count(0)
         finally:
             first.stop()

@@ -61,8 +61,9 @@ def test_phone_members_fold_behind_a_toggle(relay: RelayProcess, browser: Browse
     expect(page.locator("#members li")).to_have_count(2)
     assert horizontal_overflow(page) <= 0
     page.screenshot(path=str(ARTIFACTS / "phone-390x844-members.png"))
-    toggle.click()
+    page.keyboard.press("Escape")
     expect(page.locator("#members-panel")).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
     assert chat.problems() == []
 
 
