@@ -43,6 +43,7 @@ const timeline = new Timeline({
   emptyLine: ui.empty,
   onRetry: (ref) => {
     timeline.requeued(ref);
+    if (!state.joined) timeline.retrying(ref, WAITING_FOR_CONNECTION);
     outbox.retry(ref);
     ui.text.focus();
   },
