@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from tests.support.processes import REPO
 
@@ -49,6 +56,7 @@ class ChatPage:
 
     def __init__(self, page: Page) -> None:
         self.page = page
+        self.response: Response | None = None  # of the page itself
         self.console: list[ConsoleMessage] = []
         self.errors: list[str] = []
         page.on("console", self._on_console)
@@ -81,7 +89,6 @@ def open_chat(
     browser: Browser,
     url: str,
     viewport: dict[str, int] | None = None,
-    online: bool = True,
     controlled_clock: bool = False,
 ) -> ChatPage:
     """A new browser profile (its own localStorage: another person) on the chat at url.
@@ -94,7 +101,6 @@ def open_chat(
     chat.page.set_default_timeout(15_000)
     if controlled_clock:
         chat.page.clock.install()
-    chat.page.goto(url)
-    if online:
-        expect(chat.page.locator("#status")).to_have_text("online")
+    chat.response = chat.page.goto(url)
+    expect(chat.page.locator("#status")).to_have_text("online")
     return chat
