@@ -171,9 +171,9 @@ export class Timeline {
     const state = document.createElement("span");
     state.className = "state";
     meta.append(who, you, " ", when, state);
-    const body_text = document.createElement("div");
-    body_text.className = "text";
-    body_text.textContent = text;
+    const textBlock = document.createElement("div");
+    textBlock.className = "text";
+    textBlock.textContent = text;
     const failure = document.createElement("div");
     failure.className = "failure";
     failure.hidden = true;
@@ -184,7 +184,7 @@ export class Timeline {
     retry.textContent = "Retry";
     retry.addEventListener("click", () => this.onRetry(li.dataset.ref));
     failure.append(reason, " ", retry);
-    body.append(meta, body_text, failure);
+    body.append(meta, textBlock, failure);
     li.append(avatar ? avatarImage(avatar, 32) : document.createElement("span"), body);
     li.firstChild.classList.add("avatar");
     this.markOwn(li);
