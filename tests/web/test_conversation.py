@@ -112,3 +112,22 @@ def test_one_identity_across_rooms(relay: RelayProcess, browser: Browser) -> Non
     expect(second.locator("#me-name")).to_have_text(name)
     assert second.locator("#members li.self").get_attribute("data-member-id") == member_id
     context.close()
+
+
+def test_a_token_an_older_page_stored_per_room_still_resumes(
+    relay: RelayProcess, browser: Browser
+) -> None:
+    chat = open_chat(browser, f"{relay.http}/?room=legacy")
+    page = chat.page
+    name = page.locator("#me-name").inner_text()
+    # What the page before one-identity-per-browser left behind: a per-room key only.
+    page.evaluate(
+        """() => {
+          localStorage.setItem("chat-relay:token:legacy", localStorage.getItem("chat-relay:token"));
+          localStorage.removeItem("chat-relay:token");
+        }"""
+    )
+    page.reload()
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#me-name")).to_have_text(name)
+    assert page.evaluate("() => localStorage.getItem('chat-relay:token')")
