@@ -104,19 +104,26 @@ class MemoryBroker(Broker):
         since_pair = protocol.parse_message_id(since) if since is not None else None
         if history is None or limit <= 0:
             # A resume into a room we hold nothing for cannot be proven gap-free.
-            complete = since is None or (history is not None and since_pair >= history.max_deleted)
+            complete = since is None or (history is not None and self._covers(history, since_pair))
             return History(messages=[], complete=complete, last_id=None)
         if since_pair is None:
             newer = list(history.entries)
             complete = True
         else:
             newer = [entry for entry in history.entries if entry[0] > since_pair]
-            complete = since_pair >= history.max_deleted and since_pair >= history.origin
+            complete = self._covers(history, since_pair)
         if len(newer) > limit:
             newer = newer[-limit:]
             complete = complete and since is None
         last_id = _format_id(newer[-1][0]) if newer else None
         return History(messages=[m for _, m in newer], complete=complete, last_id=last_id)
+
+    @staticmethod
+    def _covers(history: _RoomHistory, since: tuple[int, int]) -> bool:
+        """True when everything after ``since`` is still held: not trimmed, not from before
+        this process started storing, and not newer than the newest id ever stored (an id
+        the relay never issued, e.g. from the future, cannot be vouched for)."""
+        return history.max_deleted <= since <= history.last and since >= history.origin
 
     # presence
 
