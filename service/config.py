@@ -45,6 +45,7 @@ class Settings:
     presence_ttl: float = 20.0
     identity_ttl_days: int = 30
     history_ttl_days: int = 7
+    memory_history_bytes: int = 64 * 2**20
     log_level: str = "info"
     log_rate_limit: float = 20.0
     metrics_endpoint: bool = True
@@ -184,6 +185,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PRESENCE_TTL": ("presence_ttl", lambda n, r: _float(n, r, 3, 3600)),
     "IDENTITY_TTL_DAYS": ("identity_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
     "HISTORY_TTL_DAYS": ("history_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
+    "MEMORY_HISTORY_BYTES": ("memory_history_bytes", lambda n, r: _int(n, r, 1 << 20, 1 << 40)),
     "LOG_LEVEL": ("log_level", _log_level),
     "LOG_RATE_LIMIT": ("log_rate_limit", lambda n, r: _float(n, r, 0.1, 1_000_000)),
     "METRICS_ENDPOINT": ("metrics_endpoint", _bool),

@@ -25,7 +25,7 @@ KNOWN_TYPES = {
 }  # fmt: skip
 ERROR_CODES = {
     "bad_frame", "not_joined", "bad_room", "empty_text", "too_long", "rate_limited",
-    "already_joined", "unavailable",
+    "already_joined", "unavailable", "history_full",
 }  # fmt: skip
 
 
