@@ -50,6 +50,12 @@ def _send_all(sock: socket.socket, payload: bytes) -> None:
         sock.sendall(payload)
 
 
+def sample_rss(relay: RelayProcess, samples: list[float], done: threading.Event) -> None:
+    """Append the relay's RSS every 20 ms until ``done``."""
+    while not done.wait(0.02):
+        samples.append(rss_mib(relay))
+
+
 def status_of(answer: bytes) -> int | None:
     if not answer.startswith(b"HTTP/1.1 "):
         return None
@@ -101,7 +107,9 @@ def test_head_limits_are_exact(small_limits: RelayProcess) -> None:
 
 def test_huge_request_heads_are_refused_and_memory_returns_to_baseline() -> None:
     """The issue's two attacks (2^20 small headers; one 16 MiB value) at the default
-    limits, each on four connections at once: refused, and RSS back within 10 %."""
+    limits, each on four connections at once: refused, RSS sampled throughout never 10 %
+    over the baseline and back within 10 % of it once the connections closed. On main the
+    peak was ~280 MiB over a ~41 MiB baseline."""
     attacks = {
         "many_headers": get(b"X-a: b\r\n" * 2**20),
         "huge_value": get(b"X-a: " + b"b" * 2**24 + b"\r\n"),
@@ -110,8 +118,11 @@ def test_huge_request_heads_are_refused_and_memory_returns_to_baseline() -> None
         for _ in range(20):  # warm the code paths before the baseline
             assert status_of(exchange(relay.port, get(b""))) == 200
         baseline = rss_mib(relay)
+        samples = [baseline]
+        done = threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(relay, samples, done))
+        sampler.start()
         statuses: dict[str, list[int | None]] = {name: [] for name in attacks}
-        peak = baseline
         for name, payload in attacks.items():
             threads = [
                 threading.Thread(
@@ -125,7 +136,8 @@ def test_huge_request_heads_are_refused_and_memory_returns_to_baseline() -> None
                 thread.start()
             for thread in threads:
                 thread.join(60)
-            peak = max(peak, rss_mib(relay))
+        done.set()
+        sampler.join(10)
         # The refused connections linger about a second before closing.
         after = wait_until(
             lambda: (rss := rss_mib(relay)) <= baseline * 1.1 and rss,
@@ -136,11 +148,13 @@ def test_huge_request_heads_are_refused_and_memory_returns_to_baseline() -> None
         counted = refused(relay)["head_too_large"]
     assert statuses == {name: [431] * 4 for name in attacks}
     assert counted == 8
+    assert max(samples) <= baseline * 1.1, (baseline, max(samples))
     report(
         "http-head-limits",
         baseline_rss_mib=round(baseline, 1),
-        peak_rss_mib=round(peak, 1),
+        peak_rss_mib=round(max(samples), 1),
         after_rss_mib=round(after, 1),
+        rss_samples=len(samples),
         statuses=statuses,
     )
 
