@@ -128,6 +128,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                 self._feed(data)
                 return
             # Never hand httptools more head than the limit: it would buffer all of it.
+            # (A pipelined next head that starts inside a chunk fed whole above is counted
+            # from the following chunk: at most one read, 256 KiB, over.)
             chunk, data = data[: limit - self.head_bytes], data[limit - self.head_bytes :]
             self.head_bytes += len(chunk)
             if not self._feed(chunk):
