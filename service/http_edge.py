@@ -9,7 +9,8 @@ WebSocket asked for over HTTP/1.0. This subclass fixes those at the parser:
   ``REQUEST_HEAD_MAX_BYTES`` at a time and refused with 431 past that, or past
   ``REQUEST_HEAD_MAX_HEADERS`` headers, so nothing larger is ever buffered;
 - a head must be complete ``REQUEST_HEAD_TIMEOUT`` seconds after the connection opened
-  (or after the next request's first byte): else 408 and close;
+  (or after the next request's first byte): else 408 and close (a connection that sent
+  nothing is closed without a reply);
 - at most ``MAX_HTTP_CONNECTIONS`` connections are open that are not (yet) WebSockets;
   past it a new one gets 503 and is closed;
 - a WebSocket upgrade needs HTTP/1.1 (RFC 6455, section 4.1): else 400.
@@ -95,6 +96,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.edge = edge
         self.reading_head = True  # from accept, and from a next request's first byte
+        self.head_begun = False  # a byte of the head has arrived
         self.head_bytes = 0
         self.head_headers = 0
         self.head_timer: asyncio.TimerHandle | None = None
@@ -161,6 +163,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.head_begun = True
         if not self.reading_head:  # a next request on a kept-alive connection
             self.reading_head = True
             self.head_bytes = 0
@@ -176,6 +179,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
+        self.head_begun = False
         self._cancel_head_timer()
         upgrade = self.parser.should_upgrade() and self._should_upgrade()
         if upgrade and self.parser.get_http_version() != "1.1":
@@ -232,9 +236,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self.head_timer = None
-        if self.refusal is None and not self.transport.is_closing():
-            detail = f"request head not complete within {self.edge.head_timeout:g} s"
-            self._refuse(Refusal(408, detail, "head_timeout"))
+        if self.refusal is not None or self.transport.is_closing():
+            return
+        if not self.head_begun:
+            # Nothing sent at all (a browser's preconnect, a port probe): close quietly, as
+            # an idle keep-alive connection is; a 408 there could be read as a reply to the
+            # request a browser sends on it later.
+            self.edge.metrics.refuse("head_timeout")
+            self.transport.close()
+            return
+        detail = f"request head not complete within {self.edge.head_timeout:g} s"
+        self._refuse(Refusal(408, detail, "head_timeout"))
 
     def handle_websocket_upgrade(self) -> None:
         self.edge.open.discard(self)  # a WebSocket now: MAX_CONNECTIONS counts it

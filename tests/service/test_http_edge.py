@@ -216,6 +216,14 @@ def test_a_trickled_request_head_times_out() -> None:
     assert status_of(answer) == 408, answer
 
 
+def test_a_silent_connection_is_closed_without_a_reply() -> None:
+    with RelayProcess(env={"REQUEST_HEAD_TIMEOUT": "1"}) as relay:
+        sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        assert sock.recv(65536) == b""  # closed, nothing written
+        sock.close()
+        assert refused(relay)["head_timeout"] == 1
+
+
 def test_a_websocket_upgrade_needs_http_1_1(relay: RelayProcess) -> None:
     old = exchange(relay.port, b"GET /ws HTTP/1.0\r\n" + UPGRADE_HEADERS)
     assert status_of(old) == 400 and b"HTTP/1.1" in old.split(b"\r\n\r\n", 1)[1]
