@@ -17,8 +17,9 @@ WebSocket asked for over HTTP/1.0. This subclass fixes those at the parser:
 
 Refusals are written, then the write side is shut and input read and dropped for a
 moment before closing (a "lingering close"), so the client sees the status instead of a
-reset. The AWS load balancer forwards heads up to 64 KiB (its quota) and completes them
-before forwarding, so the defaults never refuse what it sends.
+reset. The AWS load balancer accepts request heads up to 64 KiB (its quota; the default
+byte limit matches it) and sends each request whole, so behind it the timeout never
+fires for a real client.
 """
 
 from __future__ import annotations
