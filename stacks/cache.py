@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.compliance import acknowledge_nag
 from stacks.config import CacheSettings, StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.network import CACHE_SUBNETS
 
 # AUTH tokens may use printable ASCII except space, '"', '/' and '@'; letters and digits
 # alone keep the token safe in URLs, shells and env files, and 64 of them carry 380 bits.
@@ -68,7 +69,8 @@ class CacheStack(Stack):
             "SubnetGroup",
             cache_subnet_group_name=config.prefix,
             description=f"{config.prefix}: isolated subnets, no route out",
-            subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
+            # By name: with service_egress = "endpoints" the relay's subnets are isolated too.
+            subnet_ids=vpc.select_subnets(subnet_group_name=CACHE_SUBNETS).subnet_ids,
         )
 
         parameter_group = elasticache.CfnParameterGroup(

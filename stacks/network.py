@@ -16,11 +16,16 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
+from stacks.endpoints import add_interface_endpoints, add_s3_gateway
 from stacks.log_groups import logs_key, removal_policy, retention
 
 HTTPS_PORT = 443
 HTTP_PORT = 80
 ANYWHERE = "0.0.0.0/0"
+# Subnet group names; the service stack selects the relay's subnets by name, since their
+# type depends on network.service_egress.
+SERVICE_SUBNETS = "service"
+CACHE_SUBNETS = "cache"
 
 
 class NetworkStack(Stack):
@@ -35,6 +40,7 @@ class NetworkStack(Stack):
         self._zones = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         settings = config.network
+        private_endpoints = settings.service_egress == "endpoints"
 
         self.vpc = ec2.Vpc(
             self,
@@ -51,13 +57,18 @@ class NetworkStack(Stack):
                     cidr_mask=24,
                     map_public_ip_on_launch=False,
                 ),
-                # Fargate tasks: egress through NAT to ECR, Secrets Manager, CloudWatch.
+                # Fargate tasks: ECR, Secrets Manager and CloudWatch Logs through NAT, or
+                # (service_egress = "endpoints") through VPC endpoints with no route out.
                 ec2.SubnetConfiguration(
-                    name="service", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                    name=SERVICE_SUBNETS,
+                    subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+                    if private_endpoints
+                    else ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=20,
                 ),
                 # ElastiCache: no route out at all.
                 ec2.SubnetConfiguration(
-                    name="cache", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                    name=CACHE_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
                 ),
             ],
         )
@@ -86,6 +97,16 @@ class NetworkStack(Stack):
         self.cache_security_group = self._group(
             "CacheSecurityGroup", f"{config.prefix} cache: relay tasks only"
         )
+        service_subnets = ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS)
+        add_s3_gateway(self.vpc, service_subnets)
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        if private_endpoints:
+            self.endpoint_security_group = self._group(
+                "EndpointSecurityGroup", f"{config.prefix} VPC endpoints: HTTPS from relay tasks"
+            )
+            self.endpoints = add_interface_endpoints(
+                self, self.vpc, service_subnets, self.endpoint_security_group
+            )
 
         alb, service, cache = (
             self.alb_security_group,
@@ -126,13 +147,40 @@ class NetworkStack(Stack):
             "To the cache: pub/sub, history, presence",
             peer=cache,
         )
-        self._egress(
-            service,
-            "ServiceToInternet443",
-            HTTPS_PORT,
-            "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
-            cidr=ANYWHERE,
-        )
+        if self.endpoint_security_group is None:
+            self._egress(
+                service,
+                "ServiceToInternet443",
+                HTTPS_PORT,
+                "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
+                cidr=ANYWHERE,
+            )
+        else:
+            endpoints = self.endpoint_security_group
+            self._egress(
+                service,
+                "ServiceToEndpoints",
+                HTTPS_PORT,
+                "To the VPC endpoints: ECR, Secrets Manager, CloudWatch Logs",
+                peer=endpoints,
+            )
+            self._ingress(
+                endpoints,
+                "EndpointsFromService",
+                HTTPS_PORT,
+                "From relay tasks: ECR, Secrets Manager, CloudWatch Logs",
+                peer=service,
+            )
+            # Isolated subnets have no default route: 0.0.0.0/0 on 443 reaches only S3
+            # through the gateway endpoint's prefix-list route (its pl- id is a lookup,
+            # which offline synth avoids).
+            self._egress(
+                service,
+                "ServiceToS3Gateway443",
+                HTTPS_PORT,
+                "HTTPS to S3 (ECR image layers) through the gateway endpoint; no route elsewhere",
+                cidr=ANYWHERE,
+            )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
 
     def _group(self, construct_id: str, description: str) -> ec2.SecurityGroup:

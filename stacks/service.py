@@ -24,8 +24,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.compliance import acknowledge_nag, skip_checkov
-from stacks.config import StageConfig
+from stacks.config import RelaySettings, StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.network import SERVICE_SUBNETS
+from stacks.waf import EdgeFirewall
 
 CONTAINER_NAME = "relay"
 # The relay's custom metrics (EMF lines on stdout, service/emf.py); the autoscaling policy
@@ -38,6 +40,11 @@ METRICS_EMF_INTERVAL_SECONDS = 60
 RELAY_USER = "10001:10001"
 # Each WebSocket is a file descriptor; MAX_CONNECTIONS (10000) plus Redis and logs.
 OPEN_FILES_LIMIT = 65536
+# relay.cpu_architecture -> the task's runtime platform and the image's build platform.
+CPU_ARCHITECTURES = {
+    "arm64": (ecs.CpuArchitecture.ARM64, ecr_assets.Platform.LINUX_ARM64),
+    "x86_64": (ecs.CpuArchitecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+}
 
 
 class ServiceStack(Stack):
@@ -104,6 +111,10 @@ class ServiceStack(Stack):
             ),
         )
         self._listeners()
+        if config.waf.enabled:
+            self.firewall = EdgeFirewall(
+                self, "Firewall", config=config, load_balancer=self.load_balancer
+            )
         # /metrics is for scrapers inside the VPC (task IP, port 8000), not the internet.
         self.listener.add_action(
             "HideMetrics",
@@ -119,6 +130,8 @@ class ServiceStack(Stack):
             "Cluster",
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
+            # FARGATE and FARGATE_SPOT, for the service's capacity-provider strategy.
+            enable_fargate_capacity_providers=True,
         )
 
         log_key = logs_key(self, "RelayLogKey", config, "relay container logs")
@@ -139,7 +152,7 @@ class ServiceStack(Stack):
             cpu=relay.cpu,
             memory_limit_mib=relay.memory_mib,
             runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                cpu_architecture=CPU_ARCHITECTURES[relay.cpu_architecture][0],
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
             # Task storage for /tmp, the one writable path under a read-only root.
@@ -178,7 +191,9 @@ class ServiceStack(Stack):
             image=ecs.ContainerImage.from_asset(
                 str(image_directory),
                 file="service/Dockerfile",
-                platform=ecr_assets.Platform.LINUX_AMD64,
+                # Built for the task's architecture (from an x86 laptop: buildx with QEMU
+                # emulation; the pipeline builds it on an ARM CodeBuild machine).
+                platform=CPU_ARCHITECTURES[relay.cpu_architecture][1],
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
             environment=relay_environment(config, redis_url),
@@ -228,7 +243,9 @@ class ServiceStack(Stack):
             # No desired count: autoscaling owns it, so a deploy never resets a scaled-out
             # service (and drops its sockets); the scalable target's minimum applies.
             security_groups=[service_sg],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            # By name: the subnets are private with egress (NAT) or isolated (endpoints).
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS),
+            capacity_provider_strategies=capacity_provider_strategies(relay),
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=100,
@@ -293,9 +310,10 @@ class ServiceStack(Stack):
                 port=443,
                 open=False,
                 certificates=[elbv2.ListenerCertificate.from_arn(settings.certificate_arn)],
-                # TLS 1.3 and 1.2 with forward-secret AEAD ciphers only; every current
-                # browser and WebSocket client speaks it.
-                ssl_policy=elbv2.SslPolicy.TLS13_RES,
+                # AWS's recommended policy: hybrid post-quantum key exchange (ML-KEM) for
+                # clients that offer it, else TLS 1.3, or TLS 1.2 with forward-secret AEAD
+                # ciphers only; every current browser and WebSocket client speaks one.
+                ssl_policy=elbv2.SslPolicy.TLS13_12_RES_PQ,
                 default_target_groups=[self.target_group],
             )
             self.redirect = self.load_balancer.add_redirect(
@@ -338,6 +356,26 @@ class ServiceStack(Stack):
             scale_in_cooldown=scale_in,
             scale_out_cooldown=scale_out,
         )
+
+
+def capacity_provider_strategies(relay: RelaySettings) -> list[ecs.CapacityProviderStrategy]:
+    """FARGATE for `on_demand_base` tasks, then the rest split by `spot_percent`."""
+    strategies = []
+    if relay.spot_percent < 100 or relay.on_demand_base > 0:
+        strategies.append(
+            ecs.CapacityProviderStrategy(
+                capacity_provider="FARGATE",
+                base=relay.on_demand_base,
+                weight=100 - relay.spot_percent,
+            )
+        )
+    if relay.spot_percent > 0:
+        strategies.append(
+            ecs.CapacityProviderStrategy(
+                capacity_provider="FARGATE_SPOT", weight=relay.spot_percent
+            )
+        )
+    return strategies
 
 
 def connections_metric(config: StageConfig) -> cloudwatch.Metric:
