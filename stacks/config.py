@@ -69,6 +69,7 @@ SERVICE_EGRESS = ("nat", "endpoints")
 CPU_ARCHITECTURES = ("arm64", "x86_64")
 # AWS WAF rate-based rules: the evaluation windows it offers and its lowest limit.
 WAF_EVALUATION_WINDOWS = (60, 120, 300, 600)
+WAF_RATE_ACTIONS = ("block", "count")
 WAF_MIN_RATE_LIMIT = 10
 
 # Fargate refuses a container stopTimeout above 120 seconds.
@@ -206,6 +207,10 @@ class WafSettings:
     # (403) until the rate falls. A browser opens one socket and reconnects with backoff.
     upgrade_rate_limit: int = 300
     evaluation_window_seconds: int = 60
+    # "block" the addresses over the rate, or only "count" them (metrics and logs, no
+    # 403): staging counts, since the pipeline's load-test gate connects 2,000 clients from
+    # one CodeBuild address that is not fixed, so it cannot be put on allow_cidrs.
+    upgrade_rate_action: str = "block"
     # CIDRs (IPv4) whose requests skip every rule: the load generators' addresses, so a
     # load test from a few source IPs is not rate-limited as an upgrade flood.
     allow_cidrs: tuple[str, ...] = ()
@@ -305,6 +310,7 @@ _DEFAULTS: dict[str, StageConfig] = {
             log_retention_days=30,
         ),
         retain_data=False,
+        waf=WafSettings(upgrade_rate_action="count"),
     ),
     "prod": StageConfig(
         name="prod",
@@ -735,6 +741,11 @@ def _waf_problems(c: StageConfig) -> list[str]:
         problems.append(
             f"waf.evaluation_window_seconds={w.evaluation_window_seconds}: AWS WAF accepts "
             f"{', '.join(map(str, WAF_EVALUATION_WINDOWS))}."
+        )
+    if w.upgrade_rate_action not in WAF_RATE_ACTIONS:
+        problems.append(
+            f'waf.upgrade_rate_action={w.upgrade_rate_action!r}: use "block" (403 over the '
+            'rate) or "count" (metrics and logs only).'
         )
     for cidr in w.allow_cidrs:
         try:

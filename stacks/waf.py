@@ -7,7 +7,8 @@ Rules, in priority order (reasons and the managed groups left out: docs/infrastr
    sockets (only when the list is not empty).
 1. `UpgradeRatePerIp`: a rate-based rule per client IP, scoped down to WebSocket upgrades
    (`GET /ws` with `Upgrade: websocket`): a flood of upgrades from one address is blocked
-   while its pages, scripts and avatars still load.
+   (or, with `waf.upgrade_rate_action = "count"`, counted) while its pages, scripts and
+   avatars still load.
 2. AWS managed rule groups that fit a WebSocket upgrade and a static page: Amazon IP
    reputation, known bad inputs, core rule set.
 
@@ -89,7 +90,9 @@ class EdgeFirewall(Construct):
                         scope_down_statement=upgrade_statement(),
                     )
                 ),
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                action=wafv2.CfnWebACL.RuleActionProperty(block={})
+                if settings.upgrade_rate_action == "block"
+                else wafv2.CfnWebACL.RuleActionProperty(count={}),
             )
         )
         for name, _wcu in MANAGED_RULE_GROUPS:

@@ -308,6 +308,7 @@ BAD_SETTINGS = [
     ("waf", {"allow_cidrs": ("203.0.113.7/24",)}, "is not an IPv4 network"),
     ("waf", {"allow_cidrs": ("0.0.0.0/4",)}, "list the load generators' own addresses"),
     ("waf", {"log_retention_days": 2}, "waf.log_retention_days=2"),
+    ("waf", {"upgrade_rate_action": "captcha"}, "waf.upgrade_rate_action='captcha': use"),
 ]
 
 

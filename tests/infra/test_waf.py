@@ -99,7 +99,9 @@ def test_rules_in_order_rate_rule_first_then_managed_groups(protected: Synthesiz
 
 def test_rate_rule_is_per_ip_on_the_upgrade_path(protected: Synthesized) -> None:
     rule = rules_by_name(protected)["UpgradeRatePerIp"]
-    assert rule["Action"] == {"Block": {}}
+    # staging only counts: the pipeline's gate connects 2,000 clients from one CodeBuild
+    # address that cannot be allow-listed (waf.upgrade_rate_action).
+    assert rule["Action"] == {"staging": {"Count": {}}, "prod": {"Block": {}}}[protected.stage]
     rate = rule["Statement"]["RateBasedStatement"]
     assert (rate["AggregateKeyType"], rate["Limit"], rate["EvaluationWindowSec"]) == ("IP", 300, 60)
     path, upgrade = rate["ScopeDownStatement"]["AndStatement"]["Statements"]
@@ -156,8 +158,8 @@ def upgrades(ip: str, count: int, *, start: float = 0.0, spacing: float = 0.01) 
     return [Request(ip, "/ws", UPGRADE_HEADERS, at=start + i * spacing) for i in range(count)]
 
 
-def test_a_browser_session_passes(staging: Synthesized) -> None:
-    acl = model(staging)
+def test_a_browser_session_passes(prod: Synthesized) -> None:
+    acl = model(prod)
     page = ["/", "/app.js", "/outbox.js", "/timeline.js", "/style.css", "/avatars/a1.svg"]
     for path in page:
         assert acl.evaluate(Request("192.0.2.10", path, {"User-Agent": "Mozilla/5.0"})) == (
@@ -169,8 +171,8 @@ def test_a_browser_session_passes(staging: Synthesized) -> None:
         assert acl.evaluate(request)[0] == "allow"
 
 
-def test_an_upgrade_flood_from_one_ip_is_blocked_and_nothing_else(staging: Synthesized) -> None:
-    acl = model(staging)
+def test_an_upgrade_flood_from_one_ip_is_blocked_and_nothing_else(prod: Synthesized) -> None:
+    acl = model(prod)
     flood = [acl.evaluate(r) for r in upgrades("192.0.2.66", 600)]
     assert all(action == "allow" for action, _ in flood[:300])
     assert flood[-1] == ("block", "UpgradeRatePerIp")
@@ -185,17 +187,38 @@ def test_an_upgrade_flood_from_one_ip_is_blocked_and_nothing_else(staging: Synth
     assert acl.evaluate(upgrades("192.0.2.66", 1, start=6.0 + 61)[0])[0] == "allow"
 
 
-def test_the_header_match_ignores_case(staging: Synthesized) -> None:
-    acl = model(staging)
+def test_the_header_match_ignores_case(prod: Synthesized) -> None:
+    acl = model(prod)
     shouting = {"UPGRADE": "WebSocket"}
     results = [acl.evaluate(Request("192.0.2.70", "/ws", shouting, at=i / 100)) for i in range(400)]
     assert results[-1] == ("block", "UpgradeRatePerIp")
 
 
+def test_staging_counts_the_gate_instead_of_blocking_it(staging: Synthesized) -> None:
+    acl = model(staging)
+    # The gate's 2,000 clients from one CodeBuild address, ramped up over 5 s.
+    results = {acl.evaluate(r) for r in upgrades("192.0.2.90", 2000, spacing=0.0025)}
+    assert results == {("allow", None)}
+    assert len(acl.counted) == 2000 - 300
+    assert {name for name, _ in acl.counted} == {"UpgradeRatePerIp"}
+
+
 def test_a_load_generator_on_the_allow_list_is_never_limited(allow_listed: Synthesized) -> None:
-    acl = model(allow_listed)
-    # The gate's 2,000 clients from one address, all within a few seconds.
-    results = {acl.evaluate(r) for r in upgrades(LOAD_GENERATOR, 2000, spacing=0.002)}
+    # The allow-list variant with prod's blocking action, as an operator sets it for a run.
+    props = web_acl(allow_listed)
+    props = {
+        **props,
+        "Rules": [
+            {**r, "Action": {"Block": {}}} if r["Name"] == "UpgradeRatePerIp" else r
+            for r in props["Rules"]
+        ],
+    }
+    ip_sets = {
+        i: r["Properties"]["Addresses"]
+        for i, r in allow_listed.resources("service", "AWS::WAFv2::IPSet").items()
+    }
+    acl = WebAclModel(props, ip_sets)
+    results = {acl.evaluate(r) for r in upgrades(LOAD_GENERATOR, 2000, spacing=0.0025)}
     assert results == {("allow", "AllowLoadGenerators")}
     # The rest of the /24 is listed too; an address outside it is still limited.
     assert acl.evaluate(upgrades("198.51.100.200", 1)[0]) == ("allow", "AllowLoadGenerators")

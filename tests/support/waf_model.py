@@ -5,7 +5,8 @@ the pages): rules run in priority order and the first terminating action wins; a
 match with Allow ends evaluation; a rate-based rule with a scope-down statement counts only
 matching requests per source IP over its trailing evaluation window and, while the count
 is above its limit, blocks those matching requests only. Byte matches support the
-positional constraints and text transformations our rules use.
+positional constraints and text transformations our rules use; Count records a match
+and evaluation continues.
 
 Managed rule groups are opaque (AWS publishes what they inspect, not their logic), so the
 model lets them allow; what they do to an upgrade is argued from AWS's rule tables in
@@ -44,6 +45,8 @@ class WebAclModel:
             for logical_id, addresses in ip_sets.items()
         }
         self._seen: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        # (rule name, request) of every match of a rule whose action is Count.
+        self.counted: list[tuple[str, Request]] = []
 
     def evaluate(self, request: Request) -> tuple[str, str | None]:
         """(action, terminating rule name or None for the default action)."""
@@ -59,8 +62,14 @@ class WebAclModel:
             return None  # opaque: see the module docstring
         action = next(iter(rule["Action"])).lower()
         if "RateBasedStatement" in statement:
-            return action if self._over_rate(rule["Name"], statement, request) else None
-        return action if self._matches(statement, request) else None
+            matched = self._over_rate(rule["Name"], statement, request)
+        else:
+            matched = self._matches(statement, request)
+        if matched and action == "count":
+            # Count is not terminating: the request is counted and evaluation goes on.
+            self.counted.append((rule["Name"], request))
+            return None
+        return action if matched else None
 
     def _over_rate(self, name: str, statement: Mapping[str, Any], request: Request) -> bool:
         rate = statement["RateBasedStatement"]
