@@ -102,6 +102,10 @@ class PipelineStack(Stack):
             cdk_assets_cli_version=CDK_ASSETS_VERSION,
             # One asset action per asset: the relay image is built exactly once.
             publish_assets_in_parallel=True,
+            # ...natively, on a CodeBuild machine of the tasks' architecture: no emulation.
+            asset_publishing_code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=asset_build_environment(stages)
+            ),
         )
 
         self.stages: dict[str, ChatRelayStage] = {}
@@ -243,6 +247,28 @@ class PipelineStack(Stack):
             # Talks to staging's public URL only: no AWS permissions beyond CodeBuild's own.
             role_policy_statements=[],
         )
+
+
+# relay.cpu_architecture -> the CodeBuild image that builds the relay image natively.
+ASSET_BUILD_IMAGES = {
+    "arm64": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
+    "x86_64": codebuild.LinuxBuildImage.AMAZON_LINUX_2023_5,
+}
+
+
+def asset_build_environment(stages: Sequence[StageConfig]) -> codebuild.BuildEnvironment:
+    """Where the relay image is built: on the promoted stages' own architecture.
+
+    Staging and prod must share it (one image, tested in staging, run in prod); the
+    settings check in stacks/assembly.py refuses a pipeline whose stages differ.
+    """
+    (architecture,) = {stage.relay.cpu_architecture for stage in stages}
+    return codebuild.BuildEnvironment(
+        build_image=ASSET_BUILD_IMAGES[architecture],
+        compute_type=codebuild.ComputeType.LARGE,
+        # Docker runs inside the build container.
+        privileged=True,
+    )
 
 
 def _gate_environment() -> codebuild.BuildEnvironment:

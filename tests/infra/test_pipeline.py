@@ -3,15 +3,17 @@ every stage, and roles that can do no more than their step needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
+from stacks.assembly import check_one_architecture
 from stacks.config import StageConfigError
 from stacks.pipeline import BUILD_IMAGE, gate_command
 from stacks.pipeline_config import GateSettings, load_pipeline_settings
-from tests.infra.conftest import Synthesized, shipped_settings, stack_templates
+from tests.infra.conftest import Synthesized, load, shipped_settings, stack_templates
 
 # What every CodeBuild step may do in its own account: write its logs and test reports,
 # read (and for synth/source, write) the artifact bucket, use the artifact key.
@@ -289,3 +291,31 @@ def test_bad_pipeline_settings_fail_with_the_fix(table: dict, expected: list[str
     for words in expected:
         assert words in str(raised.value)
     assert "stages.toml [pipeline" in str(raised.value)
+
+
+def test_the_image_is_built_natively_on_the_stages_architecture(pipeline: Synthesized) -> None:
+    (docker,) = [
+        r["Properties"]
+        for logical_id, r in pipeline.resources("pipeline", "AWS::CodeBuild::Project").items()
+        if "DockerAsset" in logical_id
+    ]
+    environment = docker["Environment"]
+    # staging and prod run Graviton (arm64) tasks: an ARM build machine, no emulation.
+    assert environment["Type"] == "ARM_CONTAINER"
+    assert environment["Image"] == "aws/codebuild/amazonlinux-aarch64-standard:3.0"
+    assert environment["PrivilegedMode"] is True
+    assert {load("staging").relay.cpu_architecture, load("prod").relay.cpu_architecture} == {
+        "arm64"
+    }
+
+
+def test_stages_of_different_architectures_fail_with_the_fix() -> None:
+    staging = load("staging")
+    x86 = dataclasses.replace(
+        staging, relay=dataclasses.replace(staging.relay, cpu_architecture="x86_64")
+    )
+    with pytest.raises(StageConfigError) as raised:
+        check_one_architecture([x86, load("prod")])
+    message = str(raised.value)
+    assert "staging: 'x86_64', prod: 'arm64'" in message
+    assert "[stages.staging.relay] and [stages.prod.relay]" in message
