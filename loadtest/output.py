@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,7 +16,11 @@ PLOT_NEEDS = "--plot needs matplotlib: pip install -r requirements-dev.txt (or m
 
 
 def plot_available() -> bool:
-    return importlib.util.find_spec("matplotlib") is not None
+    try:
+        import matplotlib  # noqa: F401 - only whether it imports
+    except ImportError:
+        return False
+    return True
 
 
 def apply_gates(report: dict, gates: Gates) -> None:
