@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import App, Environment, Tags, Validations
+from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.cache import CacheStack
 from stacks.config import StageConfig
+from stacks.loadgen import LoadGeneratorStack
 from stacks.monitoring import MonitoringStack
 from stacks.network import NetworkStack
 from stacks.service import ServiceStack
@@ -22,14 +23,16 @@ class ChatRelay:
     cache: CacheStack
     service: ServiceStack
     monitoring: MonitoringStack
+    loadgen: LoadGeneratorStack
 
     @property
-    def stacks(self) -> dict[str, NetworkStack | CacheStack | ServiceStack | MonitoringStack]:
+    def stacks(self) -> dict[str, Stack]:
         return {
             "network": self.network,
             "cache": self.cache,
             "service": self.service,
             "monitoring": self.monitoring,
+            "loadgen": self.loadgen,
         }
 
 
@@ -89,9 +92,19 @@ def build_chat_relay(app: App, config: StageConfig, *, image_directory: Path) ->
         description=f"chat-relay {config.name}: dashboard, alarms, alarm topic",
         **common,
     )
+    # Idle until `python -m loadtest aws` runs tasks in it; only the VPC is shared.
+    loadgen = LoadGeneratorStack(
+        app,
+        stack_name(config, "loadgen"),
+        config=config,
+        vpc=network.vpc,
+        image_directory=image_directory,
+        description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
+        **common,
+    )
 
     Tags.of(app).add("project", "chat-relay")
     Tags.of(app).add("stage", config.name)
     for key, value in config.tags.items():
         Tags.of(app).add(key, value)
-    return ChatRelay(config, network, cache, service, monitoring)
+    return ChatRelay(config, network, cache, service, monitoring, loadgen)

@@ -30,7 +30,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 from stacks import build_chat_relay, load_stage_config  # noqa: E402
 from stacks.config import STAGES  # noqa: E402
 
-PARTS = ("network", "cache", "service", "monitoring")
+PARTS = ("network", "cache", "service", "monitoring", "loadgen")
 
 # A fixed, syntactically valid ACM ARN in the default region; nothing is looked up.
 TEST_CERTIFICATE_ARN = (

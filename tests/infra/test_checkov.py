@@ -24,11 +24,13 @@ REVIEWED_SKIPS = {
     ("dev", "AWS::ElasticLoadBalancingV2::Listener.LoadBalancerHttp", "CKV_AWS_2"),
     ("dev", "AWS::ElasticLoadBalancingV2::Listener.LoadBalancerHttp", "CKV_AWS_103"),
     ("dev", "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
+    ("dev", "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
 }
 for _stage in ("staging", "prod", "prod-cluster"):
     REVIEWED_SKIPS |= {
         (_stage, "AWS::S3::Bucket.AccessLogs", "CKV_AWS_18"),
         (_stage, "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
+        (_stage, "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
     }
 
 
