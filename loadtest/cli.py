@@ -48,6 +48,7 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
 MERGE_COMMAND = "merge"
+AWS_COMMAND = "aws"  # needs boto3 (loadtest/requirements.txt)
 
 
 class UsageError(Exception):
@@ -367,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         from loadtest.merge_command import merge_main
 
         return merge_main(argv[1:])
+    if argv and argv[0] == AWS_COMMAND:
+        from loadtest.aws.command import aws_main
+
+        return aws_main(argv[1:])
     return run_main(argv)
 
 
