@@ -92,6 +92,8 @@ async def run_clients(
     ctx = ClientContext(plan, t0_ns, tally, tls)
     ranks = plan.sender_ranks()
     clients = [SimulatedClient(i, ctx, ranks.get(i)) for i in plan.clients_of_worker(worker)]
+    # From t0: a shard may wait long for --start-at, and that wait is not the run.
+    await sleep_until(t0_ns)
     cpu_start, wall_start = time.process_time(), time.monotonic()
 
     tasks = [asyncio.create_task(c.run()) for c in clients]
