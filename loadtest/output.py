@@ -29,7 +29,9 @@ def apply_gates(report: dict, gates: Gates) -> None:
 
 
 def write_json(report: dict, path: Path) -> None:
-    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    # A shard's report is mostly histograms for `merge` to read: compact, a third the size.
+    option = 0 if "shard" in report else orjson.OPT_INDENT_2
+    path.write_bytes(orjson.dumps(report, option=option) + b"\n")
 
 
 def publish(report: dict, json_path: Path | None, plot_path: Path | None) -> None:

@@ -188,9 +188,17 @@ def _plan_line(report: dict) -> str:
     )
 
 
+def _is_one_shard(report: dict) -> bool:
+    return report["plan"].get("shard_count", 1) > 1 and not report.get("merged_from")
+
+
+def _over_all_shards(report: dict) -> str:
+    return " over all shards" if _is_one_shard(report) else ""
+
+
 def _messages_line(report: dict) -> str:
-    msgs, plan = report["messages"], report["plan"]
-    if plan.get("shard_count", 1) > 1 and not report.get("merged_from"):
+    msgs = report["messages"]
+    if _is_one_shard(report):
         # A shard alone sees its recipients' deliveries from every shard's senders, but only
         # its own senders' sends: loss and duplicates need every shard (`loadtest merge`).
         return (
@@ -227,7 +235,7 @@ def format_summary(report: dict) -> str:
         f"ack       {_fmt_ms(report['ack_latency_ms'], ('p50', 'p99', 'max'))}",
         _messages_line(report),
         f"rate      {report['throughput']['deliveries_per_s']:,.0f} deliveries/s "
-        f"(offered {plan['offered_deliveries_per_s']:,.0f}), "
+        f"(offered {plan['offered_deliveries_per_s']:,.0f}{_over_all_shards(report)}), "
         f"{report['throughput']['sent_per_s']:,.1f} sends/s",
         f"conns     reconnects {conns['reconnects']}  churn drops {conns['churn_drops']}  "
         f"recovered from history {msgs['recovered_from_history']}  identity changes "

@@ -30,6 +30,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
@@ -183,25 +184,12 @@ class LoadGeneratorStack(Stack):
             CfnOutput(self, name, value=value)
 
     def _results_bucket(self, config: StageConfig, settings: LoadGeneratorSettings) -> s3.Bucket:
-        days = settings.results_retention_days
-        bucket = s3.Bucket(
+        bucket = expiring_bucket(
             self,
             "ResultsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-results",
-                    expiration=Duration.days(days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            expire_after_days=settings.results_retention_days,
+            rule_id="expire-results",
             removal_policy=removal_policy(config),
-            auto_delete_objects=False,
         )
         reason = (
             "Load-test reports only, written by the generator tasks' role (put below "

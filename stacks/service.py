@@ -23,6 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
@@ -252,24 +253,11 @@ class ServiceStack(Stack):
         )
 
     def _access_log_bucket(self) -> s3.Bucket:
-        days = self.config.load_balancer.access_log_retention_days
-        bucket = s3.Bucket(
+        bucket = expiring_bucket(
             self,
             "AccessLogs",
-            # ALB access logs support only SSE-S3 (not SSE-KMS) as the bucket encryption.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=Duration.days(days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            expire_after_days=self.config.load_balancer.access_log_retention_days,
+            rule_id="expire-access-logs",
             # Audit data outlives the stack; `cdk destroy` leaves the bucket (see docs).
             removal_policy=RemovalPolicy.RETAIN,
         )
