@@ -24,7 +24,7 @@ import psutil
 
 from bench.environment import describe
 from bench.scenarios import Cluster
-from loadtest.cli import duration
+from loadtest.arguments import duration
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

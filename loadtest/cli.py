@@ -17,21 +17,28 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
+from loadtest.arguments import (
+    OneLineParser,
+    UsageError,
+    add_gate_arguments,
+    check_output_paths,
+    duration,
+    gates_from_args,
+    relay_url,
+    shard,
+    start_time,
+)
 from loadtest.output import (
     EXIT_GATE_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
-    PLOT_NEEDS,
     apply_gates,
-    plot_available,
     publish,
 )
-from loadtest.plan import NS_PER_S, Gates, RunPlan
+from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.preflight import Unreachable, check_reachable
 from loadtest.progress import ProgressDisplay
 from loadtest.report import build_report
@@ -42,75 +49,10 @@ from loadtest.worker import tls_context
 
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # protocol v1
 RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")  # goes into room names and message stamps
-SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
 MERGE_COMMAND = "merge"
 AWS_COMMAND = "aws"  # needs boto3 (loadtest/requirements.txt)
-
-
-class UsageError(Exception):
-    pass
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line on stderr, not the whole usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
-def duration(text: str) -> float:
-    """Seconds from '30', '30s', '500ms', '2m' or '1h'."""
-    match = DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30, 30s, 500ms, 2m)")
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-
-
-def shard(text: str) -> tuple[int, int]:
-    """(K, N) from 'K/N', 1 <= K <= N."""
-    match = SHARD.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a shard: {text!r} (try 1/3)")
-    index, count = int(match.group(1)), int(match.group(2))
-    if not 1 <= index <= count:
-        raise argparse.ArgumentTypeError(f"shard {text!r}: K must be between 1 and N")
-    return index, count
-
-
-def start_time(text: str) -> int:
-    """Wall-clock nanoseconds from ISO 8601 with a time zone, or Unix seconds."""
-    try:
-        return int(float(text) * NS_PER_S)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (try 2026-12-01T12:30:00Z or Unix seconds)"
-        ) from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z for UTC, e.g. {text}Z")
-    return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
-
-
-def relay_url(text: str) -> str:
-    """ws:// or wss:// URL; a bare host:port gets the relay's /ws path."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("ws", "wss"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a ws:// or wss:// URL")
-    if not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{text!r} has no host")
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} has a bad port") from None
-    path = parts.path if parts.path not in ("", "/") else "/ws"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def build_parser() -> OneLineParser:
@@ -238,49 +180,6 @@ def build_parser() -> OneLineParser:
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_gate_arguments(parser)
     return parser
-
-
-def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    gates = parser.add_argument_group(
-        "CI gates (exit 1 when missed; a run that measured nothing always fails)"
-    )
-    gates.add_argument("--max-p99-ms", type=float, help="fan-out latency p99")
-    gates.add_argument("--max-p999-ms", type=float, help="fan-out latency p99.9")
-    gates.add_argument("--max-loss", type=float, help="lost / expected deliveries, e.g. 0 or 0.001")
-    gates.add_argument("--max-join-ms", type=float, help="connect + join p99")
-    gates.add_argument("--max-all-joined-s", type=float, help="time until every client had joined")
-    gates.add_argument("--max-errors", type=int, help="error frames plus unexpected closes")
-    gates.add_argument("--max-duplicates", type=int, help="duplicated deliveries")
-    gates.add_argument("--min-deliveries-per-s", type=float, help="delivered messages per second")
-    gates.add_argument(
-        "--min-delivered", type=int, help="delivered messages (recipient x message), at least"
-    )
-
-
-def gates_from_args(args: argparse.Namespace) -> Gates:
-    if args.max_loss is not None and not 0 <= args.max_loss <= 1:
-        raise UsageError("--max-loss is a ratio between 0 and 1")
-    if args.min_delivered is not None and args.min_delivered < 1:
-        raise UsageError("--min-delivered must be at least 1")
-    return Gates(
-        max_p99_ms=args.max_p99_ms,
-        max_p999_ms=args.max_p999_ms,
-        max_loss=args.max_loss,
-        max_join_ms=args.max_join_ms,
-        max_all_joined_s=args.max_all_joined_s,
-        max_errors=args.max_errors,
-        max_duplicates=args.max_duplicates,
-        min_deliveries_per_s=args.min_deliveries_per_s,
-        min_delivered=args.min_delivered,
-    )
-
-
-def check_output_paths(args: argparse.Namespace) -> None:
-    for path in (args.json, args.plot):
-        if path is not None and not path.parent.is_dir():
-            raise UsageError(f"no such directory for {path}")
-    if args.plot is not None and not plot_available():
-        raise UsageError(PLOT_NEEDS)
 
 
 def run_id_from_args(args: argparse.Namespace) -> str | None:

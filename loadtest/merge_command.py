@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from loadtest.cli import (
+from loadtest.arguments import (
     OneLineParser,
     UsageError,
     add_gate_arguments,

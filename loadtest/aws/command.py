@@ -22,15 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadtest.arguments import OneLineParser, UsageError, check_output_paths, duration
 from loadtest.aws.s3uri import S3Location, shard_report_name
-from loadtest.cli import (
-    OneLineParser,
-    UsageError,
-    build_parser,
-    check_output_paths,
-    duration,
-    plan_from_args,
-)
+from loadtest.cli import build_parser, plan_from_args
 from loadtest.merge import MergeError, merge_shards, read_shard
 from loadtest.output import (
     EXIT_GATE_FAILED,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.cli import build_parser, duration, main, plan_from_args, relay_url
+from loadtest.arguments import duration, relay_url
+from loadtest.cli import build_parser, main, plan_from_args
 from tests.support.processes import REPO, free_port
 
 OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first

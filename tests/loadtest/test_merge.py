@@ -140,6 +140,21 @@ def test_merge_applies_the_gates_to_the_merged_figures(
     assert "errors    rate_limited 3" in summary  # counts, not a Python dict
     assert "None" not in summary and "{" not in summary
     assert orjson.loads(out.read_bytes())["passed"] is False
+    plot = tmp_path / "merged.png"
+    assert (
+        merge_main(
+            [
+                *paths,
+                "--max-loss=0.02",
+                "--min-delivered=100",
+                f"--plot={plot}",
+                "--max-p99-ms=5",
+                "--min-deliveries-per-s=1",
+            ]
+        )
+        == 1
+    )  # p99 over 5 ms
+    assert plot.read_bytes().startswith(b"\x89PNG")  # drawn with the limit lines
     assert merge_main([*paths, "--max-loss=0.02", "--min-delivered=100"]) == 0
 
 
