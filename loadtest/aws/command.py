@@ -155,8 +155,11 @@ def aws_main(argv: list[str]) -> int:
     try:
         generators = find_generators(session, options.stage)
         fleet = Fleet(session, generators, run_id)
+        region = ["--region", session.region_name] if session.region_name else []
         commands = {
-            k: shard_command(generators, run_id, shard_args, k, options.shards, start_iso)
+            k: shard_command(
+                generators, run_id, [*region, "--"], shard_args, k, options.shards, start_iso
+            )
             for k in range(1, options.shards + 1)
         }
         print(
@@ -188,15 +191,23 @@ def aws_main(argv: list[str]) -> int:
 
 
 def shard_command(
-    generators: Generators, run_id: str, args: list[str], index: int, count: int, start: str
+    generators: Generators,
+    run_id: str,
+    task_options: list[str],
+    args: list[str],
+    index: int,
+    count: int,
+    start: str,
 ) -> list[str]:
+    """The container command of shard `index`: loadtest.aws.task's options, then `--` and
+    the load test's arguments with this shard's --shard and the common --start-at."""
     results = generators.results.join(run_id)
     return [
         "python",
         "-m",
         "loadtest.aws.task",
         f"--results={results}/",
-        "--",
+        *task_options,
         *args,
         f"--shard={index}/{count}",
         f"--start-at={start}",
@@ -353,7 +364,8 @@ class Fleet:
         if missing:
             raise AwsRunError(
                 f"no report from {', '.join(missing)}: see the shard's log in the stack's "
-                f"log group (stream loadtest/loadtest/<task id>); the other reports are in "
+                f"log group (stream loadtest/loadtest/<task id>); a shard that started after "
+                f"--start-at says so there (raise --start-lead); the other reports are in "
                 f"{out_dir}/"
             )
         return paths

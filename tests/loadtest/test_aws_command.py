@@ -66,6 +66,7 @@ def test_three_tasks_run_the_shards_and_the_reports_merge(
     ]
     assert len({next(a for a in c if a.startswith("--start-at=")) for c in commands}) == 1
     assert all("--json" not in c for c in commands)  # --json is for the merged report
+    assert all(c[c.index("--region") + 1] == "us-east-1" for c in commands)  # the bucket's
     merged = orjson.loads(merged_path.read_bytes())
     run_id = merged["run_id"]
     keys = sorted(o["Key"] for o in listed["Contents"])
