@@ -99,6 +99,7 @@ $(VENV)/.node: $(VENV)/.dev-deps
 
 node: $(VENV)/.node
 
+# package.json also pins axe-core, which tests/web injects into the page for the accessibility scan.
 node_modules/.package-lock.json: package.json package-lock.json $(VENV)/.node
 	$(INFRA_ENV) npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -10,6 +10,7 @@ import uvicorn
 from .app import create_app
 from .config import ConfigError, load_settings
 from .drain import DrainingServer
+from .http_edge import HttpEdge
 from .logs import configure_logging
 
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools under head size, count and time limits (service.http_edge).
+        http=HttpEdge.from_settings(settings, app.relay.metrics).protocol_factory(),
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,  # ~50 KiB per connection; chat frames are small

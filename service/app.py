@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -27,6 +28,7 @@ from .hub import Hub
 from .members import MEMBER_ID_BYTES, MemberFactory
 from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
 from .origins import origin_allowed
+from .security_headers import SecurityHeaders
 from .session import Session
 from .transport import PROTOCOL_SCOPE_KEY
 
@@ -163,6 +165,8 @@ def create_app(settings: Settings, broker: Broker | None = None) -> RelayApp:
         Route("/avatars/{member_id}.svg", relay.avatar),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
-    http = Starlette(routes=routes, lifespan=relay.lifespan)
+    http = Starlette(
+        routes=routes, lifespan=relay.lifespan, middleware=[Middleware(SecurityHeaders)]
+    )
     http.state.relay = relay
     return RelayApp(relay, http)

@@ -37,10 +37,15 @@ class Settings:
     max_connections: int = 10_000
     send_buffer_bytes: int = 512 * 1024
     max_frame_bytes: int = 65_536
+    request_head_max_bytes: int = 65_536
+    request_head_max_headers: int = 100
+    request_head_timeout: float = 5.0
+    max_http_connections: int = 1000
     drain_seconds: float = 20.0
     presence_ttl: float = 20.0
     identity_ttl_days: int = 30
     history_ttl_days: int = 7
+    memory_history_bytes: int = 64 * 2**20
     log_level: str = "info"
     log_rate_limit: float = 20.0
     metrics_endpoint: bool = True
@@ -172,10 +177,15 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MAX_CONNECTIONS": ("max_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
     "SEND_BUFFER_BYTES": ("send_buffer_bytes", lambda n, r: _int(n, r, 4096, 1 << 30)),
     "MAX_FRAME_BYTES": ("max_frame_bytes", lambda n, r: _int(n, r, 1024, 16 * 1024 * 1024)),
+    "REQUEST_HEAD_MAX_BYTES": ("request_head_max_bytes", lambda n, r: _int(n, r, 1024, 1 << 20)),
+    "REQUEST_HEAD_MAX_HEADERS": ("request_head_max_headers", lambda n, r: _int(n, r, 8, 10_000)),
+    "REQUEST_HEAD_TIMEOUT": ("request_head_timeout", lambda n, r: _float(n, r, 0.1, 300)),
+    "MAX_HTTP_CONNECTIONS": ("max_http_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
     "DRAIN_SECONDS": ("drain_seconds", lambda n, r: _float(n, r, 0, 110)),
     "PRESENCE_TTL": ("presence_ttl", lambda n, r: _float(n, r, 3, 3600)),
     "IDENTITY_TTL_DAYS": ("identity_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
     "HISTORY_TTL_DAYS": ("history_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
+    "MEMORY_HISTORY_BYTES": ("memory_history_bytes", lambda n, r: _int(n, r, 1 << 20, 1 << 40)),
     "LOG_LEVEL": ("log_level", _log_level),
     "LOG_RATE_LIMIT": ("log_rate_limit", lambda n, r: _float(n, r, 0.1, 1_000_000)),
     "METRICS_ENDPOINT": ("metrics_endpoint", _bool),

@@ -186,7 +186,7 @@ class RelayCollector:
         yield closed
         refused = CounterMetricFamily(
             "chat_relay_connections_refused",
-            "WebSocket handshakes refused, by reason",
+            "WebSocket handshakes and HTTP requests refused, by reason",
             labels=["reason"],
         )
         for reason, count in sorted(m.refused.items()):

@@ -19,7 +19,11 @@ DEFAULT_ROOM = "lobby"
 MAX_TEXT_CHARS = 2000
 MAX_REF_CHARS = 64
 ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-MESSAGE_ID_PATTERN = re.compile(r"(\d{1,20})-(\d{1,20})")
+# Exactly what Redis accepts as a stream id: ASCII digits only (``\d`` would also match
+# Arabic-Indic or fullwidth digits), each part an unsigned 64-bit integer (parse_message_id).
+MESSAGE_ID_PATTERN = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+MAX_ID_PART = 2**64 - 1
+MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 # Close codes (RFC 6455 plus the relay's documented uses).
@@ -65,7 +69,25 @@ def parse_message_id(value: str) -> tuple[int, int]:
     match = MESSAGE_ID_PATTERN.fullmatch(value)
     if match is None:
         raise ValueError(f"not a message id: {value!r}")
-    return int(match[1]), int(match[2])
+    pair = int(match[1]), int(match[2])
+    if max(pair) > MAX_ID_PART:
+        raise ValueError(f"message id part over 2^64-1: {value!r}")
+    return pair
+
+
+# White_Space is what str.strip() removes; these are Unicode's Default_Ignorable_Code_Point
+# ranges (DerivedCoreProperties.txt): zero-width spaces and joiners, the BOM, bidi and
+# variation marks, Hangul fillers, tags. A text made only of them renders as nothing.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff\\s]*"
+)
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` holds nothing visible: only whitespace and ignorable code points."""
+    return _INVISIBLE.fullmatch(text) is not None
 
 
 def _optional_str(obj: dict[str, Any], key: str) -> str | None:
@@ -108,8 +130,15 @@ def _parse_join(obj: dict[str, Any]) -> Join:
     if token is not None and not TOKEN_PATTERN.fullmatch(token):
         raise ProtocolError("bad_frame", '"token" must be the token a welcome frame gave')
     since = _optional_str(obj, "since")
-    if since is not None and not MESSAGE_ID_PATTERN.fullmatch(since):
-        raise ProtocolError("bad_frame", '"since" must be a message id such as "1700000000000-0"')
+    if since is not None:
+        try:
+            parse_message_id(since)
+        except ValueError:
+            raise ProtocolError(
+                "bad_frame",
+                '"since" must be a message id such as "1700000000000-0": two ASCII numbers '
+                "of at most 2^64-1 joined by '-'",
+            ) from None
     return Join(room=room, token=token, since=since)
 
 
@@ -118,8 +147,8 @@ def _parse_send(obj: dict[str, Any]) -> Send:
     if not isinstance(text, str):
         raise ProtocolError("bad_frame", '"text" must be a string')
     text = text.strip()
-    if not text:
-        raise ProtocolError("empty_text", "message text is empty")
+    if is_blank(text):
+        raise ProtocolError("empty_text", "message text is empty (or only invisible characters)")
     if len(text) > MAX_TEXT_CHARS:
         raise ProtocolError("too_long", f"message text is over {MAX_TEXT_CHARS} characters")
     ref = obj.get("ref")

@@ -13,7 +13,7 @@ import time
 from starlette.websockets import WebSocket
 
 from . import protocol
-from .broker import BrokerUnavailable
+from .broker import BrokerUnavailable, HistoryFull
 from .config import Settings
 from .connection import ClientConnection
 from .hub import Hub
@@ -219,6 +219,15 @@ class Session:
             self.connection.send_text(
                 protocol.error("unavailable", "message not stored: storage unreachable; retry")
             )
+            return
+        except HistoryFull:
+            log.warning("history full; refused a message to a new room", extra={"room": self.room})
+            detail = (
+                "message not stored: this relay holds all the chat history it may "
+                "(MEMORY_HISTORY_BYTES) and new rooms wait until idle rooms expire; "
+                "rooms with history keep working"
+            )
+            self.connection.send_text(protocol.error("history_full", detail))
             return
         if not published.duplicate:
             self.hub.metrics.messages_in += 1

@@ -1,57 +1,131 @@
 // chat-relay web client: protocol v1 over one WebSocket, no framework, no build step.
 // Everything a person types is shown with textContent, never parsed as HTML.
 
+import { Outbox } from "./outbox.js";
+import { Timeline, avatarImage } from "./timeline.js";
+
 const params = new URLSearchParams(location.search);
 const room = params.get("room") || "lobby";
-const tokenKey = `chat-relay:token:${room}`;
+// Identities are not tied to a room (a token names a member everywhere), so one token per
+// browser gives one name in every room. The per-room key is what older pages stored.
+const TOKEN_KEY = "chat-relay:token";
+const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
+const READY_POLL_MS = 5000;
+const WAITING_FOR_CONNECTION = "waiting for the connection";
+const FAILURE_REASONS = {
+  unavailable: "the relay could not reach its storage",
+  rate_limited: "the relay did not take it in time",
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), roomName: $("room-name"), me: $("me"), meName: $("me-name"),
   meAvatar: $("me-avatar"), members: $("members"), memberCount: $("member-count"),
-  messages: $("messages"), notice: $("notice"), form: $("send-form"), text: $("text"),
-  send: $("send"),
+  membersToggle: $("members-toggle"), toggleCount: $("toggle-count"), panel: $("members-panel"),
+  messages: $("messages"), empty: $("empty"), notice: $("notice"), form: $("send-form"),
+  text: $("text"),
 };
 
 const state = {
   socket: null,
-  me: null,
-  members: new Map(),        // member id -> member
-  seen: new Set(),           // message ids shown
-  lastId: null,              // newest message id shown: resume point
-  outbox: new Map(),         // ref -> text, sent but not acknowledged (resent on reconnect)
-  attempt: 0,
   joined: false,
+  me: null,
+  members: new Map(),  // member id -> member
+  attempt: 0,
+  degraded: false,     // the relay said its storage is unreachable
+  readyPoll: null,
 };
 
-function compareIds(a, b) {
-  const [am, as] = a.split("-").map(BigInt);
-  const [bm, bs] = b.split("-").map(BigInt);
-  return am === bm ? (as < bs ? -1 : as > bs ? 1 : 0) : (am < bm ? -1 : 1);
-}
+const timeline = new Timeline({
+  list: ui.messages,
+  emptyLine: ui.empty,
+  onRetry: (ref) => {
+    timeline.requeued(ref);
+    if (!state.joined) timeline.retrying(ref, WAITING_FOR_CONNECTION);
+    outbox.retry(ref);
+    ui.text.focus();
+  },
+});
 
-function setStatus(kind, label) {
+const outbox = new Outbox({
+  transmit: (frame) => state.joined && send(frame),
+  onQueued: (item) => {
+    timeline.addPending(item);
+    if (!state.joined) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
+  },
+  onSending: (item) => timeline.retrying(item.ref, "sending…"),
+  onStored: (item, id) => {
+    timeline.stored(item.ref, id);
+    setDegraded(false);
+    showNotice("");
+  },
+  onRetrying: (item, code, delay) => {
+    const seconds = (delay / 1000).toFixed(1);
+    if (code === "unavailable") {
+      setDegraded(true);
+      showNotice("The relay cannot reach its storage right now; your message is being retried.");
+      timeline.retrying(item.ref, `storage unreachable, retrying in ${seconds}s`);
+    } else {
+      timeline.retrying(item.ref, `waiting ${seconds}s`);
+      showNotice("Sending more slowly: the relay limits how many messages arrive each second.");
+    }
+  },
+  onFailed: (item, code, detail) => {
+    timeline.failed(item.ref, FAILURE_REASONS[code] || detail);
+    showNotice("A message could not be sent. Use its Retry button when the relay is back.");
+  },
+});
+
+function renderStatus() {
+  let kind;
+  let label;
+  if (!state.joined) {
+    kind = state.socket && state.socket.readyState === WebSocket.CLOSED ? "offline" : "connecting";
+    label = state.statusLabel;
+  } else if (state.degraded) {
+    kind = "degraded";
+    label = "degraded";
+  } else {
+    kind = "online";
+    label = "online";
+  }
   ui.status.dataset.state = kind;
   ui.status.textContent = label;
-  const usable = kind === "online";
-  ui.text.disabled = !usable;
-  ui.send.disabled = !usable;
+}
+
+function setConnection(label) {
+  state.statusLabel = label;
+  renderStatus();
+}
+
+// While degraded, /readyz says when storage is back even if nothing is being retried.
+// Behind the ALB the stickiness cookie sends it to the task holding this socket.
+function setDegraded(degraded) {
+  state.degraded = degraded;
+  clearInterval(state.readyPoll);
+  state.readyPoll = null;
+  if (degraded) {
+    state.readyPoll = setInterval(async () => {
+      if (outbox.inFlight) return;
+      try {
+        const response = await fetch("/readyz", { cache: "no-store" });
+        if (response.ok && state.degraded && !outbox.inFlight) {
+          setDegraded(false);
+          showNotice("");
+        }
+      } catch {
+        // offline: the socket's close handler shows that
+      }
+    }, READY_POLL_MS);
+  }
+  renderStatus();
 }
 
 function showNotice(text) {
   ui.notice.textContent = text;
   ui.notice.hidden = !text;
-}
-
-function avatarImage(member, size) {
-  const img = document.createElement("img");
-  img.src = member.avatar;
-  img.alt = "";
-  img.width = size;
-  img.height = size;
-  return img;
 }
 
 function renderMembers() {
@@ -60,47 +134,20 @@ function renderMembers() {
   for (const member of sorted) {
     const li = document.createElement("li");
     li.dataset.memberId = member.id;
-    if (state.me && member.id === state.me.id) li.classList.add("self");
     const name = document.createElement("span");
     name.textContent = member.username;
-    li.append(avatarImage(member, 24), name);
+    li.append(avatarImage(member.avatar, 24), name);
+    if (state.me && member.id === state.me.id) {
+      li.classList.add("self");
+      const you = document.createElement("span");
+      you.className = "you";
+      you.textContent = "(you)";
+      li.append(you);
+    }
     ui.members.append(li);
   }
   ui.memberCount.textContent = String(state.members.size);
-}
-
-function addMessage(message) {
-  if (state.seen.has(message.id)) return;
-  state.seen.add(message.id);
-  if (!state.lastId || compareIds(message.id, state.lastId) > 0) state.lastId = message.id;
-  const li = document.createElement("li");
-  li.dataset.messageId = message.id;
-  const body = document.createElement("div");
-  body.className = "body";
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const who = document.createElement("b");
-  who.textContent = message.username;
-  const when = document.createElement("time");
-  const date = new Date(message.date);
-  when.dateTime = date.toISOString();
-  when.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  meta.append(who, when);
-  const text = document.createElement("div");
-  text.className = "text";
-  text.textContent = message.text;
-  body.append(meta, text);
-  li.append(avatarImage(message, 32), body);
-  const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
-  ui.messages.append(li);
-  if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
-}
-
-function addGapMarker() {
-  const li = document.createElement("li");
-  li.className = "gap";
-  li.textContent = "Some earlier messages are no longer available.";
-  ui.messages.append(li);
+  ui.toggleCount.textContent = String(state.members.size);
 }
 
 function send(frame) {
@@ -111,30 +158,39 @@ function send(frame) {
   return false;
 }
 
+function focusInput() {
+  // Keep the caret in the input, unless the person is using another control.
+  const active = document.activeElement;
+  if (!active || active === document.body || active === ui.text) ui.text.focus();
+}
+
 function handle(frame) {
   switch (frame.type) {
     case "welcome":
       state.me = frame.member;
-      localStorage.setItem(tokenKey, frame.token);
+      localStorage.setItem(TOKEN_KEY, frame.token);
       ui.meName.textContent = frame.member.username;
       ui.meAvatar.src = frame.member.avatar;
+      ui.meAvatar.title = `You are ${frame.member.username}`;
       ui.me.hidden = false;
+      timeline.setMe(frame.member);
       break;
     case "member_history":
       state.members = new Map(Object.entries(frame.members));
       renderMembers();
       break;
     case "message_history":
-      if (!frame.complete && state.lastId) addGapMarker();
-      for (const message of frame.messages) addMessage(message);
+      if (!frame.complete && timeline.lastId) timeline.addGapMarker();
+      for (const message of frame.messages) timeline.addStored(message);
       state.joined = true;
       state.attempt = 0;
-      setStatus("online", "online");
-      // Anything sent but never acknowledged goes again with the same ref: stored once.
-      for (const [ref, text] of state.outbox) send({ type: "send", text, ref });
+      setDegraded(false); // the join itself read storage
+      showNotice("");
+      focusInput();
+      outbox.connectionReady();
       break;
     case "messages":
-      addMessage(frame.message);
+      timeline.addStored(frame.message);
       break;
     case "member_add":
       state.members.set(frame.member.id, frame.member);
@@ -145,13 +201,13 @@ function handle(frame) {
       renderMembers();
       break;
     case "ack":
-      state.outbox.delete(frame.ref);
+      outbox.acknowledged(frame.ref, frame.id);
       break;
     case "resync":
-      addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
+      timeline.addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
       break;
     case "error":
-      showNotice(`${frame.code}: ${frame.detail}`);
+      if (!outbox.refused(frame.code, frame.detail)) showNotice(`${frame.code}: ${frame.detail}`);
       break;
     default:
       break; // pong and frames of later protocol versions
@@ -166,16 +222,16 @@ function reconnectDelay() {
 }
 
 function connect() {
-  setStatus("connecting", state.attempt ? "reconnecting…" : "connecting…");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
   state.socket = socket;
   state.joined = false;
+  setConnection(state.attempt ? "reconnecting…" : "connecting…");
   socket.addEventListener("open", () => {
     const join = { type: "join", room };
-    const token = localStorage.getItem(tokenKey);
+    const token = localStorage.getItem(TOKEN_KEY) || localStorage.getItem(LEGACY_TOKEN_KEY);
     if (token) join.token = token;
-    if (state.lastId) join.since = state.lastId;
+    if (timeline.lastId) join.since = timeline.lastId;
     socket.send(JSON.stringify(join));
   });
   socket.addEventListener("message", (event) => {
@@ -189,9 +245,14 @@ function connect() {
   });
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
+    state.joined = false;
+    outbox.connectionLost();
+    for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
+    setDegraded(false);
     const delay = reconnectDelay();
     const why = event.code === 1012 ? "relay restarting" : event.code === 1013 ? "relay busy" : "offline";
-    setStatus("offline", `${why}; retrying in ${(delay / 1000).toFixed(1)}s`);
+    const waiting = outbox.size ? `; ${outbox.size} waiting to send` : "";
+    setConnection(`${why}; retrying in ${(delay / 1000).toFixed(1)}s${waiting}`);
     setTimeout(connect, delay);
   });
 }
@@ -199,19 +260,33 @@ function connect() {
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.text.value.trim();
+  ui.text.focus();
   if (!text) return;
   if (text.length > 2000) {
     showNotice("Messages are limited to 2000 characters.");
     return;
   }
-  const ref = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-  state.outbox.set(ref, text);
-  if (send({ type: "send", text, ref })) {
-    ui.text.value = "";
-    showNotice("");
+  // Shown at once as pending; the outbox delivers it whenever the relay can take it.
+  outbox.add(text);
+  ui.text.value = "";
+});
+
+function showMembersPanel(open) {
+  ui.membersToggle.setAttribute("aria-expanded", String(open));
+  ui.panel.classList.toggle("open", open);
+}
+
+ui.membersToggle.addEventListener("click", () => {
+  showMembersPanel(ui.membersToggle.getAttribute("aria-expanded") !== "true");
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && ui.panel.classList.contains("open")) {
+    showMembersPanel(false);
+    ui.membersToggle.focus();
   }
 });
 
 ui.roomName.textContent = `#${room}`;
 document.title = `#${room} · chat-relay`;
+ui.text.focus();
 connect();

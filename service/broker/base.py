@@ -36,6 +36,11 @@ class BrokerUnavailable(Exception):
     """The shared store cannot be reached right now; the caller tells the client to retry."""
 
 
+class HistoryFull(Exception):
+    """The store holds all the history it may (the memory broker's MEMORY_HISTORY_BYTES) and
+    the room has none to give up: nothing was stored."""
+
+
 class Broker(ABC):
     """Shared state of the chat. Every method is safe to call from many connections."""
 

@@ -3,21 +3,32 @@
 A real backend with the same guarantees as the Redis one inside one process:
 bounded history with increasing ids, presence with connection counts, resume
 identities and idempotent sends. Nothing here survives a restart.
+
+History is bounded three ways, since any client can create rooms: ``HISTORY_MAX_LEN``
+messages per room, a room's history expires ``HISTORY_TTL_DAYS`` after its last message
+(as the Redis stream's key does), and all rooms together hold at most
+``MEMORY_HISTORY_BYTES``. When that is reached, a room with history makes space by
+dropping its own oldest messages, and a room without any is refused (``HistoryFull``)
+until idle rooms expire: conversations going on keep going, new rooms wait.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import protocol
 from ..members import Member
-from .base import Broker, FrameHandler, History, Published
+from .base import Broker, FrameHandler, History, HistoryFull, Published
 
 # Bounds on state that clients create, so memory cannot grow without limit.
 MAX_IDENTITIES = 100_000
 MAX_REMEMBERED_REFS = 100_000
+# What an entry costs beside its message text: the id tuple, its ints, the deque slot.
+ENTRY_OVERHEAD_BYTES = 200
 
 
 @dataclass(slots=True)
@@ -26,6 +37,8 @@ class _RoomHistory:
     last: tuple[int, int] = (0, 0)
     max_deleted: tuple[int, int] = (0, 0)  # newest id trimmed away; resume before it is incomplete
     origin: tuple[int, int] = (0, 0)  # first id this process stored; resume before it is incomplete
+    size: int = 0  # bytes held by ``entries`` (message_cost of each)
+    written: float = 0.0  # clock reading of the newest message; expiry counts from it
 
 
 @dataclass(slots=True)
@@ -38,10 +51,26 @@ def _format_id(pair: tuple[int, int]) -> str:
     return f"{pair[0]}-{pair[1]}"
 
 
+def message_cost(message: str) -> int:
+    """Memory one stored message holds, in bytes (1-4 a character, as Python stores text)."""
+    return sys.getsizeof(message) + ENTRY_OVERHEAD_BYTES
+
+
 class MemoryBroker(Broker):
-    def __init__(self, history_max_len: int) -> None:
+    def __init__(
+        self,
+        history_max_len: int,
+        history_ttl: float = 7 * 86400,
+        max_history_bytes: int = 64 * 2**20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._history_max_len = history_max_len
-        self._histories: dict[str, _RoomHistory] = {}
+        self._history_ttl = history_ttl
+        self._max_history_bytes = max_history_bytes
+        self._clock = clock
+        # Least recently written first, so expiry looks only at the front.
+        self._histories: OrderedDict[str, _RoomHistory] = OrderedDict()
+        self._history_bytes = 0
         self._presence: dict[str, dict[str, _Presence]] = {}
         self._identities: OrderedDict[str, str] = OrderedDict()
         self._refs: OrderedDict[tuple[str, str, str], str] = OrderedDict()
@@ -76,22 +105,33 @@ class MemoryBroker(Broker):
         ref_key = (room, member.id, ref) if ref is not None else None
         if ref_key is not None and ref_key in self._refs:
             return Published(message_id=self._refs[ref_key], duplicate=True)
+        clock = self._clock()
+        self._expire(clock)
         history = self._histories.get(room)
-        if history is None:
-            history = self._histories[room] = _RoomHistory(entries=deque())
         now = int(time.time() * 1000)
-        last_ms, last_seq = history.last
+        last_ms, last_seq = history.last if history is not None else (0, 0)
         pair = (now, 0) if now > last_ms else (last_ms, last_seq + 1)
-        history.last = pair
-        if not history.entries and history.origin == (0, 0):
-            history.origin = pair
         message_id = _format_id(pair)
         body = protocol.message_body(member.id, member.username, member.avatar, text)
         message = protocol.message_json(message_id, body)
+        cost = message_cost(message)
+        if history is None:
+            if self._history_bytes + cost > self._max_history_bytes:
+                raise HistoryFull(room)
+            history = self._histories[room] = _RoomHistory(entries=deque())
+        history.written = clock
+        self._histories.move_to_end(room)
+        history.last = pair
+        if not history.entries and history.origin == (0, 0):
+            history.origin = pair
         history.entries.append((pair, message))
-        if len(history.entries) > self._history_max_len:
-            trimmed, _ = history.entries.popleft()
-            history.max_deleted = trimmed
+        history.size += cost
+        self._history_bytes += cost
+        # The cap, then the shared budget: a room makes space from its own oldest messages.
+        while len(history.entries) > self._history_max_len or (
+            self._history_bytes > self._max_history_bytes and len(history.entries) > 1
+        ):
+            self._trim_oldest(history)
         if ref_key is not None:
             self._refs[ref_key] = message_id
             if len(self._refs) > MAX_REMEMBERED_REFS:
@@ -99,24 +139,53 @@ class MemoryBroker(Broker):
         self._publish(room, protocol.messages(message), message_id)
         return Published(message_id=message_id, duplicate=False)
 
+    def _trim_oldest(self, history: _RoomHistory) -> None:
+        trimmed, message = history.entries.popleft()
+        history.max_deleted = trimmed
+        cost = message_cost(message)
+        history.size -= cost
+        self._history_bytes -= cost
+
+    def _expire(self, clock: float) -> None:
+        """Forget rooms without a message for the TTL (Redis expires the stream key)."""
+        while self._histories:
+            room, history = next(iter(self._histories.items()))
+            if clock - history.written < self._history_ttl:
+                return
+            del self._histories[room]
+            self._history_bytes -= history.size
+
+    @property
+    def history_bytes(self) -> int:
+        """Bytes all rooms' history holds now (at most MEMORY_HISTORY_BYTES + one message)."""
+        return self._history_bytes
+
     async def history(self, room: str, since: str | None, limit: int) -> History:
+        self._expire(self._clock())
         history = self._histories.get(room)
         since_pair = protocol.parse_message_id(since) if since is not None else None
         if history is None or limit <= 0:
             # A resume into a room we hold nothing for cannot be proven gap-free.
-            complete = since is None or (history is not None and since_pair >= history.max_deleted)
+            complete = since is None or (history is not None and self._covers(history, since_pair))
             return History(messages=[], complete=complete, last_id=None)
         if since_pair is None:
             newer = list(history.entries)
             complete = True
         else:
             newer = [entry for entry in history.entries if entry[0] > since_pair]
-            complete = since_pair >= history.max_deleted and since_pair >= history.origin
+            complete = self._covers(history, since_pair)
         if len(newer) > limit:
             newer = newer[-limit:]
             complete = complete and since is None
         last_id = _format_id(newer[-1][0]) if newer else None
         return History(messages=[m for _, m in newer], complete=complete, last_id=last_id)
+
+    @staticmethod
+    def _covers(history: _RoomHistory, since: tuple[int, int]) -> bool:
+        """True when everything after ``since`` is still held: not trimmed, not from before
+        this process started storing, and not newer than the newest id ever stored (an id
+        the relay never issued, e.g. from the future, cannot be vouched for)."""
+        return history.max_deleted <= since <= history.last and since >= history.origin
 
     # presence
 

@@ -418,11 +418,15 @@ class RedisBroker(Broker):
                 entries = await self._redis.xrevrange(key, count=limit) if limit > 0 else []
                 complete = True
             else:
+                # Nothing can follow the largest id, and Redis refuses "(" before it.
+                after_max = protocol.parse_message_id(since) == protocol.MAX_MESSAGE_ID
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.xrevrange(key, min=f"({since}", count=limit + 1)
+                    if not after_max:
+                        pipe.xrevrange(key, min=f"({since}", count=limit + 1)
                     pipe.xinfo_stream(key)
                     pipe.get(origin_key(room))
-                    entries, info, origin = await pipe.execute(raise_on_error=False)
+                    results = await pipe.execute(raise_on_error=False)
+                entries, info, origin = ([], *results) if after_max else results
                 if isinstance(entries, Exception):
                     raise entries
                 more = len(entries) > limit
@@ -439,7 +443,8 @@ class RedisBroker(Broker):
 
         ``since`` must belong to the stream's current incarnation (not older than its
         origin: a stream lost with a Redis restart, or expired, is recreated with a new
-        origin) and must not be older than what trimming removed (max-deleted-entry-id).
+        origin), must not be older than what trimming removed (max-deleted-entry-id) and
+        not newer than the last id the stream generated.
         """
         if isinstance(info, ResponseError):
             return False  # no stream: Redis lost it or it expired; we cannot prove no gap
@@ -449,6 +454,10 @@ class RedisBroker(Broker):
         since_pair = protocol.parse_message_id(since)
         max_deleted = _as_str(info.get("max-deleted-entry-id", "0-0"))
         if since_pair < protocol.parse_message_id(max_deleted):
+            return False
+        # An id newer than any the stream generated (from the future, or from data Redis
+        # lost) is not one we can vouch for.
+        if since_pair > protocol.parse_message_id(_as_str(info["last-generated-id"])):
             return False
         return origin is None or since_pair >= protocol.parse_message_id(_as_str(origin))
 

@@ -25,7 +25,7 @@ KNOWN_TYPES = {
 }  # fmt: skip
 ERROR_CODES = {
     "bad_frame", "not_joined", "bad_room", "empty_text", "too_long", "rate_limited",
-    "already_joined", "unavailable",
+    "already_joined", "unavailable", "history_full",
 }  # fmt: skip
 
 
@@ -181,3 +181,34 @@ async def test_flood_at_ten_times_the_rate_limit() -> None:
 async def neighbour_history(relay: RelayProcess, room: str) -> list[dict]:
     async with await ChatClient.connect(relay.ws) as reader:
         return (await reader.join(room)).history["messages"]
+
+
+# Issue 15: ids Redis refuses as stream ids passed the relay's check and dropped the
+# connection (1006) with a traceback. Redis accepts ASCII digits, each part <= 2^64-1.
+UNSTORABLE_SINCE = [
+    "99999999999999999999-0",
+    "18446744073709551616-0",
+    "\u0661\u0662-\u0660",  # Arabic-Indic digits
+    "\uff11\uff17-\uff10",  # fullwidth digits
+]
+
+
+@pytest.mark.anyio
+async def test_since_redis_refuses_is_a_bad_frame_in_redis_mode(redis_url: str) -> None:
+    env = {"REDIS_URL": redis_url, "LOG_LEVEL": "warning"}
+    with RelayProcess(env=env) as relay:
+        async with await ChatClient.connect(relay.ws) as client:
+            await client.join("since")
+            stored = (await client.say("kept"))["id"]
+        async with await ChatClient.connect(relay.ws) as client:
+            for since in UNSTORABLE_SINCE:
+                await client.send({"type": "join", "room": "since", "since": since})
+                error = await client.recv_type("error")
+                assert error["code"] == "bad_frame" and "2^64-1" in error["detail"], since
+            # The largest id Redis accepts is answered (nothing can follow it).
+            largest = await client.join("since", since=f"{2**64 - 1}-{2**64 - 1}")
+            assert largest.history["messages"] == [] and not largest.history["complete"]
+        async with await ChatClient.connect(relay.ws) as client:
+            resumed = await client.join("since", since="0-1")
+            assert [m["id"] for m in resumed.history["messages"]] == [stored]
+        assert "Traceback" not in relay.output()

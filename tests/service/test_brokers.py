@@ -156,6 +156,18 @@ async def test_since_into_an_unknown_room_is_incomplete(broker: Broker) -> None:
     assert history.messages == [] and not history.complete
 
 
+async def test_since_newer_than_anything_stored_is_incomplete(broker: Broker) -> None:
+    """A `since` the room never issued (a future id, the largest id) is answered, not an
+    error, and cannot be vouched for: `complete` is false (docs/protocol.md)."""
+    await started(broker)
+    newest = (await broker.publish_message("r", BOB, "only", None)).message_id
+    ms = protocol.parse_message_id(newest)[0]
+    for since in (f"{ms + 86_400_000}-0", f"{2**64 - 1}-{2**64 - 1}", f"{ms}-{2**64 - 1}"):
+        history = await broker.history("r", since, 10)
+        assert history.messages == [] and not history.complete, since
+    assert (await broker.history("r", newest, 10)).complete
+
+
 async def test_same_ref_stores_once(broker: Broker) -> None:
     recorder = await started(broker)
     await broker.subscribe("r")

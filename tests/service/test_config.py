@@ -55,6 +55,11 @@ def test_cli_overrides_win() -> None:
             "a Redis Cluster has only database 0",
         ),
         ({"HISTORY_SIZE": "500", "HISTORY_MAX_LEN": "100"}, "exceeds HISTORY_MAX_LEN"),
+        ({"REQUEST_HEAD_MAX_BYTES": "64k"}, "REQUEST_HEAD_MAX_BYTES='64k' is not a whole number"),
+        ({"REQUEST_HEAD_MAX_BYTES": "100"}, "REQUEST_HEAD_MAX_BYTES=100 is out of range"),
+        ({"REQUEST_HEAD_MAX_HEADERS": "0"}, "REQUEST_HEAD_MAX_HEADERS=0 is out of range"),
+        ({"REQUEST_HEAD_TIMEOUT": "0"}, "REQUEST_HEAD_TIMEOUT=0 is out of range"),
+        ({"MAX_HTTP_CONNECTIONS": "0"}, "MAX_HTTP_CONNECTIONS=0 is out of range"),
     ],
 )
 def test_bad_values_say_what_and_how(env: dict[str, str], message: str) -> None:

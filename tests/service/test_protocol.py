@@ -44,6 +44,18 @@ def test_ping() -> None:
         ('{"type":"send"}', "bad_frame"),
         ('{"type":"send","text":5}', "bad_frame"),
         ('{"type":"send","text":"   "}', "empty_text"),
+        # Only zero-width characters, a BOM, joiners, fillers: renders as nothing.
+        (r'{"type":"send","text":"\u200b"}', "empty_text"),
+        (r'{"type":"send","text":"\ufeff"}', "empty_text"),
+        (r'{"type":"send","text":" \u200b\u200c\u200d\u2060\ufeff "}', "empty_text"),
+        (r'{"type":"send","text":"\u3164\u115f\u00ad\ufe0f\udb40\udc41"}', "empty_text"),
+        # Redis stream ids: ASCII digits, each part at most 2^64-1.
+        ('{"type":"join","since":"99999999999999999999-0"}', "bad_frame"),
+        ('{"type":"join","since":"18446744073709551616-0"}', "bad_frame"),
+        ('{"type":"join","since":"0-18446744073709551616"}', "bad_frame"),
+        (r'{"type":"join","since":"\u0661\u0662-\u0660"}', "bad_frame"),
+        (r'{"type":"join","since":"\uff11\uff17-\uff10"}', "bad_frame"),
+        ('{"type":"join","since":"17-3 "}', "bad_frame"),
         ('{"type":"send","text":"' + "x" * 2001 + '"}', "too_long"),
         ('{"type":"send","text":"x","ref":{"a":1}}', "bad_frame"),
         ('{"type":"send","text":"x","ref":"' + "r" * 65 + '"}', "bad_frame"),
@@ -54,6 +66,18 @@ def test_bad_frames_get_a_code(raw: str, code: str) -> None:
         parse_client_frame(raw)
     assert caught.value.code == code
     assert caught.value.detail
+
+
+def test_the_largest_stream_id_is_a_valid_since() -> None:
+    largest = f"{2**64 - 1}-{2**64 - 1}"
+    assert parse_client_frame(f'{{"type":"join","since":"{largest}"}}') == Join(since=largest)
+
+
+def test_visible_text_with_invisible_characters_is_kept_as_sent() -> None:
+    # Joiners and variation selectors inside emoji and words are part of the text.
+    for text in ("\u2764\ufe0f", "\U0001f469\u200d\U0001f4bb", "a\u200bb", "\ufeffhi"):
+        frame = orjson.dumps({"type": "send", "text": text}).decode()
+        assert parse_client_frame(frame).text == text
 
 
 def test_text_limit_counts_characters_after_trimming() -> None:

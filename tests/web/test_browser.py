@@ -3,62 +3,25 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from websockets.sync.client import connect
 
-from tests.support.processes import REPO, RelayProcess
+from tests.support.browser import ARTIFACTS, open_chat
+from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-# No background traffic: the machine has no network beyond loopback.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=\"document.title='pwned'\"> & <b>bold</b>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "Chromium not found at /usr/bin/chromium; `make test` installs it (apt chromium)"
-        )
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield instance
-        instance.close()
-
-
-def open_chat(browser: Browser, url: str) -> Page:
-    context = browser.new_context(viewport={"width": 900, "height": 600})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(url)
-    expect(page.locator("#status")).to_have_text("online")
-    return page
 
 
 def test_two_people_chat_and_a_reload_keeps_name_and_history(
     relay: RelayProcess, browser: Browser
 ) -> None:
     url = f"{relay.http}/?room=e2e"
-    alice = open_chat(browser, url)
-    bob = open_chat(browser, url)
+    alice = open_chat(browser, url).page
+    bob = open_chat(browser, url).page
     alice_name = alice.locator("#me-name").inner_text()
     bob_name = bob.locator("#me-name").inner_text()
     assert alice_name and bob_name
@@ -75,9 +38,9 @@ def test_two_people_chat_and_a_reload_keeps_name_and_history(
     bob.fill("#text", XSS)
     bob.press("#text", "Enter")
     for page in (alice, bob):
-        texts = page.locator("#messages li .text")
+        texts = page.locator("#messages li.message .text")
         expect(texts).to_have_text(["hello from alice", XSS])
-        expect(page.locator("#messages li .meta b")).to_have_text([alice_name, bob_name])
+        expect(page.locator("#messages li.message .meta b")).to_have_text([alice_name, bob_name])
         # Shown as text: no element was created from the message, no script ran.
         assert page.locator("#messages .text img, #messages .text b").count() == 0
         assert page.title() != "pwned"
@@ -88,7 +51,7 @@ def test_two_people_chat_and_a_reload_keeps_name_and_history(
     bob.reload()
     expect(bob.locator("#status")).to_have_text("online")
     expect(bob.locator("#me-name")).to_have_text(bob_name)
-    expect(bob.locator("#messages li .text")).to_have_text(["hello from alice", XSS])
+    expect(bob.locator("#messages li.message .text")).to_have_text(["hello from alice", XSS])
     # A reload is the same member: alice still sees two members, not three.
     expect(alice.locator("#members li")).to_have_count(2)
 
@@ -101,10 +64,16 @@ def test_network_blip_resumes_without_loss(redis_url: str, browser: Browser) -> 
         first = RelayProcess(env=env).start()
         port = first.port
         try:
-            page = open_chat(browser, f"{first.http}/?room=blip")
+            page = open_chat(browser, f"{first.http}/?room=blip").page
             name = page.locator("#me-name").inner_text()
             first.kill()
-            expect(page.locator("#status")).not_to_have_text("online")
+            expect(page.locator("#status")).to_have_attribute("data-state", "offline")
+            # Typed while offline: kept as pending, sent after the resume.
+            page.fill("#text", "typed while offline")
+            page.press("#text", "Enter")
+            expect(page.locator("#messages li.pending .state")).to_have_text(
+                " · waiting for the connection"
+            )
 
             # Playwright's sync API owns this thread's event loop: use the sync client.
             with connect(other.ws) as client:
@@ -117,8 +86,9 @@ def test_network_blip_resumes_without_loss(redis_url: str, browser: Browser) -> 
             first = RelayProcess(env=env, port=port).start()
             expect(page.locator("#status")).to_have_text("online", timeout=30_000)
             expect(page.locator("#me-name")).to_have_text(name)
-            expect(page.locator("#messages li .text")).to_have_text(
-                [f"while you were away {i}" for i in range(3)]
+            expect(page.locator("#messages li.message .text")).to_have_text(
+                [f"while you were away {i}" for i in range(3)] + ["typed while offline"]
             )
+            expect(page.locator("#messages li.pending")).to_have_count(0)
         finally:
             first.stop()
