@@ -30,6 +30,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
@@ -104,16 +105,8 @@ class LoadGeneratorStack(Stack):
             removal_policy=removal_policy(config),
         )
 
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=settings.cpu,
-            memory_limit_mib=settings.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            volumes=[ecs.Volume(name="tmp")],  # the shard report before its upload
+        self.task_definition = fargate.task_definition(
+            self, "TaskDefinition", cpu=settings.cpu, memory_mib=settings.memory_mib
         )
         # The one permission of the running generator: put its report below results/.
         self.task_definition.task_role.add_to_principal_policy(
@@ -129,15 +122,6 @@ class LoadGeneratorStack(Stack):
             "The task role may put objects only below results/ of this stack's own bucket: "
             "each shard writes one new report there; it can read, list and delete nothing.",
         )
-        acknowledge_nag(
-            self.task_definition,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
-            "that supports no resource-level permissions; image pulls are scoped to the "
-            "CDK asset repository.",
-        )
-        linux_parameters = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
-        linux_parameters.drop_capabilities(ecs.Capability.ALL)
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
@@ -151,21 +135,13 @@ class LoadGeneratorStack(Stack):
             ),
             readonly_root_filesystem=True,
             user=LOADTEST_USER,
-            linux_parameters=linux_parameters,
+            linux_parameters=fargate.no_capabilities(self),
             # A shard stopped by `ecs stop-task` (SIGTERM) writes and uploads what it has.
             stop_timeout=Duration.seconds(30),
-            ulimits=[
-                ecs.Ulimit(
-                    name=ecs.UlimitName.NOFILE,
-                    soft_limit=OPEN_FILES_LIMIT,
-                    hard_limit=OPEN_FILES_LIMIT,
-                )
-            ],
+            ulimits=fargate.open_files(OPEN_FILES_LIMIT),
             essential=True,
         )
-        self.container.add_mount_points(
-            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)
-        )
+        fargate.mount_tmp(self.container)
 
         # What `python -m loadtest aws` reads (describe-stacks), so it needs only the stage.
         # The subnets are not an output (it would only re-export the network stack's

@@ -23,6 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
@@ -131,20 +132,9 @@ class ServiceStack(Stack):
             removal_policy=removal_policy(config),
         )
 
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=relay.cpu,
-            memory_limit_mib=relay.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            # Task storage for /tmp, the one writable path under a read-only root.
-            volumes=[ecs.Volume(name="tmp")],
+        self.task_definition = fargate.task_definition(
+            self, "TaskDefinition", cpu=relay.cpu, memory_mib=relay.memory_mib
         )
-        linux_parameters = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
-        linux_parameters.drop_capabilities(ecs.Capability.ALL)
 
         # Imported by ARN so its grant touches only this stack's execution role; granting on
         # the cache stack's key policy would make the cache stack depend on this one.
@@ -161,14 +151,6 @@ class ServiceStack(Stack):
                     }
                 },
             )
-        )
-
-        acknowledge_nag(
-            self.task_definition,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
-            "that supports no resource-level permissions; image pulls are scoped to the "
-            "CDK asset repository.",
         )
 
         self.container = self.task_definition.add_container(
@@ -197,19 +179,11 @@ class ServiceStack(Stack):
             readonly_root_filesystem=True,
             user=RELAY_USER,
             stop_timeout=Duration.seconds(relay.stop_timeout_seconds),
-            linux_parameters=linux_parameters,
-            ulimits=[
-                ecs.Ulimit(
-                    name=ecs.UlimitName.NOFILE,
-                    soft_limit=OPEN_FILES_LIMIT,
-                    hard_limit=OPEN_FILES_LIMIT,
-                )
-            ],
+            linux_parameters=fargate.no_capabilities(self),
+            ulimits=fargate.open_files(OPEN_FILES_LIMIT),
             essential=True,
         )
-        self.container.add_mount_points(
-            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)
-        )
+        fargate.mount_tmp(self.container)
         acknowledge_nag(
             self.task_definition,
             "AwsSolutions-ECS2",
