@@ -4,8 +4,10 @@ tests/support/aws_standin.py for what that models and what it does not)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -13,8 +15,13 @@ import pytest
 
 from loadtest.aws.command import aws_main, split_args, strip_flags
 from tests.loadtest.test_smoke import SHORT
-from tests.support.aws_standin import FargateStandIn, MotoServer, deploy_loadgen_stand_in
-from tests.support.processes import REPO, RedisServer, RelayProcess
+from tests.support.aws_standin import (
+    EcsStopProxy,
+    FargateStandIn,
+    MotoServer,
+    deploy_loadgen_stand_in,
+)
+from tests.support.processes import REPO, RedisServer, RelayProcess, wait_until
 
 PLAN = ["--clients=30", "--rooms=3", "--senders=6", "--rate=4"]
 
@@ -75,6 +82,56 @@ def test_three_tasks_run_the_shards_and_the_reports_merge(
     assert merged["merged_from"] == 3
     assert "gate ok   min-delivered = 720" in result.stdout
     assert sorted((tmp_path / f"loadtest-{run_id}").glob("out-*.json"))
+
+
+def all_logs_say(logs: Path, count: int, text: str) -> bool:
+    found = [p.read_text(errors="replace") for p in sorted(logs.glob("task-*.log"))]
+    return len(found) == count and all(text in log for log in found)
+
+
+@pytest.mark.redis
+def test_ctrl_c_stops_the_tasks_and_merges_what_they_measured(
+    redis_server: RedisServer, two_relays: list[RelayProcess], tmp_path: Path
+) -> None:
+    urls = [relay.ws for relay in two_relays]
+    merged_path = tmp_path / "partial.json"
+    with MotoServer() as moto, EcsStopProxy(moto) as stops:
+        stack = deploy_loadgen_stand_in(moto, "staging")
+        with FargateStandIn(moto, stack["ClusterName"], tmp_path, stops):
+            run = subprocess.Popen(
+                [
+                    sys.executable, "-m", "loadtest", "aws", "--stage=staging", "--shards=3",
+                    "--start-lead=15s", "--poll-every=0.5s", f"--out-dir={tmp_path}",
+                    "--", *urls, *PLAN, "--duration=60s", "--ramp-up=1s", "--warm-up=1s",
+                    "--progress-every=0.5s", f"--json={merged_path}",
+                ],
+                cwd=REPO,
+                env=stops.env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            try:
+                # every shard is measuring (its progress lines are its task's log)
+                wait_until(
+                    lambda: all_logs_say(tmp_path, 3, "measure] ETA"), 90, 0.5, "3 shards measuring"
+                )
+                time.sleep(1.0)  # a second of measurement, so that there are figures
+                run.send_signal(signal.SIGINT)
+                out, err = run.communicate(timeout=90)
+            finally:
+                run.kill()
+            reasons = set(stops.stop_requests.values())
+    logs = "".join(p.read_text() for p in sorted(tmp_path.glob("task-*.log")))
+    assert run.returncode == 130, out + err + logs
+    assert reasons == {"interrupted by the operator"}
+    assert "interrupted: stopping the tasks; each uploads what it measured" in err
+    assert "3 shards x 1 worker(s), merged" in out and "(interrupted)" in out
+    merged = orjson.loads(merged_path.read_bytes())
+    assert merged["interrupted"] is True
+    assert 0 < merged["measured_s"] < 60
+    assert merged["messages"]["delivered"] > 0 and merged["join"]["joined"] == 30
+    assert logs.count("report uploaded to s3://") == 3
 
 
 def test_a_missing_stack_is_one_line(tmp_path: Path) -> None:

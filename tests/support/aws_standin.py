@@ -7,19 +7,26 @@ is what `FargateStandIn` adds, the way ECS does it for the parts the orchestrati
 on: a task started with `run-task` runs its container command (with the overrides), and
 is STOPPED once that command exits, with the reason in `stoppedReason`.
 
+`stop-task` goes through `EcsStopProxy`, in front of moto, because moto marks a task
+STOPPED at once, where ECS sends SIGTERM to the container and reports STOPPED only once it
+has exited: the proxy records the request, the stand-in sends SIGTERM, and the task becomes
+STOPPED (with the request's reason) when the process ends.
+
 Not modelled: image pulls and start-up time, IAM (moto accepts any credentials and
-allows every call), VPC networking, and ECS's gradual STOPPING after `stop-task` (moto
-marks the task STOPPED at once).
+allows every call), VPC networking, and the SIGKILL after the container's stopTimeout.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -155,13 +162,91 @@ def deploy_loadgen_stand_in(moto: MotoServer, stage: str) -> dict[str, str]:
     return {**outputs, "PrivateSubnets": ",".join(sorted(subnets[1:]))}
 
 
+STOP_TASK = "AmazonEC2ContainerServiceV20141113.StopTask"
+
+
+class EcsStopProxy:
+    """An endpoint in front of moto that passes every request through, except ECS
+    StopTask: that it records for FargateStandIn and answers as ECS does, with the task
+    still RUNNING and its desired status STOPPED."""
+
+    def __init__(self, moto: MotoServer) -> None:
+        self.moto = moto
+        self.stop_requests: dict[str, str] = {}  # task ARN (or id) -> reason
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.headers.get("X-Amz-Target") == STOP_TASK:
+                    answer = proxy.record_stop(json.loads(body))
+                    self._answer(200, {"Content-Type": "application/x-amz-json-1.1"}, answer)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(
+                    proxy.moto.url + self.path, data=body or None, method=self.command,
+                    headers=headers,
+                )  # fmt: skip
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, reply, content = response.status, response.headers, response.read()
+                except urllib.error.HTTPError as error:
+                    status, reply, content = error.code, error.headers, error.read()
+                self._answer(status, dict(reply.items()), content)
+
+            def _answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server names
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def env(self) -> dict[str, str]:
+        return {**self.moto.env(), "AWS_ENDPOINT_URL": self.url}
+
+    def record_stop(self, request: dict) -> bytes:
+        with self.lock:
+            self.stop_requests[request["task"]] = request.get("reason", "")
+        task = {"taskArn": request["task"], "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}
+        return json.dumps({"task": task}).encode()
+
+    def __enter__(self) -> EcsStopProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(10)
+
+
 class FargateStandIn:
     """Runs the container command of every task started on `cluster`, then stops the task."""
 
     POLL_S = 0.2
 
-    def __init__(self, moto: MotoServer, cluster: str, logs: Path) -> None:
-        self.moto, self.cluster, self.logs = moto, cluster, logs
+    def __init__(
+        self, moto: MotoServer, cluster: str, logs: Path, stops: EcsStopProxy | None = None
+    ) -> None:
+        self.moto, self.cluster, self.logs, self.stops = moto, cluster, logs, stops
+        self.signalled: set[str] = set()
         self.ecs = moto.client("ecs")
         self.started: dict[str, dict] = {}  # task ARN -> the run-task request as ECS kept it
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -197,15 +282,29 @@ class FargateStandIn:
                 stderr=subprocess.STDOUT,
             )
 
+    def _stop_reason(self, arn: str) -> str | None:
+        """The reason of a stop-task request for this task, if one came."""
+        if self.stops is None:
+            return None
+        with self.stops.lock:
+            for task, reason in self.stops.stop_requests.items():
+                if arn == task or arn.endswith("/" + task):
+                    return reason
+        return None
+
     def _stop_finished_tasks(self) -> None:
         for arn, process in list(self.processes.items()):
+            requested = self._stop_reason(arn)
+            if requested is not None and arn not in self.signalled and process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # what ECS does on stop-task
+                self.signalled.add(arn)
             code = process.poll()
             if code is not None:
                 del self.processes[arn]
                 self.ecs.stop_task(
                     cluster=self.cluster,
                     task=arn,
-                    reason=f"Essential container in task exited (exit status {code})",
+                    reason=requested or f"Essential container in task exited ({code})",
                 )
 
     def __enter__(self) -> FargateStandIn:
