@@ -45,10 +45,13 @@ def test_a_tally_survives_json_exactly() -> None:
 
 
 def test_samples_are_stored_as_a_histogram() -> None:
-    assert histogram([7, 3, 7, 7]) == {"values": [3, 7], "counts": [1, 3]}
-    assert list(samples_of({"values": [3, 7], "counts": [1, 3]})) == [3, 7, 7, 7]
+    assert histogram([7, 3, 7, 7, 12]) == {"deltas": [3, 4, 5], "counts": [1, 3, 1]}
+    assert list(samples_of({"deltas": [3, 4, 5], "counts": [1, 3, 1]})) == [3, 7, 7, 7, 12]
+    assert histogram([]) == {"deltas": [], "counts": []} and not samples_of(histogram([]))
     with pytest.raises(ShardFileError, match="do not match"):
-        samples_of({"values": [3, 7], "counts": [1]})
+        samples_of({"deltas": [3, 4], "counts": [1]})
+    with pytest.raises(ShardFileError, match="do not match"):
+        samples_of({"deltas": [3, 0], "counts": [1, 1]})  # values must increase
 
 
 def test_a_plan_survives_json() -> None:
