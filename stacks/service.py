@@ -23,6 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks import fargate
+from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
@@ -130,23 +132,15 @@ class ServiceStack(Stack):
             removal_policy=removal_policy(config),
         )
 
-        self.task_definition = ecs.FargateTaskDefinition(
+        self.task_definition = fargate.task_definition(
             self,
             "TaskDefinition",
             # Named, not derived from the construct path: a hand deploy and the pipeline
             # (whose stages sit one level deeper) register revisions of the same family.
             family=f"{config.prefix}-relay",
             cpu=relay.cpu,
-            memory_limit_mib=relay.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            # Task storage for /tmp, the one writable path under a read-only root.
-            volumes=[ecs.Volume(name="tmp")],
+            memory_mib=relay.memory_mib,
         )
-        linux_parameters = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
-        linux_parameters.drop_capabilities(ecs.Capability.ALL)
 
         # Imported by ARN so its grant touches only this stack's execution role; granting on
         # the cache stack's key policy would make the cache stack depend on this one.
@@ -163,14 +157,6 @@ class ServiceStack(Stack):
                     }
                 },
             )
-        )
-
-        acknowledge_nag(
-            self.task_definition,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
-            "that supports no resource-level permissions; image pulls are scoped to the "
-            "CDK asset repository.",
         )
 
         self.container = self.task_definition.add_container(
@@ -199,19 +185,11 @@ class ServiceStack(Stack):
             readonly_root_filesystem=True,
             user=RELAY_USER,
             stop_timeout=Duration.seconds(relay.stop_timeout_seconds),
-            linux_parameters=linux_parameters,
-            ulimits=[
-                ecs.Ulimit(
-                    name=ecs.UlimitName.NOFILE,
-                    soft_limit=OPEN_FILES_LIMIT,
-                    hard_limit=OPEN_FILES_LIMIT,
-                )
-            ],
+            linux_parameters=fargate.no_capabilities(self),
+            ulimits=fargate.open_files(OPEN_FILES_LIMIT),
             essential=True,
         )
-        self.container.add_mount_points(
-            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)
-        )
+        fargate.mount_tmp(self.container)
         acknowledge_nag(
             self.task_definition,
             "AwsSolutions-ECS2",
@@ -255,24 +233,11 @@ class ServiceStack(Stack):
         )
 
     def _access_log_bucket(self) -> s3.Bucket:
-        days = self.config.load_balancer.access_log_retention_days
-        bucket = s3.Bucket(
+        bucket = expiring_bucket(
             self,
             "AccessLogs",
-            # ALB access logs support only SSE-S3 (not SSE-KMS) as the bucket encryption.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=Duration.days(days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            expire_after_days=self.config.load_balancer.access_log_retention_days,
+            rule_id="expire-access-logs",
             # Audit data outlives the stack; `cdk destroy` leaves the bucket (see docs).
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -13,6 +13,12 @@ REVIEWED = {
     ("service/AccessLogs", "AwsSolutions-S1"),
     ("service/TaskDefinition", "AwsSolutions-ECS2"),
     ("service/TaskDefinition", "AwsSolutions-IAM5[Resource::*]"),
+    ("loadgen/ResultsBucket", "AwsSolutions-S1"),
+    ("loadgen/TaskDefinition", "AwsSolutions-IAM5[Resource::*]"),
+    (
+        "loadgen/TaskDefinition",
+        "AwsSolutions-IAM5[Resource::<ResultsBucketA95A2103.Arn>/results/*]",
+    ),
 }
 
 
