@@ -33,8 +33,6 @@ def ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[EcsStandIn]:
         for name, value in stand_in.relay_env("unit").items():
             if name.startswith("AWS_"):
                 monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         yield stand_in
 
 
@@ -121,8 +119,6 @@ async def test_relay_drains_on_deregistration_then_exits_at_once_on_sigterm(
             "REDIS_URL": redis_url,
             "DRAIN_SECONDS": str(drain_seconds),
             "DRAIN_POLL_SECONDS": "0.2",
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             **ecs.relay_env("doomed"),
         }
         with RelayProcess(env={"REDIS_URL": redis_url}) as survivor, RelayProcess(env=env) as relay:

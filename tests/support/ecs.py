@@ -94,6 +94,8 @@ class EcsStandIn:
             "AWS_ACCESS_KEY_ID": "AKIDSTANDIN",
             "AWS_SECRET_ACCESS_KEY": "stand-in-secret",
             "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         }
 
     def set_state(self, ip: str, port: int, state: str) -> None:
