@@ -55,12 +55,15 @@ async def close_spread(relay: Relay, window: float) -> None:
     )
     loop = asyncio.get_running_loop()
     started = loop.time()
+    closing: list[asyncio.Task[None]] = []
     for index, batch in enumerate(batches):
-        await asyncio.gather(
-            *(c.close(protocol.CLOSE_RESTARTING, "server restarting") for c in batch)
-        )
-        # Paced against the start, so slow closes do not stretch the window.
+        # Not awaited here: a client slow to answer its close must not hold back the next
+        # batch and then release several at once.
+        closing += [
+            loop.create_task(c.close(protocol.CLOSE_RESTARTING, "server restarting")) for c in batch
+        ]
         await asyncio.sleep(max(0.0, started + (index + 1) * pause - loop.time()))
+    await asyncio.gather(*closing)
 
 
 class Drain:
