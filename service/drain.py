@@ -56,14 +56,40 @@ async def close_spread(relay: Relay, window: float) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     closing: list[asyncio.Task[None]] = []
+    progress = DrainProgress(len(connections), started)
     for index, batch in enumerate(batches):
         # Not awaited here: a client slow to answer its close must not hold back the next
         # batch and then release several at once.
         closing += [
             loop.create_task(c.close(protocol.CLOSE_RESTARTING, "server restarting")) for c in batch
         ]
+        progress.sent(len(batch), loop.time())
         await asyncio.sleep(max(0.0, started + (index + 1) * pause - loop.time()))
+    progress.flush(loop.time())
     await asyncio.gather(*closing)
+
+
+class DrainProgress:
+    """One `drain progress` line per second of a drain: closes sent in it, and what remains."""
+
+    def __init__(self, total: int, now: float) -> None:
+        self.remaining = total
+        self.second_started = now
+        self.in_second = 0
+
+    def sent(self, count: int, now: float) -> None:
+        if now - self.second_started >= 1.0:
+            self.flush(now)
+        self.in_second += count
+        self.remaining -= count
+
+    def flush(self, now: float) -> None:
+        if self.in_second:
+            log.info(
+                "drain progress",
+                extra={"closes": self.in_second, "remaining": self.remaining},
+            )
+        self.second_started, self.in_second = now, 0
 
 
 class Drain:

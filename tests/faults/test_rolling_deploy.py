@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 
+import orjson
 import pytest
 
 from tests.faults.conftest import FAULT_RELAY_ENV
@@ -36,7 +37,7 @@ from tests.support.balancer import HAProxy
 from tests.support.deploy import EcsService
 from tests.support.ecs import EcsStandIn
 from tests.support.figures import report
-from tests.support.measures import rounded
+from tests.support.measures import percentile, rounded
 from tests.support.processes import RelayProcess, free_port
 from tests.support.resuming import Fleet, ResumingMember, Session, stamped_text
 
@@ -105,6 +106,27 @@ def peak_per_second(times: list[float]) -> int:
     return peak
 
 
+def relay_close_peaks(relays: dict[str, RelayProcess]) -> dict[str, int]:
+    """Per relay, the most 1012 closes it sent in one second of its drain (its own log)."""
+    peaks = {}
+    for name, relay in relays.items():
+        lines = [
+            orjson.loads(line) for line in relay.output().splitlines() if "drain progress" in line
+        ]
+        if lines:
+            peaks[name] = max(int(line["closes"]) for line in lines)
+    return peaks
+
+
+async def watch_loop_lag(lags: list[float], stop: asyncio.Event) -> None:
+    """How late this process's own event loop runs (the clients' view is only as good)."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(0.1)
+        lags.append(loop.time() - before - 0.1)
+
+
 def deploy_figures(members: list[ResumingMember], load: Load) -> dict[str, object]:
     """Moves per member, who closed each move, reconnect rates per drained relay."""
     moves = [(prev, nxt) for m in members for prev, nxt in pairwise(m.sessions)]
@@ -147,6 +169,8 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
                 **FAULT_RELAY_ENV,
                 "DRAIN_SECONDS": str(load.drain_seconds),
                 "DRAIN_POLL_SECONDS": str(load.poll_seconds),
+                # `drain progress` lines (info, one a second) say what the relay emitted.
+                "LOG_LEVEL": "info",
                 **(ecs.relay_env(name) if ecs is not None else {}),
             }
             relays[name] = relay = RelayProcess(env=env, port=free_port())
@@ -174,6 +198,8 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
                 asyncio.create_task(send_until(m, i, load.rate, stop_sending))
                 for i, m in enumerate(senders)
             ]
+            lags: list[float] = []
+            lagging = asyncio.create_task(watch_loop_lag(lags, stop_sending))
             started = time.monotonic()
             try:
                 await asyncio.sleep(1)
@@ -182,12 +208,15 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
                 await asyncio.sleep(load.after_s)
             finally:
                 stop_sending.set()
-                await asyncio.wait_for(asyncio.gather(*sending), 30)
+                await asyncio.wait_for(asyncio.gather(*sending, lagging), 30)
             deploy_s = time.monotonic() - started
             converged_s = await fleet.converged(timeout=90)
             losses = fleet.losses()
             figures = deploy_figures(members, load)
             gap_free = sum(not m.missing(fleet.acked_ids(m.room)) for m in members)
+        close_peaks = relay_close_peaks(relays)
+        for relay, drain in figures["per_drain"].items():  # type: ignore[union-attr]
+            drain["relay_peak_closes_per_s"] = close_peaks.get(relay)
     return {
         "mechanism": mechanism,
         "members": load.members,
@@ -203,6 +232,7 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
         **losses,
         **figures,
         "all_joined_s": join_s,
+        "client_loop_lag_s": {"p99": percentile(lags, 99), "max": max(lags, default=None)},
     }
 
 
@@ -234,7 +264,9 @@ async def test_rolling_deploy_moves_every_member_with_1012_before_the_cut(
     assert all(stop["cut_by_balancer"] == 0 for stop in result["stops"])  # type: ignore[index]
     assert set(result["move_close_codes"]) == {1012}  # type: ignore[arg-type]
     for relay, drain in result["per_drain"].items():  # type: ignore[union-attr]
-        assert drain["peak_reconnects_per_s"] < drain["bound"], (relay, drain)
+        # What the relay sent, from its own log: the ramp it promises. What the clients saw
+        # is printed beside it; on a shared host their one process lags (client_loop_lag_s).
+        assert drain["relay_peak_closes_per_s"] < drain["bound"], (relay, drain)
     # The relay closed everything before the delay ran out, so ELB finished early.
     assert all(
         stop["deregistration_s"] < load.deregistration_delay  # type: ignore[index]
