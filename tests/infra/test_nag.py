@@ -12,7 +12,9 @@ REVIEWED = {
     ("cache/AuthToken", "AwsSolutions-SMG4"),
     ("service/AccessLogs", "AwsSolutions-S1"),
     ("service/TaskDefinition", "AwsSolutions-ECS2"),
-    ("service/TaskDefinition", "AwsSolutions-IAM5[Resource::*]"),
+    # Each role's one wildcard, acknowledged on that role alone.
+    ("service/TaskDefinition/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+    ("service/TaskDefinition/TaskRole", "AwsSolutions-IAM5[Resource::*]"),
 }
 
 
