@@ -39,7 +39,7 @@ from tests.support.ecs import EcsStandIn
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded
 from tests.support.processes import RelayProcess, free_port
-from tests.support.resuming import Fleet, ResumingMember, Session, stamped_text
+from tests.support.resuming import Fleet, ResumingMember, Session, send_until
 
 pytestmark = pytest.mark.anyio
 
@@ -84,15 +84,6 @@ VARIANTS = {
         after_s=3,
     ),
 }
-
-
-async def send_until(member: ResumingMember, sender: int, rate: float, stop: asyncio.Event):
-    loop = asyncio.get_running_loop()
-    start, seq = loop.time(), 0
-    while not stop.is_set():
-        await member.send(stamped_text(sender, seq))
-        seq += 1
-        await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
 
 
 def peak_per_second(times: list[float]) -> int:

@@ -252,6 +252,16 @@ def stamped_text(sender: int, seq: int) -> str:
     return f"{STAMP}{sender}|{seq}|{time.monotonic_ns()}"
 
 
+async def send_until(member: ResumingMember, sender: int, rate: float, stop: asyncio.Event):
+    """Send stamped texts at `rate` per second on a fixed schedule until `stop` is set."""
+    loop = asyncio.get_running_loop()
+    start, seq = loop.time(), 0
+    while not stop.is_set():
+        await member.send(stamped_text(sender, seq))
+        seq += 1
+        await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
+
+
 class Fleet:
     """Members running as tasks; leaving the `async with` stops every one of them."""
 
