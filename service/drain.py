@@ -108,6 +108,7 @@ class Drain:
             self.task = asyncio.get_running_loop().create_task(
                 close_spread(self.relay, window), name=f"drain-{reason}"
             )
+            self.task.add_done_callback(_log_failure)
         return self.task
 
 
@@ -128,4 +129,11 @@ class DrainingServer(uvicorn.Server):
             await asyncio.wait_for(asyncio.shield(drain), budget)
         except TimeoutError:
             log.warning("drain budget spent; uvicorn closes the remaining sockets")
+        except Exception:  # already logged by _log_failure; uvicorn still shuts down
+            pass
         await super().shutdown(sockets)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("drain failed", exc_info=task.exception())
