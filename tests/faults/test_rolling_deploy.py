@@ -150,7 +150,9 @@ def deploy_figures(members: list[ResumingMember], load: Load) -> dict[str, objec
     }
 
 
-async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str, object]:
+async def rolling_deploy(
+    redis_url: str, load: Load, mechanism: str, *, all_at_once: bool = False
+) -> dict[str, object]:
     with contextlib.ExitStack() as stack:
         ecs = stack.enter_context(EcsStandIn()) if mechanism == "deregistration" else None
         relays: dict[str, RelayProcess] = {}
@@ -194,8 +196,11 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
             started = time.monotonic()
             try:
                 await asyncio.sleep(1)
-                for old, new in zip(OLD, NEW, strict=True):
-                    await service.replace(old, new)
+                if all_at_once:
+                    await service.replace_all(OLD, NEW)
+                else:
+                    for old, new in zip(OLD, NEW, strict=True):
+                        await service.replace(old, new)
                 await asyncio.sleep(load.after_s)
             finally:
                 stop_sending.set()
@@ -210,6 +215,7 @@ async def rolling_deploy(redis_url: str, load: Load, mechanism: str) -> dict[str
             drain["relay_peak_closes_per_s"] = close_peaks.get(relay)
     return {
         "mechanism": mechanism,
+        "deploy": "all at once" if all_at_once else "one by one",
         "members": load.members,
         "rooms": load.rooms,
         "members_per_relay_before": dict(sorted(per_relay.items(), key=str)),
@@ -274,3 +280,17 @@ async def test_rolling_deploy_baseline_sigterm_after_the_cut(redis_url: str) -> 
     report("11-rolling-deploy", variant="acceptance-baseline", **rounded(result))
     assert_nothing_lost(result, load.members)  # resume still works; the storm is the cost
     assert result["members_cut_by_balancer"] > 0
+
+
+@pytest.mark.faults
+@pytest.mark.timeout(1800)
+async def test_deploy_at_maximum_percent_200_moves_every_member_once(redis_url: str) -> None:
+    """The stacks' own setting: all replacements start, then the old tasks stop together."""
+    load = VARIANTS["acceptance"]
+    result = await rolling_deploy(redis_url, load, "deregistration", all_at_once=True)
+    report("11-rolling-deploy", variant="acceptance-all-at-once", **rounded(result))
+    assert_nothing_lost(result, load.members)
+    assert result["members_cut_by_balancer"] == 0
+    assert result["members_reconnected_more_than_once"] == 0  # nobody lands on an old task
+    for relay, drain in result["per_drain"].items():  # type: ignore[union-attr]
+        assert drain["relay_peak_closes_per_s"] < drain["bound"], (relay, drain)

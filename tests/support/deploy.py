@@ -111,5 +111,11 @@ class EcsService:
         return stop
 
     async def replace(self, old: str, new: str) -> TaskStop:
+        """`maximumPercent` one task above the count: one replacement at a time."""
         await self.start_task(new)
         return await self.stop_task(old)
+
+    async def replace_all(self, old: tuple[str, ...], new: tuple[str, ...]) -> list[TaskStop]:
+        """`maximumPercent` 200: every replacement first, then every old task stops at once."""
+        await asyncio.gather(*(self.start_task(name) for name in new))
+        return list(await asyncio.gather(*(self.stop_task(name) for name in old)))
