@@ -14,6 +14,9 @@ Two mechanisms, the same deploy:
 - `sigterm` (the baseline, before issue 11): the relay drains on SIGTERM only, which on
   ECS comes after the balancer has cut every socket.
 
+A third run uses the stacks' own `maximumPercent` 200: every replacement starts first, then
+the old relays are deregistered together, so no member lands on a relay still to be replaced.
+
 What must hold with the relay's mechanism: nothing acknowledged lost, duplicated or
 reordered, every member's sequence gap-free, no member cut by the balancer (every move is a
 1012), and the peak reconnect rate under 2 x (members of the drained relay) / DRAIN_SECONDS.
