@@ -28,7 +28,7 @@ def task_definition(
         volumes=[ecs.Volume(name=TMP_VOLUME)],
     )
     acknowledge_nag(
-        task,
+        task.obtain_execution_role(),
         "AwsSolutions-IAM5[Resource::*]",
         "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
         "that supports no resource-level permissions; image pulls are scoped to the "

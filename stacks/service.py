@@ -3,7 +3,9 @@
 Numbers that matter for WebSockets (all from the stage config, reasons in config.py and
 docs/infrastructure.md): ALB idle timeout 120 s against the relay's 20 s pings; target
 group health check on /healthz; load-balancer cookie stickiness for 10 minutes;
-deregistration delay 30 s; container stopTimeout 40 s against the relay's 20 s drain.
+deregistration delay 30 s, inside which the relay drains once its target turns `draining`
+(5 s polls + 20 s of spread 1012 closes); container stopTimeout 40 s for a SIGTERM-only
+drain; deploys at 100-200 % (the rules: stacks/config.py, _drain_timing_problems).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ class ServiceStack(Stack):
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
-            environment=relay_environment(config, redis_url),
+            environment=relay_environment(config, redis_url, self.target_group.target_group_arn),
             secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=CONTAINER_NAME,
@@ -209,14 +211,15 @@ class ServiceStack(Stack):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
+            min_healthy_percent=relay.min_healthy_percent,
+            max_healthy_percent=relay.max_healthy_percent,
             health_check_grace_period=Duration.seconds(60),
             enable_execute_command=False,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             availability_zone_rebalancing=ecs.AvailabilityZoneRebalancing.ENABLED,
         )
         self.service.attach_to_application_target_group(self.target_group)
+        self._target_health_read()
         self._autoscaling()
 
         scheme = "https" if lb_settings.https else "http"
@@ -281,6 +284,22 @@ class ServiceStack(Stack):
         skip_checkov(self.listener, "CKV_AWS_2", reason)
         skip_checkov(self.listener, "CKV_AWS_103", reason)
 
+    def _target_health_read(self) -> None:
+        """The task reads its own target's state, to drain before the ALB cuts it."""
+        self.task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"]
+            )
+        )
+        acknowledge_nag(
+            self.task_definition.task_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "elasticloadbalancing:DescribeTargetHealth supports no resource-level permissions "
+            "(Service Authorization Reference, Elastic Load Balancing V2): the task role's "
+            "only wildcard is this one read-only action, which the relay calls for its own "
+            "target to drain before the ALB cuts its connections.",
+        )
+
     def _autoscaling(self) -> None:
         relay = self.config.relay
         scaling = self.service.auto_scale_task_count(
@@ -328,7 +347,7 @@ def relay_metric(
     )
 
 
-def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
+def relay_environment(config: StageConfig, redis_url: str, target_group_arn: str) -> dict[str, str]:
     """The relay's settings as environment variables (contract: service/config.py)."""
     relay = config.relay
     environment = {
@@ -343,6 +362,9 @@ def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
         "RATE_BURST": str(relay.rate_burst),
         "MAX_CONNECTIONS": str(relay.max_connections),
         "DRAIN_SECONDS": str(relay.drain_seconds),
+        # The relay drains when this target group reports its task `draining`.
+        "DRAIN_TARGET_GROUP_ARN": target_group_arn,
+        "DRAIN_POLL_SECONDS": str(relay.drain_poll_seconds),
         "PRESENCE_TTL": str(relay.presence_ttl_seconds),
         "LOG_LEVEL": relay.log_level,
         # Where the relay publishes its metrics (EMF through awslogs); the Connections
