@@ -75,7 +75,7 @@ class CacheStack(Stack):
             "SubnetGroup",
             cache_subnet_group_name=config.prefix,
             description=f"{config.prefix}: isolated subnets, no route out",
-            # By name: with service_egress = "endpoints" the relay's subnets are isolated too.
+            # By name: with nat_gateways = 0 the relay's subnets are isolated too.
             subnet_ids=vpc.select_subnets(subnet_group_name=CACHE_SUBNETS).subnet_ids,
         )
 

@@ -61,9 +61,6 @@ LOG_RETENTION_DAYS = (
     *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
 )
 
-# How the relay tasks reach ECR, Secrets Manager and CloudWatch Logs (docs/infrastructure.md):
-# through NAT gateways from private subnets, or through VPC endpoints from isolated ones.
-SERVICE_EGRESS = ("nat", "endpoints")
 # Fargate task architectures; Fargate Spot runs only X86_64 tasks (AWS docs, cited in
 # docs/infrastructure.md), so a Spot share needs x86_64.
 CPU_ARCHITECTURES = ("arm64", "x86_64")
@@ -74,6 +71,9 @@ WAF_MIN_RATE_LIMIT = 10
 
 # Fargate refuses a container stopTimeout above 120 seconds.
 FARGATE_MAX_STOP_TIMEOUT = 120
+# What the drain timings leave over (see _drain_timing_problems): the last 1012 close
+# handshakes, one slow DescribeTargetHealth call, a SIGTERM drain's presence removal.
+DRAIN_MARGIN_SECONDS = 5
 
 # Valid Fargate (cpu units -> memory MiB) combinations, the small end of the table.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
@@ -103,9 +103,10 @@ class NetworkSettings:
     az_count: int
     nat_gateways: int
     flow_log_retention_days: int
-    # "nat": service subnets route out through NAT gateways. "endpoints": service subnets
-    # are isolated (no route out, nat_gateways = 0) and reach AWS through VPC endpoints.
-    service_egress: str = "nat"
+    # Interface endpoints (ECR api/dkr, CloudWatch Logs, Secrets Manager) in the service
+    # subnets: the relay reaches AWS without NAT. With nat_gateways = 0 the service
+    # subnets are isolated (no route out) and the endpoints are the only way to AWS.
+    interface_endpoints: bool = False
     # Filled from the region (or -c availabilityZones) by load_stage_config; naming the AZs
     # avoids an AZ lookup, so synth needs no AWS credentials.
     availability_zones: tuple[str, ...] = ()
@@ -150,8 +151,9 @@ class LoadBalancerSettings:
     # WebSocket frames reset the ALB idle timer; the relay pings every PING_INTERVAL, so
     # 120 s tolerates five lost pings before the ALB cuts a quiet connection.
     idle_timeout_seconds: int = 120
-    # ECS deregisters a task, waits this long, then sends SIGTERM (the relay's drain): it
-    # covers in-flight HTTP; longer would only slow every deployment and scale-in.
+    # ECS deregisters a task, waits this long (the ALB then cuts what is still open), and
+    # only then sends SIGTERM. The relay drains inside it (relay.drain_poll_seconds +
+    # relay.drain_seconds + margin); ELB ends it early once nothing is left open.
     deregistration_delay_seconds: int = 30
     # Load-balancer cookie: a client that reconnects within 10 min (network blip, 1012)
     # returns to the same task; short so that new tasks after a scale-out fill up quickly.
@@ -177,9 +179,17 @@ class RelaySettings:
     ping_interval_seconds: int = 20
     ping_timeout_seconds: int = 20
     join_timeout_seconds: int = 10
+    # The relay spreads its 1012 closes over this window once its target turns `draining`,
+    # read from DescribeTargetHealth every drain_poll_seconds (service/deregistration.py).
     drain_seconds: int = 20
-    # SIGTERM -> SIGKILL: the relay's drain plus 20 s of margin, under Fargate's 120 s cap.
+    drain_poll_seconds: int = 5
+    # SIGTERM -> SIGKILL: a SIGTERM-only drain (a task stopped by other means) plus margin,
+    # under Fargate's 120 s cap.
     stop_timeout_seconds: int = 40
+    # A rolling deploy starts replacements before it stops old tasks (never below 100 %
+    # running), and has room for at least one extra task while it does.
+    min_healthy_percent: int = 100
+    max_healthy_percent: int = 200
     history_size: int = 100
     history_max_len: int = 1000
     rate_limit: int = 10
@@ -290,10 +300,11 @@ _DEFAULTS: dict[str, StageConfig] = {
         network=NetworkSettings(
             cidr="10.41.0.0/16",
             az_count=2,
-            nat_gateways=0,
+            # The relay reaches AWS as in prod (a missing endpoint fails here first); the
+            # NAT stays for the load generators, which connect to the stage's public URL.
+            nat_gateways=1,
             flow_log_retention_days=14,
-            # The same egress path as prod: a missing endpoint fails here first.
-            service_egress="endpoints",
+            interface_endpoints=True,
         ),
         # Same node and task size as prod, so load tests measure what prod will do.
         cache=CacheSettings(
@@ -319,11 +330,11 @@ _DEFAULTS: dict[str, StageConfig] = {
         network=NetworkSettings(
             cidr="10.42.0.0/16",
             az_count=3,
-            nat_gateways=0,
-            flow_log_retention_days=90,
             # Endpoints in 3 AZs cost less than 3 NAT gateways, and the tasks get no route
             # to the internet at all.
-            service_egress="endpoints",
+            nat_gateways=0,
+            flow_log_retention_days=90,
+            interface_endpoints=True,
         ),
         cache=CacheSettings(
             node_type="cache.m7g.large", replicas_per_shard=2, snapshot_retention_days=7
@@ -503,6 +514,7 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
     problems = [*_environment_problems(config), *_network_problems(config)]
     problems += [*_cache_problems(config), *_load_balancer_problems(config)]
     problems += [*_relay_problems(config), *_monitoring_problems(config)]
+    problems += _drain_timing_problems(config)
     problems += _waf_problems(config)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -552,21 +564,17 @@ def _network_problems(c: StageConfig) -> list[str]:
         )
     if len(set(n.availability_zones)) != len(n.availability_zones):
         problems.append("availabilityZones repeats a zone: name each zone once.")
-    if n.service_egress not in SERVICE_EGRESS:
-        problems.append(
-            f'network.service_egress={n.service_egress!r}: use "nat" (private subnets, NAT '
-            'gateways) or "endpoints" (isolated subnets, VPC endpoints, no NAT).'
-        )
-    elif n.service_egress == "endpoints" and n.nat_gateways != 0:
-        problems.append(
-            f'network.nat_gateways={n.nat_gateways} with service_egress = "endpoints": the '
-            "service subnets are isolated and nothing uses a NAT gateway; set nat_gateways = 0."
-        )
-    elif n.service_egress == "nat" and not 1 <= n.nat_gateways <= n.az_count:
+    if not 0 <= n.nat_gateways <= n.az_count:
         problems.append(
             f"network.nat_gateways={n.nat_gateways}: use 1 (cheaper) up to az_count="
-            f"{n.az_count} (one per AZ, survives an AZ outage), or service_egress = "
-            '"endpoints" with nat_gateways = 0.'
+            f"{n.az_count} (one per AZ, survives an AZ outage), or 0 with "
+            "interface_endpoints = true (isolated service subnets)."
+        )
+    elif n.nat_gateways == 0 and not n.interface_endpoints:
+        problems.append(
+            "network.nat_gateways=0 without interface_endpoints: the relay tasks could not "
+            "pull their image, read their secret or ship their logs; set "
+            "interface_endpoints = true, or nat_gateways = 1."
         )
     problems += _retention_problems("network.flow_log_retention_days", n.flow_log_retention_days)
     return problems
@@ -661,11 +669,6 @@ def _load_balancer_problems(c: StageConfig) -> list[str]:
             f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "
             f"the relay's ping interval ({2 * r.ping_interval_seconds} s) and at most 4000 s."
         )
-    if not r.drain_seconds <= lb.deregistration_delay_seconds <= 3600:
-        problems.append(
-            f"load_balancer.deregistration_delay_seconds={lb.deregistration_delay_seconds}: "
-            f"use between the relay's drain ({r.drain_seconds} s) and 3600 s."
-        )
     if not 1 <= lb.stickiness_seconds <= 604800:
         problems.append(
             f"load_balancer.stickiness_seconds={lb.stickiness_seconds}: use 1 s to 7 days."
@@ -692,12 +695,6 @@ def _relay_problems(c: StageConfig) -> list[str]:
         problems.append(f"relay.min_tasks={r.min_tasks}: run at least 2 tasks across AZs.")
     if r.max_tasks < r.min_tasks:
         problems.append(f"relay.max_tasks={r.max_tasks} is below relay.min_tasks={r.min_tasks}.")
-    if not r.drain_seconds + 10 <= r.stop_timeout_seconds <= FARGATE_MAX_STOP_TIMEOUT:
-        problems.append(
-            f"relay.stop_timeout_seconds={r.stop_timeout_seconds}: it must exceed the relay's "
-            f"drain ({r.drain_seconds} s) by at least 10 s and stay within Fargate's "
-            f"{FARGATE_MAX_STOP_TIMEOUT} s."
-        )
     if not 10 <= r.cpu_target_percent <= 90:
         problems.append(f"relay.cpu_target_percent={r.cpu_target_percent}: use 10 to 90.")
     if not 1 <= r.connections_target_per_task <= r.max_connections:
@@ -763,6 +760,58 @@ def _waf_problems(c: StageConfig) -> list[str]:
                 "own addresses (/8 or narrower)."
             )
     problems += _retention_problems("waf.log_retention_days", w.log_retention_days)
+    return problems
+
+
+def _drain_timing_problems(c: StageConfig) -> list[str]:
+    """The order of a task's stop, and the one place its timings are checked together.
+
+    ECS deregisters the task (the ALB sends it no new connections and keeps the open ones),
+    waits the deregistration delay, cuts what is still open, then sends SIGTERM and, after
+    stopTimeout, SIGKILL. The relay notices `draining` within drain_poll_seconds and closes
+    its clients with 1012 over drain_seconds, so the delay must hold both plus a margin or
+    the ALB cuts clients mid-drain. stopTimeout bounds a SIGTERM-only drain (half of
+    drain_seconds for closes, then presence removal and exit). A deploy never goes
+    below 100 % running tasks and can start at least one replacement at a time.
+    """
+    lb, r = c.load_balancer, c.relay
+    problems = []
+    needed = r.drain_poll_seconds + r.drain_seconds + DRAIN_MARGIN_SECONDS
+    if not needed <= lb.deregistration_delay_seconds <= 3600:
+        problems.append(
+            f"load_balancer.deregistration_delay_seconds={lb.deregistration_delay_seconds}: "
+            f"the ALB would cut clients before the relay moved them; use {needed} to 3600 s "
+            f"(relay.drain_poll_seconds {r.drain_poll_seconds} + relay.drain_seconds "
+            f"{r.drain_seconds} + {DRAIN_MARGIN_SECONDS} s margin), or shorten the drain."
+        )
+    if not 1 <= r.drain_poll_seconds <= 60:
+        problems.append(
+            f"relay.drain_poll_seconds={r.drain_poll_seconds}: use 1 to 60 s "
+            "(each task calls DescribeTargetHealth once per poll)."
+        )
+    if not 1 <= r.drain_seconds <= 110:
+        problems.append(f"relay.drain_seconds={r.drain_seconds}: use 1 to 110 s.")
+    # The relay exits within drain_seconds plus uvicorn's last 30 % of it (service/__main__.py).
+    stop_needed = r.drain_seconds + 2 * DRAIN_MARGIN_SECONDS
+    if not stop_needed <= r.stop_timeout_seconds <= FARGATE_MAX_STOP_TIMEOUT:
+        problems.append(
+            f"relay.stop_timeout_seconds={r.stop_timeout_seconds}: a SIGTERM drain needs "
+            f"relay.drain_seconds ({r.drain_seconds} s) + {2 * DRAIN_MARGIN_SECONDS} s before "
+            f"SIGKILL; use {stop_needed} to Fargate's {FARGATE_MAX_STOP_TIMEOUT} s."
+        )
+    if r.min_healthy_percent < 100:
+        problems.append(
+            f"relay.min_healthy_percent={r.min_healthy_percent}: use 100, so a deploy starts "
+            "each replacement before it stops an old task and the remaining tasks never "
+            "have to hold the stopped ones' clients."
+        )
+    room = r.min_tasks * r.max_healthy_percent // 100 - r.min_tasks
+    if room < 1:
+        problems.append(
+            f"relay.max_healthy_percent={r.max_healthy_percent}: with relay.min_tasks="
+            f"{r.min_tasks} a deploy could start no replacement; use at least "
+            f"{-(-100 * (r.min_tasks + 1) // r.min_tasks)} (200 replaces all tasks at once)."
+        )
     return problems
 
 

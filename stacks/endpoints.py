@@ -3,8 +3,8 @@
 A Fargate task pulls its image (ECR API and registry, layers from S3), reads its secret
 (Secrets Manager) and ships its logs (CloudWatch Logs). The S3 gateway endpoint is free
 and added in every stage; the four interface endpoints cost per AZ and hour, so they come
-with `network.service_egress = "endpoints"`, where the service subnets have no route out
-at all (docs/infrastructure.md has the cost of each choice).
+with `network.interface_endpoints = true`, which `nat_gateways = 0` (service subnets with
+no route out at all) requires; docs/infrastructure.md has the cost of each choice.
 
 The interface endpoints share one security group whose only rule, its own ingress
 resource, admits HTTPS from the relay tasks' group; the egress side of that pair lives

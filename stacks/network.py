@@ -23,7 +23,7 @@ HTTPS_PORT = 443
 HTTP_PORT = 80
 ANYWHERE = "0.0.0.0/0"
 # Subnet group names; the service stack selects the relay's subnets by name, since their
-# type depends on network.service_egress.
+# type depends on network.nat_gateways.
 SERVICE_SUBNETS = "service"
 CACHE_SUBNETS = "cache"
 
@@ -40,7 +40,8 @@ class NetworkStack(Stack):
         self._zones = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         settings = config.network
-        private_endpoints = settings.service_egress == "endpoints"
+        # No NAT: the service subnets are isolated and reach AWS through the endpoints.
+        isolated = settings.nat_gateways == 0
 
         self.vpc = ec2.Vpc(
             self,
@@ -57,12 +58,12 @@ class NetworkStack(Stack):
                     cidr_mask=24,
                     map_public_ip_on_launch=False,
                 ),
-                # Fargate tasks: ECR, Secrets Manager and CloudWatch Logs through NAT, or
-                # (service_egress = "endpoints") through VPC endpoints with no route out.
+                # Fargate tasks (and load generators): out through NAT, or isolated with
+                # VPC endpoints for ECR, Secrets Manager and CloudWatch Logs (no NAT).
                 ec2.SubnetConfiguration(
                     name=SERVICE_SUBNETS,
                     subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
-                    if private_endpoints
+                    if isolated
                     else ec2.SubnetType.PRIVATE_WITH_EGRESS,
                     cidr_mask=20,
                 ),
@@ -114,7 +115,7 @@ class NetworkStack(Stack):
         service_subnets = ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS)
         add_s3_gateway(self.vpc, service_subnets)
         self.endpoint_security_group: ec2.SecurityGroup | None = None
-        if private_endpoints:
+        if settings.interface_endpoints:
             self.endpoint_security_group = self._group(
                 "EndpointSecurityGroup", f"{config.prefix} VPC endpoints: HTTPS from relay tasks"
             )
@@ -161,15 +162,19 @@ class NetworkStack(Stack):
             "To the cache: pub/sub, history, presence",
             peer=cache,
         )
-        if self.endpoint_security_group is None:
-            self._egress(
-                service,
-                "ServiceToInternet443",
-                HTTPS_PORT,
-                "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
-                cidr=ANYWHERE,
-            )
-        else:
+        self._egress(
+            service,
+            "ServiceToInternet443",
+            HTTPS_PORT,
+            # Isolated subnets have no default route: 0.0.0.0/0 on 443 then reaches only S3
+            # through the gateway endpoint's prefix-list route (its pl- id is a lookup,
+            # which offline synth avoids).
+            "HTTPS to S3 (ECR image layers) through the gateway endpoint; no route elsewhere"
+            if isolated
+            else "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
+            cidr=ANYWHERE,
+        )
+        if self.endpoint_security_group is not None:
             endpoints = self.endpoint_security_group
             self._egress(
                 service,
@@ -184,16 +189,6 @@ class NetworkStack(Stack):
                 HTTPS_PORT,
                 "From relay tasks: ECR, Secrets Manager, CloudWatch Logs",
                 peer=service,
-            )
-            # Isolated subnets have no default route: 0.0.0.0/0 on 443 reaches only S3
-            # through the gateway endpoint's prefix-list route (its pl- id is a lookup,
-            # which offline synth avoids).
-            self._egress(
-                service,
-                "ServiceToS3Gateway443",
-                HTTPS_PORT,
-                "HTTPS to S3 (ECR image layers) through the gateway endpoint; no route elsewhere",
-                cidr=ANYWHERE,
             )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
 

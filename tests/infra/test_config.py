@@ -14,6 +14,7 @@ import pytest
 
 from stacks.config import (
     DEFAULT_REGION,
+    DRAIN_MARGIN_SECONDS,
     STAGES,
     StageConfig,
     StageConfigError,
@@ -173,10 +174,11 @@ def test_availability_zones_follow_the_stage_and_can_be_named() -> None:
 
 def test_stages_grow_from_dev_to_prod() -> None:
     dev, staging, prod = (default_config(s) for s in STAGES)
-    assert dev.network.nat_gateways == 1 and dev.network.service_egress == "nat"
-    # staging and prod: isolated service subnets behind VPC endpoints, no NAT at all.
-    for stage in (staging, prod):
-        assert (stage.network.service_egress, stage.network.nat_gateways) == ("endpoints", 0)
+    assert dev.network.nat_gateways == 1 and not dev.network.interface_endpoints
+    # The relay reaches AWS through interface endpoints in staging and prod; staging keeps
+    # a NAT for its load generators, prod's service subnets are isolated.
+    assert staging.network.interface_endpoints and prod.network.interface_endpoints
+    assert (staging.network.nat_gateways, prod.network.nat_gateways) == (1, 0)
     assert prod.network.az_count == 3
     # staging runs prod's image: the same architecture and no Spot by default.
     assert staging.relay.cpu_architecture == prod.relay.cpu_architecture == "arm64"
@@ -197,7 +199,9 @@ def test_websocket_numbers_hold_together() -> None:
         lb, relay = config.load_balancer, config.relay
         assert lb.idle_timeout_seconds >= 2 * relay.ping_interval_seconds
         assert relay.drain_seconds + 10 <= relay.stop_timeout_seconds <= 120
-        assert lb.deregistration_delay_seconds >= relay.drain_seconds
+        drain_window = relay.drain_poll_seconds + relay.drain_seconds + DRAIN_MARGIN_SECONDS
+        assert lb.deregistration_delay_seconds >= drain_window
+        assert relay.min_healthy_percent == 100 and relay.max_healthy_percent == 200
         assert lb.health_check_path == "/healthz"
 
 
@@ -273,14 +277,18 @@ def replace(config: StageConfig, part: str, **changes: object) -> StageConfig:
 # (section, change, the words the message must contain)
 BAD_SETTINGS = [
     ("relay", {"stop_timeout_seconds": 121}, "relay.stop_timeout_seconds=121"),
-    ("relay", {"stop_timeout_seconds": 25}, "exceed the relay's drain (20 s) by at least 10 s"),
+    ("relay", {"stop_timeout_seconds": 25}, "needs relay.drain_seconds (20 s) + 10 s"),
+    ("relay", {"drain_seconds": 30}, "use 40 to 3600 s (relay.drain_poll_seconds 5"),
+    ("relay", {"drain_poll_seconds": 0}, "relay.drain_poll_seconds=0: use 1 to 60 s"),
+    ("relay", {"min_healthy_percent": 50}, "relay.min_healthy_percent=50: use 100"),
+    ("relay", {"max_healthy_percent": 100}, "could start no replacement; use at least 150"),
     ("relay", {"min_tasks": 1}, "run at least 2 tasks across AZs"),
     ("relay", {"max_tasks": 1}, "relay.max_tasks=1 is below relay.min_tasks=2"),
     ("relay", {"cpu": 256, "memory_mib": 4096}, "is not a Fargate size"),
     ("relay", {"log_retention_days": 10}, "relay.log_retention_days=10"),
     ("relay", {"connections_target_per_task": 20000}, "relay.connections_target_per_task"),
     ("load_balancer", {"idle_timeout_seconds": 30}, "twice the relay's ping interval (40 s)"),
-    ("load_balancer", {"deregistration_delay_seconds": 5}, "between the relay's drain (20 s)"),
+    ("load_balancer", {"deregistration_delay_seconds": 20}, "ALB would cut clients before"),
     ("load_balancer", {"health_check_path": "/"}, "use /healthz or /readyz"),
     ("cache", {"shards": 2}, "cache.shards=2 needs cluster mode: pass -c cacheClusterMode=true"),
     ("cache", {"cluster_mode": True, "shards": 0}, "use 1 or more shards"),
@@ -295,9 +303,8 @@ BAD_SETTINGS = [
     ("cache", {"engine": "memcached"}, "cache.engine='memcached'"),
     ("network", {"nat_gateways": 3}, "network.nat_gateways=3"),
     ("network", {"az_count": 1, "availability_zones": ("us-east-1a",)}, "at least 2 AZs"),
-    ("network", {"nat_gateways": 0}, "network.nat_gateways=0: use 1 (cheaper)"),
-    ("network", {"service_egress": "endpoints"}, "set nat_gateways = 0"),
-    ("network", {"service_egress": "vpn"}, "network.service_egress='vpn': use \"nat\""),
+    ("network", {"nat_gateways": 0}, "network.nat_gateways=0 without interface_endpoints"),
+    ("network", {"nat_gateways": 3}, "or 0 with interface_endpoints = true"),
     ("network", {"flow_log_retention_days": 1000}, "3653"),
     ("relay", {"cpu_architecture": "arm"}, "relay.cpu_architecture='arm': use \"arm64\""),
     ("relay", {"cpu_architecture": "arm64"}, "Fargate Spot runs only x86_64 tasks"),

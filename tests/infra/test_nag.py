@@ -15,7 +15,15 @@ REVIEWED = {
     ("cache/AuthToken", "AwsSolutions-SMG4"),
     ("service/AccessLogs", "AwsSolutions-S1"),
     ("service/TaskDefinition", "AwsSolutions-ECS2"),
-    ("service/TaskDefinition", "AwsSolutions-IAM5[Resource::*]"),
+    # Each role's one wildcard, acknowledged on that role alone.
+    ("service/TaskDefinition/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+    ("service/TaskDefinition/TaskRole", "AwsSolutions-IAM5[Resource::*]"),
+    ("loadgen/ResultsBucket", "AwsSolutions-S1"),
+    ("loadgen/TaskDefinition/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+    (
+        "loadgen/TaskDefinition",
+        "AwsSolutions-IAM5[Resource::<ResultsBucketA95A2103.Arn>/results/*]",
+    ),
     ("network/Vpc", "NIST.800.53.R5-VPCDefaultSecurityGroupClosed"),
     ("network/Vpc", "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW"),
     ("network/Vpc/FlowLog", "NIST.800.53.R5-IAMNoInlinePolicy"),
@@ -25,6 +33,10 @@ REVIEWED = {
     ("service/AccessLogs", "NIST.800.53.R5-S3DefaultEncryptionKMS"),
     ("service/AccessLogs", "NIST.800.53.R5-S3BucketReplicationEnabled"),
     ("service/TaskDefinition", "NIST.800.53.R5-IAMNoInlinePolicy"),
+    ("loadgen/TaskDefinition", "NIST.800.53.R5-IAMNoInlinePolicy"),
+    ("loadgen/ResultsBucket", "NIST.800.53.R5-S3BucketLoggingEnabled"),
+    ("loadgen/ResultsBucket", "NIST.800.53.R5-S3BucketReplicationEnabled"),
+    ("loadgen/ResultsBucket", "NIST.800.53.R5-S3DefaultEncryptionKMS"),
 }
 # Per stage: what its settings switch off (dev: no certificate, no WAF; only prod has
 # deletion protection) or on (a redirect listener where there is HTTPS).

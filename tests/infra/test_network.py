@@ -36,14 +36,16 @@ def test_vpc_spans_the_stage_azs_with_three_tiers(stage: Synthesized) -> None:
     )
 
 
-# network.service_egress per stage: dev pays one NAT; staging and prod reach AWS through
-# VPC endpoints from isolated subnets (docs/infrastructure.md, cost per choice).
+# Per stage (docs/infrastructure.md, cost per choice): dev reaches AWS through one NAT;
+# staging through interface endpoints, with a NAT for its load generators; prod through
+# the endpoints alone, from isolated subnets.
 ENDPOINT_STAGES = {"staging", "prod"}
+ISOLATED_STAGES = {"prod"}
 INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
 
 
 def test_nat_gateways_per_stage(stage: Synthesized) -> None:
-    expected = {"dev": 1, "staging": 0, "prod": 0}[stage.stage]
+    expected = {"dev": 1, "staging": 1, "prod": 0}[stage.stage]
     stage.template("network").resource_count_is("AWS::EC2::NatGateway", expected)
     stage.template("network").resource_count_is("AWS::EC2::EIP", expected)
 
@@ -61,7 +63,7 @@ def test_service_subnets_route_out_only_with_nat(stage: Synthesized) -> None:
         r["RouteTableId"]["Ref"] for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"
     }
     service = service_route_tables(stage)
-    if stage.stage in ENDPOINT_STAGES:
+    if stage.stage in ISOLATED_STAGES:
         assert not service & through_nat  # isolated: no default route at all
     else:
         assert service <= through_nat
@@ -185,7 +187,7 @@ def test_egress_matrix(stage: Synthesized) -> None:
     }
     expected = {(alb, service, 8000), (service, cache, 6380), (service, "0.0.0.0/0", 443)}
     if stage.stage in ENDPOINT_STAGES:
-        # 0.0.0.0/0:443 stays for S3 (the gateway's prefix list is the only route there).
+        # 0.0.0.0/0:443 stays: S3 through the gateway (prod: the only route there is).
         expected.add((service, group_id(stage, "Endpoint"), 443))
     assert egress == expected
 
