@@ -102,6 +102,7 @@ class ChatRelayStage(Stage):
             stack_name=stack_name(config, "loadgen"),
             config=config,
             vpc=self.network.vpc,
+            endpoint_security_group=self.network.endpoint_security_group,
             image_directory=image_directory,
             description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
             **common,

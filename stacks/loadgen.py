@@ -68,8 +68,11 @@ class LoadGeneratorStack(Stack):
         vpc: ec2.IVpc,
         image_directory: Path,
         settings: LoadGeneratorSettings | None = None,
+        endpoint_security_group: ec2.ISecurityGroup | None = None,
         **kwargs,
     ):
+        """`endpoint_security_group`: the VPC's interface endpoints, where the network has
+        them; private DNS sends the generators' ECR and Logs calls there too."""
         super().__init__(scope, construct_id, **kwargs)
         settings = settings or LoadGeneratorSettings()
         self.results = self._results_bucket(config, settings)
@@ -91,6 +94,19 @@ class LoadGeneratorStack(Stack):
                 "HTTPS: the stage URL, ECR, S3, CloudWatch Logs"
                 if port == HTTPS_PORT
                 else "HTTP (ws): the dev stage URL",
+            )
+
+        if endpoint_security_group is not None:
+            # The endpoints admit the relay's group (stacks/network.py) and this one.
+            ec2.CfnSecurityGroupIngress(
+                self,
+                "EndpointsFromLoadGenerators",
+                group_id=endpoint_security_group.security_group_id,
+                ip_protocol="tcp",
+                from_port=HTTPS_PORT,
+                to_port=HTTPS_PORT,
+                source_security_group_id=self.security_group.security_group_id,
+                description="From load generators: ECR image pull, CloudWatch Logs",
             )
 
         self.cluster = ecs.Cluster(
