@@ -103,7 +103,7 @@ class NetworkSettings:
     az_count: int
     nat_gateways: int
     flow_log_retention_days: int
-    # Interface endpoints (ECR api/dkr, CloudWatch Logs, Secrets Manager) in the service
+    # Interface endpoints (ECR api/dkr, CloudWatch Logs, Secrets Manager, ELB) in the service
     # subnets: the relay reaches AWS without NAT. With nat_gateways = 0 the service
     # subnets are isolated (no route out) and the endpoints are the only way to AWS.
     interface_endpoints: bool = False
@@ -268,7 +268,8 @@ _DEFAULTS: dict[str, StageConfig] = {
         name="dev",
         region=DEFAULT_REGION,
         account=None,
-        # One NAT ($33/month) is cheaper than four interface endpoints in two AZs ($58).
+        # One NAT ($37/month with its IPv4) is cheaper than five interface endpoints in two
+        # AZs ($73).
         network=NetworkSettings(
             cidr="10.40.0.0/16", az_count=2, nat_gateways=1, flow_log_retention_days=7
         ),
@@ -330,8 +331,8 @@ _DEFAULTS: dict[str, StageConfig] = {
         network=NetworkSettings(
             cidr="10.42.0.0/16",
             az_count=3,
-            # Endpoints in 3 AZs cost less than 3 NAT gateways, and the tasks get no route
-            # to the internet at all.
+            # Five endpoints in 3 AZs cost what 3 NAT gateways with their IPv4 do ($110),
+            # with less per GB, and the tasks get no route to the internet at all.
             nat_gateways=0,
             flow_log_retention_days=90,
             interface_endpoints=True,

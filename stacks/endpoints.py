@@ -1,8 +1,9 @@
 """VPC endpoints: how relay tasks reach AWS without a NAT gateway.
 
 A Fargate task pulls its image (ECR API and registry, layers from S3), reads its secret
-(Secrets Manager) and ships its logs (CloudWatch Logs). The S3 gateway endpoint is free
-and added in every stage; the four interface endpoints cost per AZ and hour, so they come
+(Secrets Manager) and ships its logs (CloudWatch Logs); the relay also asks the ELB API
+for its own target's health (the drain signal). The S3 gateway endpoint is free and
+added in every stage; the five interface endpoints cost per AZ and hour, so they come
 with `network.interface_endpoints = true`, which `nat_gateways = 0` (service subnets with
 no route out at all) requires; docs/infrastructure.md has the cost of each choice.
 
@@ -22,6 +23,8 @@ INTERFACE_ENDPOINTS = (
     ("EcrDockerEndpoint", ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER),
     ("LogsEndpoint", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS),
     ("SecretsManagerEndpoint", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
+    # The relay's drain signal: DescribeTargetHealth on its own target (service/deregistration.py).
+    ("ElbEndpoint", ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING),
 )
 
 
@@ -38,7 +41,7 @@ def add_interface_endpoints(
     subnets: ec2.SubnetSelection,
     security_group: ec2.ISecurityGroup,
 ) -> dict[str, ec2.InterfaceVpcEndpoint]:
-    """ECR (api, dkr), CloudWatch Logs and Secrets Manager in `subnets`, private DNS on,
+    """ECR (api, dkr), CloudWatch Logs, Secrets Manager and ELB in `subnets`, private DNS on,
     so the tasks' usual service names resolve to the endpoints."""
     return {
         construct_id: ec2.InterfaceVpcEndpoint(

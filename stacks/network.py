@@ -180,14 +180,14 @@ class NetworkStack(Stack):
                 service,
                 "ServiceToEndpoints",
                 HTTPS_PORT,
-                "To the VPC endpoints: ECR, Secrets Manager, CloudWatch Logs",
+                "To the VPC endpoints: ECR, Secrets Manager, CloudWatch Logs, ELB",
                 peer=endpoints,
             )
             self._ingress(
                 endpoints,
                 "EndpointsFromService",
                 HTTPS_PORT,
-                "From relay tasks: ECR, Secrets Manager, CloudWatch Logs",
+                "From relay tasks: ECR, Secrets Manager, CloudWatch Logs, ELB",
                 peer=service,
             )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
