@@ -29,9 +29,10 @@ def allow_listed(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     directory = tmp_path_factory.mktemp("waf-allow-list")
     settings = directory / "stages.toml"
     addresses = ", ".join(f'"{cidr}"' for cidr in ALLOW_CIDRS)
-    settings.write_text(
-        SHIPPED_SETTINGS.read_text() + f"\n[stages.staging.waf]\nallow_cidrs = [{addresses}]\n"
-    )
+    # The shipped file's own (empty) list, filled in as an operator would.
+    shipped = SHIPPED_SETTINGS.read_text()
+    assert shipped.count("\nallow_cidrs = []\n") == 1
+    settings.write_text(shipped.replace("\nallow_cidrs = []\n", f"\nallow_cidrs = [{addresses}]\n"))
     return synthesize("staging", directory / "cdk", {"settingsFile": str(settings)}).stage
 
 
