@@ -194,6 +194,19 @@ function nameProblem(name) {
   return "";
 }
 
+// Signed in at the load balancer, a socket refused before its welcome is most likely a
+// sign-in that ended (the relay answers 401, which a page cannot read from a WebSocket).
+async function checkSignIn() {
+  let signedIn = false;
+  try {
+    const response = await fetch("/auth/session", { cache: "no-store" });
+    signedIn = response.ok && (await response.json()).signed_in === true;
+  } catch {
+    // the load balancer redirected to the identity provider: not signed in any more
+  }
+  if (!signedIn) showNotice("Your sign-in has ended. Reload the page to sign in again.");
+}
+
 function showRenameForm(open) {
   ui.renameForm.hidden = !open;
   ui.rename.setAttribute("aria-expanded", String(open));
@@ -319,6 +332,7 @@ function connect() {
   });
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
+    if (state.signIn === "alb" && !state.joined && !state.rejoining) checkSignIn();
     state.joined = false;
     outbox.connectionLost();
     for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);

@@ -6,6 +6,7 @@ public key by kid on loopback; the relays under test fetch it there.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import urllib.error
 import urllib.request
@@ -100,6 +101,8 @@ async def test_the_same_identity_on_two_relays_is_one_member(
 async def test_missing_header_is_refused(alb_relay: RelayProcess) -> None:
     error = await refused(alb_relay)
     assert HEADER.encode() in error.response.body
+    metrics = (await asyncio.to_thread(http_get, f"{alb_relay.http}/metrics", {}))[2].decode()
+    assert 'chat_relay_connections_refused_total{reason="not_signed_in"}' in metrics
 
 
 async def test_expired_token_is_refused(alb_relay: RelayProcess, signing_key) -> None:
@@ -135,7 +138,7 @@ async def test_tampered_payload_is_refused(alb_relay: RelayProcess, signing_key)
     await refused(alb_relay, {HEADER: f"{header}.{payload}.{signature}"})
 
 
-def http_get(url: str, headers: dict[str, str]) -> tuple[int, dict, object]:
+def http_get(url: str, headers: dict[str, str]) -> tuple[int, dict, bytes]:
     request = urllib.request.Request(url, headers=headers)
     opener = urllib.request.build_opener(NoRedirect)
     try:

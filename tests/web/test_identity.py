@@ -94,3 +94,18 @@ def test_signed_in_page_shows_the_identity_and_sign_out(
     expect(chat.page.locator("#sign-out")).to_have_attribute("href", "/auth/logout")
     assert chat.problems() == []
     context.close()
+
+
+def test_an_ended_sign_in_says_to_sign_in_again(
+    alb_relay: RelayProcess, signing_key: AlbSigningKey, browser: Browser
+) -> None:
+    expired = signing_key.token({"sub": "user-8", "name": "Late"}, expires_in=-60)
+    context = browser.new_context(extra_http_headers={HEADER: expired})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{alb_relay.http}/?room=signed")
+    expect(page.locator("#notice")).to_have_text(
+        "Your sign-in has ended. Reload the page to sign in again."
+    )
+    expect(page.locator("#status")).not_to_have_text("online")
+    context.close()
