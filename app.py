@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The CDK app: `cdk synth -c stage=dev|staging|prod` (or `make synth STAGE=...`).
 
-Settings come from the stage's defaults in stacks/config.py, CDK context
-(-c certificateArn=..., domainName, alarmEmail, availabilityZones) and
-CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION; see docs/infrastructure.md.
+Settings come from stages.toml (the committed per-stage settings), overridden by CDK
+context (-c certificateArn=..., domainName, alarmEmail, ...); see docs/infrastructure.md.
+Writes the stage `chat-relay-<stage>` and the pipeline stack `chat-relay-pipeline`.
 """
 
 import os
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from aws_cdk import App
 
-from stacks import StageConfigError, build_chat_relay, load_stage_config
-from stacks.config import CONTEXT_KEYS
+from stacks.assembly import build_app
+from stacks.config import CONTEXT_KEYS, StageConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -22,10 +22,9 @@ def main() -> None:
     app = App()
     context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
     try:
-        config = load_stage_config(context, os.environ)
+        build_app(app, context, os.environ, repo_root=REPO_ROOT)
     except StageConfigError as error:
         sys.exit(f"chat-relay: {error}")
-    build_chat_relay(app, config, image_directory=REPO_ROOT)
     app.synth()
 
 

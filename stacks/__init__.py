@@ -1,13 +1,12 @@
-"""CDK stacks of chat-relay: network, cache, service (ALB + Fargate), monitoring."""
+"""CDK stacks of chat-relay: network, cache, service (ALB + Fargate + monitoring), pipeline."""
 
-from stacks.chat_relay import ChatRelay, build_chat_relay, stack_name
+from stacks.chat_relay import ChatRelayStage, stack_name
 from stacks.config import StageConfig, StageConfigError, load_stage_config
 
 __all__ = [
-    "ChatRelay",
+    "ChatRelayStage",
     "StageConfig",
     "StageConfigError",
-    "build_chat_relay",
     "load_stage_config",
     "stack_name",
 ]

@@ -1,97 +1,111 @@
-"""The whole deployment of one stage: four stacks wired together, plus the cdk-nag checks."""
+"""One environment of chat-relay as a `cdk.Stage`: its stacks wired together, plus cdk-nag.
+
+The same class is deployed by hand (`make deploy STAGE=staging`, the app's top-level
+stage) and by the pipeline (stacks/pipeline.py adds one per environment), so what a
+platform engineer diffs is what the pipeline ships. Stack names are fixed
+(`chat-relay-<stage>-<part>`), so both ways deploy to the same CloudFormation stacks.
+
+To add a stack to every environment, create it in `ChatRelayStage.__init__` and list it
+in `stacks`; the snapshot and linter tests pick it up from `stacks`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import App, Environment, Tags, Validations
+from aws_cdk import CfnOutput, Environment, Stack, Stage, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from stacks.cache import CacheStack
 from stacks.config import StageConfig
-from stacks.monitoring import MonitoringStack
+from stacks.monitoring import Monitoring
 from stacks.network import NetworkStack
 from stacks.service import ServiceStack
-
-
-@dataclass(frozen=True)
-class ChatRelay:
-    config: StageConfig
-    network: NetworkStack
-    cache: CacheStack
-    service: ServiceStack
-    monitoring: MonitoringStack
-
-    @property
-    def stacks(self) -> dict[str, NetworkStack | CacheStack | ServiceStack | MonitoringStack]:
-        return {
-            "network": self.network,
-            "cache": self.cache,
-            "service": self.service,
-            "monitoring": self.monitoring,
-        }
 
 
 def stack_name(config: StageConfig, part: str) -> str:
     return f"{config.prefix}-{part}"
 
 
-def build_chat_relay(app: App, config: StageConfig, *, image_directory: Path) -> ChatRelay:
-    """Add the stage's stacks to `app` and register the AWS Solutions checks on it.
+class ChatRelayStage(Stage):
+    """network -> cache -> service (with the monitoring beside what it watches)."""
 
-    `image_directory` is the Docker build context of the relay image (the repository root:
-    the image needs service/, web/ and requirements.txt).
-    """
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    env = Environment(account=config.account, region=config.region)
-    common = {"env": env, "termination_protection": config.retain_data}
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        image_directory: Path,
+    ) -> None:
+        """`image_directory` is the Docker build context of the relay image (the repository
+        root: the image needs service/, web/ and requirements.lock)."""
+        super().__init__(
+            scope, construct_id, env=Environment(account=config.account, region=config.region)
+        )
+        self.config = config
+        Validations.of(self).add_plugins(AwsSolutionsChecks(self))
+        common = {"termination_protection": config.retain_data}
 
-    network = NetworkStack(
-        app,
-        stack_name(config, "network"),
-        config=config,
-        description=f"chat-relay {config.name}: VPC, flow logs, security groups",
-        **common,
-    )
-    cache = CacheStack(
-        app,
-        stack_name(config, "cache"),
-        config=config,
-        vpc=network.vpc,
-        security_group=network.cache_security_group,
-        description=f"chat-relay {config.name}: Valkey replication group and its AUTH token",
-        **common,
-    )
-    service = ServiceStack(
-        app,
-        stack_name(config, "service"),
-        config=config,
-        vpc=network.vpc,
-        alb_security_group=network.alb_security_group,
-        service_security_group=network.service_security_group,
-        redis_url=cache.redis_url,
-        auth_token=cache.auth_token,
-        auth_token_key=cache.key,
-        image_directory=image_directory,
-        description=f"chat-relay {config.name}: ALB and the relay on Fargate",
-        **common,
-    )
-    monitoring = MonitoringStack(
-        app,
-        stack_name(config, "monitoring"),
-        config=config,
-        load_balancer=service.load_balancer,
-        target_group=service.target_group,
-        service=service.service,
-        cache_node_ids=cache.node_ids,
-        cache_nodes_per_shard=config.cache.nodes_per_shard,
-        description=f"chat-relay {config.name}: dashboard, alarms, alarm topic",
-        **common,
-    )
+        self.network = NetworkStack(
+            self,
+            "network",
+            stack_name=stack_name(config, "network"),
+            config=config,
+            description=f"chat-relay {config.name}: VPC, flow logs, security groups",
+            **common,
+        )
+        self.cache = CacheStack(
+            self,
+            "cache",
+            stack_name=stack_name(config, "cache"),
+            config=config,
+            vpc=self.network.vpc,
+            security_group=self.network.cache_security_group,
+            description=f"chat-relay {config.name}: Valkey replication group and its AUTH token",
+            **common,
+        )
+        self.service = ServiceStack(
+            self,
+            "service",
+            stack_name=stack_name(config, "service"),
+            config=config,
+            vpc=self.network.vpc,
+            alb_security_group=self.network.alb_security_group,
+            service_security_group=self.network.service_security_group,
+            redis_url=self.cache.redis_url,
+            auth_token=self.cache.auth_token,
+            auth_token_key=self.cache.key,
+            image_directory=image_directory,
+            description=(
+                f"chat-relay {config.name}: ALB, the relay on Fargate, dashboard and alarms"
+            ),
+            **common,
+        )
+        self.monitoring = Monitoring(
+            self.service,
+            "Monitoring",
+            config=config,
+            load_balancer=self.service.load_balancer,
+            target_group=self.service.target_group,
+            service=self.service.service,
+            cache_node_ids=self.cache.node_ids,
+            cache_nodes_per_shard=config.cache.nodes_per_shard,
+        )
 
-    Tags.of(app).add("project", "chat-relay")
-    Tags.of(app).add("stage", config.name)
-    for key, value in config.tags.items():
-        Tags.of(app).add(key, value)
-    return ChatRelay(config, network, cache, service, monitoring)
+        Tags.of(self).add("project", "chat-relay")
+        Tags.of(self).add("stage", config.name)
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)
+
+    @property
+    def stacks(self) -> dict[str, Stack]:
+        return {"network": self.network, "cache": self.cache, "service": self.service}
+
+    @property
+    def url_output(self) -> CfnOutput:
+        """The service stack's `Url` output (https://<domain>/), for post-deploy steps."""
+        output = self.service.node.find_child("Url")
+        assert isinstance(output, CfnOutput)
+        return output

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stacks.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
+
 STAGES = ("dev", "staging", "prod")
 
 # Context keys a platform engineer may pass with `-c key=value` (or put in cdk.json).
 CONTEXT_STAGE = "stage"
+# Another settings file than the shipped stages.toml (a path, relative to the repository).
+CONTEXT_SETTINGS_FILE = "settingsFile"
+CONTEXT_ACCOUNT = "account"
+CONTEXT_REGION = "region"
 CONTEXT_CERTIFICATE_ARN = "certificateArn"
 CONTEXT_DOMAIN_NAME = "domainName"
 CONTEXT_ALARM_EMAIL = "alarmEmail"
@@ -28,6 +34,9 @@ CONTEXT_CACHE_SHARDS = "cacheShards"
 CONTEXT_CACHE_REPLICAS = "cacheReplicasPerShard"
 CONTEXT_KEYS = (
     CONTEXT_STAGE,
+    CONTEXT_SETTINGS_FILE,
+    CONTEXT_ACCOUNT,
+    CONTEXT_REGION,
     CONTEXT_CERTIFICATE_ARN,
     CONTEXT_DOMAIN_NAME,
     CONTEXT_ALARM_EMAIL,
@@ -280,12 +289,19 @@ def default_config(stage: str) -> StageConfig:
     return _DEFAULTS[stage]
 
 
-def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) -> StageConfig:
-    """Build the stage's config from CDK context (`-c key=value`) and the environment.
+def load_stage_config(
+    context: Mapping[str, Any],
+    environ: Mapping[str, str],
+    settings: SettingsFile | None = None,
+) -> StageConfig:
+    """Build the stage's config: defaults, then the settings file, then CDK context.
 
-    Reads `stage`, `certificateArn`, `domainName`, `alarmEmail`, `availabilityZones`,
-    `cacheClusterMode`, `cacheShards`, `cacheReplicasPerShard` from context and
-    `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` from the environment.
+    `settings` is the parsed stages.toml (None: the defaults alone). Context (`-c
+    key=value`) overrides it: `stage`, `account`, `region`, `certificateArn`, `domainName`,
+    `alarmEmail`, `availabilityZones`, `cacheClusterMode`, `cacheShards`,
+    `cacheReplicasPerShard`. `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (the CLI's
+    credentials) fill in only what neither pins: a stage pinned to an account never
+    follows whichever credentials happen to be active.
     """
     stage = _text(context.get(CONTEXT_STAGE))
     if stage is None:
@@ -294,30 +310,85 @@ def load_stage_config(context: Mapping[str, Any], environ: Mapping[str, str]) ->
             "(or STAGE=dev|staging|prod to make)."
         )
     config = default_config(stage)
+    pinned: Mapping[str, Any] = {}
+    if settings is not None:
+        config = apply_settings_file(config, settings)
+        pinned = settings.stage(stage)
 
-    region = _text(environ.get("CDK_DEFAULT_REGION")) or config.region
-    account = _text(environ.get("CDK_DEFAULT_ACCOUNT")) or config.account
+    region = (
+        _text(context.get(CONTEXT_REGION))
+        or pinned.get("region")
+        or _text(environ.get("CDK_DEFAULT_REGION"))
+        or config.region
+    )
+    account = (
+        _text(context.get(CONTEXT_ACCOUNT))
+        or pinned.get("account")
+        or _text(environ.get("CDK_DEFAULT_ACCOUNT"))
+        or config.account
+    )
     zones_text = _text(context.get(CONTEXT_AVAILABILITY_ZONES))
     if zones_text is not None:
         zones = tuple(z.strip() for z in zones_text.split(",") if z.strip())
+    elif config.network.availability_zones:
+        zones = config.network.availability_zones
     else:
         zones = tuple(f"{region}{letter}" for letter in "abcdef"[: config.network.az_count])
 
+    lb = config.load_balancer
     config = dataclasses.replace(
         config,
         region=region,
         account=account,
-        alarm_email=_text(context.get(CONTEXT_ALARM_EMAIL)),
+        alarm_email=_text(context.get(CONTEXT_ALARM_EMAIL)) or config.alarm_email,
         network=dataclasses.replace(config.network, availability_zones=zones),
         cache=_cache_overrides(config.cache, context),
         load_balancer=dataclasses.replace(
-            config.load_balancer,
-            certificate_arn=_text(context.get(CONTEXT_CERTIFICATE_ARN)),
-            domain_name=_text(context.get(CONTEXT_DOMAIN_NAME)),
+            lb,
+            certificate_arn=_text(context.get(CONTEXT_CERTIFICATE_ARN)) or lb.certificate_arn,
+            domain_name=_text(context.get(CONTEXT_DOMAIN_NAME)) or lb.domain_name,
         ),
     )
-    validate(config)
+    validate(config, source=settings.path.name if settings is not None else None)
     return config
+
+
+def apply_settings_file(config: StageConfig, settings: SettingsFile) -> StageConfig:
+    """`config` with the file's [stages.<stage>] table and its sections laid over it."""
+    table = settings.stage(config.name)
+    where = settings.where("stages", config.name)
+    problems = [
+        f"{where} {key}: unknown key; valid keys are {', '.join(STAGE_KEYS)} and the "
+        f"sections [{'], ['.join(f'stages.{config.name}.{s}' for s in STAGE_SECTIONS)}]."
+        for key in table
+        if key not in STAGE_KEYS and key not in STAGE_SECTIONS
+    ]
+    own = {k: v for k, v in table.items() if k in STAGE_KEYS and k not in _LB_KEYS}
+    config, found = apply_table(config, own, where)
+    problems += found
+    changes: dict[str, Any] = {}
+    for section in STAGE_SECTIONS:
+        values = dict(table.get(section, {})) if isinstance(table.get(section), dict) else {}
+        if section in table and not isinstance(table[section], dict):
+            problems.append(
+                f"{where} {section}: expected a table [stages.{config.name}.{section}]."
+            )
+        if section == "load_balancer":
+            values |= {k: v for k, v in table.items() if k in _LB_KEYS}
+        if values:
+            changes[section], found = apply_table(
+                getattr(config, section), values, settings.where("stages", config.name, section)
+            )
+            problems += found
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise StageConfigError(f"Invalid settings file for stage '{config.name}':\n{lines}")
+    return dataclasses.replace(config, **changes)
+
+
+# Set at the top of [stages.<stage>] (where a platform engineer looks for them), kept in
+# LoadBalancerSettings.
+_LB_KEYS = ("domain_name", "certificate_arn")
 
 
 def _cache_overrides(cache: CacheSettings, context: Mapping[str, Any]) -> CacheSettings:
@@ -360,33 +431,39 @@ def _context_int(text: str) -> int:
     return int(text)
 
 
-def validate(config: StageConfig) -> None:
-    """Raise StageConfigError listing every problem in `config`, each with its fix."""
+def validate(config: StageConfig, *, source: str | None = None) -> None:
+    """Raise StageConfigError listing every problem in `config`, each with its fix.
+
+    `source` names the settings file the values came from, for the message's heading.
+    """
     problems = [*_environment_problems(config), *_network_problems(config)]
     problems += [*_cache_problems(config), *_load_balancer_problems(config)]
     problems += [*_relay_problems(config), *_monitoring_problems(config)]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise StageConfigError(f"Invalid settings for stage '{config.name}':\n{lines}")
+        origin = f" (from {source} and -c context)" if source else ""
+        raise StageConfigError(f"Invalid settings for stage '{config.name}'{origin}:\n{lines}")
 
 
 def _environment_problems(c: StageConfig) -> list[str]:
     problems = []
     if not _REGION.match(c.region):
         problems.append(
-            f"CDK_DEFAULT_REGION={c.region!r} is not an AWS region name: "
-            "set it to a region such as eu-west-1, or unset it to use "
-            f"{DEFAULT_REGION}."
+            f'region {c.region!r} is not an AWS region name: set region = "eu-west-1" '
+            f"in [stages.{c.name}] (or -c region=..., or CDK_DEFAULT_REGION); unset, the "
+            f"stage uses {DEFAULT_REGION}."
         )
     if c.account is not None and not _ACCOUNT.match(c.account):
         problems.append(
-            f"CDK_DEFAULT_ACCOUNT={c.account!r} is not a 12-digit AWS account id: "
-            "set it to the target account, or unset it for an account-agnostic synth."
+            f"account {c.account!r} is not a 12-digit AWS account id: set account = "
+            f'"123456789012" (in quotes) in [stages.{c.name}] (or -c account=..., or '
+            "CDK_DEFAULT_ACCOUNT), or leave it out for an account-agnostic synth."
         )
     if c.alarm_email is not None and not _EMAIL.match(c.alarm_email):
         problems.append(
-            f"alarmEmail={c.alarm_email!r} is not an email address: "
-            "pass -c alarmEmail=oncall@example.com, or leave it out."
+            f"alarm_email {c.alarm_email!r} is not an email address: set alarm_email = "
+            f'"oncall@example.com" in [stages.{c.name}] (or -c alarmEmail=...), or leave '
+            "it out."
         )
     return problems
 
@@ -470,29 +547,39 @@ def _load_balancer_problems(c: StageConfig) -> list[str]:
     problems = []
     if lb.certificate_arn is None and c.name != "dev":
         problems.append(
-            f"certificateArn is missing: stage '{c.name}' serves HTTPS only. Pass "
-            f"-c certificateArn=arn:aws:acm:{c.region}:<account>:certificate/<id> "
+            f"certificate_arn is missing: stage '{c.name}' serves HTTPS only. Set "
+            f'certificate_arn = "arn:aws:acm:{c.region}:<account>:certificate/<id>" in '
+            f"[stages.{c.name}] of stages.toml, or pass -c certificateArn=arn:aws:acm:... "
             "(an ACM certificate in the stack's region)."
         )
     if lb.certificate_arn is not None:
         match = _CERTIFICATE_ARN.match(lb.certificate_arn)
         if match is None:
             problems.append(
-                f"certificateArn={lb.certificate_arn!r} is not an ACM certificate ARN: "
+                f"certificate_arn {lb.certificate_arn!r} is not an ACM certificate ARN: "
                 "copy it from `aws acm list-certificates`."
             )
         elif match.group(1) != c.region:
             problems.append(
-                f"certificateArn is in {match.group(1)} but the stack deploys to {c.region}: "
+                f"certificate_arn is in {match.group(1)} but the stack deploys to {c.region}: "
                 "an ALB needs a certificate from its own region."
+            )
+        elif c.account is not None and match.group(2) != c.account:
+            problems.append(
+                f"certificate_arn belongs to account {match.group(2)} but stage '{c.name}' "
+                f"deploys to {c.account}: an ALB can use only a certificate of its own "
+                "account; request or import it there."
             )
     if lb.domain_name is not None and not _DOMAIN.match(lb.domain_name):
         problems.append(
-            f"domainName={lb.domain_name!r} is not a lower-case DNS name: "
-            "pass -c domainName=chat.example.com."
+            f"domain_name {lb.domain_name!r} is not a lower-case DNS name: set domain_name "
+            f'= "chat.example.com" in [stages.{c.name}] (or -c domainName=...).'
         )
     if lb.domain_name is not None and lb.certificate_arn is None:
-        problems.append("domainName needs certificateArn: the relay's origin is https://<domain>.")
+        problems.append(
+            "domain_name needs certificate_arn: the relay's origin is https://<domain>; set "
+            f"both in [stages.{c.name}]."
+        )
     if lb.idle_timeout_seconds < 2 * r.ping_interval_seconds or lb.idle_timeout_seconds > 4000:
         problems.append(
             f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "

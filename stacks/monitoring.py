@@ -1,6 +1,12 @@
 """Monitoring: one dashboard and the alarms an operator is paged for.
 
-Alarms publish to an encrypted SNS topic per stage (subscribe with -c alarmEmail=...).
+A construct inside the service stack, beside the load balancer, target group and service
+it watches: a listener or target group that is replaced (dev turning HTTPS, a new port)
+updates its alarms in the same stack update. As a stack of its own it imported their
+names as CloudFormation exports, and CloudFormation refuses to change or remove an
+export another stack imports, so such a change deadlocked the service stack's update.
+
+Alarms publish to an encrypted SNS topic per stage (alarm_email in stages.toml).
 The cache alarms take the maximum over every node (over each group of up to 10 nodes
 in a large cluster), so a failover, which moves the primary role, changes no alarm. The
 relay alarms read the relay's own EMF metrics (namespace ChatRelay, dimension
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 import functools
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecs as ecs
@@ -35,7 +41,7 @@ CACHE_CONNECTIONS_THRESHOLD = 5000
 MAX_METRICS_PER_ALARM = 10
 
 
-class MonitoringStack(Stack):
+class Monitoring(Construct):
     def __init__(
         self,
         scope: Construct,
@@ -47,9 +53,8 @@ class MonitoringStack(Stack):
         service: ecs.FargateService,
         cache_node_ids: list[str],
         cache_nodes_per_shard: int,
-        **kwargs,
     ):
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id)
         self.config = config
 
         topic_key = kms.Key(
@@ -134,7 +139,7 @@ class MonitoringStack(Stack):
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(
                 markdown=f"# {config.prefix}\nALB, relay tasks on Fargate, Valkey cache. "
-                "Alarms go to the SNS topic in this stack's outputs.",
+                "Alarms go to the SNS topic in the service stack's outputs.",
                 width=24,
                 height=2,
             )

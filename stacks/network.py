@@ -24,7 +24,15 @@ ANYWHERE = "0.0.0.0/0"
 
 
 class NetworkStack(Stack):
+    @property
+    def availability_zones(self) -> list[str]:
+        """The stage's named zones. With an account pinned, CDK would otherwise look the
+        region's zones up with AWS credentials on every synth, to check the VPC's zones
+        against them; the stage settings name them instead."""
+        return self._zones
+
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs):
+        self._zones = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         settings = config.network
 

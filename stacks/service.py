@@ -133,6 +133,9 @@ class ServiceStack(Stack):
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
+            # Named, not derived from the construct path: a hand deploy and the pipeline
+            # (whose stages sit one level deeper) register revisions of the same family.
+            family=f"{config.prefix}-relay",
             cpu=relay.cpu,
             memory_limit_mib=relay.memory_mib,
             runtime_platform=ecs.RuntimePlatform(
@@ -322,12 +325,14 @@ class ServiceStack(Stack):
         scale_out = Duration.seconds(relay.scale_out_cooldown_seconds)
         scaling.scale_on_cpu_utilization(
             "Cpu",
+            policy_name=f"{self.config.prefix}-cpu",
             target_utilization_percent=relay.cpu_target_percent,
             scale_in_cooldown=scale_in,
             scale_out_cooldown=scale_out,
         )
         scaling.scale_to_track_custom_metric(
             "Connections",
+            policy_name=f"{self.config.prefix}-connections",
             metric=connections_metric(self.config),
             target_value=relay.connections_target_per_task,
             scale_in_cooldown=scale_in,

@@ -1,8 +1,9 @@
 """Synthesize each stage once per test session and share the result.
 
 Synth runs in-process (as `aws_cdk.assertions` tests do) with cdk.json's feature flags,
-the same `build_chat_relay` as app.py, and cdk-nag registered. A cdk-nag finding does not
-break the fixture: it is read from the validation report, so only test_nag.py fails.
+the shipped stages.toml, the same `build_app` as app.py, and cdk-nag registered. A
+cdk-nag finding does not break the fixture: it is read from the validation report, so
+only test_nag.py fails.
 """
 
 from __future__ import annotations
@@ -27,42 +28,27 @@ if (BIN / "node").exists():
 from aws_cdk import App  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from stacks import build_chat_relay, load_stage_config  # noqa: E402
-from stacks.config import STAGES  # noqa: E402
+from stacks.assembly import build_app  # noqa: E402
+from stacks.config import STAGES, StageConfig, load_stage_config  # noqa: E402
+from stacks.settings_file import SettingsFile, read_settings_file  # noqa: E402
 
-PARTS = ("network", "cache", "service", "monitoring")
+SHIPPED_SETTINGS = REPO_ROOT / "stages.toml"
 
-# A fixed, syntactically valid ACM ARN in the default region; nothing is looked up.
-TEST_CERTIFICATE_ARN = (
-    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-)
-TEST_DOMAIN = "chat.example.com"
-TEST_ALARM_EMAIL = "oncall@example.com"
+PARTS = ("network", "cache", "service")
+PIPELINE = "pipeline"
 
-# What a platform engineer passes per stage; dev runs without certificate (plain HTTP).
-STAGE_CONTEXT: dict[str, dict[str, str]] = {
-    "dev": {"stage": "dev"},
-    "staging": {
-        "stage": "staging",
-        "certificateArn": TEST_CERTIFICATE_ARN,
-        "domainName": f"staging.{TEST_DOMAIN}",
-    },
-    "prod": {
-        "stage": "prod",
-        "certificateArn": TEST_CERTIFICATE_ARN,
-        "domainName": TEST_DOMAIN,
-        "alarmEmail": TEST_ALARM_EMAIL,
-    },
-}
+# Cluster mode enabled as a platform engineer turns it on for one run: prod with 3 shards
+# (and prod's 2 replicas per shard), the variant the cluster-mode tests and snapshots cover.
+CLUSTER_CONTEXT: dict[str, str] = {"cacheClusterMode": "true", "cacheShards": "3"}
 
 
-# Cluster mode enabled as a platform engineer turns it on: prod with 3 shards (and prod's
-# 2 replicas per shard), the variant the cluster-mode tests and snapshots cover.
-CLUSTER_CONTEXT: dict[str, str] = {
-    **STAGE_CONTEXT["prod"],
-    "cacheClusterMode": "true",
-    "cacheShards": "3",
-}
+def shipped_settings() -> SettingsFile:
+    return read_settings_file(SHIPPED_SETTINGS, STAGES)
+
+
+def load(stage: str = "dev", environ: dict[str, str] | None = None, **context: str) -> StageConfig:
+    """The stage's config from the shipped stages.toml, with `-c` context on top."""
+    return load_stage_config({"stage": stage, **context}, environ or {}, shipped_settings())
 
 
 def feature_flags() -> dict[str, Any]:
@@ -72,13 +58,24 @@ def feature_flags() -> dict[str, Any]:
 
 @dataclass
 class Synthesized:
-    """One stage's cloud assembly: templates, nag findings, acknowledgements."""
+    """One stage's cloud assembly (or the pipeline's): templates, nag findings,
+    acknowledgements. `parts` names each template: network, cache, service or pipeline."""
 
     stage: str
     outdir: Path
-    templates: dict[str, dict[str, Any]]
+    template_files: dict[str, Path]
     nag_findings: list[str]
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     _assertions: dict[str, Template] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.templates = {
+            part: json.loads(path.read_text()) for part, path in self.template_files.items()
+        }
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.template_files)
 
     def template(self, part: str) -> Template:
         if part not in self._assertions:
@@ -86,7 +83,12 @@ class Synthesized:
         return self._assertions[part]
 
     def template_path(self, part: str) -> Path:
-        return self.outdir / f"chat-relay-{self.stage}-{part}.template.json"
+        return self.template_files[part]
+
+    def assets_path(self, part: str) -> Path:
+        """The stack's asset manifest (what cdk-assets builds and publishes)."""
+        path = self.template_files[part]
+        return path.with_name(path.name.replace(".template.", ".assets."))
 
     def resources(self, part: str, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -98,17 +100,30 @@ class Synthesized:
     def acknowledgements(self) -> list[tuple[str, str, str]]:
         """(construct path, rule id, reason) of every acknowledgement in the assembly."""
         found = []
-        for part in PARTS:
-            metadata_file = self.outdir / f"chat-relay-{self.stage}-{part}.metadata.json"
-            for path, entries in json.loads(metadata_file.read_text()).items():
+        for path in self.template_files.values():
+            metadata_file = path.with_name(path.name.replace(".template.", ".metadata."))
+            if not metadata_file.exists():
+                continue
+            for construct, entries in json.loads(metadata_file.read_text()).items():
                 for entry in entries:
                     if entry["type"] == "aws:cdk:acknowledged-rules":
-                        found += [(path, rule, reason) for rule, reason in entry["data"].items()]
+                        found += [(construct, rule, why) for rule, why in entry["data"].items()]
         return found
 
 
-def synthesize(stage: str, outdir: Path, context: dict[str, str] | None = None) -> Synthesized:
-    context = STAGE_CONTEXT[stage] if context is None else context
+@dataclass
+class Synth:
+    """What one `cdk synth` writes: the selected stage and the pipeline."""
+
+    stage: Synthesized
+    # None when the settings file has no [pipeline] table.
+    pipeline: Synthesized | None
+
+
+def synthesize(stage: str, outdir: Path, context: dict[str, str] | None = None) -> Synth:
+    """What `cdk synth -c stage=<stage>` (plus `context`) writes, from the shipped
+    stages.toml, with no `-c` beyond the stage unless `context` adds some."""
+    context = {"stage": stage, **(context or {})}
     app = App(
         outdir=str(outdir),
         # As the CLI does by default: resources carry their construct path (aws:cdk:path).
@@ -116,8 +131,7 @@ def synthesize(stage: str, outdir: Path, context: dict[str, str] | None = None) 
         analytics_reporting=False,
     )
     # An empty environment: no CDK_DEFAULT_ACCOUNT/REGION leaks in from the developer's shell.
-    config = load_stage_config(context, environ={})
-    build_chat_relay(app, config, image_directory=REPO_ROOT)
+    build_app(app, context, environ={}, repo_root=REPO_ROOT)
     findings: list[str] = []
     try:
         app.synth()
@@ -125,11 +139,37 @@ def synthesize(stage: str, outdir: Path, context: dict[str, str] | None = None) 
         if "ValidationFailed" not in str(error):
             raise
         findings = _nag_findings(outdir / "validation-report.json")
-    templates = {
-        part: json.loads((outdir / f"chat-relay-{stage}-{part}.template.json").read_text())
-        for part in PARTS
-    }
-    return Synthesized(stage, outdir, templates, findings)
+    prefix = f"chat-relay-{stage}"
+    pipeline_template = outdir / "chat-relay-pipeline.template.json"
+    return Synth(
+        stage=Synthesized(
+            stage,
+            outdir,
+            stack_templates(outdir / f"assembly-{prefix}", prefix),
+            [f for f in findings if f" at {prefix}/" in f],
+        ),
+        pipeline=Synthesized(
+            PIPELINE,
+            outdir,
+            {PIPELINE: pipeline_template},
+            [f for f in findings if " at chat-relay-pipeline/" in f],
+        )
+        if pipeline_template.exists()
+        else None,
+    )
+
+
+def stack_templates(assembly: Path, prefix: str) -> dict[str, Path]:
+    """part -> template file of each stack `<prefix>-<part>` in a (nested) cloud assembly."""
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    found = {}
+    for artifact in manifest["artifacts"].values():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        name = artifact.get("properties", {}).get("stackName") or artifact["displayName"]
+        part = name.removeprefix(f"{prefix}-")
+        found[part] = assembly / artifact["properties"]["templateFile"]
+    return {part: found[part] for part in PARTS}
 
 
 def _nag_findings(report_file: Path) -> list[str]:
@@ -144,21 +184,37 @@ def _nag_findings(report_file: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def assemblies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
-    """Every stage, synthesized once for the whole session."""
+def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    """`make synth STAGE=<stage>` for every stage, synthesized once for the whole session."""
     return {stage: synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}")) for stage in STAGES}
+
+
+@pytest.fixture(scope="session")
+def assemblies(synths: dict[str, Synth]) -> dict[str, Synthesized]:
+    """Every stage's own stacks."""
+    return {stage: synth.stage for stage, synth in synths.items()}
+
+
+@pytest.fixture(scope="session")
+def pipeline(synths: dict[str, Synth]) -> Synthesized:
+    """The pipeline stack, as `make synth` writes it beside any stage."""
+    pipeline = synths["dev"].pipeline
+    assert pipeline is not None, "the shipped stages.toml defines the pipeline"
+    return pipeline
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """prod with the cache in cluster mode: 3 shards of a primary and 2 replicas."""
-    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod-cluster"), CLUSTER_CONTEXT)
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod-cluster"), CLUSTER_CONTEXT).stage
 
 
 @pytest.fixture(scope="session")
-def linted(assemblies: dict[str, Synthesized], cluster: Synthesized) -> dict[str, Synthesized]:
-    """Every assembly the linters check: each stage, and prod in cluster mode."""
-    return {**assemblies, "prod-cluster": cluster}
+def linted(
+    assemblies: dict[str, Synthesized], cluster: Synthesized, pipeline: Synthesized
+) -> dict[str, Synthesized]:
+    """Every assembly the linters check: each stage, prod in cluster mode, the pipeline."""
+    return {**assemblies, "prod-cluster": cluster, PIPELINE: pipeline}
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,7 @@ def test_cache_key_rotates(stage: Synthesized) -> None:
 
 @pytest.mark.parametrize("stage_name", ["dev", "prod"])
 def test_node_ids_name_every_node(assemblies: dict[str, Synthesized], stage_name: str) -> None:
-    monitoring = json.dumps(assemblies[stage_name].templates["monitoring"])
+    monitoring = json.dumps(assemblies[stage_name].templates["service"])
     count = 3 if stage_name == "prod" else 2
     for n in range(1, count + 1):
         assert f"chat-relay-{stage_name}-{n:03d}" in monitoring

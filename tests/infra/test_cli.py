@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import PARTS, REPO_ROOT, Synthesized
+from tests.infra.conftest import PARTS, REPO_ROOT, Synthesized, stack_templates
 from tests.infra.test_snapshots import normalized
 
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
@@ -48,13 +48,46 @@ def test_cli_is_the_pinned_version() -> None:
 def test_cli_synth_matches_the_tested_templates(dev: Synthesized, tmp_path: Path) -> None:
     done = cdk("synth", "-c", "stage=dev", "--output", str(tmp_path), "--quiet")
     assert done.returncode == 0, done.stderr
+    templates = stack_templates(tmp_path / "assembly-chat-relay-dev", "chat-relay-dev")
     for part in PARTS:
-        template = json.loads((tmp_path / f"chat-relay-dev-{part}.template.json").read_text())
+        template = json.loads(templates[part].read_text())
         assert normalized(template) == normalized(dev.templates[part]), part
 
 
-def test_cli_synth_fails_with_the_fix_for_a_missing_certificate(tmp_path: Path) -> None:
-    done = cdk("synth", "-c", "stage=prod", "--output", str(tmp_path), "--quiet")
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_cli_synth_needs_no_context_beyond_the_stage(stage: str, tmp_path: Path) -> None:
+    """`make synth STAGE=staging|prod` on a clean clone: the shipped stages.toml suffices,
+    and the pipeline stack is written beside the stage."""
+    done = cdk("synth", "-c", f"stage={stage}", "--output", str(tmp_path), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert set(stack_templates(tmp_path / f"assembly-chat-relay-{stage}", f"chat-relay-{stage}"))
+    assert (tmp_path / "chat-relay-pipeline.template.json").exists()
+
+
+def test_cli_synth_fails_naming_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    settings = tmp_path / "mine.toml"
+    settings.write_text('[stages.prod]\ncertificate_arn = "arn:aws:acm:nowhere"\n')
+    done = cdk(
+        "synth",
+        "-c",
+        "stage=prod",
+        "-c",
+        f"settingsFile={settings}",
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
     assert done.returncode != 0
-    assert "certificateArn is missing: stage 'prod' serves HTTPS only" in done.stderr
-    assert "-c certificateArn=arn:aws:acm:" in done.stderr
+    assert "Invalid settings for stage 'prod' (from mine.toml and -c context)" in done.stderr
+    assert "certificate_arn 'arn:aws:acm:nowhere' is not an ACM certificate ARN" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_make_deploy_selects_exactly_the_stage_stacks() -> None:
+    """`make diff|deploy|destroy STAGE=staging` pass `chat-relay-staging/*`: the three
+    hand-deployed stacks, never the pipeline or the pipeline's own copy of staging."""
+    done = cdk("ls", "-c", "stage=staging", "chat-relay-staging/*")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"chat-relay-staging/{part} (chat-relay-staging-{part})" for part in PARTS
+    ]

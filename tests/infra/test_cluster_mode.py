@@ -12,9 +12,9 @@ import json
 import pytest
 
 from stacks.cache import cache_node_ids
-from stacks.config import StageConfigError, load_stage_config
+from stacks.config import StageConfigError
 from stacks.monitoring import alarm_node_groups
-from tests.infra.conftest import CLUSTER_CONTEXT, STAGE_CONTEXT, Synthesized, synthesize
+from tests.infra.conftest import CLUSTER_CONTEXT, Synthesized, load, synthesize
 from tests.infra.test_nag import REVIEWED
 
 CLUSTER_NODES = [
@@ -83,7 +83,7 @@ def test_standalone_stages_do_not_speak_cluster(stage: Synthesized) -> None:
 def test_cache_alarms_watch_every_node_of_every_shard(cluster: Synthesized) -> None:
     cache_alarms = [
         a["Properties"]
-        for a in cluster.resources("monitoring", "AWS::CloudWatch::Alarm").values()
+        for a in cluster.resources("service", "AWS::CloudWatch::Alarm").values()
         if a["Properties"]["AlarmName"].startswith("chat-relay-prod-Cache")
     ]
     assert len(cache_alarms) == 5  # 9 nodes fit one alarm's 10 metrics
@@ -99,12 +99,12 @@ def test_cache_alarms_watch_every_node_of_every_shard(cluster: Synthesized) -> N
 
 def test_large_cluster_alarms_split_by_whole_shards(tmp_path) -> None:
     """12 nodes exceed CloudWatch's 10 metrics per alarm: two alarms per cache metric."""
-    context = {**STAGE_CONTEXT["staging"], "cacheClusterMode": "true", "cacheShards": "6"}
-    assembly = synthesize("staging", tmp_path, context)
+    context = {"cacheClusterMode": "true", "cacheShards": "6"}
+    assembly = synthesize("staging", tmp_path, context).stage
     assert assembly.nag_findings == []
     names = {
         a["Properties"]["AlarmName"]: a["Properties"]
-        for a in assembly.resources("monitoring", "AWS::CloudWatch::Alarm").values()
+        for a in assembly.resources("service", "AWS::CloudWatch::Alarm").values()
     }
     first, second = (
         names["chat-relay-staging-CacheEngineCpuGroup1"],
@@ -133,9 +133,9 @@ def test_alarm_node_groups_keep_shards_whole() -> None:
 
 
 def test_node_ids_follow_elasticache_naming() -> None:
-    config = load_stage_config(CLUSTER_CONTEXT, {})
+    config = load("prod", **CLUSTER_CONTEXT)
     assert cache_node_ids("chat-relay-prod", config.cache) == CLUSTER_NODES
-    standalone = load_stage_config(STAGE_CONTEXT["prod"], {})
+    standalone = load("prod")
     assert cache_node_ids("chat-relay-prod", standalone.cache) == [
         "chat-relay-prod-001",
         "chat-relay-prod-002",
@@ -146,7 +146,7 @@ def test_node_ids_follow_elasticache_naming() -> None:
 def test_cluster_passes_cdk_nag_with_the_reviewed_acknowledgements(cluster: Synthesized) -> None:
     assert cluster.nag_findings == []
     found = {
-        (path.removeprefix("/chat-relay-prod-"), rule.removeprefix("AwsSolutions::"))
+        (path.removeprefix("/chat-relay-prod/"), rule.removeprefix("AwsSolutions::"))
         for path, rule, _ in cluster.acknowledgements()
         if rule.startswith("AwsSolutions::")
     }
@@ -166,7 +166,7 @@ def test_cluster_passes_cdk_nag_with_the_reviewed_acknowledgements(cluster: Synt
     ],
 )
 def test_context_selects_the_topology(context: dict[str, str], expected: tuple) -> None:
-    cache = load_stage_config({**STAGE_CONTEXT["prod"], **context}, {}).cache
+    cache = load("prod", **context).cache
     assert (cache.cluster_mode, cache.shards, cache.replicas_per_shard) == expected
 
 
@@ -182,5 +182,5 @@ def test_context_selects_the_topology(context: dict[str, str], expected: tuple) 
 )
 def test_bad_topology_context_fails_with_a_fix(context: dict[str, str], expected: str) -> None:
     with pytest.raises(StageConfigError) as raised:
-        load_stage_config({**STAGE_CONTEXT["prod"], **context}, {})
+        load("prod", **context)
     assert expected in str(raised.value)

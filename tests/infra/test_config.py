@@ -1,4 +1,5 @@
-"""Stage settings: defaults, overrides, and wrong settings failing synth with a clear fix."""
+"""Stage settings: defaults, the shipped stages.toml, -c overrides, and wrong settings
+failing synth with a clear fix."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,23 +21,144 @@ from stacks.config import (
     load_stage_config,
     validate,
 )
-from tests.infra.conftest import REPO_ROOT, STAGE_CONTEXT, TEST_CERTIFICATE_ARN
+from stacks.settings_file import SettingsFileError, read_settings_file
+from tests.infra.conftest import REPO_ROOT, load, shipped_settings
 
-
-def load(stage: str = "dev", environ: dict[str, str] | None = None, **context: str) -> StageConfig:
-    return load_stage_config({**STAGE_CONTEXT[stage], **context}, environ or {})
+TEST_CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+)
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_loads_with_its_context(stage: str) -> None:
+def test_every_stage_loads_from_the_shipped_file_alone(stage: str) -> None:
     config = load(stage)
     assert config.name == stage
     assert config.prefix == f"chat-relay-{stage}"
     assert config.region == DEFAULT_REGION
-    assert config.account is None  # account-agnostic offline synth
 
 
-def test_environment_sets_account_and_region() -> None:
+def test_shipped_file_pins_staging_and_prod_to_accounts() -> None:
+    assert load("dev").account is None  # a sandbox: wherever the credentials point
+    staging, prod = load("staging"), load("prod")
+    assert (staging.account, prod.account) == ("111111111111", "222222222222")
+    for config in (staging, prod):
+        assert config.load_balancer.https
+        assert config.load_balancer.certificate_arn.startswith(
+            f"arn:aws:acm:us-east-1:{config.account}:certificate/"
+        )
+        assert config.alarm_email == "oncall@example.com"
+    assert prod.load_balancer.domain_name == "chat.example.com"
+
+
+def test_placeholders_are_marked_in_the_file() -> None:
+    """Each fake value says so on its line, or (an ARN too long for a trailing comment)
+    on the comment line right above it."""
+    lines = (REPO_ROOT / "stages.toml").read_text().splitlines()
+    fake = ("111111111111", "222222222222", "333333333333", "example.com", "example-org")
+    marked = 0
+    for index, line in enumerate(lines):
+        if any(value in line for value in fake) and not line.startswith("#"):
+            assert "PLACEHOLDER" in line or "PLACEHOLDER" in lines[index - 1], line
+            marked += 1
+    assert marked >= 10
+
+
+def test_file_values_reach_the_config() -> None:
+    prod = load("prod")
+    assert (prod.relay.cpu, prod.relay.memory_mib, prod.relay.min_tasks) == (1024, 2048, 3)
+    assert (prod.relay.rate_limit, prod.relay.max_connections) == (10, 10000)
+    assert (prod.cache.cluster_mode, prod.cache.replicas_per_shard) == (False, 2)
+
+
+def test_a_pinned_stage_ignores_the_credentials_environment() -> None:
+    environ = {"CDK_DEFAULT_ACCOUNT": "210987654321", "CDK_DEFAULT_REGION": "eu-west-1"}
+    config = load("staging", environ)
+    assert (config.account, config.region) == ("111111111111", "us-east-1")
+
+
+def test_context_overrides_the_file() -> None:
+    config = load(
+        "staging",
+        alarmEmail="team@example.org",
+        domainName="qa.example.org",
+        account="444444444444",
+        certificateArn=TEST_CERTIFICATE_ARN.replace("123456789012", "444444444444"),
+        cacheClusterMode="true",
+    )
+    assert config.alarm_email == "team@example.org"
+    assert config.load_balancer.domain_name == "qa.example.org"
+    assert config.account == "444444444444"
+    assert config.cache.cluster_mode
+
+
+def settings_from(tmp_path, text: str):
+
+    path = tmp_path / "stages.toml"
+    path.write_text(text)
+    return read_settings_file(path, STAGES)
+
+
+# (file text, the words the message must contain)
+BAD_FILES = [
+    (
+        "[stages.dev.relay]\ncpus = 256\n",
+        ["stages.toml [stages.dev.relay] cpus: unknown key", "memory_mib"],
+    ),
+    (
+        '[stages.dev.relay]\ncpu = "big"\n',
+        ['[stages.dev.relay] cpu = "big": expected a whole number', "e.g. cpu = 256"],
+    ),
+    (
+        '[stages.dev.cache]\ncluster_mode = "yes"\n',
+        ["cluster_mode", "expected true or false", "e.g. cluster_mode = false"],
+    ),
+    (
+        "[stages.dev]\naccount = 123456789012\n",
+        ["[stages.dev] account = 123456789012: expected a non-empty string in quotes"],
+    ),
+    (
+        '[stages.dev]\ncertificate = "x"\n',
+        ["[stages.dev] certificate: unknown key", "certificate_arn"],
+    ),
+    (
+        "[stages.dev.relay]\nmin_tasks = 1\n",
+        ["(from stages.toml and -c context)", "relay.min_tasks=1"],
+    ),
+    (
+        '[stages.prod]\nregion = "eu-west-1"\n',
+        ["certificate_arn is in us-east-1 but the stack deploys to eu-west-1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES, ids=[b[1][0][:40] for b in BAD_FILES])
+def test_bad_file_fails_naming_file_key_and_fix(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    settings = settings_from(tmp_path, text)
+    stage = text.split("[stages.")[1].split("]")[0].split(".")[0]
+    base = shipped_settings().stage(stage)
+    # The shipped stage with the bad table laid over it (so only the bad key is wrong).
+    merged = dict(base)
+    for key, value in settings.stage(stage).items():
+        merged[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    settings = type(settings)(path=settings.path, stages={stage: merged})
+    with pytest.raises(StageConfigError) as raised:
+        load_stage_config({"stage": stage}, {}, settings)
+    for words in expected:
+        assert words in str(raised.value)
+
+
+def test_unknown_stage_or_table_in_the_file_fails(tmp_path: Path) -> None:
+    with pytest.raises(SettingsFileError, match=r"unknown stage\(s\) qa: name stages dev"):
+        settings_from(tmp_path, "[stages.qa]\n")
+    with pytest.raises(SettingsFileError, match=r"unknown table\(s\) stage: use"):
+        settings_from(tmp_path, "[stage.dev]\n")
+    with pytest.raises(SettingsFileError, match="is not valid TOML"):
+        settings_from(tmp_path, "[stages.dev\n")
+
+
+def test_environment_sets_account_and_region_of_an_unpinned_stage() -> None:
     environ = {"CDK_DEFAULT_ACCOUNT": "210987654321", "CDK_DEFAULT_REGION": "eu-west-1"}
     config = load("dev", environ)
     assert (config.account, config.region) == ("210987654321", "eu-west-1")
@@ -81,8 +204,12 @@ def test_domain_sets_https_origin() -> None:
 BAD_CONTEXT = [
     ({"stage": "qa"}, {}, ["Unknown stage 'qa'", "-c stage=dev|staging|prod"]),
     ({"stage": " "}, {}, ["No stage selected", "-c stage=dev|staging|prod"]),
-    ({"stage": "prod"}, {}, ["certificateArn is missing", "-c certificateArn=arn:aws:acm:"]),
-    ({"stage": "staging"}, {}, ["certificateArn is missing", "stage 'staging'"]),
+    (
+        {"stage": "prod"},
+        {},
+        ["certificate_arn is missing", "in [stages.prod] of stages.toml", "-c certificateArn="],
+    ),
+    ({"stage": "staging"}, {}, ["certificate_arn is missing", "stage 'staging'"]),
     (
         {"stage": "prod", "certificateArn": "arn:aws:iam::123456789012:role/x"},
         {},
@@ -91,13 +218,18 @@ BAD_CONTEXT = [
     (
         {"stage": "prod", "certificateArn": TEST_CERTIFICATE_ARN},
         {"CDK_DEFAULT_REGION": "eu-west-1"},
-        ["certificateArn is in us-east-1 but the stack deploys to eu-west-1"],
+        ["certificate_arn is in us-east-1 but the stack deploys to eu-west-1"],
     ),
-    ({"stage": "dev"}, {"CDK_DEFAULT_REGION": "Europe"}, ["CDK_DEFAULT_REGION='Europe'"]),
+    (
+        {"stage": "prod", "certificateArn": TEST_CERTIFICATE_ARN, "account": "222222222222"},
+        {},
+        ["certificate_arn belongs to account 123456789012 but stage 'prod' deploys to 2222"],
+    ),
+    ({"stage": "dev"}, {"CDK_DEFAULT_REGION": "Europe"}, ["region 'Europe'", "[stages.dev]"]),
     ({"stage": "dev"}, {"CDK_DEFAULT_ACCOUNT": "12345"}, ["12-digit AWS account id"]),
-    ({"stage": "dev", "alarmEmail": "oncall"}, {}, ["alarmEmail='oncall'"]),
-    ({"stage": "dev", "domainName": "Chat Example"}, {}, ["domainName='Chat Example'"]),
-    ({"stage": "dev", "domainName": "chat.example.com"}, {}, ["domainName needs certificateArn"]),
+    ({"stage": "dev", "alarmEmail": "oncall"}, {}, ["alarm_email 'oncall'"]),
+    ({"stage": "dev", "domainName": "Chat Example"}, {}, ["domain_name 'Chat Example'"]),
+    ({"stage": "dev", "domainName": "chat.example.com"}, {}, ["domain_name needs certificate_arn"]),
     (
         {"stage": "dev", "availabilityZones": "us-east-1a"},
         {},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.conftest import TEST_ALARM_EMAIL, Synthesized
+from tests.infra.conftest import Synthesized, load
 
 # metric name -> where it comes from; the list, one alarm each.
 ALARMED_METRICS = {
@@ -45,9 +45,7 @@ RELAY_DASHBOARD_METRICS = (
 
 
 def alarms(stage: Synthesized) -> list[dict[str, Any]]:
-    return [
-        a["Properties"] for a in stage.resources("monitoring", "AWS::CloudWatch::Alarm").values()
-    ]
+    return [a["Properties"] for a in stage.resources("service", "AWS::CloudWatch::Alarm").values()]
 
 
 def alarmed_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
@@ -106,7 +104,7 @@ def test_zero_clients_alarm_only_in_prod_and_only_in_production_hours(stage: Syn
 
 
 def test_alarms_notify_the_topic_and_are_named(stage: Synthesized) -> None:
-    (topic_id,) = stage.resources("monitoring", "AWS::SNS::Topic")
+    (topic_id,) = stage.resources("service", "AWS::SNS::Topic")
     for alarm in alarms(stage):
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["OKActions"] == [{"Ref": topic_id}]
@@ -135,30 +133,30 @@ def test_cache_alarms_watch_every_node(stage: Synthesized) -> None:
 
 
 def test_alarm_topic_is_encrypted_and_ssl_only(stage: Synthesized) -> None:
-    template = stage.template("monitoring")
-    (key_id,) = stage.resources("monitoring", "AWS::KMS::Key")
+    template = stage.template("service")
+    (key_id,) = (k for k in stage.resources("service", "AWS::KMS::Key") if "AlarmTopicKey" in k)
     template.has_resource_properties(
         "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
     )
-    (policy,) = stage.resources("monitoring", "AWS::SNS::TopicPolicy").values()
+    (policy,) = stage.resources("service", "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in statements
     )
-    key_policy = json.dumps(stage.resources("monitoring", "AWS::KMS::Key")[key_id])
+    key_policy = json.dumps(stage.resources("service", "AWS::KMS::Key")[key_id])
     assert "cloudwatch.amazonaws.com" in key_policy
 
 
 def test_email_subscription_only_when_named(dev: Synthesized, prod: Synthesized) -> None:
-    dev.template("monitoring").resource_count_is("AWS::SNS::Subscription", 0)
-    prod.template("monitoring").has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": TEST_ALARM_EMAIL}
+    dev.template("service").resource_count_is("AWS::SNS::Subscription", 0)
+    prod.template("service").has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": load("prod").alarm_email}
     )
 
 
 def test_dashboard_covers_alb_service_and_cache(stage: Synthesized) -> None:
-    (dashboard,) = stage.resources("monitoring", "AWS::CloudWatch::Dashboard").values()
+    (dashboard,) = stage.resources("service", "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == f"chat-relay-{stage.stage}"
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in (*ALARMED_METRICS, "ActiveConnectionCount", "NewConnectionCount", "Connections"):

@@ -21,7 +21,7 @@ def test_no_unacknowledged_finding(stage: Synthesized) -> None:
 
 
 def test_acknowledgements_are_the_reviewed_ones(stage: Synthesized) -> None:
-    prefix = f"/chat-relay-{stage.stage}-"
+    prefix = f"/chat-relay-{stage.stage}/"
     found = {
         (path.removeprefix(prefix), rule.removeprefix("AwsSolutions::"))
         for path, rule, _ in stage.acknowledgements()
@@ -39,6 +39,6 @@ def test_every_acknowledgement_names_rule_resource_and_reason(stage: Synthesized
     for path, rule, reason in acknowledgements:
         if not rule.startswith("AwsSolutions::"):
             continue  # CDK's own built-in acknowledgements (e.g. its cfn validation)
-        assert path.startswith(f"/chat-relay-{stage.stage}-"), path
+        assert path.startswith(f"/chat-relay-{stage.stage}/"), path
         assert rule.startswith("AwsSolutions::AwsSolutions-"), rule
         assert len(reason) >= 60, f"{rule} on {path}: reason too thin: {reason!r}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import TEST_CERTIFICATE_ARN, Synthesized
+from tests.infra.conftest import Synthesized, load
 
 # The relay's environment contract (service/config.py reads these).
 RELAY_SETTINGS = {
@@ -129,7 +129,9 @@ def test_https_stages_use_the_certificate_and_redirect_http(
         assert set(listeners) == {80, 443}
         https = listeners[443]
         assert https["Protocol"] == "HTTPS"
-        assert https["Certificates"] == [{"CertificateArn": TEST_CERTIFICATE_ARN}]
+        assert https["Certificates"] == [
+            {"CertificateArn": load(stage.stage).load_balancer.certificate_arn}
+        ]
         assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
         assert https["DefaultActions"][0]["Type"] == "forward"
         assert listeners[80]["DefaultActions"] == [
@@ -340,15 +342,13 @@ def test_outputs_give_the_url(dev: Synthesized, prod: Synthesized) -> None:
 
 
 def test_image_is_built_from_service_dockerfile_for_amd64(stage: Synthesized) -> None:
-    assets = json.loads(
-        (stage.outdir / f"chat-relay-{stage.stage}-service.assets.json").read_text()
-    )
+    assets = json.loads(stage.assets_path("service").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["dockerFile"] == "service/Dockerfile"
     assert image["source"]["platform"] == "linux/amd64"
-    staged = stage.outdir / image["source"]["directory"]
+    staged = stage.assets_path("service").parent / image["source"]["directory"]
     names = {p.name for p in staged.iterdir()}
-    assert {"service", "web", "requirements.txt"} <= names
+    assert {"service", "web", "requirements.lock"} <= names
     # The .dockerignore allow-list keeps the venv, node_modules, tests and docs out.
     assert not names & {".venv", "node_modules", "tests", "docs", "cdk.out", ".git", "stacks"}
     assert not list(staged.rglob("__pycache__"))

@@ -18,10 +18,13 @@ from stacks.config import STAGES
 from tests.infra.conftest import PARTS, Synthesized
 
 ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+# cdk-assets destination ids in the pipeline (`<account>-<region>-<hash of the asset>`).
+DESTINATION_HASH = re.compile(r"\b(\d{12}-[a-z]{2}(?:-[a-z]+)+-\d)-[0-9a-f]{8}\b")
 
 
 def normalized(template: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+    text = ASSET_HASH.sub("<asset-hash>", json.dumps(template))
+    return json.loads(DESTINATION_HASH.sub(r"\1-<destination-hash>", text))
 
 
 @pytest.fixture
@@ -31,9 +34,11 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 def test_normalization_hides_only_asset_hashes() -> None:
     image = "cdk-assets:" + "ab12" * 16
-    assert normalized({"Image": image, "Name": "relay"}) == {
+    publish = "publish " + "ab12" * 16 + ":111111111111-us-east-1-87ef5d2b"
+    assert normalized({"Image": image, "Name": "relay", "Cmd": publish}) == {
         "Image": "cdk-assets:<asset-hash>",
         "Name": "relay",
+        "Cmd": "publish <asset-hash>:111111111111-us-east-1-<destination-hash>",
     }
 
 
@@ -53,3 +58,9 @@ def test_cluster_mode_template_matches_snapshot(
     cluster: Synthesized, part: str, snapshot_json: SnapshotAssertion
 ) -> None:
     assert normalized(cluster.templates[part]) == snapshot_json
+
+
+def test_pipeline_template_matches_snapshot(
+    pipeline: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    assert normalized(pipeline.templates["pipeline"]) == snapshot_json

@@ -1,0 +1,72 @@
+"""What `cdk synth` builds: the selected stage for hand deploys, and the pipeline.
+
+app.py and the tests both call `build_app`, so the tests synthesize exactly what the CLI
+deploys. The hand-deployed stage is the top-level `cdk.Stage` `chat-relay-<stage>`
+(`make deploy STAGE=x` deploys `chat-relay-x/*`); the pipeline stack `chat-relay-pipeline`
+holds its own staging and prod stages, built by the same `ChatRelayStage`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App
+
+from stacks.chat_relay import ChatRelayStage
+from stacks.config import CONTEXT_SETTINGS_FILE, STAGES, StageConfigError, load_stage_config
+from stacks.pipeline import PIPELINE_STACK_NAME, PipelineStack
+from stacks.pipeline_config import load_pipeline_settings
+from stacks.settings_file import (
+    DEFAULT_SETTINGS_FILE,
+    SettingsFile,
+    SettingsFileError,
+    read_settings_file,
+)
+
+# The environments the pipeline promotes through, in order.
+PIPELINE_STAGES = ("staging", "prod")
+
+
+@dataclass(frozen=True)
+class BuiltApp:
+    stage: ChatRelayStage
+    pipeline: PipelineStack | None
+
+
+def settings_file(context: Mapping[str, Any], repo_root: Path) -> SettingsFile:
+    """stages.toml, or the file `-c settingsFile=<path>` names (relative to the repo)."""
+    name = context.get(CONTEXT_SETTINGS_FILE) or DEFAULT_SETTINGS_FILE
+    try:
+        return read_settings_file(repo_root / str(name), STAGES)
+    except SettingsFileError as error:
+        raise StageConfigError(str(error)) from None
+
+
+def build_app(
+    app: App, context: Mapping[str, Any], environ: Mapping[str, str], *, repo_root: Path
+) -> BuiltApp:
+    """Add the selected stage and (when stages.toml has [pipeline]) the pipeline to `app`.
+
+    Raises StageConfigError before any construct exists when a setting is wrong.
+    """
+    settings = settings_file(context, repo_root)
+    config = load_stage_config(context, environ, settings)
+    pipeline_settings = load_pipeline_settings(settings)
+
+    stage = ChatRelayStage(app, config.prefix, config=config, image_directory=repo_root)
+    pipeline = None
+    if pipeline_settings is not None:
+        # The pipeline's stages come from the file alone: a `-c` override typed for one
+        # hand deploy must not change what the pipeline ships.
+        promoted = [load_stage_config({"stage": s}, {}, settings) for s in PIPELINE_STAGES]
+        pipeline = PipelineStack(
+            app,
+            PIPELINE_STACK_NAME,
+            settings=pipeline_settings,
+            stages=promoted,
+            image_directory=repo_root,
+        )
+    return BuiltApp(stage, pipeline)
