@@ -15,7 +15,7 @@ user guide): listener-authenticate-users.html.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_actions as actions
@@ -127,6 +127,12 @@ class SignIn(Construct):
         )
         # Globally unique: the stage's prefix and its account (a token when unpinned).
         domain_prefix = s.cognito_domain_prefix or f"{prefix}-{Stack.of(self).account}"
+        CfnOutput(
+            Stack.of(self),
+            "SignInUserPoolId",
+            value=self.user_pool.user_pool_id,
+            description="Cognito user pool of the chat's people (add them with admin-create-user)",
+        )
         self.domain = self.user_pool.add_domain(
             "HostedDomain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix)
         )

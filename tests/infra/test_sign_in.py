@@ -120,6 +120,7 @@ def test_cognito_pool_client_and_hosted_domain(sign_in: dict[str, Synthesized]) 
     (pool_id,) = stage.resources("service", "AWS::Cognito::UserPool")
     action = https_listener(stage)["DefaultActions"][0]["AuthenticateCognitoConfig"]
     assert action["UserPoolArn"] == {"Fn::GetAtt": [pool_id, "Arn"]}
+    assert stage.templates["service"]["Outputs"]["SignInUserPoolId"]["Value"] == {"Ref": pool_id}
 
 
 def test_oidc_secret_is_a_reference_never_a_value(sign_in: dict[str, Synthesized]) -> None:
