@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import urllib.error
 import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class NotSignedIn(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _KeyNotServed(NotSignedIn):
+    """The endpoint answered, without a P-256 key for this kid (as opposed to not answering)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,6 @@ class AlbIdentityVerifier:
         self._keys: OrderedDict[str, ec.EllipticCurvePublicKey] = OrderedDict()
         self._fetching: dict[str, asyncio.Future[ec.EllipticCurvePublicKey]] = {}
         self._missing: dict[str, tuple[float, str]] = {}  # kid -> (monotonic time, why)
-        self.key_fetches = 0  # for operators and tests: requests made to the key endpoint
 
     async def verify(self, token: str | None) -> SignedIn:
         if not token:
@@ -143,9 +147,10 @@ class AlbIdentityVerifier:
             try:
                 key = await asyncio.to_thread(self._fetch, kid)
             except NotSignedIn as exc:
-                self._missing[kid] = (time.monotonic(), exc.reason)
-                if len(self._missing) > MAX_CACHED_KEYS:
-                    self._missing.pop(next(iter(self._missing)))
+                if isinstance(exc, _KeyNotServed):  # an unreachable endpoint is retried
+                    self._missing[kid] = (time.monotonic(), exc.reason)
+                    if len(self._missing) > MAX_CACHED_KEYS:
+                        self._missing.pop(next(iter(self._missing)))
                 pending.set_exception(exc)
                 pending.exception()  # retrieved: waiters re-raise it themselves
                 raise
@@ -159,19 +164,20 @@ class AlbIdentityVerifier:
         return await asyncio.shield(pending)
 
     def _fetch(self, kid: str) -> ec.EllipticCurvePublicKey:
-        self.key_fetches += 1
         url = self.key_endpoint + kid
         try:
             with urllib.request.urlopen(url, timeout=KEY_FETCH_TIMEOUT) as response:
                 pem = response.read(MAX_KEY_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise _KeyNotServed(f"no signing key {url}: HTTP {exc.code}") from None
         except OSError as exc:
             raise NotSignedIn(f"could not fetch the signing key {url}: {exc}") from None
         try:
             key = load_pem_public_key(pem[:MAX_KEY_BYTES])
         except ValueError:
-            raise NotSignedIn(f"{url} did not return a PEM public key") from None
+            raise _KeyNotServed(f"{url} did not return a PEM public key") from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise NotSignedIn(f"{url} is not a P-256 key")
+            raise _KeyNotServed(f"{url} is not a P-256 key")
         return key
 
 

@@ -16,7 +16,13 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from service.identity_alb import HEADER, display_name, public_key_endpoint
+from service.identity_alb import (
+    HEADER,
+    AlbIdentityVerifier,
+    NotSignedIn,
+    display_name,
+    public_key_endpoint,
+)
 from tests.support.alb_identity import (
     ALB_ARN,
     OTHER_ALB_ARN,
@@ -25,7 +31,7 @@ from tests.support.alb_identity import (
     relay_env,
 )
 from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess
+from tests.support.processes import RelayProcess, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -203,3 +209,25 @@ def test_display_name_claims_and_fallbacks(claims: dict, name: str) -> None:
 
 def test_key_endpoint_is_the_load_balancers_region() -> None:
     assert public_key_endpoint(ALB_ARN) == "https://public-keys.auth.elb.eu-west-1.amazonaws.com/"
+
+
+async def test_a_kid_the_endpoint_does_not_serve_is_not_asked_again(
+    key_endpoint: KeyEndpoint,
+) -> None:
+    verifier = AlbIdentityVerifier(ALB_ARN, key_endpoint.url)
+    stranger = AlbSigningKey()
+    for _ in range(3):
+        with pytest.raises(NotSignedIn, match="HTTP 404"):
+            await verifier.verify(stranger.token(ADA))
+    assert key_endpoint.requests.count(stranger.kid) == 1
+
+
+async def test_an_unreachable_key_endpoint_is_asked_again() -> None:
+    key = AlbSigningKey()
+    port = free_port()
+    verifier = AlbIdentityVerifier(ALB_ARN, f"http://127.0.0.1:{port}/")
+    with pytest.raises(NotSignedIn, match="could not fetch the signing key"):
+        await verifier.verify(key.token(ADA))
+    with KeyEndpoint(key, port=port):  # the endpoint is back: the next upgrade succeeds
+        signed_in = await verifier.verify(key.token(ADA))
+    assert (signed_in.subject, signed_in.member.username) == ("idp-user-1", "Ada Lovelace")

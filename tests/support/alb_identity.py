@@ -78,7 +78,7 @@ class AlbSigningKey:
 class KeyEndpoint:
     """``public-keys.auth.elb.<region>.amazonaws.com`` on 127.0.0.1: PEM by kid, counted."""
 
-    def __init__(self, *keys: AlbSigningKey) -> None:
+    def __init__(self, *keys: AlbSigningKey, port: int = 0) -> None:
         self.keys = {key.kid: key.public_pem for key in keys}
         self.requests: list[str] = []
         endpoint = self
@@ -96,7 +96,7 @@ class KeyEndpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
