@@ -15,6 +15,9 @@ user guide): listener-authenticate-users.html.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -29,6 +32,8 @@ SESSION_COOKIE = "AWSELBAuthSessionCookie"
 # lets the page say "sign in again" (docs/web-client.md) instead of failing silently.
 NO_REDIRECT_PATHS = ["/ws", "/auth/session"]
 NO_REDIRECT_PRIORITY = 5  # before every other rule (HideMetrics is 10)
+# An authenticate action (then forward) for a given answer to an unauthenticated request.
+Authenticate = Callable[[elbv2.UnauthenticatedAction], elbv2.ListenerAction]
 
 
 class SignIn(Construct):
@@ -68,7 +73,15 @@ class SignIn(Construct):
         if self.logout_url:
             self.relay_environment["AUTH_LOGOUT_URL"] = self.logout_url
 
-    def _cognito(self, domain_name, page, prefix, region, retain, target_group):
+    def _cognito(
+        self,
+        domain_name: str,
+        page: str,
+        prefix: str,
+        region: str,
+        retain: bool,
+        target_group: elbv2.IApplicationTargetGroup,
+    ) -> Authenticate:
         s = self.settings
         self.user_pool = cognito.UserPool(
             self,
@@ -144,20 +157,15 @@ class SignIn(Construct):
 
         def authenticate(unauthenticated: elbv2.UnauthenticatedAction) -> elbv2.ListenerAction:
             return actions.AuthenticateCognitoAction(
-                next=forward,
                 user_pool=self.user_pool,
                 user_pool_client=self.client,
                 user_pool_domain=self.domain,
-                on_unauthenticated_request=unauthenticated,
-                scope=s.scope,
-                session_cookie_name=SESSION_COOKIE,
-                session_timeout=Duration.seconds(s.session_timeout_seconds),
-                allow_https_outbound=False,  # the network stack holds every rule
+                **self._session(forward, unauthenticated),
             )
 
         return authenticate
 
-    def _oidc(self, target_group):
+    def _oidc(self, target_group: elbv2.IApplicationTargetGroup) -> Authenticate:
         s = self.settings
         # A dynamic reference: CloudFormation resolves it at deploy; the template holds
         # only the secret's name.
@@ -166,18 +174,26 @@ class SignIn(Construct):
 
         def authenticate(unauthenticated: elbv2.UnauthenticatedAction) -> elbv2.ListenerAction:
             return elbv2.ListenerAction.authenticate_oidc(
-                next=forward,
                 issuer=s.issuer,
                 authorization_endpoint=s.authorization_endpoint,
                 token_endpoint=s.token_endpoint,
                 user_info_endpoint=s.user_info_endpoint,
                 client_id=s.client_id,
                 client_secret=secret,
-                on_unauthenticated_request=unauthenticated,
-                scope=s.scope,
-                session_cookie_name=SESSION_COOKIE,
-                session_timeout=Duration.seconds(s.session_timeout_seconds),
-                allow_https_outbound=False,  # the network stack holds every rule
+                **self._session(forward, unauthenticated),
             )
 
         return authenticate
+
+    def _session(
+        self, forward: elbv2.ListenerAction, unauthenticated: elbv2.UnauthenticatedAction
+    ) -> dict[str, Any]:
+        """What both kinds of authenticate action share: the session and what follows."""
+        return {
+            "next": forward,
+            "on_unauthenticated_request": unauthenticated,
+            "scope": self.settings.scope,
+            "session_cookie_name": SESSION_COOKIE,
+            "session_timeout": Duration.seconds(self.settings.session_timeout_seconds),
+            "allow_https_outbound": False,  # the network stack holds every rule
+        }

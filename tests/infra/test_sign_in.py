@@ -20,22 +20,22 @@ LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 RULE = "AWS::ElasticLoadBalancingV2::ListenerRule"
 
 
-def https_listener(stage: Synthesized) -> dict[str, Any]:
+def only(stage: Synthesized, resource_type: str, key: str, value: int) -> dict[str, Any]:
+    """Properties of the one service-stack resource of `resource_type` whose `key` is `value`."""
     (props,) = [
         r["Properties"]
-        for r in stage.resources("service", LISTENER).values()
-        if r["Properties"]["Port"] == 443
+        for r in stage.resources("service", resource_type).values()
+        if r["Properties"][key] == value
     ]
     return props
+
+
+def https_listener(stage: Synthesized) -> dict[str, Any]:
+    return only(stage, LISTENER, "Port", 443)
 
 
 def no_redirect_rule(stage: Synthesized) -> dict[str, Any]:
-    (props,) = [
-        r["Properties"]
-        for r in stage.resources("service", RULE).values()
-        if r["Properties"]["Priority"] == 5
-    ]
-    return props
+    return only(stage, RULE, "Priority", 5)
 
 
 def alb_egress_443(stage: Synthesized) -> list[dict[str, Any]]:
