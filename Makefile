@@ -28,6 +28,7 @@ help:
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
 	@echo "make faults       the long fault-suite cases (docs/reliability.md)"
 	@echo "make lock         regenerate requirements.lock (hashes) after editing requirements.txt"
+	@echo "make loadtest-aws one load test as SHARDS Fargate tasks, merged (STAGE=... URL=... LOADTEST_ARGS=...)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,7 @@ $(VENV)/.runtime-deps: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt loadtest/requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -166,6 +167,20 @@ BENCH_ARGS ?=
 bench: $(VENV)/.dev-deps system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 # --- end benchmarks -----------------------------------------------------------
+
+# --- load test on AWS ---------------------------------------------------------
+# SHARDS Fargate tasks of the stage's loadgen stack run one load test; their reports are
+# merged and gated (docs/loadtest.md, staging runbook). Needs AWS credentials.
+#   make loadtest-aws STAGE=staging SHARDS=4 URL=wss://chat.staging.example.com \
+#       LOADTEST_ARGS="--origin https://chat.staging.example.com --clients 20000 ..."
+SHARDS ?= 2
+URL ?=
+LOADTEST_ARGS ?=
+.PHONY: loadtest-aws
+loadtest-aws: $(VENV)/.dev-deps
+	@[ -n "$(URL)" ] || { echo "make loadtest-aws: set URL=wss://... (the stage's URL)"; exit 2; }
+	$(BIN)/python -m loadtest aws --stage $(STAGE) --shards $(SHARDS) -- $(URL) $(LOADTEST_ARGS)
+# --- end load test on AWS -----------------------------------------------------
 
 # --- fault suite --------------------------------------------------------------
 # The long and heavy fault cases (marker `faults`; `make test` runs the quick ones): real

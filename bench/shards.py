@@ -19,8 +19,8 @@ import redis
 
 E_SHARDS = "E-shards"  # the scenario's name, its results file and its page section
 
-# "[  12.5s measure] joined ..." -> "measure"
-PHASE = re.compile(r"^\[\s*[\d.]+s\s+([a-z-]+)\]")
+# "[  12.5s/47s measure] ETA 35s  joined ..." (or without "/47s") -> "measure"
+PHASE = re.compile(r"^\[\s*-?[\d.]+s(?:/[\d.]+s)?\s+([a-z-]+)\]")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Command line: parse and check arguments, run, print, write files, apply the CI gates.
 
+`python -m loadtest URL...` runs a plan (or, with --shard K/N, one shard of it);
+`python -m loadtest merge FILE...` merges the shards' JSON files into one report.
+
 Exit status: 0 all gates passed, 1 a gate failed, 2 bad arguments or unreachable URL,
 3 the run itself failed (a worker died), 130 interrupted.
 """
@@ -8,64 +11,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import hashlib
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
-import orjson
-
-from loadtest.gates import evaluate_gates
-from loadtest.plan import Gates, RunPlan
+from loadtest.arguments import (
+    OneLineParser,
+    UsageError,
+    add_gate_arguments,
+    check_output_paths,
+    duration,
+    gates_from_args,
+    relay_url,
+    shard,
+    start_time,
+)
+from loadtest.output import (
+    EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    apply_gates,
+    publish,
+)
+from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.preflight import Unreachable, check_reachable
 from loadtest.progress import ProgressDisplay
-from loadtest.report import build_report, format_summary
-from loadtest.runner import WorkerFailed, run_workers
+from loadtest.report import build_report
+from loadtest.runner import StartMissed, WorkerFailed, run_workers
+from loadtest.shardfile import shard_section
 from loadtest.stamp import MAX_TEXT
 from loadtest.worker import tls_context
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # protocol v1
+RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")  # goes into room names and message stamps
 MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-class UsageError(Exception):
-    pass
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line on stderr, not the whole usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
-def duration(text: str) -> float:
-    """Seconds from '30', '30s', '500ms', '2m' or '1h'."""
-    match = DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30, 30s, 500ms, 2m)")
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-
-
-def relay_url(text: str) -> str:
-    """ws:// or wss:// URL; a bare host:port gets the relay's /ws path."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("ws", "wss"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a ws:// or wss:// URL")
-    if not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{text!r} has no host")
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} has a bad port") from None
-    path = parts.path if parts.path not in ("", "/") else "/ws"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
+MERGE_COMMAND = "merge"
+AWS_COMMAND = "aws"  # needs boto3 (loadtest/requirements.txt)
 
 
 def build_parser() -> OneLineParser:
@@ -140,6 +127,27 @@ def build_parser() -> OneLineParser:
         default=1,
         help="load-generator processes (default 1); one per spare core for thousands",
     )
+    shards = parser.add_argument_group(
+        "several hosts (one plan, N shards; then `python -m loadtest merge out-*.json`)"
+    )
+    shards.add_argument(
+        "--shard",
+        type=shard,
+        metavar="K/N",
+        help="run shard K of N of this plan (every shard gets the same arguments otherwise)",
+    )
+    shards.add_argument(
+        "--start-at",
+        type=start_time,
+        metavar="TIME",
+        help="start at this wall-clock time, e.g. 2026-12-01T12:30:00Z or Unix seconds "
+        "(required with --shard: all shards send on one schedule; hosts need synced clocks)",
+    )
+    shards.add_argument(
+        "--run-id",
+        help="run id (rooms lt-<id>-N, message stamps); default: random, "
+        "or derived from --start-at so that every shard agrees",
+    )
     conn = parser.add_argument_group("connection")
     conn.add_argument("--origin", help="Origin header to send (default: none)")
     conn.add_argument("--insecure", action="store_true", help="do not verify wss:// certificates")
@@ -154,7 +162,11 @@ def build_parser() -> OneLineParser:
     out = parser.add_argument_group("output")
     out.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     out.add_argument(
-        "--plot", type=Path, metavar="FILE.png", help="write latency percentiles over time as PNG"
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="write latency percentiles over time, with the gate limits, as PNG "
+        "(needs matplotlib, from requirements-dev.txt)",
     )
     out.add_argument(
         "--window",
@@ -166,16 +178,20 @@ def build_parser() -> OneLineParser:
         "--progress-every", type=duration, default=1.0, help="progress interval (default 1s)"
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    gates = parser.add_argument_group("CI gates (exit 1 when missed)")
-    gates.add_argument("--max-p99-ms", type=float, help="fan-out latency p99")
-    gates.add_argument("--max-p999-ms", type=float, help="fan-out latency p99.9")
-    gates.add_argument("--max-loss", type=float, help="lost / expected deliveries, e.g. 0 or 0.001")
-    gates.add_argument("--max-join-ms", type=float, help="connect + join p99")
-    gates.add_argument("--max-all-joined-s", type=float, help="time until every client had joined")
-    gates.add_argument("--max-errors", type=int, help="error frames plus unexpected closes")
-    gates.add_argument("--max-duplicates", type=int, help="duplicated deliveries")
-    gates.add_argument("--min-deliveries-per-s", type=float, help="delivered messages per second")
+    add_gate_arguments(parser)
     return parser
+
+
+def run_id_from_args(args: argparse.Namespace) -> str | None:
+    """The given --run-id; else one derived from --start-at (the same on every shard);
+    else None (a fresh random id)."""
+    if args.run_id is not None:
+        if not RUN_ID.match(args.run_id):
+            raise UsageError("--run-id takes 1 to 16 lowercase letters and digits")
+        return args.run_id
+    if args.start_at is not None:
+        return hashlib.sha256(str(args.start_at).encode()).hexdigest()[:6]
+    return None
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -190,8 +206,19 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         raise UsageError("--rate must be positive")
     if args.duration <= 0:
         raise UsageError("--duration must be positive")
-    if not 1 <= args.workers <= args.clients:
-        raise UsageError("--workers must be between 1 and --clients")
+    shard_index, shard_count = (args.shard[0] - 1, args.shard[1]) if args.shard else (0, 1)
+    if not 1 <= args.workers * shard_count <= args.clients:
+        raise UsageError(
+            "--workers must be between 1 and --clients (with --shard K/N: --workers x N)"
+        )
+    if args.shard and args.start_at is None:
+        raise UsageError("--shard needs --start-at TIME, so that every shard sends on one schedule")
+    if args.start_at is not None:
+        ahead_s = (args.start_at - time.time_ns()) / NS_PER_S
+        if ahead_s < 0:
+            raise UsageError(f"--start-at is {-ahead_s:.1f} s in the past: give a later time")
+        if ahead_s > MAX_START_AHEAD_S:
+            raise UsageError("--start-at is more than 24 h ahead: check the date and time zone")
     if not MIN_MESSAGE_SIZE <= args.message_size <= MAX_TEXT:
         raise UsageError(f"--message-size must be between {MIN_MESSAGE_SIZE} and {MAX_TEXT}")
     if args.churn < 0:
@@ -200,13 +227,10 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         raise UsageError("--churn drops listening clients only: use fewer --senders than --clients")
     if args.join_timeout <= 0 or args.window <= 0 or args.progress_every <= 0:
         raise UsageError("--join-timeout, --window and --progress-every must be positive")
-    if args.max_loss is not None and not 0 <= args.max_loss <= 1:
-        raise UsageError("--max-loss is a ratio between 0 and 1")
-    for path in (args.json, args.plot):
-        if path is not None and not path.parent.is_dir():
-            raise UsageError(f"no such directory for {path}")
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plot needs matplotlib: pip install -r requirements-dev.txt")
+    gates = gates_from_args(args)
+    check_output_paths(args)
+    run_id = run_id_from_args(args)
+    identity = {"run_id": run_id} if run_id is not None else {}
     plan = RunPlan(
         urls=tuple(args.urls),
         clients=args.clients,
@@ -226,16 +250,10 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         insecure=args.insecure,
         room_prefix=args.room_prefix,
         window=args.window,
-        gates=Gates(
-            max_p99_ms=args.max_p99_ms,
-            max_p999_ms=args.max_p999_ms,
-            max_loss=args.max_loss,
-            max_join_ms=args.max_join_ms,
-            max_all_joined_s=args.max_all_joined_s,
-            max_errors=args.max_errors,
-            max_duplicates=args.max_duplicates,
-            min_deliveries_per_s=args.min_deliveries_per_s,
-        ),
+        gates=gates,
+        shard_count=shard_count,
+        shard_index=shard_index,
+        **identity,
     )
     longest_room = plan.room_name(plan.rooms - 1)
     if not ROOM_NAME.match(longest_room):
@@ -244,6 +262,19 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == MERGE_COMMAND:
+        from loadtest.merge_command import merge_main
+
+        return merge_main(argv[1:])
+    if argv and argv[0] == AWS_COMMAND:
+        from loadtest.aws.command import aws_main
+
+        return aws_main(argv[1:])
+    return run_main(argv)
+
+
+def run_main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -257,10 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
     display = ProgressDisplay(plan, sys.stderr, args.progress_every, quiet=args.quiet)
-    started_at = datetime.now(UTC)
+    started_at = (
+        datetime.fromtimestamp(args.start_at / NS_PER_S, UTC)
+        if args.start_at is not None
+        else datetime.now(UTC)
+    )
     try:
-        tally = run_workers(plan, display.update, progress_s=args.progress_every)
-    except WorkerFailed as exc:
+        outcome = run_workers(
+            plan, display.update, progress_s=args.progress_every, start_at_ns=args.start_at
+        )
+    except (WorkerFailed, StartMissed) as exc:
         display.finish()
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -270,14 +307,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     display.finish()
 
-    report = build_report(plan, tally, started_at)
-    report["gates"] = evaluate_gates(plan.gates, report)
-    report["passed"] = all(gate["passed"] for gate in report["gates"])
-    print(format_summary(report))
-    if args.json is not None:
-        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    if args.plot is not None:
-        from loadtest.plot import write_plot
-
-        write_plot(report, args.plot)
+    report = build_report(plan, outcome.tally, started_at, interrupted=outcome.interrupted)
+    if plan.is_sharded:
+        # One shard cannot judge loss or throughput: the gates run on the merged report.
+        report["shard"] = shard_section(plan, outcome.tally)
+        report["gates"], report["passed"] = [], None
+    else:
+        apply_gates(report, plan.gates)
+    publish(report, args.json, args.plot)
+    if plan.is_sharded:
+        print(f"gates     applied by `{parser.prog} merge` over every shard's --json file")
+    if outcome.interrupted:
+        print(f"{parser.prog}: interrupted; the figures above are partial", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if plan.is_sharded:
+        return EXIT_OK
     return EXIT_OK if report["passed"] else EXIT_GATE_FAILED

@@ -234,7 +234,8 @@ class SimulatedClient:
         if stamp is None:
             return  # someone else's traffic in the room
         tally = ctx.tally
-        sender, seq, stamp_ns = stamp
+        sender, seq, offset_ns = stamp
+        stamp_ns = ctx.t0_ns + offset_ns  # the sender's offset, on this process's clock
         if ctx.sender_rooms.get(sender) != self.room:
             tally.misrouted += 1
             return
@@ -280,7 +281,7 @@ class SimulatedClient:
             now = monotonic_ns()
             stamp = stamp_for(due, now)
             ref = str(seq)
-            text = encode_text(ctx.prefix, self.index, seq, stamp, plan.message_size)
+            text = encode_text(ctx.prefix, self.index, seq, stamp - ctx.t0_ns, plan.message_size)
             measured = ctx.measure_start <= stamp < ctx.measure_end
             try:
                 conn.send_text(orjson.dumps({"type": "send", "text": text, "ref": ref}))

@@ -24,13 +24,17 @@ GATE_FIGURES: dict[str, tuple[str, bool]] = {
     "max_errors": ("errors.total", True),
     "max_duplicates": ("messages.duplicated", True),
     "min_deliveries_per_s": ("throughput.deliveries_per_s", False),
+    "min_delivered": ("messages.delivered", False),
 }
 
 
 def evaluate_gates(gates: Gates, report: dict) -> list[dict]:
-    """One verdict per gate that was set. A figure the run could not produce (no deliveries,
-    not everyone joined) fails its gate: a pipeline must not pass on missing data."""
+    """One verdict per gate that was set, after a `measured` verdict if the run measured
+    nothing. A figure the run could not produce (no deliveries, not everyone joined) fails
+    its gate: a pipeline must not pass on missing data."""
     verdicts = []
+    if (nothing := measured_nothing(report)) is not None:
+        verdicts.append({"name": "measured", "passed": False, "detail": nothing})
     for name, (path, at_most) in GATE_FIGURES.items():
         limit = getattr(gates, name)
         if limit is None:
@@ -41,3 +45,35 @@ def evaluate_gates(gates: Gates, report: dict) -> list[dict]:
             {"name": name.replace("_", "-"), "limit": limit, "value": value, "passed": passed}
         )
     return verdicts
+
+
+def measured_nothing(report: dict) -> str | None:
+    """Why the run has no figures to judge, or None when it measured something.
+
+    A plan with senders must yield expected deliveries and latency samples; one without
+    (a join test) must have joined someone.
+    """
+    plan, join, messages = report["plan"], report["join"], report["messages"]
+    if plan["senders"] == 0:
+        if join["joined"]:
+            return None
+        return f"nothing measured: none of the {join['clients']} clients joined"
+    if messages["expected"] == 0:
+        if messages["sent"] and join["late_joiners"]:
+            return (
+                f"nothing measured: 0 expected deliveries, since all {join['late_joiners']} "
+                "clients that joined did so after measurement began; give them time to join "
+                "first (--ramp-up, --warm-up)"
+            )
+        if join["joined"] == 0:
+            return f"nothing measured: none of the {join['clients']} clients joined"
+        return (
+            "nothing measured: 0 expected deliveries, no message was sent during the "
+            "measurement (check the senders' connect errors and --rate)"
+        )
+    if report["latency_ms"]["count"] == 0:
+        return (
+            f"nothing measured: none of the {messages['expected']} expected deliveries "
+            "arrived live, so there are no latency samples"
+        )
+    return None

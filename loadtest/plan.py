@@ -1,7 +1,11 @@
 """What a run does: who connects where, which room each client joins, who sends, and when.
 
 Every worker process derives the same plan from the same arguments, so clients in different
-workers agree on rooms and senders without talking to each other.
+workers agree on rooms and senders without talking to each other. A sharded run
+(`--shard K/N`) is the same plan cut along the same line: its shards x workers generator
+processes are numbered globally, client c belongs to generator c % (shards x workers), and
+shard K runs generators (K-1) x workers ... K x workers - 1. So N shards of W workers each
+assign clients, rooms, URLs and senders exactly as one unsharded run of N x W workers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Gates:
     max_errors: int | None = None
     max_duplicates: int | None = None
     min_deliveries_per_s: float | None = None
+    min_delivered: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,9 @@ class RunPlan:
     ramp_up: float = 5.0
     warm_up: float = 5.0
     drain: float = 2.0  # how long to keep listening after the last measured send
-    workers: int = 1
+    workers: int = 1  # generator processes of this shard (of the run, when unsharded)
+    shard_count: int = 1
+    shard_index: int = 0  # 0-based; the command line says --shard 1/N for the first
     churn_rate: float = 0.0  # forced reconnects per second, whole run
     churn_downtime: float = 0.5
     message_size: int = 100
@@ -64,11 +71,33 @@ class RunPlan:
         # Neighbours alternate URLs, so every room spans every URL (like a load balancer).
         return self.urls[client % len(self.urls)]
 
+    @property
+    def generators(self) -> int:
+        """Generator processes over every shard of the run."""
+        return self.shard_count * self.workers
+
+    def generator_of(self, client: int) -> int:
+        return client % self.generators
+
+    def shard_of(self, client: int) -> int:
+        return self.generator_of(client) // self.workers
+
     def worker_of(self, client: int) -> int:
-        return client % self.workers
+        """The worker, within its shard, that runs `client`."""
+        return self.generator_of(client) % self.workers
 
     def clients_of_worker(self, worker: int) -> range:
-        return range(worker, self.clients, self.workers)
+        """The clients that worker `worker` of this plan's shard runs."""
+        generator = self.shard_index * self.workers + worker
+        return range(generator, self.clients, self.generators)
+
+    def clients_of_shard(self) -> list[int]:
+        """Every client this plan's shard runs, over its workers."""
+        return sorted(c for w in range(self.workers) for c in self.clients_of_worker(w))
+
+    @property
+    def is_sharded(self) -> bool:
+        return self.shard_count > 1
 
     def room_members(self, room: int) -> range:
         first = -(-room * self.clients // self.rooms)  # ceil
@@ -78,12 +107,13 @@ class RunPlan:
     def sender_ranks(self) -> dict[int, int]:
         """Client index -> sender rank, picking senders round-robin across rooms.
 
-        Within a room the senders take turns over the (URL, worker) slots where the room
+        Within a room the senders take turns over the (URL, generator) slots where the room
         allows: taking each room's first members put every sender on one relay and one
-        worker whenever rooms had an even size.
+        worker whenever rooms had an even size. Generators count over every shard, so the
+        senders are the same whether the run is sharded or not.
         """
         ranks: dict[int, int] = {}
-        slots = math.lcm(len(self.urls), self.workers)  # client % slots fixes URL and worker
+        slots = math.lcm(len(self.urls), self.generators)  # client % slots: URL, generator
         taken = [0] * self.rooms
         room = 0
         while len(ranks) < self.senders:

@@ -1,8 +1,10 @@
 """The text of a load-test message: who sent it, its sequence number and its time stamp.
 
 Format: ``lt|<run id>|<sender>|<seq>|<stamp ns>|<padding>``. The run id keeps concurrent
-or earlier runs in the same rooms from being counted; the time stamp is CLOCK_MONOTONIC
-nanoseconds, comparable across the processes of one host.
+or earlier runs in the same rooms from being counted; the time stamp is nanoseconds since
+the run's start instant t0. Each process reads it on its own CLOCK_MONOTONIC, placed so
+that t0 is the same instant for all: one host's processes share the clock exactly, the
+shards of a run on several hosts agree to within their wall clocks' synchronisation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ MAX_TEXT = 2000  # protocol v1 limit
 class Stamp(NamedTuple):
     sender: int
     seq: int
-    stamp_ns: int
+    stamp_ns: int  # since t0
 
 
 def text_prefix(run_id: str) -> str:

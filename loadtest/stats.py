@@ -49,6 +49,8 @@ class Tally:
     join_us: array = field(default_factory=new_samples)
     join_failures: int = 0
     last_join_done_ns: int = 0  # offset from t0
+    # offset from t0 where measurement ended: the plan's end, or earlier after a Ctrl-C
+    measured_until_ns: int = 0
     # fan-out latency per (message, recipient), one array per time window of the measurement
     latency_windows: list[array] = field(default_factory=list)
     ack_us: array = field(default_factory=new_samples)
@@ -86,6 +88,7 @@ class Tally:
         self.join_us.extend(other.join_us)
         self.join_failures += other.join_failures
         self.last_join_done_ns = max(self.last_join_done_ns, other.last_join_done_ns)
+        self.measured_until_ns = max(self.measured_until_ns, other.measured_until_ns)
         while len(self.latency_windows) < len(other.latency_windows):
             self.latency_windows.append(new_samples())
         for mine, theirs in zip(self.latency_windows, other.latency_windows, strict=False):

@@ -14,6 +14,7 @@ import signal
 import ssl
 import time
 import traceback
+from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -27,6 +28,9 @@ from loadtest.stats import Tally, percentile
 
 LAG_PROBE_S = 0.1
 CLOSE_GRACE_S = 5.0
+STOP_POLL_S = 0.1
+# After an early stop (Ctrl-C): listening time for messages already in flight.
+STOP_DRAIN_S = 1.0
 
 
 def raise_open_file_limit() -> None:
@@ -44,24 +48,43 @@ def tls_context(insecure: bool) -> ssl.SSLContext:
     return context
 
 
+@dataclass(frozen=True)
+class RunSignals:
+    """What the coordinator tells its workers across processes: start at `t0` once `go` is
+    set; after `stop` is set, end the measurement at `stop_at` (both CLOCK_MONOTONIC ns)."""
+
+    go: Event
+    t0: Any  # multiprocessing.Value("q")
+    stop: Event
+    stop_at: Any  # multiprocessing.Value("q")
+
+
 def worker_main(
-    plan: RunPlan, worker: int, queue: Queue, go: Event, shared_t0: Any, progress_s: float
+    plan: RunPlan, worker: int, queue: Queue, signals: RunSignals, progress_s: float
 ) -> None:
     """Process entry point: announce readiness, wait for the common start, run, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
+    # The coordinator handles Ctrl-C and SIGTERM, and tells us through `signals.stop`.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         raise_open_file_limit()
         queue.put(("ready", worker, None))
-        if not go.wait(timeout=60):
+        if not signals.go.wait(timeout=60):
             return
-        tally = uvloop.run(run_clients(plan, worker, shared_t0.value, queue, progress_s))
+        t0_ns = signals.t0.value
+        tally = uvloop.run(run_clients(plan, worker, t0_ns, queue, progress_s, signals))
         queue.put(("result", worker, tally))
     except BaseException:
         queue.put(("failed", worker, traceback.format_exc(limit=5)))
 
 
 async def run_clients(
-    plan: RunPlan, worker: int, t0_ns: int, queue: Queue | None, progress_s: float
+    plan: RunPlan,
+    worker: int,
+    t0_ns: int,
+    queue: Queue | None,
+    progress_s: float,
+    signals: RunSignals | None = None,
 ) -> Tally:
     tally = Tally.with_windows(plan.window_count)
     # Loading CA certificates takes tens of milliseconds: only for wss://, and before t0.
@@ -69,6 +92,8 @@ async def run_clients(
     ctx = ClientContext(plan, t0_ns, tally, tls)
     ranks = plan.sender_ranks()
     clients = [SimulatedClient(i, ctx, ranks.get(i)) for i in plan.clients_of_worker(worker)]
+    # From t0: a shard may wait long for --start-at, and that wait is not the run.
+    await sleep_until(t0_ns)
     cpu_start, wall_start = time.process_time(), time.monotonic()
 
     tasks = [asyncio.create_task(c.run()) for c in clients]
@@ -81,7 +106,15 @@ async def run_clients(
     if plan.churn_rate > 0:
         helpers.append(asyncio.create_task(churn(ctx, clients)))
 
-    await sleep_until(t0_ns + plan.stop_ns)
+    if await stopped_early(ctx, signals):
+        assert signals is not None
+        # Every worker ends the measurement at the coordinator's instant (just ahead, so
+        # no send is counted on one side only); senders see it and return, and what is in
+        # flight has a moment to arrive.
+        stop_at = max(ctx.measure_start, signals.stop_at.value)
+        ctx.measure_end = min(ctx.measure_end, stop_at)
+        await sleep_until(max(stop_at, time.monotonic_ns()) + int(STOP_DRAIN_S * NS_PER_S))
+    tally.measured_until_ns = ctx.measure_end - t0_ns
     ctx.stopping = True
     for task in helpers:
         task.cancel()
@@ -102,6 +135,19 @@ async def run_clients(
         else:
             tally.late_joiners += 1
     return tally
+
+
+async def stopped_early(ctx: ClientContext, signals: RunSignals | None) -> bool:
+    """Wait for the planned end of the run; True if the coordinator said stop before it."""
+    end_ns = ctx.t0_ns + ctx.plan.stop_ns
+    if signals is None:
+        await sleep_until(end_ns)
+        return False
+    while time.monotonic_ns() < end_ns:
+        if signals.stop.is_set():
+            return True
+        await asyncio.sleep(min(STOP_POLL_S, max(0.0, (end_ns - time.monotonic_ns()) / NS_PER_S)))
+    return False
 
 
 async def watch_loop_lag(ctx: ClientContext) -> None:
@@ -127,7 +173,7 @@ async def churn(ctx: ClientContext, clients: list[SimulatedClient]) -> None:
     listeners = [c for c in clients if not c.is_sender]
     if not listeners:
         return
-    interval_s = plan.workers / plan.churn_rate
+    interval_s = plan.generators / plan.churn_rate  # the rate is the whole run's
     await sleep_until(ctx.t0_ns + plan.send_start_ns)
     while time.monotonic_ns() < ctx.measure_end:
         await asyncio.sleep(random.expovariate(1 / interval_s))

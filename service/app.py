@@ -23,6 +23,8 @@ from . import protocol
 from .avatars import render_avatar
 from .broker import Broker, create_broker
 from .config import Settings
+from .deregistration import DeregistrationWatcher
+from .drain import Drain
 from .emf import EmfReporter, task_id
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
@@ -56,6 +58,7 @@ class Relay:
             else None
         )
         self.draining = False
+        self.drain = Drain(self)
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         settings = self.settings
@@ -129,6 +132,9 @@ class Relay:
             watchers.append(
                 loop.create_task(reporter.run(self.settings.metrics_emf_interval), name="emf")
             )
+        if self.settings.drain_target_group_arn and self.settings.ecs_metadata_uri:
+            watcher = self._deregistration_watcher()
+            watchers.append(loop.create_task(watcher.run(), name="deregistration"))
         try:
             yield
         finally:
@@ -136,6 +142,18 @@ class Relay:
             for watcher in watchers:
                 watcher.cancel()
             await self.hub.close()
+
+    def _deregistration_watcher(self) -> DeregistrationWatcher:
+        settings = self.settings
+        assert settings.drain_target_group_arn and settings.ecs_metadata_uri
+        return DeregistrationWatcher(
+            target_group_arn=settings.drain_target_group_arn,
+            metadata_uri=settings.ecs_metadata_uri,
+            port=settings.port,
+            poll_seconds=settings.drain_poll_seconds,
+            # The balancer holds the connections for its deregistration delay: use it all.
+            on_draining=lambda: self.drain.start("deregistration", settings.drain_seconds),
+        )
 
     async def _emf_reporter(self) -> EmfReporter:
         settings = self.settings

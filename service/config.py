@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from .deregistration import TARGET_GROUP_ARN
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
@@ -42,6 +44,8 @@ class Settings:
     request_head_timeout: float = 5.0
     max_http_connections: int = 1000
     drain_seconds: float = 20.0
+    drain_target_group_arn: str | None = None
+    drain_poll_seconds: float = 5.0
     presence_ttl: float = 20.0
     identity_ttl_days: int = 30
     history_ttl_days: int = 7
@@ -132,6 +136,17 @@ def _log_level(name: str, raw: str) -> str:
 
 def _token(name: str, raw: str) -> str | None:
     return raw or None
+
+
+def _target_group_arn(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value and not TARGET_GROUP_ARN.match(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not a target group ARN; use e.g. {name}=arn:aws:"
+            "elasticloadbalancing:us-east-1:123456789012:targetgroup/chat-relay/0123456789abcdef "
+            "(the stacks set it), or unset it to drain on SIGTERM only"
+        )
+    return value or None
 
 
 def _emf_interval(name: str, raw: str) -> float:
@@ -260,6 +275,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "REQUEST_HEAD_TIMEOUT": ("request_head_timeout", lambda n, r: _float(n, r, 0.1, 300)),
     "MAX_HTTP_CONNECTIONS": ("max_http_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
     "DRAIN_SECONDS": ("drain_seconds", lambda n, r: _float(n, r, 0, 110)),
+    "DRAIN_TARGET_GROUP_ARN": ("drain_target_group_arn", _target_group_arn),
+    "DRAIN_POLL_SECONDS": ("drain_poll_seconds", lambda n, r: _float(n, r, 0.1, 60)),
     "PRESENCE_TTL": ("presence_ttl", lambda n, r: _float(n, r, 3, 3600)),
     "IDENTITY_TTL_DAYS": ("identity_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
     "HISTORY_TTL_DAYS": ("history_ttl_days", lambda n, r: _int(n, r, 1, 3650)),
@@ -306,6 +323,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             "end the URL with /0 (or no path) when REDIS_CLUSTER=true"
         )
     _check_sign_in(settings)
+    if settings.drain_target_group_arn and not settings.ecs_metadata_uri:
+        raise ConfigError(
+            "DRAIN_TARGET_GROUP_ARN needs ECS_CONTAINER_METADATA_URI_V4 (ECS sets it) to learn "
+            "this task's address; unset DRAIN_TARGET_GROUP_ARN outside ECS"
+        )
     if settings.history_size > settings.history_max_len:
         raise ConfigError(
             f"HISTORY_SIZE={settings.history_size} exceeds HISTORY_MAX_LEN="

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from stacks.cache import CacheStack
 from stacks.config import StageConfig
+from stacks.loadgen import LoadGeneratorStack
 from stacks.monitoring import Monitoring
 from stacks.network import NetworkStack
 from stacks.service import ServiceStack
@@ -94,6 +95,18 @@ class ChatRelayStage(Stage):
             cache_nodes_per_shard=config.cache.nodes_per_shard,
         )
 
+        # Idle until `python -m loadtest aws` runs tasks in it; only the VPC is shared.
+        self.loadgen = LoadGeneratorStack(
+            self,
+            "loadgen",
+            stack_name=stack_name(config, "loadgen"),
+            config=config,
+            vpc=self.network.vpc,
+            image_directory=image_directory,
+            description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
+            **common,
+        )
+
         Tags.of(self).add("project", "chat-relay")
         Tags.of(self).add("stage", config.name)
         for key, value in config.tags.items():
@@ -101,7 +114,12 @@ class ChatRelayStage(Stage):
 
     @property
     def stacks(self) -> dict[str, Stack]:
-        return {"network": self.network, "cache": self.cache, "service": self.service}
+        return {
+            "network": self.network,
+            "cache": self.cache,
+            "service": self.service,
+            "loadgen": self.loadgen,
+        }
 
     @property
     def url_output(self) -> CfnOutput:

@@ -60,6 +60,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 # Fargate refuses a container stopTimeout above 120 seconds.
 FARGATE_MAX_STOP_TIMEOUT = 120
+# What the drain timings leave over (see _drain_timing_problems): the last 1012 close
+# handshakes, one slow DescribeTargetHealth call, a SIGTERM drain's presence removal.
+DRAIN_MARGIN_SECONDS = 5
 
 # Valid Fargate (cpu units -> memory MiB) combinations, the small end of the table.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
@@ -133,8 +136,9 @@ class LoadBalancerSettings:
     # WebSocket frames reset the ALB idle timer; the relay pings every PING_INTERVAL, so
     # 120 s tolerates five lost pings before the ALB cuts a quiet connection.
     idle_timeout_seconds: int = 120
-    # ECS deregisters a task, waits this long, then sends SIGTERM (the relay's drain): it
-    # covers in-flight HTTP; longer would only slow every deployment and scale-in.
+    # ECS deregisters a task, waits this long (the ALB then cuts what is still open), and
+    # only then sends SIGTERM. The relay drains inside it (relay.drain_poll_seconds +
+    # relay.drain_seconds + margin); ELB ends it early once nothing is left open.
     deregistration_delay_seconds: int = 30
     # Load-balancer cookie: a client that reconnects within 10 min (network blip, 1012)
     # returns to the same task; short so that new tasks after a scale-out fill up quickly.
@@ -160,9 +164,17 @@ class RelaySettings:
     ping_interval_seconds: int = 20
     ping_timeout_seconds: int = 20
     join_timeout_seconds: int = 10
+    # The relay spreads its 1012 closes over this window once its target turns `draining`,
+    # read from DescribeTargetHealth every drain_poll_seconds (service/deregistration.py).
     drain_seconds: int = 20
-    # SIGTERM -> SIGKILL: the relay's drain plus 20 s of margin, under Fargate's 120 s cap.
+    drain_poll_seconds: int = 5
+    # SIGTERM -> SIGKILL: a SIGTERM-only drain (a task stopped by other means) plus margin,
+    # under Fargate's 120 s cap.
     stop_timeout_seconds: int = 40
+    # A rolling deploy starts replacements before it stops old tasks (never below 100 %
+    # running), and has room for at least one extra task while it does.
+    min_healthy_percent: int = 100
+    max_healthy_percent: int = 200
     history_size: int = 100
     history_max_len: int = 1000
     rate_limit: int = 10
@@ -448,6 +460,7 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
         https=config.load_balancer.https,
         domain_name=config.load_balancer.domain_name,
     )
+    problems += _drain_timing_problems(config)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         origin = f" (from {source} and -c context)" if source else ""
@@ -594,11 +607,6 @@ def _load_balancer_problems(c: StageConfig) -> list[str]:
             f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "
             f"the relay's ping interval ({2 * r.ping_interval_seconds} s) and at most 4000 s."
         )
-    if not r.drain_seconds <= lb.deregistration_delay_seconds <= 3600:
-        problems.append(
-            f"load_balancer.deregistration_delay_seconds={lb.deregistration_delay_seconds}: "
-            f"use between the relay's drain ({r.drain_seconds} s) and 3600 s."
-        )
     if not 1 <= lb.stickiness_seconds <= 604800:
         problems.append(
             f"load_balancer.stickiness_seconds={lb.stickiness_seconds}: use 1 s to 7 days."
@@ -625,12 +633,6 @@ def _relay_problems(c: StageConfig) -> list[str]:
         problems.append(f"relay.min_tasks={r.min_tasks}: run at least 2 tasks across AZs.")
     if r.max_tasks < r.min_tasks:
         problems.append(f"relay.max_tasks={r.max_tasks} is below relay.min_tasks={r.min_tasks}.")
-    if not r.drain_seconds + 10 <= r.stop_timeout_seconds <= FARGATE_MAX_STOP_TIMEOUT:
-        problems.append(
-            f"relay.stop_timeout_seconds={r.stop_timeout_seconds}: it must exceed the relay's "
-            f"drain ({r.drain_seconds} s) by at least 10 s and stay within Fargate's "
-            f"{FARGATE_MAX_STOP_TIMEOUT} s."
-        )
     if not 10 <= r.cpu_target_percent <= 90:
         problems.append(f"relay.cpu_target_percent={r.cpu_target_percent}: use 10 to 90.")
     if not 1 <= r.connections_target_per_task <= r.max_connections:
@@ -643,6 +645,58 @@ def _relay_problems(c: StageConfig) -> list[str]:
     if r.log_level not in ("debug", "info", "warning", "error"):
         problems.append(f"relay.log_level={r.log_level!r}: use debug, info, warning or error.")
     problems += _retention_problems("relay.log_retention_days", r.log_retention_days)
+    return problems
+
+
+def _drain_timing_problems(c: StageConfig) -> list[str]:
+    """The order of a task's stop, and the one place its timings are checked together.
+
+    ECS deregisters the task (the ALB sends it no new connections and keeps the open ones),
+    waits the deregistration delay, cuts what is still open, then sends SIGTERM and, after
+    stopTimeout, SIGKILL. The relay notices `draining` within drain_poll_seconds and closes
+    its clients with 1012 over drain_seconds, so the delay must hold both plus a margin or
+    the ALB cuts clients mid-drain. stopTimeout bounds a SIGTERM-only drain (half of
+    drain_seconds for closes, then presence removal and exit). A deploy never goes
+    below 100 % running tasks and can start at least one replacement at a time.
+    """
+    lb, r = c.load_balancer, c.relay
+    problems = []
+    needed = r.drain_poll_seconds + r.drain_seconds + DRAIN_MARGIN_SECONDS
+    if not needed <= lb.deregistration_delay_seconds <= 3600:
+        problems.append(
+            f"load_balancer.deregistration_delay_seconds={lb.deregistration_delay_seconds}: "
+            f"the ALB would cut clients before the relay moved them; use {needed} to 3600 s "
+            f"(relay.drain_poll_seconds {r.drain_poll_seconds} + relay.drain_seconds "
+            f"{r.drain_seconds} + {DRAIN_MARGIN_SECONDS} s margin), or shorten the drain."
+        )
+    if not 1 <= r.drain_poll_seconds <= 60:
+        problems.append(
+            f"relay.drain_poll_seconds={r.drain_poll_seconds}: use 1 to 60 s "
+            "(each task calls DescribeTargetHealth once per poll)."
+        )
+    if not 1 <= r.drain_seconds <= 110:
+        problems.append(f"relay.drain_seconds={r.drain_seconds}: use 1 to 110 s.")
+    # The relay exits within drain_seconds plus uvicorn's last 30 % of it (service/__main__.py).
+    stop_needed = r.drain_seconds + 2 * DRAIN_MARGIN_SECONDS
+    if not stop_needed <= r.stop_timeout_seconds <= FARGATE_MAX_STOP_TIMEOUT:
+        problems.append(
+            f"relay.stop_timeout_seconds={r.stop_timeout_seconds}: a SIGTERM drain needs "
+            f"relay.drain_seconds ({r.drain_seconds} s) + {2 * DRAIN_MARGIN_SECONDS} s before "
+            f"SIGKILL; use {stop_needed} to Fargate's {FARGATE_MAX_STOP_TIMEOUT} s."
+        )
+    if r.min_healthy_percent < 100:
+        problems.append(
+            f"relay.min_healthy_percent={r.min_healthy_percent}: use 100, so a deploy starts "
+            "each replacement before it stops an old task and the remaining tasks never "
+            "have to hold the stopped ones' clients."
+        )
+    room = r.min_tasks * r.max_healthy_percent // 100 - r.min_tasks
+    if room < 1:
+        problems.append(
+            f"relay.max_healthy_percent={r.max_healthy_percent}: with relay.min_tasks="
+            f"{r.min_tasks} a deploy could start no replacement; use at least "
+            f"{-(-100 * (r.min_tasks + 1) // r.min_tasks)} (200 replaces all tasks at once)."
+        )
     return problems
 
 

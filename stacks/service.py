@@ -3,7 +3,9 @@
 Numbers that matter for WebSockets (all from the stage config, reasons in config.py and
 docs/infrastructure.md): ALB idle timeout 120 s against the relay's 20 s pings; target
 group health check on /healthz; load-balancer cookie stickiness for 10 minutes;
-deregistration delay 30 s; container stopTimeout 40 s against the relay's 20 s drain.
+deregistration delay 30 s, inside which the relay drains once its target turns `draining`
+(5 s polls + 20 s of spread 1012 closes); container stopTimeout 40 s for a SIGTERM-only
+drain; deploys at 100-200 % (the rules: stacks/config.py, _drain_timing_problems).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks import fargate
+from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
@@ -148,23 +152,15 @@ class ServiceStack(Stack):
             removal_policy=removal_policy(config),
         )
 
-        self.task_definition = ecs.FargateTaskDefinition(
+        self.task_definition = fargate.task_definition(
             self,
             "TaskDefinition",
             # Named, not derived from the construct path: a hand deploy and the pipeline
             # (whose stages sit one level deeper) register revisions of the same family.
             family=f"{config.prefix}-relay",
             cpu=relay.cpu,
-            memory_limit_mib=relay.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-            # Task storage for /tmp, the one writable path under a read-only root.
-            volumes=[ecs.Volume(name="tmp")],
+            memory_mib=relay.memory_mib,
         )
-        linux_parameters = ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True)
-        linux_parameters.drop_capabilities(ecs.Capability.ALL)
 
         # Imported by ARN so its grant touches only this stack's execution role; granting on
         # the cache stack's key policy would make the cache stack depend on this one.
@@ -183,14 +179,6 @@ class ServiceStack(Stack):
             )
         )
 
-        acknowledge_nag(
-            self.task_definition,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The execution role's only wildcard is ecr:GetAuthorizationToken, an action "
-            "that supports no resource-level permissions; image pulls are scoped to the "
-            "CDK asset repository.",
-        )
-
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
@@ -199,7 +187,10 @@ class ServiceStack(Stack):
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
-            environment={**relay_environment(config, redis_url), **sign_in_environment},
+            environment={
+                **relay_environment(config, redis_url, self.target_group.target_group_arn),
+                **sign_in_environment,
+            },
             secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=CONTAINER_NAME,
@@ -217,19 +208,11 @@ class ServiceStack(Stack):
             readonly_root_filesystem=True,
             user=RELAY_USER,
             stop_timeout=Duration.seconds(relay.stop_timeout_seconds),
-            linux_parameters=linux_parameters,
-            ulimits=[
-                ecs.Ulimit(
-                    name=ecs.UlimitName.NOFILE,
-                    soft_limit=OPEN_FILES_LIMIT,
-                    hard_limit=OPEN_FILES_LIMIT,
-                )
-            ],
+            linux_parameters=fargate.no_capabilities(self),
+            ulimits=fargate.open_files(OPEN_FILES_LIMIT),
             essential=True,
         )
-        self.container.add_mount_points(
-            ecs.MountPoint(container_path="/tmp", source_volume="tmp", read_only=False)
-        )
+        fargate.mount_tmp(self.container)
         acknowledge_nag(
             self.task_definition,
             "AwsSolutions-ECS2",
@@ -249,14 +232,15 @@ class ServiceStack(Stack):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
+            min_healthy_percent=relay.min_healthy_percent,
+            max_healthy_percent=relay.max_healthy_percent,
             health_check_grace_period=Duration.seconds(60),
             enable_execute_command=False,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             availability_zone_rebalancing=ecs.AvailabilityZoneRebalancing.ENABLED,
         )
         self.service.attach_to_application_target_group(self.target_group)
+        self._target_health_read()
         self._autoscaling()
 
         scheme = "https" if lb_settings.https else "http"
@@ -273,24 +257,11 @@ class ServiceStack(Stack):
         )
 
     def _access_log_bucket(self) -> s3.Bucket:
-        days = self.config.load_balancer.access_log_retention_days
-        bucket = s3.Bucket(
+        bucket = expiring_bucket(
             self,
             "AccessLogs",
-            # ALB access logs support only SSE-S3 (not SSE-KMS) as the bucket encryption.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=Duration.days(days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            expire_after_days=self.config.load_balancer.access_log_retention_days,
+            rule_id="expire-access-logs",
             # Audit data outlives the stack; `cdk destroy` leaves the bucket (see docs).
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -335,6 +306,22 @@ class ServiceStack(Stack):
         )
         skip_checkov(self.listener, "CKV_AWS_2", reason)
         skip_checkov(self.listener, "CKV_AWS_103", reason)
+
+    def _target_health_read(self) -> None:
+        """The task reads its own target's state, to drain before the ALB cuts it."""
+        self.task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"]
+            )
+        )
+        acknowledge_nag(
+            self.task_definition.task_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "elasticloadbalancing:DescribeTargetHealth supports no resource-level permissions "
+            "(Service Authorization Reference, Elastic Load Balancing V2): the task role's "
+            "only wildcard is this one read-only action, which the relay calls for its own "
+            "target to drain before the ALB cuts its connections.",
+        )
 
     def _autoscaling(self) -> None:
         relay = self.config.relay
@@ -383,7 +370,7 @@ def relay_metric(
     )
 
 
-def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
+def relay_environment(config: StageConfig, redis_url: str, target_group_arn: str) -> dict[str, str]:
     """The relay's settings as environment variables (contract: service/config.py)."""
     relay = config.relay
     environment = {
@@ -398,6 +385,9 @@ def relay_environment(config: StageConfig, redis_url: str) -> dict[str, str]:
         "RATE_BURST": str(relay.rate_burst),
         "MAX_CONNECTIONS": str(relay.max_connections),
         "DRAIN_SECONDS": str(relay.drain_seconds),
+        # The relay drains when this target group reports its task `draining`.
+        "DRAIN_TARGET_GROUP_ARN": target_group_arn,
+        "DRAIN_POLL_SECONDS": str(relay.drain_poll_seconds),
         "PRESENCE_TTL": str(relay.presence_ttl_seconds),
         "LOG_LEVEL": relay.log_level,
         # Where the relay publishes its metrics (EMF through awslogs); the Connections

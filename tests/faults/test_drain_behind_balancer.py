@@ -27,7 +27,7 @@ import pytest
 
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded
-from tests.support.resuming import Fleet, ResumingMember, stamped_text, wait_for
+from tests.support.resuming import Fleet, ResumingMember, send_until, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -54,15 +54,6 @@ VARIANTS = {
         members=900, rooms=6, senders_per_room=2, rate=1, drain_seconds=20, before_s=5, after_s=5
     ),
 }
-
-
-async def send_until(member: ResumingMember, sender: int, rate: float, stop: asyncio.Event):
-    loop = asyncio.get_running_loop()
-    start, seq = loop.time(), 0
-    while not stop.is_set():
-        await member.send(stamped_text(sender, seq))
-        seq += 1
-        await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
 
 
 @pytest.mark.parametrize(

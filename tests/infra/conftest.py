@@ -34,7 +34,7 @@ from stacks.settings_file import SettingsFile, read_settings_file  # noqa: E402
 
 SHIPPED_SETTINGS = REPO_ROOT / "stages.toml"
 
-PARTS = ("network", "cache", "service")
+PARTS = ("network", "cache", "service", "loadgen")
 PIPELINE = "pipeline"
 
 # Cluster mode enabled as a platform engineer turns it on for one run: prod with 3 shards

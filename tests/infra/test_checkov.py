@@ -24,6 +24,7 @@ REVIEWED_SKIPS = {
     ("dev", "AWS::ElasticLoadBalancingV2::Listener.LoadBalancerHttp", "CKV_AWS_2"),
     ("dev", "AWS::ElasticLoadBalancingV2::Listener.LoadBalancerHttp", "CKV_AWS_103"),
     ("dev", "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
+    ("dev", "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
 }
 # The pipeline's artifact bucket and the asset role CDK Pipelines generates (reasons in
 # stacks/pipeline.py).
@@ -36,6 +37,7 @@ for _stage in ("staging", "prod", "prod-cluster", "staging-cognito", "staging-oi
     REVIEWED_SKIPS |= {
         (_stage, "AWS::S3::Bucket.AccessLogs", "CKV_AWS_18"),
         (_stage, "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
+        (_stage, "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
     }
 
 

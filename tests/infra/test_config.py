@@ -14,6 +14,7 @@ import pytest
 
 from stacks.config import (
     DEFAULT_REGION,
+    DRAIN_MARGIN_SECONDS,
     STAGES,
     StageConfig,
     StageConfigError,
@@ -190,7 +191,9 @@ def test_websocket_numbers_hold_together() -> None:
         lb, relay = config.load_balancer, config.relay
         assert lb.idle_timeout_seconds >= 2 * relay.ping_interval_seconds
         assert relay.drain_seconds + 10 <= relay.stop_timeout_seconds <= 120
-        assert lb.deregistration_delay_seconds >= relay.drain_seconds
+        drain_window = relay.drain_poll_seconds + relay.drain_seconds + DRAIN_MARGIN_SECONDS
+        assert lb.deregistration_delay_seconds >= drain_window
+        assert relay.min_healthy_percent == 100 and relay.max_healthy_percent == 200
         assert lb.health_check_path == "/healthz"
 
 
@@ -266,14 +269,18 @@ def replace(config: StageConfig, part: str, **changes: object) -> StageConfig:
 # (section, change, the words the message must contain)
 BAD_SETTINGS = [
     ("relay", {"stop_timeout_seconds": 121}, "relay.stop_timeout_seconds=121"),
-    ("relay", {"stop_timeout_seconds": 25}, "exceed the relay's drain (20 s) by at least 10 s"),
+    ("relay", {"stop_timeout_seconds": 25}, "needs relay.drain_seconds (20 s) + 10 s"),
+    ("relay", {"drain_seconds": 30}, "use 40 to 3600 s (relay.drain_poll_seconds 5"),
+    ("relay", {"drain_poll_seconds": 0}, "relay.drain_poll_seconds=0: use 1 to 60 s"),
+    ("relay", {"min_healthy_percent": 50}, "relay.min_healthy_percent=50: use 100"),
+    ("relay", {"max_healthy_percent": 100}, "could start no replacement; use at least 150"),
     ("relay", {"min_tasks": 1}, "run at least 2 tasks across AZs"),
     ("relay", {"max_tasks": 1}, "relay.max_tasks=1 is below relay.min_tasks=2"),
     ("relay", {"cpu": 256, "memory_mib": 4096}, "is not a Fargate size"),
     ("relay", {"log_retention_days": 10}, "relay.log_retention_days=10"),
     ("relay", {"connections_target_per_task": 20000}, "relay.connections_target_per_task"),
     ("load_balancer", {"idle_timeout_seconds": 30}, "twice the relay's ping interval (40 s)"),
-    ("load_balancer", {"deregistration_delay_seconds": 5}, "between the relay's drain (20 s)"),
+    ("load_balancer", {"deregistration_delay_seconds": 20}, "ALB would cut clients before"),
     ("load_balancer", {"health_check_path": "/"}, "use /healthz or /readyz"),
     ("cache", {"shards": 2}, "cache.shards=2 needs cluster mode: pass -c cacheClusterMode=true"),
     ("cache", {"cluster_mode": True, "shards": 0}, "use 1 or more shards"),

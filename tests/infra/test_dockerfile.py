@@ -177,6 +177,12 @@ def test_dockerignore_lets_in_only_what_the_image_needs() -> None:
     assert Path(REPO_ROOT / "web").is_dir()
 
 
+TARGET_GROUP_ARN = (
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/chat-r-Targe-1A2B3C4D5E6F/"
+    "0123456789abcdef"
+)
+
+
 def task_environment(stage: Synthesized) -> dict[str, str]:
     """The container's environment as ECS would hand it over, tokens filled in."""
     (task,) = stage.resources("service", "AWS::ECS::TaskDefinition").values()
@@ -188,9 +194,14 @@ def task_environment(stage: Synthesized) -> dict[str, str]:
             # CloudFormation resolves the primary endpoint; this is its shape.
             endpoint = f"master.chat-relay-{stage.stage}.abc123.use1.cache.amazonaws.com"
             value = "".join(p if isinstance(p, str) else endpoint for p in value["Fn::Join"][1])
+        if variable["Name"] == "DRAIN_TARGET_GROUP_ARN":
+            # A Ref to the target group resolves to its ARN.
+            value = TARGET_GROUP_ARN
         env[variable["Name"]] = value
     for secret in container["Secrets"]:
         env[secret["Name"]] = "t" * 64
+    # Set by ECS itself in every container (not by the stacks).
+    env["ECS_CONTAINER_METADATA_URI_V4"] = "http://169.254.170.2/v4/0123abcd-relay"
     return env
 
 
@@ -206,6 +217,8 @@ def test_task_environment_is_accepted_by_the_relay(stage: Synthesized) -> None:
     assert settings.redis_url.startswith(f"rediss://master.chat-relay-{stage.stage}.")
     assert settings.redis_auth_token == "t" * 64
     assert settings.drain_seconds == 20
+    assert settings.drain_target_group_arn == TARGET_GROUP_ARN
+    assert settings.drain_poll_seconds == 5
     assert settings.ping_interval == 20
     assert settings.metrics_namespace == "ChatRelay"
     assert settings.metrics_service_name == f"chat-relay-{stage.stage}"

@@ -12,7 +12,15 @@ REVIEWED = {
     ("cache/AuthToken", "AwsSolutions-SMG4"),
     ("service/AccessLogs", "AwsSolutions-S1"),
     ("service/TaskDefinition", "AwsSolutions-ECS2"),
-    ("service/TaskDefinition", "AwsSolutions-IAM5[Resource::*]"),
+    # Each role's one wildcard, acknowledged on that role alone.
+    ("service/TaskDefinition/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+    ("service/TaskDefinition/TaskRole", "AwsSolutions-IAM5[Resource::*]"),
+    ("loadgen/ResultsBucket", "AwsSolutions-S1"),
+    ("loadgen/TaskDefinition/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+    (
+        "loadgen/TaskDefinition",
+        "AwsSolutions-IAM5[Resource::<ResultsBucketA95A2103.Arn>/results/*]",
+    ),
 }
 
 

@@ -85,9 +85,13 @@ def test_stages_run_synth_staging_gate_approval_prod(pipeline: Synthesized) -> N
     staging = [a["Name"] for a in actions(pipeline, "chat-relay-staging")]
     # Every stack deployed, then the smoke check, then the load test, one after the other.
     assert staging[-2:] == ["SmokeCheck", "LoadTestGate"]
-    assert {name.split(".")[0] for name in staging[:-2]} == {"network", "cache", "service"}
-    orders = [a["RunOrder"] for a in actions(pipeline, "chat-relay-staging")]
-    assert orders == sorted(set(orders))  # strictly increasing: nothing runs in parallel
+    stacks = {name.split(".")[0] for name in staging[:-2]}
+    assert stacks == {"network", "cache", "service", "loadgen"}
+    orders = {a["Name"]: a["RunOrder"] for a in actions(pipeline, "chat-relay-staging")}
+    # The checks start only when every stack is deployed, and one after the other (stacks
+    # that depend on nothing but the network may deploy side by side).
+    last_deploy = max(order for name, order in orders.items() if name.endswith(".Deploy"))
+    assert last_deploy < orders["SmokeCheck"] < orders["LoadTestGate"]
     prod = actions(pipeline, "chat-relay-prod")
     assert (prod[0]["Name"], prod[0]["ActionTypeId"]["Category"]) == ("PromoteToProd", "Approval")
     assert all(a["RunOrder"] > prod[0]["RunOrder"] for a in prod[1:])
@@ -168,31 +172,39 @@ def test_pipeline_deploys_what_a_hand_deploy_deploys(
         assert json.loads(text) == assemblies[stage_name].templates[part], part
 
 
-def test_one_image_built_once_for_every_stage(pipeline: Synthesized) -> None:
-    (asset_action,) = actions(pipeline, "Assets")
-    assert "AssetImage" in asset_action["Name"]
-    (docker,) = [
+def test_each_image_built_once_for_every_stage(pipeline: Synthesized) -> None:
+    """The relay's image and the load generator's: each built by one asset action and
+    published under one hash to every stage's account, the tag its stages' tasks run."""
+    names = sorted(a["Name"] for a in actions(pipeline, "Assets"))
+    assert names == ["TaskDefinition_loadtest_AssetImage", "TaskDefinition_relay_AssetImage"]
+    dockers = [
         r["Properties"]
         for logical_id, r in pipeline.resources("pipeline", "AWS::CodeBuild::Project").items()
         if "DockerAsset" in logical_id
     ]
-    commands = json.loads(docker["Source"]["BuildSpec"])["phases"]["build"]["commands"]
-    # One project publishes one asset hash to each stage's account: cdk-assets builds the
-    # image on the first publish and pushes the same local image on the second.
-    published = {c.rsplit('"', 2)[-2].split(":")[0] for c in commands}
-    destinations = {c.rsplit('"', 2)[-2].split(":")[1].split("-")[0] for c in commands}
-    assert len(published) == 1
-    assert destinations == {"111111111111", "222222222222"}
-    # ...and that hash is the tag the task definition of each stage runs.
-    (asset_hash,) = published
-    for stage_name in ("staging", "prod"):
-        (task,) = [
-            r
-            for r in pipeline_stage(pipeline, stage_name)["service"]["Resources"].values()
-            if r["Type"] == "AWS::ECS::TaskDefinition"
-        ]
-        image = json.dumps(task["Properties"]["ContainerDefinitions"][0]["Image"])
-        assert image.endswith(f':{asset_hash}"}}'), image
+    published = set()
+    for docker in dockers:
+        commands = json.loads(docker["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+        # One project publishes one asset hash to each stage's account: cdk-assets builds
+        # the image on the first publish and pushes the same local image on the second.
+        hashes = {c.rsplit('"', 2)[-2].split(":")[0] for c in commands}
+        destinations = {c.rsplit('"', 2)[-2].split(":")[1].split("-")[0] for c in commands}
+        assert len(hashes) == 1
+        assert destinations == {"111111111111", "222222222222"}
+        published |= hashes
+    assert len(published) == 2
+    for part in ("service", "loadgen"):
+        tags = set()
+        for stage_name in ("staging", "prod"):
+            (task,) = [
+                r
+                for r in pipeline_stage(pipeline, stage_name)[part]["Resources"].values()
+                if r["Type"] == "AWS::ECS::TaskDefinition"
+            ]
+            image = json.dumps(task["Properties"]["ContainerDefinitions"][0]["Image"])
+            tags.add(image.rsplit(":", 1)[-1].split('"')[0])
+        (tag,) = tags  # staging and prod run the same image...
+        assert tag in published, part  # ...the one the asset action built
 
 
 def test_post_deploy_roles_have_no_aws_permissions(pipeline: Synthesized) -> None:

@@ -84,7 +84,7 @@ def test_templates_have_no_parameters_with_secret_defaults(stage: Synthesized) -
 
 def test_log_groups_are_encrypted_and_expire(stage: Synthesized) -> None:
     groups = [(i, r) for _, i, r in all_resources(stage) if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 4  # flow logs, slow log, engine log, relay
+    assert len(groups) == 5  # flow logs, slow log, engine log, relay, load generators
     for logical_id, group in groups:
         assert "KmsKeyId" in group["Properties"], logical_id
         assert group["Properties"]["RetentionInDays"] >= 7, logical_id
@@ -92,7 +92,7 @@ def test_log_groups_are_encrypted_and_expire(stage: Synthesized) -> None:
 
 def test_every_kms_key_rotates(stage: Synthesized) -> None:
     keys = [r for _, _, r in all_resources(stage) if r["Type"] == "AWS::KMS::Key"]
-    assert len(keys) == 4
+    assert len(keys) == 5  # 4 in the relay's stacks, 1 for the load generators' logs
     assert all(k["Properties"]["EnableKeyRotation"] is True for k in keys)
 
 
@@ -117,6 +117,6 @@ def test_prod_stacks_have_termination_protection(stage: Synthesized) -> None:
         for name, artifact in manifest["artifacts"].items()
         if artifact["type"] == "aws:cloudformation:stack"
     }
-    assert len(stacks) == 3
+    assert len(stacks) == 4  # network, cache, service, loadgen
     for name, properties in stacks.items():
         assert properties.get("terminationProtection", False) is (stage.stage == "prod"), name

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from loadtest.cli import duration, main, relay_url
+from loadtest.arguments import duration, relay_url
+from loadtest.cli import build_parser, main, plan_from_args
 from tests.support.processes import REPO, free_port
 
 OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
+SOON = str(int(time.time()) + 600)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +39,20 @@ OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
         ([OK_URL, "--json", "/no/such/dir/report.json"], "no such directory"),
         ([OK_URL, "--room-prefix", "Bad Room"], "is not valid"),
         ([OK_URL, "--bogus"], "unrecognized arguments"),
+        ([OK_URL, "--shard", "2/3"], "--shard needs --start-at TIME"),
+        ([OK_URL, "--shard", "0/3", "--start-at", SOON], "K must be between 1 and N"),
+        ([OK_URL, "--shard", "4/3", "--start-at", SOON], "K must be between 1 and N"),
+        ([OK_URL, "--shard", "half", "--start-at", SOON], "not a shard"),
+        ([OK_URL, "--start-at", "2026-12-01T12:30:00"], "has no time zone: add Z"),
+        ([OK_URL, "--start-at", "noon"], "not a time"),
+        ([OK_URL, "--start-at", "1000000000"], "in the past"),
+        ([OK_URL, "--start-at", "4102444800"], "more than 24 h ahead"),
+        (
+            [OK_URL, "-c", "4", "-s", "1", "--shard", "1/3", "--workers", "2", "--start-at", SOON],
+            "--workers x N",
+        ),
+        ([OK_URL, "--run-id", "Run|1"], "--run-id takes 1 to 16 lowercase"),
+        ([OK_URL, "--min-delivered", "0"], "--min-delivered must be at least 1"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(
@@ -72,3 +90,33 @@ def test_an_unreachable_url_is_one_line_without_a_traceback() -> None:
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_shards_of_one_start_share_a_run_id(tmp_path: Path) -> None:
+    args = [OK_URL, "--clients=9", "--senders=3", "--start-at", SOON]
+    plans = [
+        plan_from_args(build_parser().parse_args([*args, f"--shard={k}/3"])) for k in (1, 2, 3)
+    ]
+    assert len({p.run_id for p in plans}) == 1
+    assert [p.shard_index for p in plans] == [0, 1, 2]
+    assert plan_from_args(build_parser().parse_args([*args, "--run-id=mine"])).run_id == "mine"
+    later = str(int(SOON) + 1)
+    other = plan_from_args(build_parser().parse_args([*args[:3], "--start-at", later]))
+    assert other.run_id != plans[0].run_id
+
+
+def test_plot_without_matplotlib_says_what_it_needs(tmp_path: Path) -> None:
+    # sys.modules[name] = None is how Python blocks an import: `import matplotlib` fails
+    # exactly as on a machine without it.
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from loadtest.cli import main\n"
+        f"main(['{OK_URL}', '--plot', '{tmp_path}/p.png'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "--plot needs matplotlib: pip install -r requirements-dev.txt" in result.stderr
+    help_text = build_parser().format_help()
+    assert "needs matplotlib" in help_text

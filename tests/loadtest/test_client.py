@@ -109,3 +109,14 @@ def test_an_ack_times_the_senders_own_message() -> None:
     sender._on_text(b'{"type":"ack","ref":"7","id":"9-0"}', IN_WINDOW + 4_000_000)
     sender._on_text(b'{"type":"ack","ref":"7","id":"9-0"}', IN_WINDOW + 5_000_000)
     assert (ctx.tally.acks, list(ctx.tally.ack_us)) == (1, [4000])
+
+
+def test_stamps_are_offsets_from_t0_so_other_clocks_agree() -> None:
+    """A shard on another host has another CLOCK_MONOTONIC: the text carries the offset
+    from the run's start, which each receiver places on its own clock."""
+    t0_elsewhere = 7_000 * NS_PER_S
+    ctx = ClientContext(PLAN, t0_ns=t0_elsewhere, tally=Tally.with_windows(PLAN.window_count))
+    client = SimulatedClient(1, ctx, sender_rank=None)
+    client.first_join_ns = t0_elsewhere
+    deliver(client, sender=0, seq=0, stamp_ns=IN_WINDOW, now_ns=t0_elsewhere + IN_WINDOW + 4000)
+    assert list(ctx.tally.latency_windows[0]) == [4]

@@ -78,3 +78,31 @@ def test_room_names_are_fresh_per_run_unless_a_prefix_is_given() -> None:
     first, second = RunPlan(urls=URLS), RunPlan(urls=URLS)
     assert first.room_name(0) != second.room_name(0)
     assert RunPlan(urls=URLS, room_prefix="stage").room_name(3) == "stage-3"
+
+
+def test_shards_cut_the_plan_of_one_run_with_as_many_workers() -> None:
+    """3 shards x 2 workers assign clients, rooms, URLs and senders exactly as one run of
+    6 workers: the same generator runs the same clients either way."""
+    whole = RunPlan(urls=URLS, clients=100, rooms=7, senders=13, workers=6, run_id="r1")
+    shards = [
+        RunPlan(
+            urls=URLS,
+            clients=100,
+            rooms=7,
+            senders=13,
+            workers=2,
+            run_id="r1",
+            shard_count=3,
+            shard_index=k,
+        )
+        for k in range(3)
+    ]
+    assert all(s.sender_ranks() == whole.sender_ranks() for s in shards)
+    by_generator = [list(s.clients_of_worker(w)) for s in shards for w in range(s.workers)]
+    assert by_generator == [list(whole.clients_of_worker(w)) for w in range(6)]
+    assert sorted(c for s in shards for c in s.clients_of_shard()) == list(range(100))
+    assert all(
+        shards[0].shard_of(c) == k for k, s in enumerate(shards) for c in s.clients_of_shard()
+    )
+    # the senders spread over the shards too
+    assert Counter(shards[0].shard_of(c) for c in whole.sender_ranks()) == {0: 5, 1: 4, 2: 4}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -59,15 +58,6 @@ def test_a_missed_gate_exits_1(relay: RelayProcess) -> None:
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "gate FAIL max-p99-ms" in result.stdout
-
-
-@pytest.fixture
-def two_relays(redis_url: str) -> Iterator[list[RelayProcess]]:
-    with (
-        RelayProcess(env={"REDIS_URL": redis_url}) as first,
-        RelayProcess(env={"REDIS_URL": redis_url}) as second,
-    ):
-        yield [first, second]
 
 
 @pytest.mark.redis

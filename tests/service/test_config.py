@@ -1,6 +1,7 @@
 import pytest
 
 from service.config import ConfigError, load_settings
+from tests.support.ecs import TARGET_GROUP_ARN
 
 
 def test_defaults_are_single_server() -> None:
@@ -60,11 +61,28 @@ def test_cli_overrides_win() -> None:
         ({"REQUEST_HEAD_MAX_HEADERS": "0"}, "REQUEST_HEAD_MAX_HEADERS=0 is out of range"),
         ({"REQUEST_HEAD_TIMEOUT": "0"}, "REQUEST_HEAD_TIMEOUT=0 is out of range"),
         ({"MAX_HTTP_CONNECTIONS": "0"}, "MAX_HTTP_CONNECTIONS=0 is out of range"),
+        ({"DRAIN_TARGET_GROUP_ARN": "my-target-group"}, "is not a target group ARN"),
+        ({"DRAIN_TARGET_GROUP_ARN": TARGET_GROUP_ARN}, "needs ECS_CONTAINER_METADATA_URI_V4"),
+        ({"DRAIN_POLL_SECONDS": "0"}, "DRAIN_POLL_SECONDS=0 is out of range"),
     ],
 )
 def test_bad_values_say_what_and_how(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_settings(env)
+
+
+def test_the_drain_watches_the_target_group_on_ecs_only() -> None:
+    on_ecs = load_settings(
+        {
+            "DRAIN_TARGET_GROUP_ARN": TARGET_GROUP_ARN,
+            "DRAIN_POLL_SECONDS": "2.5",
+            "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc",
+        }
+    )
+    assert on_ecs.drain_target_group_arn == TARGET_GROUP_ARN
+    assert on_ecs.drain_poll_seconds == 2.5
+    laptop = load_settings({})
+    assert laptop.drain_target_group_arn is None and laptop.drain_poll_seconds == 5
 
 
 def test_empty_redis_url_means_single_server() -> None:

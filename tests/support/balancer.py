@@ -65,7 +65,9 @@ fall 3 rise 2
 class HAProxy:
     """``haproxy -db`` in front of the given relay ports, named r1, r2, ... in order."""
 
-    def __init__(self, relay_ports: list[int], check_ms: int = 250) -> None:
+    def __init__(
+        self, relay_ports: list[int], check_ms: int = 250, standby: frozenset[str] = frozenset()
+    ) -> None:
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not Path(binary).exists():
             raise RuntimeError("haproxy not found; `make test` installs it (apt haproxy)")
@@ -74,8 +76,10 @@ class HAProxy:
         self.dir = Path(tempfile.mkdtemp(prefix="chat-relay-haproxy-"))
         self.admin_socket = self.dir / "admin.sock"
         self.names = [f"r{i + 1}" for i in range(len(relay_ports))]
+        # `standby` servers start in maintenance: slots for relays a deploy starts later.
+        self.standby = standby
         servers = "\n".join(
-            f"    server {name} 127.0.0.1:{port} cookie {name}"
+            f"    server {name} 127.0.0.1:{port} cookie {name}" + (" disabled" * (name in standby))
             for name, port in zip(self.names, relay_ports, strict=True)
         )
         self.config = self.dir / "haproxy.cfg"
@@ -111,7 +115,10 @@ class HAProxy:
                 stderr=subprocess.STDOUT,
             )
         wait_until(
-            lambda: self._alive() and all(s == "UP" for s in self.server_states().values()),
+            lambda: (
+                self._alive()
+                and all(s == "UP" for n, s in self.server_states().items() if n not in self.standby)
+            ),
             timeout,
             what=f"haproxy on port {self.port} with every relay UP",
         )
@@ -133,16 +140,36 @@ class HAProxy:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
-    def server_states(self) -> dict[str, str]:
-        """Relay name -> UP / DOWN / ... as the health checks see it."""
-        states = {}
+    def _server_rows(self) -> dict[str, dict[str, str]]:
+        """Relay name -> its `show stat` row (HAProxy's management guide names the fields)."""
+        rows = {}
         lines = self.command("show stat").splitlines()
         header = lines[0].lstrip("# ").split(",")
         for line in lines[1:]:
             row = dict(zip(header, line.split(","), strict=False))
             if row.get("pxname") == "relays" and row.get("svname") in self.names:
-                states[row["svname"]] = row["status"].split(" ")[0]
-        return states
+                rows[row["svname"]] = row
+        return rows
+
+    def server_states(self) -> dict[str, str]:
+        """Relay name -> UP / DOWN / MAINT / ... as the health checks see it."""
+        return {name: row["status"].split(" ")[0] for name, row in self._server_rows().items()}
+
+    def server_sessions(self, name: str) -> int:
+        """Connections (WebSockets included) the balancer holds open to relay `name`."""
+        return int(self._server_rows()[name]["scur"] or 0)
+
+    def stop_routing(self, name: str) -> None:
+        """Deregistration: no new connections to `name` (sticky ones too); open ones stay."""
+        self.command(f"set server relays/{name} state maint")
+
+    def start_routing(self, name: str) -> None:
+        """Registration: `name` takes connections once its health checks pass."""
+        self.command(f"set server relays/{name} state ready")
+
+    def cut(self, name: str) -> None:
+        """The end of the deregistration delay: close every connection still open to `name`."""
+        self.command(f"shutdown sessions server relays/{name}")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

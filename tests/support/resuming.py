@@ -53,6 +53,7 @@ class Session:
     joined_at: float  # time.monotonic()
     closed_at: float | None = None
     close_code: int | None = None
+    dialled_at: float | None = None  # when the connection that led to this session began
 
 
 class ResumingMember:
@@ -142,6 +143,7 @@ class ResumingMember:
         return random.uniform(0, ceiling)
 
     async def _connect_and_join(self) -> ClientConnection:
+        dialled_at = time.monotonic()
         headers = {}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -174,7 +176,9 @@ class ResumingMember:
                 await asyncio.wait_for(ws.close(), 2)
             raise
         relay = self.cookies.get(STICKY_COOKIE, "").split("|")[0] or None
-        self.sessions.append(Session(relay=relay, joined_at=time.monotonic()))
+        self.sessions.append(
+            Session(relay=relay, joined_at=time.monotonic(), dialled_at=dialled_at)
+        )
         self.ws = ws
         return ws
 
@@ -246,6 +250,16 @@ class ResumingMember:
 
 def stamped_text(sender: int, seq: int) -> str:
     return f"{STAMP}{sender}|{seq}|{time.monotonic_ns()}"
+
+
+async def send_until(member: ResumingMember, sender: int, rate: float, stop: asyncio.Event):
+    """Send stamped texts at `rate` per second on a fixed schedule until `stop` is set."""
+    loop = asyncio.get_running_loop()
+    start, seq = loop.time(), 0
+    while not stop.is_set():
+        await member.send(stamped_text(sender, seq))
+        seq += 1
+        await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
 
 
 class Fleet:

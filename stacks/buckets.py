@@ -1,0 +1,38 @@
+"""Private, SSL-only, versioned S3 buckets whose objects expire: the shape every bucket here has."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+def expiring_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    expire_after_days: int,
+    rule_id: str,
+    removal_policy: RemovalPolicy,
+) -> s3.Bucket:
+    """SSE-S3 (the only encryption ALB access logs accept; enough for the others), public
+    access blocked, owner-enforced, versioned; objects expire after `expire_after_days`,
+    old versions and unfinished uploads after a day."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id=rule_id,
+                expiration=Duration.days(expire_after_days),
+                noncurrent_version_expiration=Duration.days(1),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+        ],
+        removal_policy=removal_policy,
+    )

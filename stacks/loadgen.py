@@ -1,0 +1,181 @@
+"""Load generators: `python -m loadtest` shards as ECS Fargate tasks, run on demand.
+
+Nothing here runs by itself: `python -m loadtest aws --stage STAGE ...` (docs/loadtest.md)
+starts one task per shard with `ecs run-task`, each writes its shard report to the results
+bucket, and the command merges them. The stack holds only what those tasks need:
+
+- its own ECS cluster, so load generators never take capacity or permissions from the
+  relay's service;
+- a task definition for the small loadtest image (loadtest/Dockerfile), non-root, with a
+  read-only root filesystem, no capabilities, and the open-file limit each socket needs;
+- a security group that only connects out: to the stage's public entry point (the
+  load test goes through the ALB, as users do) and to the AWS APIs;
+- the results bucket, and a task role that may only write below `results/` in it.
+
+Settings are narrow props (StageConfig for names and retention, the VPC), so this stack
+moves unchanged when the stages become cdk.Stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks import fargate
+from stacks.buckets import expiring_bucket
+from stacks.compliance import acknowledge_nag, skip_checkov
+from stacks.config import StageConfig
+from stacks.log_groups import logs_key, removal_policy, retention
+
+CONTAINER_NAME = "loadtest"
+RESULTS_PREFIX = "results/"
+SUBNET_NAME = "service"  # stacks/network.py: the private subnets with egress through NAT
+# uid/gid of the `loadtest` user that loadtest/Dockerfile creates.
+LOADTEST_USER = "10001:10001"
+# Fargate's own default and the figure its documentation gives for nofile; each client
+# is one socket, so this bounds the connections of one task (docs/loadtest.md).
+OPEN_FILES_LIMIT = 65535
+HTTPS_PORT = 443
+HTTP_PORT = 80
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class LoadGeneratorSettings:
+    """One generator task: 4 vCPU runs 4 workers (`--workers 4`), one per core."""
+
+    cpu: int = 4096
+    memory_mib: int = 8192
+    # Shard reports are evidence for a release decision, then clutter.
+    results_retention_days: int = 30
+
+
+class LoadGeneratorStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        vpc: ec2.IVpc,
+        image_directory: Path,
+        settings: LoadGeneratorSettings | None = None,
+        **kwargs,
+    ):
+        super().__init__(scope, construct_id, **kwargs)
+        settings = settings or LoadGeneratorSettings()
+        self.results = self._results_bucket(config, settings)
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description=f"{config.prefix} load generators: out to the stage URL and AWS APIs",
+            allow_all_outbound=False,
+        )
+        # The stage's URL is the internet-facing ALB (443; dev serves plain HTTP on 80);
+        # ECR, S3 and CloudWatch Logs are HTTPS too. Nothing connects in.
+        ports = [HTTPS_PORT] if config.load_balancer.https else [HTTPS_PORT, HTTP_PORT]
+        for port in ports:
+            self.security_group.add_egress_rule(
+                ec2.Peer.ipv4(ANYWHERE),
+                ec2.Port.tcp(port),
+                "HTTPS: the stage URL, ECR, S3, CloudWatch Logs"
+                if port == HTTPS_PORT
+                else "HTTP (ws): the dev stage URL",
+            )
+
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+        )
+        log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=retention(config.relay.log_retention_days),
+            encryption_key=logs_key(self, "LogKey", config, "load generator logs"),
+            removal_policy=removal_policy(config),
+        )
+
+        self.task_definition = fargate.task_definition(
+            self,
+            "TaskDefinition",
+            family=f"{config.prefix}-loadgen",
+            cpu=settings.cpu,
+            memory_mib=settings.memory_mib,
+        )
+        # The one permission of the running generator: put its report below results/.
+        self.task_definition.task_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[self.results.arn_for_objects(f"{RESULTS_PREFIX}*")],
+            )
+        )
+        bucket_id = self.resolve(self.get_logical_id(self.results.node.default_child))
+        acknowledge_nag(
+            self.task_definition,
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{RESULTS_PREFIX}*]",
+            "The task role may put objects only below results/ of this stack's own bucket: "
+            "each shard writes one new report there; it can read, list and delete nothing.",
+        )
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            image=ecs.ContainerImage.from_asset(
+                str(image_directory / "loadtest"),
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=CONTAINER_NAME,
+                log_group=log_group,
+                mode=ecs.AwsLogDriverMode.NON_BLOCKING,
+            ),
+            readonly_root_filesystem=True,
+            user=LOADTEST_USER,
+            linux_parameters=fargate.no_capabilities(self),
+            # A shard stopped by `ecs stop-task` (SIGTERM) writes and uploads what it has.
+            stop_timeout=Duration.seconds(30),
+            ulimits=fargate.open_files(OPEN_FILES_LIMIT),
+            essential=True,
+        )
+        fargate.mount_tmp(self.container)
+
+        # What `python -m loadtest aws` reads (describe-stacks), so it needs only the stage.
+        # The subnets are not an output (it would only re-export the network stack's
+        # exports): the command finds the security group's VPC and its subnets named
+        # SUBNET_NAME, the private ones with a route out through NAT.
+        outputs = {
+            "ClusterName": self.cluster.cluster_name,
+            "TaskDefinitionArn": self.task_definition.task_definition_arn,
+            "ContainerName": CONTAINER_NAME,
+            "ResultsBucketName": self.results.bucket_name,
+            "ResultsPrefix": RESULTS_PREFIX,
+            "SubnetName": SUBNET_NAME,
+            "SecurityGroupId": self.security_group.security_group_id,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
+
+    def _results_bucket(self, config: StageConfig, settings: LoadGeneratorSettings) -> s3.Bucket:
+        bucket = expiring_bucket(
+            self,
+            "ResultsBucket",
+            expire_after_days=settings.results_retention_days,
+            rule_id="expire-results",
+            removal_policy=removal_policy(config),
+        )
+        reason = (
+            "Load-test reports only, written by the generator tasks' role (put below "
+            "results/ only) and read by the operator's own credentials; CloudTrail records "
+            "those API calls, and the objects expire after a month."
+        )
+        acknowledge_nag(bucket, "AwsSolutions-S1", reason)
+        skip_checkov(bucket, "CKV_AWS_18", reason)
+        return bucket

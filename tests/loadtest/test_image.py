@@ -1,0 +1,35 @@
+"""The load-generator image (loadtest/Dockerfile), checked without Docker."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from tests.support.processes import REPO
+
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", re.MULTILINE)
+
+
+def pins(path: str) -> dict[str, str]:
+    return dict(PIN.findall((REPO / path).read_text()))
+
+
+def test_the_image_pins_what_the_relay_pins() -> None:
+    image, runtime = pins("loadtest/requirements.txt"), pins("requirements.txt")
+    shared = set(image) & set(runtime)
+    assert shared == {"websockets", "uvloop", "orjson"}
+    assert {name: image[name] for name in shared} == {name: runtime[name] for name in shared}
+    assert "boto3" in image  # the shard uploads its report
+
+
+def test_the_image_runs_as_the_task_definitions_user_and_has_the_package() -> None:
+    dockerfile = (REPO / "loadtest" / "Dockerfile").read_text()
+    assert "USER 10001:10001" in dockerfile  # stacks/loadgen.py LOADTEST_USER
+    assert "COPY . ./loadtest/" in dockerfile and "WORKDIR /app" in dockerfile
+    # The build context is loadtest/ alone: whatever the package imports beyond the
+    # standard library must come from the image's requirements.
+    source = "\n".join(p.read_text() for p in (REPO / "loadtest").rglob("*.py"))
+    modules = set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.MULTILINE))
+    third_party = modules - set(sys.stdlib_module_names) - {"loadtest"}
+    allowed = set(pins("loadtest/requirements.txt")) | {"botocore"}  # botocore: boto3's
+    assert third_party <= allowed | {"matplotlib"}, third_party  # matplotlib: --plot only
