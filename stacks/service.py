@@ -30,6 +30,7 @@ from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.sign_in import SignIn
 
 CONTAINER_NAME = "relay"
 # The relay's custom metrics (EMF lines on stdout, service/emf.py); the autoscaling policy
@@ -117,6 +118,23 @@ class ServiceStack(Stack):
                 404, content_type="text/plain", message_body="not found"
             ),
         )
+        # With sign-in on, every other path is authenticated first (stacks/sign_in.py).
+        sign_in_environment: dict[str, str] = {}
+        if config.sign_in.enabled:
+            assert lb_settings.domain_name is not None  # checked in stacks/config.py
+            self.sign_in = SignIn(
+                self,
+                "SignIn",
+                settings=config.sign_in,
+                listener=self.listener,
+                target_group=self.target_group,
+                load_balancer_arn=self.load_balancer.load_balancer_arn,
+                domain_name=lb_settings.domain_name,
+                prefix=config.prefix,
+                region=config.region,
+                retain=config.retain_data,
+            )
+            sign_in_environment = self.sign_in.relay_environment
 
         self.cluster = ecs.Cluster(
             self,
@@ -169,7 +187,10 @@ class ServiceStack(Stack):
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
-            environment=relay_environment(config, redis_url, self.target_group.target_group_arn),
+            environment={
+                **relay_environment(config, redis_url, self.target_group.target_group_arn),
+                **sign_in_environment,
+            },
             secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=CONTAINER_NAME,
@@ -264,7 +285,9 @@ class ServiceStack(Stack):
                 # TLS 1.3 and 1.2 with forward-secret AEAD ciphers only; every current
                 # browser and WebSocket client speaks it.
                 ssl_policy=elbv2.SslPolicy.TLS13_RES,
-                default_target_groups=[self.target_group],
+                # With sign-in on, stacks/sign_in.py sets the default action instead
+                # (authenticate, then forward).
+                default_target_groups=None if self.config.sign_in.enabled else [self.target_group],
             )
             self.redirect = self.load_balancer.add_redirect(
                 source_port=80, source_protocol=elbv2.ApplicationProtocol.HTTP, target_port=443
