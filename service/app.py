@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -27,11 +27,14 @@ from .deregistration import DeregistrationWatcher
 from .drain import Drain
 from .emf import EmfReporter, task_id
 from .hub import Hub
-from .members import MEMBER_ID_BYTES, MemberFactory
+from .identity_alb import HEADER as IDENTITY_HEADER
+from .identity_alb import AlbIdentityVerifier, NotSignedIn
+from .members import MEMBER_ID_BYTES, Member, MemberFactory
 from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
 from .origins import origin_allowed
 from .security_headers import SecurityHeaders
 from .session import Session
+from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
 from .transport import PROTOCOL_SCOPE_KEY
 
 log = logging.getLogger("service.app")
@@ -49,6 +52,11 @@ class Relay:
         self.hub = Hub(broker or create_broker(settings), self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
+        self.verifier = (
+            AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
+            if settings.auth_mode == "alb" and settings.alb_arn
+            else None
+        )
         self.draining = False
         self.drain = Drain(self)
 
@@ -63,9 +71,27 @@ class Relay:
             self.metrics.refuse("draining" if self.draining else "capacity")
             await websocket.close(protocol.CLOSE_TRY_AGAIN)
             return
+        signed_in = await self._signed_in(websocket)
+        if self.verifier is not None and signed_in is None:
+            return
         await websocket.accept()
-        session = Session(self.hub, settings, self.member_factory, websocket, self.process_id)
+        session = Session(
+            self.hub, settings, self.member_factory, websocket, self.process_id, signed_in
+        )
         await session.run()
+
+    async def _signed_in(self, websocket: WebSocket) -> Member | None:
+        """With sign-in on, the member the load balancer vouches for; else refuse with 401."""
+        if self.verifier is None:
+            return None
+        try:
+            return (await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))).member
+        except NotSignedIn as exc:
+            self.metrics.refuse("not_signed_in")
+            log.info("refused a WebSocket: not signed in", extra={"reason": exc.reason})
+            detail = f"sign in first (reload the page): {exc.reason}\n"
+            await websocket.send_denial_response(PlainTextResponse(detail, status_code=401))
+            return None
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -176,7 +202,10 @@ class RelayApp:
 
 def create_app(settings: Settings, broker: Broker | None = None) -> RelayApp:
     relay = Relay(settings, broker)
+    sign_in = SignInEndpoints(settings, relay.verifier)
     routes = [
+        Route(SESSION_PATH, sign_in.session),
+        Route(LOGOUT_PATH, sign_in.logout),
         Route("/healthz", relay.healthz),
         Route("/readyz", relay.readyz),
         *([Route("/metrics", relay.metrics_endpoint)] if settings.metrics_endpoint else []),

@@ -58,6 +58,11 @@ class Settings:
     metrics_service_name: str = "chat-relay"
     metrics_task_id: str | None = None
     ecs_metadata_uri: str | None = None
+    auth_mode: str = "none"
+    alb_arn: str | None = None
+    alb_public_key_url: str | None = None
+    auth_logout_url: str | None = None
+    auth_session_cookie: str = "AWSELBAuthSessionCookie"
 
     @property
     def single_server(self) -> bool:
@@ -174,6 +179,79 @@ def _dimension(name: str, raw: str) -> str:
     return value
 
 
+def _auth_mode(name: str, raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in {"none", "alb"}:
+        raise ConfigError(
+            f"{name}={raw!r} is not a sign-in mode; use none (anonymous, chosen names) or alb "
+            "(the load balancer signs people in and the relay verifies x-amzn-oidc-data)"
+        )
+    return mode
+
+
+_ALB_ARN = re.compile(
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:"
+    r"loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
+)
+
+
+def _alb_arn(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _ALB_ARN.fullmatch(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not an Application Load Balancer ARN; e.g. {name}="
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/chat/"
+            "0123456789abcdef"
+        )
+    return value
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _key_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+    if not secure or not parts.hostname or not value.endswith("/") or parts.query:
+        raise ConfigError(
+            f"{name}={raw!r} is not a key endpoint; use an https:// URL ending in '/' (the key "
+            "id is appended; http:// only on loopback, for a local stand-in), or unset it for "
+            "the region's https://public-keys.auth.elb.<region>.amazonaws.com/"
+        )
+    return value
+
+
+def _https_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"{name}={raw!r} is not an https:// URL; e.g. {name}=https://chat.auth.eu-west-1."
+            "amazoncognito.com/logout?client_id=abc&logout_uri=https://chat.example.com/"
+        )
+    return value
+
+
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _cookie_name(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not _COOKIE_NAME.fullmatch(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not a cookie name; use letters, digits, '_' or '-', "
+            f"e.g. {name}=AWSELBAuthSessionCookie"
+        )
+    return value
+
+
 # Environment variable -> (field name, parser). The one list of every setting.
 SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HOST": ("host", lambda n, r: r.strip() or "127.0.0.1"),
@@ -212,6 +290,11 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "METRICS_TASK_ID": ("metrics_task_id", lambda n, r: _dimension(n, r) if r.strip() else None),
     # Set by ECS itself (not by the stacks): where the task id for the TaskId dimension is read.
     "ECS_CONTAINER_METADATA_URI_V4": ("ecs_metadata_uri", _token),
+    "AUTH_MODE": ("auth_mode", _auth_mode),
+    "ALB_ARN": ("alb_arn", _alb_arn),
+    "ALB_PUBLIC_KEY_URL": ("alb_public_key_url", _key_url),
+    "AUTH_LOGOUT_URL": ("auth_logout_url", _https_url),
+    "AUTH_SESSION_COOKIE": ("auth_session_cookie", _cookie_name),
 }
 
 
@@ -239,6 +322,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             f"REDIS_URL={settings.redis_url!r}: a Redis Cluster has only database 0; "
             "end the URL with /0 (or no path) when REDIS_CLUSTER=true"
         )
+    _check_sign_in(settings)
     if settings.drain_target_group_arn and not settings.ecs_metadata_uri:
         raise ConfigError(
             "DRAIN_TARGET_GROUP_ARN needs ECS_CONTAINER_METADATA_URI_V4 (ECS sets it) to learn "
@@ -250,3 +334,23 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             f"{settings.history_max_len}; stored history must cover what a join sends"
         )
     return settings
+
+
+def _check_sign_in(settings: Settings) -> None:
+    alb_only = {
+        "ALB_ARN": settings.alb_arn,
+        "ALB_PUBLIC_KEY_URL": settings.alb_public_key_url,
+        "AUTH_LOGOUT_URL": settings.auth_logout_url,
+    }
+    if settings.auth_mode == "alb" and settings.alb_arn is None:
+        raise ConfigError(
+            "AUTH_MODE=alb needs ALB_ARN, the load balancer whose signature the relay trusts "
+            "(the signer of x-amzn-oidc-data)"
+        )
+    if settings.auth_mode == "none":
+        stray = [name for name, value in alb_only.items() if value is not None]
+        if stray:
+            raise ConfigError(
+                f"{', '.join(stray)} set but AUTH_MODE=none: sign-in would silently be off; "
+                "set AUTH_MODE=alb or unset them"
+            )

@@ -1,7 +1,9 @@
-"""Members: who a connection is. Random Faker names, avatars served by the relay."""
+"""Members: who a connection is. Random Faker names (or the name a person chose, or the
+identity the load balancer signed in), avatars served by the relay."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -44,6 +46,14 @@ class MemberFactory:
     def create(self) -> Member:
         member_id = secrets.token_hex(MEMBER_ID_BYTES)
         return Member(id=member_id, username=self._faker.name(), avatar=avatar_path(member_id))
+
+
+def signed_in_member(issuer: str, subject: str, username: str) -> Member:
+    """The member for a person the load balancer signed in: the same id on every relay,
+    in every tab and room (derived from the identity provider's issuer and ``sub``)."""
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+    member_id = digest[: 2 * MEMBER_ID_BYTES]
+    return Member(id=member_id, username=username, avatar=avatar_path(member_id))
 
 
 def new_token() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 DEFAULT_ROOM = "lobby"
 MAX_TEXT_CHARS = 2000
 MAX_REF_CHARS = 64
+MAX_NAME_CHARS = 40
 ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # Exactly what Redis accepts as a stream id: ASCII digits only (``\d`` would also match
 # Arabic-Indic or fullwidth digits), each part an unsigned 64-bit integer (parse_message_id).
@@ -48,6 +50,7 @@ class Join:
     room: str = DEFAULT_ROOM
     token: str | None = None
     since: str | None = None
+    name: str | None = None  # a display name the person chose (anonymous mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,23 @@ _INVISIBLE = re.compile(
 def is_blank(text: str) -> bool:
     """True when ``text`` holds nothing visible: only whitespace and ignorable code points."""
     return _INVISIBLE.fullmatch(text) is not None
+
+
+def clean_display_name(raw: str) -> str:
+    """A display name as shown to others: trimmed, visible, short, one line.
+
+    Raises ProtocolError ``bad_name`` naming what is wrong. Control characters (a newline,
+    an escape) and line separators could break a members list or a log line; invisible
+    characters inside visible text are kept, as in messages (emoji sequences need them).
+    """
+    name = raw.strip()
+    if is_blank(name):
+        raise ProtocolError("bad_name", "name is empty (or only invisible characters)")
+    if len(name) > MAX_NAME_CHARS:
+        raise ProtocolError("bad_name", f"name is over {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise ProtocolError("bad_name", "name holds a control character or line break")
+    return name
 
 
 def _optional_str(obj: dict[str, Any], key: str) -> str | None:
@@ -139,7 +159,10 @@ def _parse_join(obj: dict[str, Any]) -> Join:
                 '"since" must be a message id such as "1700000000000-0": two ASCII numbers '
                 "of at most 2^64-1 joined by '-'",
             ) from None
-    return Join(room=room, token=token, since=since)
+    name = _optional_str(obj, "name")
+    if name is not None:
+        name = clean_display_name(name)
+    return Join(room=room, token=token, since=since, name=name)
 
 
 def _parse_send(obj: dict[str, Any]) -> Send:

@@ -7,6 +7,7 @@ a join timeout or repeated abuse closes it (1008).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -46,8 +47,10 @@ class Session:
         member_factory: MemberFactory,
         websocket: WebSocket,
         process_id: str,
+        signed_in: Member | None = None,
     ) -> None:
         self.hub = hub
+        self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -156,18 +159,30 @@ class Session:
 
     # joining
 
-    async def _identify(self, token: str | None) -> tuple[Member, str]:
+    async def _identify(self, join: Join) -> tuple[Member, str]:
+        """The member and its resume token. Signed in, the load balancer's identity wins
+        (a chosen name is ignored); anonymous, the token's member under the chosen name."""
         broker = self.hub.broker
-        member = await broker.load_identity(token) if token else None
-        if member is None or token is None:
-            member, token = self.member_factory.create(), new_token()
+        known = await broker.load_identity(join.token) if join.token else None
+        token = join.token
+        if self.signed_in is not None:
+            member = self.signed_in
+            if known is None or known.id != member.id:
+                token = None
+        elif known is None:
+            member, token = self.member_factory.create(), None
+        else:
+            member = known
+        if self.signed_in is None and join.name is not None and join.name != member.username:
+            member = dataclasses.replace(member, username=join.name)
+        token = token or new_token()
         await broker.save_identity(token, member)
         return member, token
 
     async def _join(self, join: Join) -> None:
         broker = self.hub.broker
         connection = self.connection
-        member, token = await self._identify(join.token)
+        member, token = await self._identify(join)
         # Subscribe before reading history: whatever is published from here on is
         # either in the history we read or held for this connection until after it.
         local = await self.hub.attach(join.room, connection)

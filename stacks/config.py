@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
+from stacks.sign_in_settings import SignInSettings, sign_in_problems
 
 STAGES = ("dev", "staging", "prod")
 
@@ -255,6 +256,8 @@ class StageConfig:
     alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    # none (anonymous), cognito or oidc: who signs people in at the load balancer.
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
     waf: WafSettings = field(default_factory=WafSettings)
 
     @property
@@ -515,8 +518,21 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
     problems = [*_environment_problems(config), *_network_problems(config)]
     problems += [*_cache_problems(config), *_load_balancer_problems(config)]
     problems += [*_relay_problems(config), *_monitoring_problems(config)]
+    problems += sign_in_problems(
+        config.sign_in,
+        stage=config.name,
+        https=config.load_balancer.https,
+        domain_name=config.load_balancer.domain_name,
+    )
     problems += _drain_timing_problems(config)
     problems += _waf_problems(config)
+    if config.sign_in.enabled and config.network.nat_gateways == 0:
+        problems.append(
+            "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
+            "with keys from public-keys.auth.elb.<region>.amazonaws.com, which no VPC "
+            "endpoint serves; set nat_gateways = 1 (or more) in "
+            f"[stages.{config.name}.network]."
+        )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         origin = f" (from {source} and -c context)" if source else ""

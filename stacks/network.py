@@ -191,6 +191,16 @@ class NetworkStack(Stack):
                 peer=service,
             )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
+        if config.sign_in.enabled:
+            # The ALB itself calls the identity provider's token and user-info endpoints
+            # (Cognito's or the OIDC provider's, on the internet) to sign people in.
+            self._egress(
+                alb,
+                "AlbToIdentityProvider443",
+                HTTPS_PORT,
+                f"HTTPS to the identity provider ({config.sign_in.mode} sign-in)",
+                cidr=ANYWHERE,
+            )
 
     def _group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
         # allow_all_outbound=False gives the group CDK's inline no-op egress rule, which

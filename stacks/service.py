@@ -30,6 +30,7 @@ from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import RelaySettings, StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
 from stacks.network import SERVICE_SUBNETS
+from stacks.sign_in import SignIn
 from stacks.waf import EdgeFirewall
 
 CONTAINER_NAME = "relay"
@@ -136,6 +137,23 @@ class ServiceStack(Stack):
                 404, content_type="text/plain", message_body="not found"
             ),
         )
+        # With sign-in on, every other path is authenticated first (stacks/sign_in.py).
+        sign_in_environment: dict[str, str] = {}
+        if config.sign_in.enabled:
+            assert lb_settings.domain_name is not None  # checked in stacks/config.py
+            self.sign_in = SignIn(
+                self,
+                "SignIn",
+                settings=config.sign_in,
+                listener=self.listener,
+                target_group=self.target_group,
+                load_balancer_arn=self.load_balancer.load_balancer_arn,
+                domain_name=lb_settings.domain_name,
+                prefix=config.prefix,
+                region=config.region,
+                retain=config.retain_data,
+            )
+            sign_in_environment = self.sign_in.relay_environment
 
         self.cluster = ecs.Cluster(
             self,
@@ -193,7 +211,10 @@ class ServiceStack(Stack):
                 platform=fargate.image_platform(relay.cpu_architecture),
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
-            environment=relay_environment(config, redis_url, self.target_group.target_group_arn),
+            environment={
+                **relay_environment(config, redis_url, self.target_group.target_group_arn),
+                **sign_in_environment,
+            },
             secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=CONTAINER_NAME,
@@ -304,7 +325,9 @@ class ServiceStack(Stack):
                 # clients that offer it, else TLS 1.3, or TLS 1.2 with forward-secret AEAD
                 # ciphers only; every current browser and WebSocket client speaks one.
                 ssl_policy=elbv2.SslPolicy.TLS13_12_RES_PQ,
-                default_target_groups=[self.target_group],
+                # With sign-in on, stacks/sign_in.py sets the default action instead
+                # (authenticate, then forward).
+                default_target_groups=None if self.config.sign_in.enabled else [self.target_group],
             )
             self.redirect = self.load_balancer.add_redirect(
                 source_port=80, source_protocol=elbv2.ApplicationProtocol.HTTP, target_port=443

@@ -13,6 +13,9 @@ const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
 const READY_POLL_MS = 5000;
+const NAME_MAX_CHARS = 40; // as the relay checks it (protocol.md, join "name")
+// Tabs of one browser are one person: a rename in one tab tells the others to rejoin.
+const identityChannel = "BroadcastChannel" in window ? new BroadcastChannel("chat-relay:identity") : null;
 const WAITING_FOR_CONNECTION = "waiting for the connection";
 const FAILURE_REASONS = {
   unavailable: "the relay could not reach its storage",
@@ -22,7 +25,9 @@ const FAILURE_REASONS = {
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), roomName: $("room-name"), me: $("me"), meName: $("me-name"),
-  meAvatar: $("me-avatar"), members: $("members"), memberCount: $("member-count"),
+  meAvatar: $("me-avatar"), rename: $("rename"), signOut: $("sign-out"),
+  renameForm: $("rename-form"), nameInput: $("name-input"), renameCancel: $("rename-cancel"),
+  members: $("members"), memberCount: $("member-count"),
   membersToggle: $("members-toggle"), toggleCount: $("toggle-count"), panel: $("members-panel"),
   messages: $("messages"), empty: $("empty"), notice: $("notice"), form: $("send-form"),
   text: $("text"),
@@ -36,6 +41,9 @@ const state = {
   attempt: 0,
   degraded: false,     // the relay said its storage is unreachable
   readyPoll: null,
+  signIn: "none",      // "alb" when the load balancer signs people in (GET /auth/session)
+  pendingName: null,   // a name chosen here, sent on the next join until welcome confirms it
+  rejoining: false,    // the socket is being closed on purpose, to join again at once
 };
 
 const timeline = new Timeline({
@@ -150,6 +158,75 @@ function renderMembers() {
   ui.toggleCount.textContent = String(state.members.size);
 }
 
+function showMe(member) {
+  state.me = member;
+  ui.meName.textContent = member.username;
+  ui.meAvatar.src = member.avatar;
+  ui.meAvatar.title = `You are ${member.username}`;
+  ui.me.hidden = false;
+  timeline.setMe(member);
+  renderIdentityControls();
+}
+
+function renderIdentityControls() {
+  ui.rename.hidden = state.signIn !== "none" || !state.me;
+  ui.signOut.hidden = state.signIn !== "alb";
+}
+
+// Who signs people in: the relay says (AUTH_MODE). A relay without the endpoint is anonymous.
+async function loadSignIn() {
+  try {
+    const response = await fetch("/auth/session", { cache: "no-store" });
+    const session = await response.json();
+    state.signIn = session.mode === "alb" ? "alb" : "none";
+    if (session.logout_url) ui.signOut.href = session.logout_url;
+  } catch {
+    state.signIn = "none";
+  }
+  renderIdentityControls();
+}
+
+// The relay's rules for a name (it checks them again and answers bad_name).
+function nameProblem(name) {
+  if (!name || /^[\s\p{Default_Ignorable_Code_Point}]*$/u.test(name)) return "Choose a name with something visible in it.";
+  if ([...name].length > NAME_MAX_CHARS) return `Names are limited to ${NAME_MAX_CHARS} characters.`;
+  if (/[\p{Cc}\u2028\u2029]/u.test(name)) return "Names cannot hold control characters or line breaks.";
+  return "";
+}
+
+// Signed in at the load balancer, a socket refused before its welcome is most likely a
+// sign-in that ended (the relay answers 401, which a page cannot read from a WebSocket).
+async function checkSignIn() {
+  let signedIn = false;
+  try {
+    const response = await fetch("/auth/session", { cache: "no-store" });
+    signedIn = response.ok && (await response.json()).signed_in === true;
+  } catch {
+    // the load balancer redirected to the identity provider: not signed in any more
+  }
+  if (!signedIn) showNotice("Your sign-in has ended. Reload the page to sign in again.");
+}
+
+function showRenameForm(open) {
+  ui.renameForm.hidden = !open;
+  ui.rename.setAttribute("aria-expanded", String(open));
+  if (open) {
+    ui.nameInput.value = state.me ? state.me.username : "";
+    ui.nameInput.focus();
+    ui.nameInput.select();
+  } else {
+    ui.text.focus();
+  }
+}
+
+// Join again at once (a rename, here or in another tab): the relay takes a name at join.
+function rejoin() {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.rejoining = true;
+    state.socket.close(1000, "joining again");
+  }
+}
+
 function send(frame) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
     state.socket.send(JSON.stringify(frame));
@@ -167,13 +244,12 @@ function focusInput() {
 function handle(frame) {
   switch (frame.type) {
     case "welcome":
-      state.me = frame.member;
       localStorage.setItem(TOKEN_KEY, frame.token);
-      ui.meName.textContent = frame.member.username;
-      ui.meAvatar.src = frame.member.avatar;
-      ui.meAvatar.title = `You are ${frame.member.username}`;
-      ui.me.hidden = false;
-      timeline.setMe(frame.member);
+      showMe(frame.member);
+      if (state.pendingName !== null) {
+        state.pendingName = null;
+        if (identityChannel) identityChannel.postMessage({ renamed: frame.member.id });
+      }
       break;
     case "member_history":
       state.members = new Map(Object.entries(frame.members));
@@ -194,6 +270,7 @@ function handle(frame) {
       break;
     case "member_add":
       state.members.set(frame.member.id, frame.member);
+      if (state.me && frame.member.id === state.me.id) showMe(frame.member); // renamed in another tab
       renderMembers();
       break;
     case "member_delete":
@@ -207,6 +284,13 @@ function handle(frame) {
       timeline.addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
       break;
     case "error":
+      if (frame.code === "bad_name" && !state.joined) {
+        // The relay refused the name; join under the current one and say why.
+        state.pendingName = null;
+        showNotice(`That name was not accepted: ${frame.detail}`);
+        sendJoin(state.socket);
+        break;
+      }
       if (!outbox.refused(frame.code, frame.detail)) showNotice(`${frame.code}: ${frame.detail}`);
       break;
     default:
@@ -221,19 +305,22 @@ function reconnectDelay() {
   return Math.random() * ceiling;
 }
 
+function sendJoin(socket) {
+  const join = { type: "join", room };
+  const token = localStorage.getItem(TOKEN_KEY) || localStorage.getItem(LEGACY_TOKEN_KEY);
+  if (token) join.token = token;
+  if (timeline.lastId) join.since = timeline.lastId;
+  if (state.pendingName !== null) join.name = state.pendingName;
+  socket.send(JSON.stringify(join));
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/ws`);
   state.socket = socket;
   state.joined = false;
   setConnection(state.attempt ? "reconnecting…" : "connecting…");
-  socket.addEventListener("open", () => {
-    const join = { type: "join", room };
-    const token = localStorage.getItem(TOKEN_KEY) || localStorage.getItem(LEGACY_TOKEN_KEY);
-    if (token) join.token = token;
-    if (timeline.lastId) join.since = timeline.lastId;
-    socket.send(JSON.stringify(join));
-  });
+  socket.addEventListener("open", () => sendJoin(socket));
   socket.addEventListener("message", (event) => {
     let frame;
     try {
@@ -245,10 +332,17 @@ function connect() {
   });
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
+    if (state.signIn === "alb" && !state.joined && !state.rejoining) checkSignIn();
     state.joined = false;
     outbox.connectionLost();
     for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
     setDegraded(false);
+    if (state.rejoining) {
+      state.rejoining = false;
+      setConnection("joining again…");
+      connect();
+      return;
+    }
     const delay = reconnectDelay();
     const why = event.code === 1012 ? "relay restarting" : event.code === 1013 ? "relay busy" : "offline";
     const waiting = outbox.size ? `; ${outbox.size} waiting to send` : "";
@@ -286,7 +380,31 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+ui.rename.addEventListener("click", () => showRenameForm(ui.renameForm.hidden));
+ui.renameCancel.addEventListener("click", () => showRenameForm(false));
+ui.renameForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = ui.nameInput.value.trim();
+  const problem = nameProblem(name);
+  if (problem) {
+    showNotice(problem);
+    ui.nameInput.focus();
+    return;
+  }
+  showNotice("");
+  showRenameForm(false);
+  if (state.me && name === state.me.username) return;
+  state.pendingName = name;
+  rejoin();
+});
+if (identityChannel) {
+  identityChannel.addEventListener("message", (event) => {
+    if (state.me && event.data && event.data.renamed === state.me.id) rejoin();
+  });
+}
+
 ui.roomName.textContent = `#${room}`;
 document.title = `#${room} · chat-relay`;
 ui.text.focus();
+loadSignIn();
 connect();

@@ -198,6 +198,10 @@ class MemoryBroker(Broker):
             self._publish(room, protocol.member_add(entry.member_json), None)
         else:
             entry.connections.add(connection_id)
+            member_json = member.to_json()
+            if entry.member_json != member_json:  # renamed: the newest join's name wins
+                entry.member_json = member_json
+                self._publish(room, protocol.member_add(member_json), None)
 
     async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
         members = self._presence.get(room)

@@ -210,12 +210,56 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize("prod", tmp_path_factory.mktemp("cdk-prod-cluster"), CLUSTER_CONTEXT).stage
 
 
+# Sign-in as a platform engineer turns it on: a [stages.staging.sign_in] table added to
+# the shipped stages.toml (staging has the certificate and domain sign-in needs).
+SIGN_IN_TABLES: dict[str, str] = {
+    "cognito": """
+[stages.staging.sign_in]
+mode = "cognito"
+""",
+    "oidc": """
+[stages.staging.sign_in]
+mode = "oidc"
+issuer = "https://idp.example.com"
+authorization_endpoint = "https://idp.example.com/oauth2/authorize"
+token_endpoint = "https://idp.example.com/oauth2/token"
+user_info_endpoint = "https://idp.example.com/oauth2/userinfo"
+client_id = "chat-relay-staging"
+client_secret_name = "chat-relay/staging/oidc-client-secret"
+logout_url = "https://idp.example.com/logout"
+""",
+}
+
+
+def settings_with(tmp: Path, table: str) -> Path:
+    """The shipped stages.toml with `table` appended, as a file under `tmp`."""
+    path = tmp / "stages.toml"
+    path.write_text(SHIPPED_SETTINGS.read_text() + table)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sign_in(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    """staging with sign-in at the load balancer, per mode: cognito, oidc."""
+    found = {}
+    for mode, table in SIGN_IN_TABLES.items():
+        path = settings_with(tmp_path_factory.mktemp(f"settings-{mode}"), table)
+        outdir = tmp_path_factory.mktemp(f"cdk-staging-{mode}")
+        found[mode] = synthesize("staging", outdir, {"settingsFile": str(path)}).stage
+    return found
+
+
 @pytest.fixture(scope="session")
 def linted(
-    assemblies: dict[str, Synthesized], cluster: Synthesized, pipeline: Synthesized
+    assemblies: dict[str, Synthesized],
+    cluster: Synthesized,
+    pipeline: Synthesized,
+    sign_in: dict[str, Synthesized],
 ) -> dict[str, Synthesized]:
-    """Every assembly the linters check: each stage, prod in cluster mode, the pipeline."""
-    return {**assemblies, "prod-cluster": cluster, PIPELINE: pipeline}
+    """Every assembly the linters check: each stage, prod in cluster mode, staging with
+    each sign-in mode, the pipeline."""
+    signed = {f"staging-{mode}": assembly for mode, assembly in sign_in.items()}
+    return {**assemblies, "prod-cluster": cluster, **signed, PIPELINE: pipeline}
 
 
 @pytest.fixture(scope="session")

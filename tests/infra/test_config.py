@@ -345,6 +345,18 @@ def test_waf_allow_list_from_the_file_reaches_the_config(tmp_path: Path) -> None
     assert config.waf.enabled
 
 
+def test_sign_in_needs_a_route_to_the_alb_public_keys() -> None:
+    prod = load("prod")
+    with_sign_in = dataclasses.replace(
+        prod, sign_in=dataclasses.replace(prod.sign_in, mode="cognito")
+    )
+    with pytest.raises(StageConfigError) as raised:
+        validate(with_sign_in)
+    assert "public-keys.auth.elb.<region>.amazonaws.com" in str(raised.value)
+    assert "set nat_gateways = 1 (or more) in [stages.prod.network]" in str(raised.value)
+    validate(replace(with_sign_in, "network", nat_gateways=3))
+
+
 def test_every_problem_is_reported_at_once() -> None:
     config = replace(load("dev"), "relay", min_tasks=1, stop_timeout_seconds=500)
     with pytest.raises(StageConfigError) as raised:

@@ -207,6 +207,22 @@ async def test_presence_counts_connections(broker: Broker) -> None:
     assert [f["id"] for f in recorder.of_type("member_delete")] == [ALICE.id]
 
 
+async def test_a_new_connection_under_a_new_name_renames_the_member(broker: Broker) -> None:
+    recorder = await started(broker)
+    await broker.subscribe("r")
+    await broker.join_room("r", ALICE, "c1")
+    renamed = Member(id=ALICE.id, username="Ally", avatar=ALICE.avatar)
+    await broker.join_room("r", renamed, "c2")  # the same person, another tab, a new name
+    await broker.join_room("r", renamed, "c3")  # same name again: nothing to announce
+    await recorder.wait_for(2)
+    await asyncio.sleep(0.1)
+    names = [f["member"]["username"] for f in recorder.of_type("member_add")]
+    assert names == [ALICE.username, "Ally"]
+    assert orjson.loads((await broker.members("r"))[ALICE.id])["username"] == "Ally"
+    await broker.leave_room("r", ALICE.id, "c1")
+    assert recorder.of_type("member_delete") == []
+
+
 async def test_identity_round_trip(broker: Broker) -> None:
     await started(broker)
     await broker.save_identity("t" * 32, ALICE)

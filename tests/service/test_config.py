@@ -87,3 +87,42 @@ def test_the_drain_watches_the_target_group_on_ecs_only() -> None:
 
 def test_empty_redis_url_means_single_server() -> None:
     assert load_settings({"REDIS_URL": ""}).single_server
+
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/chat/0123456789abcdef"
+ALB = {"AUTH_MODE": "alb", "ALB_ARN": ARN}
+
+
+def test_sign_in_settings() -> None:
+    assert load_settings({}).auth_mode == "none"
+    settings = load_settings(
+        {
+            "AUTH_MODE": "ALB",
+            "ALB_ARN": ARN,
+            "ALB_PUBLIC_KEY_URL": "http://127.0.0.1:9999/",
+            "AUTH_LOGOUT_URL": "https://chat.auth.eu-west-1.amazoncognito.com/logout?client_id=x",
+        }
+    )
+    assert (settings.auth_mode, settings.alb_arn) == ("alb", ARN)
+    assert settings.auth_session_cookie == "AWSELBAuthSessionCookie"
+    gov = ARN.replace("aws:", "aws-us-gov:").replace("eu-west-1", "us-gov-west-1")
+    assert load_settings({"AUTH_MODE": "alb", "ALB_ARN": gov}).alb_arn == gov
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AUTH_MODE": "cognito"}, "AUTH_MODE='cognito' is not a sign-in mode; use none"),
+        ({"AUTH_MODE": "alb"}, "AUTH_MODE=alb needs ALB_ARN"),
+        ({**ALB, "ALB_ARN": "arn:aws:elasticloadbalancing:eu-west-1:1:x"}, "not an Application"),
+        ({"ALB_ARN": ARN}, "ALB_ARN set but AUTH_MODE=none"),
+        ({**ALB, "ALB_PUBLIC_KEY_URL": "http://keys.example.com/"}, "http:// only on loopback"),
+        ({**ALB, "ALB_PUBLIC_KEY_URL": "https://keys.example.com"}, "ending in '/'"),
+        ({**ALB, "AUTH_LOGOUT_URL": "http://idp.example.com/logout"}, "not an https:// URL"),
+        ({"AUTH_SESSION_COOKIE": "a;b"}, "not a cookie name"),
+    ],
+)  # fmt: skip
+def test_bad_sign_in_settings_say_what_and_how(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)

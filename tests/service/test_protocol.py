@@ -16,6 +16,36 @@ def test_join_with_everything() -> None:
     assert frame == Join(room="dev-ops_1", token="abcdefghijklmnopqrstuvwx", since="17-3")
 
 
+def test_join_with_a_chosen_name_is_trimmed() -> None:
+    frame = parse_client_frame('{"type":"join","name":"  Ada \u200d Lovelace  "}')
+    assert frame == Join(name="Ada \u200d Lovelace")
+    assert parse_client_frame('{"type":"join","name":"' + "n" * 40 + '"}').name == "n" * 40
+
+
+@pytest.mark.parametrize(
+    ("name", "detail"),
+    [
+        ("   ", "empty"),
+        ("\u200b\ufeff\u2060", "empty"),
+        ("n" * 41, "over 40"),
+        ("Ada\nLovelace", "control"),
+        ("Ada\u001b[31m", "control"),
+        ("Ada\u2028Lovelace", "line break"),
+    ],
+)
+def test_bad_names_are_refused_with_bad_name(name: str, detail: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(orjson.dumps({"type": "join", "name": name}).decode())
+    assert caught.value.code == "bad_name"
+    assert detail in caught.value.detail
+
+
+def test_a_name_must_be_a_string() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type":"join","name":7}')
+    assert caught.value.code == "bad_frame"
+
+
 def test_send_trims_text_and_keeps_ref() -> None:
     assert parse_client_frame('{"type":"send","text":"  hi  ","ref":"r1"}') == Send("hi", "r1")
     assert parse_client_frame('{"type":"send","text":"x","ref":7}') == Send("x", "7")

@@ -1,7 +1,8 @@
 -- Record this process's connections in one room (on join, and as a heartbeat): push
 -- their expiry forward, re-adding any that were lost (Redis restarted, or this process
--- stalled past the ttl; member_add once per member), then reap connections of
--- processes that stopped heartbeating (crashed): member_delete exactly once each.
+-- stalled past the ttl; member_add once per member, and again when a new connection
+-- brings a new name), then reap connections of processes that stopped heartbeating
+-- (crashed): member_delete exactly once each.
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
 -- ARGV[1] ttl ms, ARGV[2] channel, ARGV[3] publish command, ARGV[4] key ttl (s),
@@ -24,7 +25,9 @@ end
 local expiry = now_ms + tonumber(ARGV[1])
 for i = 5, #ARGV, 3 do
   if redis.call("ZADD", KEYS[1], expiry, ARGV[i]) == 1 then
-    if redis.call("HINCRBY", KEYS[2], ARGV[i + 1], 1) == 1 then
+    -- A member's first connection, or a new one under a new name (the newest join wins).
+    if redis.call("HINCRBY", KEYS[2], ARGV[i + 1], 1) == 1
+        or redis.call("HGET", KEYS[3], ARGV[i + 1]) ~= ARGV[i + 2] then
       redis.call("HSET", KEYS[3], ARGV[i + 1], ARGV[i + 2])
       redis.call(ARGV[3], ARGV[2], '{"type":"member_add","member":' .. ARGV[i + 2] .. '}')
     end
