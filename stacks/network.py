@@ -117,7 +117,8 @@ class NetworkStack(Stack):
         self.endpoint_security_group: ec2.SecurityGroup | None = None
         if settings.interface_endpoints:
             self.endpoint_security_group = self._group(
-                "EndpointSecurityGroup", f"{config.prefix} VPC endpoints: HTTPS from relay tasks"
+                "EndpointSecurityGroup",
+                f"{config.prefix} VPC endpoints: HTTPS from relay tasks and load generators",
             )
             self.endpoints = add_interface_endpoints(
                 self, self.vpc, service_subnets, self.endpoint_security_group
