@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,  # uvicorn's records go through the relay's JSON lines (service.logs)
         access_log=False,  # one line per connection is noise at thousands of clients
         backlog=4096,
+        # An idle kept-alive HTTP connection (the balancer's, between page and probe
+        # requests) is closed after this; uvicorn's 5 s default is shorter than the ALB's.
+        timeout_keep_alive=settings.http_keepalive_seconds,
         # The drain (service.drain) spreads closes over half of DRAIN_SECONDS; this bounds
         # what is left after it, so the process exits inside the budget.
         timeout_graceful_shutdown=max(1, int(settings.drain_seconds * 0.3)),

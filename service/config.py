@@ -43,6 +43,9 @@ class Settings:
     request_head_max_headers: int = 100
     request_head_timeout: float = 5.0
     max_http_connections: int = 1000
+    # Longer than the load balancer's idle timeout (120 s in the stacks), so the relay
+    # never closes a kept-alive connection the balancer is about to reuse (a 502).
+    http_keepalive_seconds: int = 125
     drain_seconds: float = 20.0
     drain_target_group_arn: str | None = None
     drain_poll_seconds: float = 5.0
@@ -274,6 +277,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "REQUEST_HEAD_MAX_HEADERS": ("request_head_max_headers", lambda n, r: _int(n, r, 8, 10_000)),
     "REQUEST_HEAD_TIMEOUT": ("request_head_timeout", lambda n, r: _float(n, r, 0.1, 300)),
     "MAX_HTTP_CONNECTIONS": ("max_http_connections", lambda n, r: _int(n, r, 1, 1_000_000)),
+    "HTTP_KEEPALIVE_SECONDS": ("http_keepalive_seconds", lambda n, r: _int(n, r, 1, 4100)),
     "DRAIN_SECONDS": ("drain_seconds", lambda n, r: _float(n, r, 0, 110)),
     "DRAIN_TARGET_GROUP_ARN": ("drain_target_group_arn", _target_group_arn),
     "DRAIN_POLL_SECONDS": ("drain_poll_seconds", lambda n, r: _float(n, r, 0.1, 60)),

@@ -232,3 +232,38 @@ def test_a_websocket_upgrade_needs_http_1_1(relay: RelayProcess) -> None:
     assert status_of(sock.recv(4096)) == 101
     sock.close()
     assert refused(relay)["http_version"] == 1
+
+
+def _get(sock: socket.socket, path: str = "/healthz") -> bytes:
+    """One request on a kept-alive connection; the whole response (head and body)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        assert chunk, f"the relay closed the connection; read so far: {answer!r}"
+        answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the relay closed the connection inside a response"
+        body += chunk
+    return answer
+
+
+def test_an_idle_kept_alive_connection_lasts_http_keepalive_seconds() -> None:
+    """Past uvicorn's 5 s default: the balancer may reuse its connection after 6 s idle."""
+    with RelayProcess(env={"HTTP_KEEPALIVE_SECONDS": "8"}) as relay:
+        sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        assert status_of(_get(sock)) == 200
+        time.sleep(6)
+        assert status_of(_get(sock)) == 200  # the same connection, still open
+        sock.close()
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_http_keepalive_seconds() -> None:
+    with RelayProcess(env={"HTTP_KEEPALIVE_SECONDS": "1"}) as relay:
+        sock = socket.create_connection(("127.0.0.1", relay.port), timeout=3.5)
+        assert status_of(_get(sock)) == 200
+        assert sock.recv(65536) == b""  # closed by the relay well before uvicorn's 5 s
+        sock.close()
