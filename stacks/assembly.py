@@ -16,7 +16,13 @@ from typing import Any
 from aws_cdk import App
 
 from stacks.chat_relay import ChatRelayStage
-from stacks.config import CONTEXT_SETTINGS_FILE, STAGES, StageConfigError, load_stage_config
+from stacks.config import (
+    CONTEXT_SETTINGS_FILE,
+    STAGES,
+    StageConfig,
+    StageConfigError,
+    load_stage_config,
+)
 from stacks.pipeline import PIPELINE_STACK_NAME, PipelineStack
 from stacks.pipeline_config import load_pipeline_settings
 from stacks.settings_file import (
@@ -62,6 +68,7 @@ def build_app(
         # The pipeline's stages come from the file alone: a `-c` override typed for one
         # hand deploy must not change what the pipeline ships.
         promoted = [load_stage_config({"stage": s}, {}, settings) for s in PIPELINE_STAGES]
+        check_one_architecture(promoted)
         pipeline = PipelineStack(
             app,
             PIPELINE_STACK_NAME,
@@ -70,3 +77,15 @@ def build_app(
             image_directory=repo_root,
         )
     return BuiltApp(stage, pipeline)
+
+
+def check_one_architecture(promoted: list[StageConfig]) -> None:
+    """Staging and prod run one image, built once: they need one CPU architecture."""
+    architectures = {config.name: config.relay.cpu_architecture for config in promoted}
+    if len(set(architectures.values())) > 1:
+        found = ", ".join(f"{name}: {arch!r}" for name, arch in architectures.items())
+        raise StageConfigError(
+            f"relay.cpu_architecture differs between the pipeline's stages ({found}): prod "
+            "runs the image staging tested, built once for one architecture; set the same "
+            "cpu_architecture in [stages.staging.relay] and [stages.prod.relay] of stages.toml."
+        )

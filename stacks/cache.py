@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.compliance import acknowledge_nag
 from stacks.config import CacheSettings, StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.network import CACHE_SUBNETS
 
 # AUTH tokens may use printable ASCII except space, '"', '/' and '@'; letters and digits
 # alone keep the token safe in URLs, shells and env files, and 64 of them carry 380 bits.
@@ -62,13 +63,20 @@ class CacheStack(Stack):
             "documented ROTATE-then-SET procedure (docs/infrastructure.md) so clients never "
             "see a rejected token.",
         )
+        acknowledge_nag(
+            self.auth_token,
+            "NIST.800.53.R5-SecretsManagerRotationEnabled",
+            "AUTH token, not an RBAC user: no Secrets Manager rotation function exists for it; "
+            "rotated with both tokens valid (ROTATE, then SET) per docs/infrastructure.md.",
+        )
 
         subnet_group = elasticache.CfnSubnetGroup(
             self,
             "SubnetGroup",
             cache_subnet_group_name=config.prefix,
             description=f"{config.prefix}: isolated subnets, no route out",
-            subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
+            # By name: with nat_gateways = 0 the relay's subnets are isolated too.
+            subnet_ids=vpc.select_subnets(subnet_group_name=CACHE_SUBNETS).subnet_ids,
         )
 
         parameter_group = elasticache.CfnParameterGroup(
@@ -131,6 +139,13 @@ class CacheStack(Stack):
                 for log_type, group in self.log_groups.items()
             ],
             **topology_properties(settings),
+        )
+        acknowledge_nag(
+            self.replication_group,
+            "NIST.800.53.R5-ElastiCacheRedisClusterAutomaticBackup",
+            "Daily snapshots are kept 1 day (dev, staging) or 7 days (prod), not 15: chat "
+            "history itself expires after HISTORY_TTL_DAYS (7), so older snapshots would keep "
+            "messages the design deletes.",
         )
         CfnOutput(self, "ReplicationGroupId", value=self.replication_group.ref)
         CfnOutput(self, "AuthTokenSecretArn", value=self.auth_token.secret_arn)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Environment, Stack, Stage, Tags, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 from constructs import Construct
 
 from stacks.cache import CacheStack
@@ -46,7 +46,7 @@ class ChatRelayStage(Stage):
             scope, construct_id, env=Environment(account=config.account, region=config.region)
         )
         self.config = config
-        Validations.of(self).add_plugins(AwsSolutionsChecks(self))
+        Validations.of(self).add_plugins(AwsSolutionsChecks(self), NIST80053R5Checks(self))
         common = {"termination_protection": config.retain_data}
 
         self.network = NetworkStack(
@@ -102,6 +102,7 @@ class ChatRelayStage(Stage):
             stack_name=stack_name(config, "loadgen"),
             config=config,
             vpc=self.network.vpc,
+            endpoint_security_group=self.network.endpoint_security_group,
             image_directory=image_directory,
             description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
             **common,

@@ -11,17 +11,28 @@ from constructs import IConstruct
 
 MIN_REASON_LENGTH = 20
 
+# NIST.800.53.R5-IAMNoInlinePolicy, on every role CDK grants to: the same reason everywhere.
+INLINE_POLICY_REASON = (
+    "CDK's generated DefaultPolicy is a separate AWS::IAM::Policy attached to exactly one "
+    "role, holding only what that role's grants name (least privilege per role); a managed "
+    "policy would be shared surface with no second user."
+)
+
 
 # cdk-nag 3 reports through CDK's policy validation; its findings are acknowledged under
-# the plugin's name, as the synth report prints them: `AwsSolutions::AwsSolutions-EC23`.
-NAG_PLUGIN = "AwsSolutions"
+# the plugin's name, as the synth report prints them: `AwsSolutions::AwsSolutions-EC23`,
+# `NIST.800.53.R5::NIST.800.53.R5-ALBWAFEnabled`. A rule id starts with its pack's name.
+NAG_PLUGINS = ("AwsSolutions", "NIST.800.53.R5")
 
 
 def acknowledge_nag(construct: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge a cdk-nag finding (`AwsSolutions-XX` or `AwsSolutions-XX[finding]`)
-    on `construct` and everything below it."""
+    """Acknowledge a cdk-nag finding (`AwsSolutions-XX`, `AwsSolutions-XX[finding]` or
+    `NIST.800.53.R5-XX`) on `construct` and everything below it."""
     _check_reason(rule, reason)
-    Validations.of(construct).acknowledge(Acknowledgment(id=f"{NAG_PLUGIN}::{rule}", reason=reason))
+    plugin = rule.split("-", 1)[0]
+    if plugin not in NAG_PLUGINS:
+        raise ValueError(f"{rule}: not a rule of the packs in use ({', '.join(NAG_PLUGINS)})")
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"{plugin}::{rule}", reason=reason))
 
 
 def skip_checkov(construct: IConstruct, check: str, reason: str) -> None:

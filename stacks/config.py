@@ -9,6 +9,7 @@ how to fix it, so `cdk synth` fails before any construct is created.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,7 +57,18 @@ MAX_CACHE_NODES = 500
 DEFAULT_REGION = "us-east-1"
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+
+# Fargate task architectures; Fargate Spot runs only X86_64 tasks (AWS docs, cited in
+# docs/infrastructure.md), so a Spot share needs x86_64.
+CPU_ARCHITECTURES = ("arm64", "x86_64")
+# AWS WAF rate-based rules: the evaluation windows it offers and its lowest limit.
+WAF_EVALUATION_WINDOWS = (60, 120, 300, 600)
+WAF_RATE_ACTIONS = ("block", "count")
+WAF_MIN_RATE_LIMIT = 10
 
 # Fargate refuses a container stopTimeout above 120 seconds.
 FARGATE_MAX_STOP_TIMEOUT = 120
@@ -92,6 +104,10 @@ class NetworkSettings:
     az_count: int
     nat_gateways: int
     flow_log_retention_days: int
+    # Interface endpoints (ECR api/dkr, CloudWatch Logs, Secrets Manager, ELB) in the service
+    # subnets: the relay reaches AWS without NAT. With nat_gateways = 0 the service
+    # subnets are isolated (no route out) and the endpoints are the only way to AWS.
+    interface_endpoints: bool = False
     # Filled from the region (or -c availabilityZones) by load_stage_config; naming the AZs
     # avoids an AZ lookup, so synth needs no AWS credentials.
     availability_zones: tuple[str, ...] = ()
@@ -184,6 +200,32 @@ class RelaySettings:
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 900
+    # Graviton (arm64) costs ~20% less per task than x86_64; Fargate Spot needs x86_64.
+    cpu_architecture: str = "arm64"
+    # Share of tasks (beyond on_demand_base) on FARGATE_SPOT, in percent: 0 is all FARGATE.
+    spot_percent: int = 0
+    # Tasks always on FARGATE before the split applies (a floor Spot reclaims cannot touch).
+    on_demand_base: int = 0
+
+
+@dataclass(frozen=True)
+class WafSettings:
+    """The AWS WAF web ACL in front of the ALB (stacks/waf.py; reasons in
+    docs/infrastructure.md)."""
+
+    enabled: bool = True
+    # WebSocket upgrades (GET /ws) per client IP per evaluation window; more are blocked
+    # (403) until the rate falls. A browser opens one socket and reconnects with backoff.
+    upgrade_rate_limit: int = 300
+    evaluation_window_seconds: int = 60
+    # "block" the addresses over the rate, or only "count" them (metrics and logs, no
+    # 403): staging counts, since the pipeline's load-test gate connects 2,000 clients from
+    # one CodeBuild address that is not fixed, so it cannot be put on allow_cidrs.
+    upgrade_rate_action: str = "block"
+    # CIDRs (IPv4) whose requests skip every rule: the load generators' addresses, so a
+    # load test from a few source IPs is not rate-limited as an upgrade flood.
+    allow_cidrs: tuple[str, ...] = ()
+    log_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -216,6 +258,7 @@ class StageConfig:
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     # none (anonymous), cognito or oidc: who signs people in at the load balancer.
     sign_in: SignInSettings = field(default_factory=SignInSettings)
+    waf: WafSettings = field(default_factory=WafSettings)
 
     @property
     def prefix(self) -> str:
@@ -228,6 +271,8 @@ _DEFAULTS: dict[str, StageConfig] = {
         name="dev",
         region=DEFAULT_REGION,
         account=None,
+        # One NAT ($37/month with its IPv4) is cheaper than five interface endpoints in two
+        # AZs ($73).
         network=NetworkSettings(
             cidr="10.40.0.0/16", az_count=2, nat_gateways=1, flow_log_retention_days=7
         ),
@@ -244,15 +289,26 @@ _DEFAULTS: dict[str, StageConfig] = {
             connections_target_per_task=1000,
             log_retention_days=7,
             log_level="debug",
+            # Spot is ~70% off and dev tolerates a reclaimed task; Spot runs only x86_64.
+            cpu_architecture="x86_64",
+            spot_percent=100,
         ),
         retain_data=False,
+        # No users to protect; a web ACL costs ~$10/month before requests.
+        waf=WafSettings(enabled=False),
     ),
     "staging": StageConfig(
         name="staging",
         region=DEFAULT_REGION,
         account=None,
         network=NetworkSettings(
-            cidr="10.41.0.0/16", az_count=2, nat_gateways=1, flow_log_retention_days=14
+            cidr="10.41.0.0/16",
+            az_count=2,
+            # The relay reaches AWS as in prod (a missing endpoint fails here first); the
+            # NAT stays for the load generators, which connect to the stage's public URL.
+            nat_gateways=1,
+            flow_log_retention_days=14,
+            interface_endpoints=True,
         ),
         # Same node and task size as prod, so load tests measure what prod will do.
         cache=CacheSettings(
@@ -269,13 +325,20 @@ _DEFAULTS: dict[str, StageConfig] = {
             log_retention_days=30,
         ),
         retain_data=False,
+        waf=WafSettings(upgrade_rate_action="count"),
     ),
     "prod": StageConfig(
         name="prod",
         region=DEFAULT_REGION,
         account=None,
         network=NetworkSettings(
-            cidr="10.42.0.0/16", az_count=3, nat_gateways=3, flow_log_retention_days=90
+            cidr="10.42.0.0/16",
+            az_count=3,
+            # Five endpoints in 3 AZs cost what 3 NAT gateways with their IPv4 do ($110),
+            # with less per GB, and the tasks get no route to the internet at all.
+            nat_gateways=0,
+            flow_log_retention_days=90,
+            interface_endpoints=True,
         ),
         cache=CacheSettings(
             node_type="cache.m7g.large", replicas_per_shard=2, snapshot_retention_days=7
@@ -291,6 +354,7 @@ _DEFAULTS: dict[str, StageConfig] = {
             log_retention_days=90,
         ),
         retain_data=True,
+        waf=WafSettings(log_retention_days=90),
         # Only prod has users to miss; dev and staging sit at zero clients by design.
         monitoring=MonitoringSettings(zero_clients_hours_utc=(8, 20)),
     ),
@@ -461,6 +525,14 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
         domain_name=config.load_balancer.domain_name,
     )
     problems += _drain_timing_problems(config)
+    problems += _waf_problems(config)
+    if config.sign_in.enabled and config.network.nat_gateways == 0:
+        problems.append(
+            "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
+            "with keys from public-keys.auth.elb.<region>.amazonaws.com, which no VPC "
+            "endpoint serves; set nat_gateways = 1 (or more) in "
+            f"[stages.{config.name}.network]."
+        )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         origin = f" (from {source} and -c context)" if source else ""
@@ -509,10 +581,17 @@ def _network_problems(c: StageConfig) -> list[str]:
         )
     if len(set(n.availability_zones)) != len(n.availability_zones):
         problems.append("availabilityZones repeats a zone: name each zone once.")
-    if not 1 <= n.nat_gateways <= n.az_count:
+    if not 0 <= n.nat_gateways <= n.az_count:
         problems.append(
             f"network.nat_gateways={n.nat_gateways}: use 1 (cheaper) up to az_count="
-            f"{n.az_count} (one per AZ, survives an AZ outage)."
+            f"{n.az_count} (one per AZ, survives an AZ outage), or 0 with "
+            "interface_endpoints = true (isolated service subnets)."
+        )
+    elif n.nat_gateways == 0 and not n.interface_endpoints:
+        problems.append(
+            "network.nat_gateways=0 without interface_endpoints: the relay tasks could not "
+            "pull their image, read their secret or ship their logs; set "
+            "interface_endpoints = true, or nat_gateways = 1."
         )
     problems += _retention_problems("network.flow_log_retention_days", n.flow_log_retention_days)
     return problems
@@ -645,6 +724,59 @@ def _relay_problems(c: StageConfig) -> list[str]:
     if r.log_level not in ("debug", "info", "warning", "error"):
         problems.append(f"relay.log_level={r.log_level!r}: use debug, info, warning or error.")
     problems += _retention_problems("relay.log_retention_days", r.log_retention_days)
+    if r.cpu_architecture not in CPU_ARCHITECTURES:
+        problems.append(
+            f'relay.cpu_architecture={r.cpu_architecture!r}: use "arm64" (Graviton) or "x86_64".'
+        )
+    if not 0 <= r.spot_percent <= 100:
+        problems.append(f"relay.spot_percent={r.spot_percent}: use 0 (no Spot) to 100.")
+    elif r.spot_percent > 0 and r.cpu_architecture != "x86_64":
+        problems.append(
+            f"relay.spot_percent={r.spot_percent} with cpu_architecture = "
+            f"{r.cpu_architecture!r}: Fargate Spot runs only x86_64 tasks; set "
+            'cpu_architecture = "x86_64" or spot_percent = 0.'
+        )
+    if not 0 <= r.on_demand_base <= r.max_tasks:
+        problems.append(
+            f"relay.on_demand_base={r.on_demand_base}: use 0 to relay.max_tasks ({r.max_tasks})."
+        )
+    return problems
+
+
+def _waf_problems(c: StageConfig) -> list[str]:
+    w = c.waf
+    problems = []
+    if w.upgrade_rate_limit < WAF_MIN_RATE_LIMIT:
+        problems.append(
+            f"waf.upgrade_rate_limit={w.upgrade_rate_limit}: AWS WAF's lowest rate limit is "
+            f"{WAF_MIN_RATE_LIMIT} requests per window; e.g. upgrade_rate_limit = 300."
+        )
+    if w.evaluation_window_seconds not in WAF_EVALUATION_WINDOWS:
+        problems.append(
+            f"waf.evaluation_window_seconds={w.evaluation_window_seconds}: AWS WAF accepts "
+            f"{', '.join(map(str, WAF_EVALUATION_WINDOWS))}."
+        )
+    if w.upgrade_rate_action not in WAF_RATE_ACTIONS:
+        problems.append(
+            f'waf.upgrade_rate_action={w.upgrade_rate_action!r}: use "block" (403 over the '
+            'rate) or "count" (metrics and logs only).'
+        )
+    for cidr in w.allow_cidrs:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            problems.append(
+                f"waf.allow_cidrs {cidr!r} is not an IPv4 network: write it like "
+                '"203.0.113.7/32" (one address) or "198.51.100.0/24", host bits zero.'
+            )
+            continue
+        if network.prefixlen < 8:
+            problems.append(
+                f"waf.allow_cidrs {cidr!r}: AWS WAF IP sets take /1 to /32 but a network this "
+                "wide lets most of the internet skip the web ACL; list the load generators' "
+                "own addresses (/8 or narrower)."
+            )
+    problems += _retention_problems("waf.log_retention_days", w.log_retention_days)
     return problems
 
 

@@ -14,13 +14,18 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.compliance import acknowledge_nag, skip_checkov
+from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
+from stacks.endpoints import add_interface_endpoints, add_s3_gateway
 from stacks.log_groups import logs_key, removal_policy, retention
 
 HTTPS_PORT = 443
 HTTP_PORT = 80
 ANYWHERE = "0.0.0.0/0"
+# Subnet group names; the service stack selects the relay's subnets by name, since their
+# type depends on network.nat_gateways.
+SERVICE_SUBNETS = "service"
+CACHE_SUBNETS = "cache"
 
 
 class NetworkStack(Stack):
@@ -35,6 +40,8 @@ class NetworkStack(Stack):
         self._zones = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         settings = config.network
+        # No NAT: the service subnets are isolated and reach AWS through the endpoints.
+        isolated = settings.nat_gateways == 0
 
         self.vpc = ec2.Vpc(
             self,
@@ -51,17 +58,35 @@ class NetworkStack(Stack):
                     cidr_mask=24,
                     map_public_ip_on_launch=False,
                 ),
-                # Fargate tasks: egress through NAT to ECR, Secrets Manager, CloudWatch.
+                # Fargate tasks (and load generators): out through NAT, or isolated with
+                # VPC endpoints for ECR, Secrets Manager and CloudWatch Logs (no NAT).
                 ec2.SubnetConfiguration(
-                    name="service", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                    name=SERVICE_SUBNETS,
+                    subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+                    if isolated
+                    else ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=20,
                 ),
                 # ElastiCache: no route out at all.
                 ec2.SubnetConfiguration(
-                    name="cache", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                    name=CACHE_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
                 ),
             ],
         )
 
+        acknowledge_nag(
+            self.vpc,
+            "NIST.800.53.R5-VPCDefaultSecurityGroupClosed",
+            "Nothing is ever attached to the VPC's default security group (every resource "
+            "names its own group); closing it takes CDK's custom-resource Lambda and role in "
+            "every stage.",
+        )
+        acknowledge_nag(
+            self.vpc,
+            "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+            "Only the public subnets route 0.0.0.0/0 to the internet gateway: they hold the "
+            "internet-facing ALB (and NAT in dev). Service and cache subnets have no such route.",
+        )
         flow_log_key = logs_key(self, "FlowLogKey", config, "VPC flow logs")
         flow_log_group = logs.LogGroup(
             self,
@@ -70,12 +95,13 @@ class NetworkStack(Stack):
             encryption_key=flow_log_key,
             removal_policy=removal_policy(config),
         )
-        self.vpc.add_flow_log(
+        flow_log = self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
             traffic_type=ec2.FlowLogTrafficType.ALL,
             max_aggregation_interval=ec2.FlowLogMaxAggregationInterval.TEN_MINUTES,
         )
+        acknowledge_nag(flow_log, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY_REASON)
 
         self.alb_security_group = self._group(
             "AlbSecurityGroup", f"{config.prefix} load balancer: HTTP(S) from the internet"
@@ -86,6 +112,17 @@ class NetworkStack(Stack):
         self.cache_security_group = self._group(
             "CacheSecurityGroup", f"{config.prefix} cache: relay tasks only"
         )
+        service_subnets = ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS)
+        add_s3_gateway(self.vpc, service_subnets)
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        if settings.interface_endpoints:
+            self.endpoint_security_group = self._group(
+                "EndpointSecurityGroup",
+                f"{config.prefix} VPC endpoints: HTTPS from relay tasks and load generators",
+            )
+            self.endpoints = add_interface_endpoints(
+                self, self.vpc, service_subnets, self.endpoint_security_group
+            )
 
         alb, service, cache = (
             self.alb_security_group,
@@ -130,9 +167,30 @@ class NetworkStack(Stack):
             service,
             "ServiceToInternet443",
             HTTPS_PORT,
-            "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
+            # Isolated subnets have no default route: 0.0.0.0/0 on 443 then reaches only S3
+            # through the gateway endpoint's prefix-list route (its pl- id is a lookup,
+            # which offline synth avoids).
+            "HTTPS to S3 (ECR image layers) through the gateway endpoint; no route elsewhere"
+            if isolated
+            else "HTTPS through NAT: ECR image pull, Secrets Manager, CloudWatch Logs",
             cidr=ANYWHERE,
         )
+        if self.endpoint_security_group is not None:
+            endpoints = self.endpoint_security_group
+            self._egress(
+                service,
+                "ServiceToEndpoints",
+                HTTPS_PORT,
+                "To the VPC endpoints: ECR, Secrets Manager, CloudWatch Logs, ELB",
+                peer=endpoints,
+            )
+            self._ingress(
+                endpoints,
+                "EndpointsFromService",
+                HTTPS_PORT,
+                "From relay tasks: ECR, Secrets Manager, CloudWatch Logs, ELB",
+                peer=service,
+            )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
         if config.sign_in.enabled:
             # The ALB itself calls the identity provider's token and user-info endpoints

@@ -15,7 +15,6 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
@@ -28,9 +27,11 @@ from constructs import Construct
 from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
-from stacks.config import StageConfig
+from stacks.config import RelaySettings, StageConfig
 from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.network import SERVICE_SUBNETS
 from stacks.sign_in import SignIn
+from stacks.waf import EdgeFirewall
 
 CONTAINER_NAME = "relay"
 # The relay's custom metrics (EMF lines on stdout, service/emf.py); the autoscaling policy
@@ -88,6 +89,20 @@ class ServiceStack(Stack):
             http2_enabled=True,
         )
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+        if not lb_settings.deletion_protection:
+            acknowledge_nag(
+                self.load_balancer,
+                "NIST.800.53.R5-ELBDeletionProtectionEnabled",
+                f"{config.name} is torn down between campaigns (`make destroy`); only prod "
+                "turns deletion protection on (load_balancer.deletion_protection).",
+            )
+        if not config.waf.enabled:
+            acknowledge_nag(
+                self.load_balancer,
+                "NIST.800.53.R5-ALBWAFEnabled",
+                f"{config.name} sets waf.enabled = false: a personal sandbox with no users, "
+                "where a web ACL would cost ~$10 a month; staging and prod have one.",
+            )
 
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -109,6 +124,10 @@ class ServiceStack(Stack):
             ),
         )
         self._listeners()
+        if config.waf.enabled:
+            self.firewall = EdgeFirewall(
+                self, "Firewall", config=config, load_balancer=self.load_balancer
+            )
         # /metrics is for scrapers inside the VPC (task IP, port 8000), not the internet.
         self.listener.add_action(
             "HideMetrics",
@@ -141,6 +160,8 @@ class ServiceStack(Stack):
             "Cluster",
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
+            # FARGATE and FARGATE_SPOT, for the service's capacity-provider strategy.
+            enable_fargate_capacity_providers=True,
         )
 
         log_key = logs_key(self, "RelayLogKey", config, "relay container logs")
@@ -160,6 +181,7 @@ class ServiceStack(Stack):
             family=f"{config.prefix}-relay",
             cpu=relay.cpu,
             memory_mib=relay.memory_mib,
+            cpu_architecture=relay.cpu_architecture,
         )
 
         # Imported by ARN so its grant touches only this stack's execution role; granting on
@@ -184,7 +206,9 @@ class ServiceStack(Stack):
             image=ecs.ContainerImage.from_asset(
                 str(image_directory),
                 file="service/Dockerfile",
-                platform=ecr_assets.Platform.LINUX_AMD64,
+                # Built for the task's architecture (from an x86 laptop: buildx with QEMU
+                # emulation; the pipeline builds it on an ARM CodeBuild machine).
+                platform=fargate.image_platform(relay.cpu_architecture),
             ),
             port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
             environment={
@@ -229,7 +253,9 @@ class ServiceStack(Stack):
             # No desired count: autoscaling owns it, so a deploy never resets a scaled-out
             # service (and drops its sockets); the scalable target's minimum applies.
             security_groups=[service_sg],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            # By name: the subnets are private with egress (NAT) or isolated (endpoints).
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS),
+            capacity_provider_strategies=capacity_provider_strategies(relay),
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=relay.min_healthy_percent,
@@ -270,7 +296,20 @@ class ServiceStack(Stack):
             "to another bucket would only move the same question one bucket further."
         )
         acknowledge_nag(bucket, "AwsSolutions-S1", reason)
+        acknowledge_nag(bucket, "NIST.800.53.R5-S3BucketLoggingEnabled", reason)
         skip_checkov(bucket, "CKV_AWS_18", reason)
+        acknowledge_nag(
+            bucket,
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "ALB access logs can be delivered only to a bucket encrypted with SSE-S3 "
+            "(Amazon S3-managed keys); SSE-KMS is not supported for this destination.",
+        )
+        acknowledge_nag(
+            bucket,
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+            "Operational access logs that expire after their retention; a cross-region copy "
+            "would double their cost and outlive the lifecycle rule meant to delete them.",
+        )
         return bucket
 
     def _listeners(self) -> None:
@@ -282,15 +321,22 @@ class ServiceStack(Stack):
                 port=443,
                 open=False,
                 certificates=[elbv2.ListenerCertificate.from_arn(settings.certificate_arn)],
-                # TLS 1.3 and 1.2 with forward-secret AEAD ciphers only; every current
-                # browser and WebSocket client speaks it.
-                ssl_policy=elbv2.SslPolicy.TLS13_RES,
+                # AWS's recommended policy: hybrid post-quantum key exchange (ML-KEM) for
+                # clients that offer it, else TLS 1.3, or TLS 1.2 with forward-secret AEAD
+                # ciphers only; every current browser and WebSocket client speaks one.
+                ssl_policy=elbv2.SslPolicy.TLS13_12_RES_PQ,
                 # With sign-in on, stacks/sign_in.py sets the default action instead
                 # (authenticate, then forward).
                 default_target_groups=None if self.config.sign_in.enabled else [self.target_group],
             )
             self.redirect = self.load_balancer.add_redirect(
                 source_port=80, source_protocol=elbv2.ApplicationProtocol.HTTP, target_port=443
+            )
+            acknowledge_nag(
+                self.redirect,
+                "NIST.800.53.R5-ELBv2ACMCertificateRequired",
+                "Port 80 only answers 301 to https:// on 443, which serves the ACM "
+                "certificate; a redirect listener cannot carry a certificate.",
             )
             return
         self.listener = self.load_balancer.add_listener(
@@ -306,6 +352,8 @@ class ServiceStack(Stack):
         )
         skip_checkov(self.listener, "CKV_AWS_2", reason)
         skip_checkov(self.listener, "CKV_AWS_103", reason)
+        acknowledge_nag(self.listener, "NIST.800.53.R5-ELBv2ACMCertificateRequired", reason)
+        acknowledge_nag(self.listener, "NIST.800.53.R5-ALBHttpToHttpsRedirection", reason)
 
     def _target_health_read(self) -> None:
         """The task reads its own target's state, to drain before the ALB cuts it."""
@@ -345,6 +393,26 @@ class ServiceStack(Stack):
             scale_in_cooldown=scale_in,
             scale_out_cooldown=scale_out,
         )
+
+
+def capacity_provider_strategies(relay: RelaySettings) -> list[ecs.CapacityProviderStrategy]:
+    """FARGATE for `on_demand_base` tasks, then the rest split by `spot_percent`."""
+    strategies = []
+    if relay.spot_percent < 100 or relay.on_demand_base > 0:
+        strategies.append(
+            ecs.CapacityProviderStrategy(
+                capacity_provider="FARGATE",
+                base=relay.on_demand_base,
+                weight=100 - relay.spot_percent,
+            )
+        )
+    if relay.spot_percent > 0:
+        strategies.append(
+            ecs.CapacityProviderStrategy(
+                capacity_provider="FARGATE_SPOT", weight=relay.spot_percent
+            )
+        )
+    return strategies
 
 
 def connections_metric(config: StageConfig) -> cloudwatch.Metric:

@@ -29,6 +29,7 @@ from aws_cdk import App  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
 from stacks.assembly import build_app  # noqa: E402
+from stacks.compliance import NAG_PLUGINS  # noqa: E402
 from stacks.config import STAGES, StageConfig, load_stage_config  # noqa: E402
 from stacks.settings_file import SettingsFile, read_settings_file  # noqa: E402
 
@@ -177,7 +178,7 @@ def _nag_findings(report_file: Path) -> list[str]:
     return [
         f"{violation['ruleName']} at {construct['constructPath']}: {violation['description']}"
         for plugin in report["pluginReports"]
-        if plugin["pluginName"] == "AwsSolutions"
+        if plugin["pluginName"] in NAG_PLUGINS
         for violation in plugin["violations"]
         for construct in violation["violatingConstructs"]
     ]

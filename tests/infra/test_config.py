@@ -174,8 +174,16 @@ def test_availability_zones_follow_the_stage_and_can_be_named() -> None:
 
 def test_stages_grow_from_dev_to_prod() -> None:
     dev, staging, prod = (default_config(s) for s in STAGES)
-    assert dev.network.nat_gateways == 1
-    assert prod.network.nat_gateways == prod.network.az_count == 3
+    assert dev.network.nat_gateways == 1 and not dev.network.interface_endpoints
+    # The relay reaches AWS through interface endpoints in staging and prod; staging keeps
+    # a NAT for its load generators, prod's service subnets are isolated.
+    assert staging.network.interface_endpoints and prod.network.interface_endpoints
+    assert (staging.network.nat_gateways, prod.network.nat_gateways) == (1, 0)
+    assert prod.network.az_count == 3
+    # staging runs prod's image: the same architecture and no Spot by default.
+    assert staging.relay.cpu_architecture == prod.relay.cpu_architecture == "arm64"
+    assert dev.relay.spot_percent == 100 and prod.relay.spot_percent == 0
+    assert staging.waf.enabled and prod.waf.enabled and not dev.waf.enabled
     assert prod.load_balancer.deletion_protection and not dev.load_balancer.deletion_protection
     assert prod.retain_data and not dev.retain_data and not staging.retain_data
     assert prod.cache.replicas_per_shard == 2
@@ -295,6 +303,19 @@ BAD_SETTINGS = [
     ("cache", {"engine": "memcached"}, "cache.engine='memcached'"),
     ("network", {"nat_gateways": 3}, "network.nat_gateways=3"),
     ("network", {"az_count": 1, "availability_zones": ("us-east-1a",)}, "at least 2 AZs"),
+    ("network", {"nat_gateways": 0}, "network.nat_gateways=0 without interface_endpoints"),
+    ("network", {"nat_gateways": 3}, "or 0 with interface_endpoints = true"),
+    ("network", {"flow_log_retention_days": 1000}, "3653"),
+    ("relay", {"cpu_architecture": "arm"}, "relay.cpu_architecture='arm': use \"arm64\""),
+    ("relay", {"cpu_architecture": "arm64"}, "Fargate Spot runs only x86_64 tasks"),
+    ("relay", {"spot_percent": 101}, "relay.spot_percent=101: use 0 (no Spot) to 100"),
+    ("relay", {"on_demand_base": 5}, "relay.on_demand_base=5: use 0 to relay.max_tasks (4)"),
+    ("waf", {"upgrade_rate_limit": 5}, "AWS WAF's lowest rate limit is 10"),
+    ("waf", {"evaluation_window_seconds": 30}, "AWS WAF accepts 60, 120, 300, 600"),
+    ("waf", {"allow_cidrs": ("203.0.113.7/24",)}, "is not an IPv4 network"),
+    ("waf", {"allow_cidrs": ("0.0.0.0/4",)}, "list the load generators' own addresses"),
+    ("waf", {"log_retention_days": 2}, "waf.log_retention_days=2"),
+    ("waf", {"upgrade_rate_action": "captcha"}, "waf.upgrade_rate_action='captcha': use"),
 ]
 
 
@@ -305,6 +326,35 @@ def test_bad_setting_fails_with_a_fix(section: str, change: dict, expected: str)
     with pytest.raises(StageConfigError, match="Invalid settings for stage 'dev'") as raised:
         validate(replace(load("dev"), section, **change))
     assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize("days", [1096, 1827, 2192, 2557, 2922, 3288, 3653])
+def test_long_log_retention_is_accepted(days: int) -> None:
+    """CloudWatch Logs also takes 3 to 10 years (PutRetentionPolicy)."""
+    validate(replace(load("prod"), "relay", log_retention_days=days))
+
+
+def test_waf_allow_list_from_the_file_reaches_the_config(tmp_path: Path) -> None:
+    settings = settings_from(
+        tmp_path, '[stages.staging.waf]\nallow_cidrs = ["203.0.113.7/32", "198.51.100.0/24"]\n'
+    )
+    merged = {**shipped_settings().stage("staging"), **settings.stage("staging")}
+    settings = type(settings)(path=settings.path, stages={"staging": merged})
+    config = load_stage_config({"stage": "staging"}, {}, settings)
+    assert config.waf.allow_cidrs == ("203.0.113.7/32", "198.51.100.0/24")
+    assert config.waf.enabled
+
+
+def test_sign_in_needs_a_route_to_the_alb_public_keys() -> None:
+    prod = load("prod")
+    with_sign_in = dataclasses.replace(
+        prod, sign_in=dataclasses.replace(prod.sign_in, mode="cognito")
+    )
+    with pytest.raises(StageConfigError) as raised:
+        validate(with_sign_in)
+    assert "public-keys.auth.elb.<region>.amazonaws.com" in str(raised.value)
+    assert "set nat_gateways = 1 (or more) in [stages.prod.network]" in str(raised.value)
+    validate(replace(with_sign_in, "network", nat_gateways=3))
 
 
 def test_every_problem_is_reported_at_once() -> None:

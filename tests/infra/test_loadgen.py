@@ -84,7 +84,11 @@ def test_generators_only_connect_out_to_web_ports(stage: Synthesized) -> None:
     ports = sorted(rule["FromPort"] for rule in group["SecurityGroupEgress"])
     assert ports == ([80, 443] if stage.stage == "dev" else [443])
     assert all(rule["CidrIp"] == "0.0.0.0/0" for rule in group["SecurityGroupEgress"])
-    assert not stage.resources("loadgen", "AWS::EC2::SecurityGroupIngress")
+    # Nothing connects in to the generators: the one ingress resource here is on the
+    # endpoints' group (test_generators_may_call_the_interface_endpoints).
+    (own_group,) = stage.resources("loadgen", "AWS::EC2::SecurityGroup")
+    for rule in stage.resources("loadgen", "AWS::EC2::SecurityGroupIngress").values():
+        assert own_group not in json.dumps(rule["Properties"]["GroupId"])
 
 
 def test_results_bucket_is_private_encrypted_and_expires(stage: Synthesized) -> None:
@@ -129,7 +133,26 @@ def imported_values(node: Any) -> list[str]:
 
 
 def test_the_generators_take_only_the_vpc_from_the_other_stacks(stage: Synthesized) -> None:
+    """...and, where the VPC has interface endpoints, their group (to be let in there)."""
     imports = imported_values(stage.templates["loadgen"])
     assert imports
     network = f"chat-relay-{stage.stage}-network:"
-    assert all(value.startswith(network + "ExportsOutputRefVpc") for value in imports), imports
+    allowed = (network + "ExportsOutputRefVpc", network + "ExportsOutputFnGetAttEndpointSecurity")
+    assert all(value.startswith(allowed) for value in imports), imports
+    endpoint_imports = [v for v in imports if "EndpointSecurity" in v]
+    assert len(endpoint_imports) == (0 if stage.stage == "dev" else 1)
+
+
+def test_generators_may_call_the_interface_endpoints(stage: Synthesized) -> None:
+    rules = [
+        r["Properties"]
+        for r in stage.resources("loadgen", "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    if stage.stage == "dev":  # no interface endpoints: the generators go through NAT
+        assert rules == []
+        return
+    (rule,) = rules
+    (group_id,) = stage.resources("loadgen", "AWS::EC2::SecurityGroup")
+    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (443, 443, "tcp")
+    assert "EndpointSecurity" in json.dumps(rule["GroupId"])

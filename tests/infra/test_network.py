@@ -36,9 +36,69 @@ def test_vpc_spans_the_stage_azs_with_three_tiers(stage: Synthesized) -> None:
     )
 
 
+# Per stage (docs/infrastructure.md, cost per choice): dev reaches AWS through one NAT;
+# staging through interface endpoints, with a NAT for its load generators; prod through
+# the endpoints alone, from isolated subnets.
+ENDPOINT_STAGES = {"staging", "prod"}
+ISOLATED_STAGES = {"prod"}
+INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "elasticloadbalancing")
+
+
 def test_nat_gateways_per_stage(stage: Synthesized) -> None:
-    expected = {"dev": 1, "staging": 1, "prod": 3}[stage.stage]
+    expected = {"dev": 1, "staging": 1, "prod": 0}[stage.stage]
     stage.template("network").resource_count_is("AWS::EC2::NatGateway", expected)
+    stage.template("network").resource_count_is("AWS::EC2::EIP", expected)
+
+
+def service_route_tables(stage: Synthesized) -> set[str]:
+    tables = stage.resources("network", "AWS::EC2::RouteTable")
+    found = {i for i in tables if i.startswith("Vpcservice")}
+    assert len(found) == (3 if stage.stage == "prod" else 2)
+    return found
+
+
+def test_service_subnets_route_out_only_with_nat(stage: Synthesized) -> None:
+    routes = [r["Properties"] for r in stage.resources("network", "AWS::EC2::Route").values()]
+    through_nat = {
+        r["RouteTableId"]["Ref"] for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"
+    }
+    service = service_route_tables(stage)
+    if stage.stage in ISOLATED_STAGES:
+        assert not service & through_nat  # isolated: no default route at all
+    else:
+        assert service <= through_nat
+        assert all("NatGatewayId" in r for r in routes if r["RouteTableId"]["Ref"] in service)
+
+
+def test_s3_gateway_endpoint_on_the_service_route_tables(stage: Synthesized) -> None:
+    (endpoint,) = (
+        r["Properties"]
+        for r in stage.resources("network", "AWS::EC2::VPCEndpoint").values()
+        if r["Properties"]["VpcEndpointType"] == "Gateway"
+    )
+    assert endpoint["ServiceName"]["Fn::Join"][1][-1] == ".s3"
+    assert {t["Ref"] for t in endpoint["RouteTableIds"]} == service_route_tables(stage)
+
+
+def test_interface_endpoints_in_the_service_subnets(stage: Synthesized) -> None:
+    endpoints = [
+        r["Properties"]
+        for r in stage.resources("network", "AWS::EC2::VPCEndpoint").values()
+        if r["Properties"]["VpcEndpointType"] == "Interface"
+    ]
+    if stage.stage not in ENDPOINT_STAGES:
+        assert endpoints == []  # dev: NAT is cheaper than endpoints in two AZs
+        return
+    services = sorted(e["ServiceName"].removeprefix("com.amazonaws.us-east-1.") for e in endpoints)
+    assert services == sorted(INTERFACE_SERVICES)
+    endpoint_group = group_id(stage, "Endpoint")
+    zones = 3 if stage.stage == "prod" else 2
+    for endpoint in endpoints:
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert endpoint["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoint_group, "GroupId"]}]
+        subnets = [s["Ref"] for s in endpoint["SubnetIds"]]
+        assert len(subnets) == zones
+        assert all(s.startswith("Vpcservice") for s in subnets)
 
 
 def test_isolated_cache_subnets_have_no_route_out(stage: Synthesized) -> None:
@@ -76,9 +136,10 @@ def test_flow_logs_capture_all_traffic_to_encrypted_logs(stage: Synthesized) -> 
     )
 
 
-def test_three_groups_without_default_egress(stage: Synthesized) -> None:
+def test_groups_without_default_egress(stage: Synthesized) -> None:
     groups = stage.resources("network", "AWS::EC2::SecurityGroup")
-    assert len(groups) == 3
+    # ALB, service, cache; and the endpoints' group where there are interface endpoints.
+    assert len(groups) == (4 if stage.stage in ENDPOINT_STAGES else 3)
     for group in groups.values():
         props = group["Properties"]
         assert props["GroupDescription"]
@@ -109,6 +170,8 @@ def test_ingress_matrix(stage: Synthesized) -> None:
     public_ports = {80} if stage.stage == "dev" else {80, 443}
     expected = {(alb, "0.0.0.0/0", port, port) for port in public_ports}
     expected |= {(service, alb, 8000, 8000), (cache, service, 6380, 6380)}
+    if stage.stage in ENDPOINT_STAGES:
+        expected.add((group_id(stage, "Endpoint"), service, 443, 443))
     assert ingress == expected
 
 
@@ -122,7 +185,11 @@ def test_egress_matrix(stage: Synthesized) -> None:
         )
         for r in rules(stage, "Egress")
     }
-    assert egress == {(alb, service, 8000), (service, cache, 6380), (service, "0.0.0.0/0", 443)}
+    expected = {(alb, service, 8000), (service, cache, 6380), (service, "0.0.0.0/0", 443)}
+    if stage.stage in ENDPOINT_STAGES:
+        # 0.0.0.0/0:443 stays: S3 through the gateway (prod: the only route there is).
+        expected.add((service, group_id(stage, "Endpoint"), 443))
+    assert egress == expected
 
 
 def test_every_rule_is_tcp_and_described(stage: Synthesized) -> None:

@@ -3,15 +3,17 @@ every stage, and roles that can do no more than their step needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
+from stacks.assembly import check_one_architecture
 from stacks.config import StageConfigError
 from stacks.pipeline import BUILD_IMAGE, gate_command
 from stacks.pipeline_config import GateSettings, load_pipeline_settings
-from tests.infra.conftest import Synthesized, shipped_settings, stack_templates
+from tests.infra.conftest import Synthesized, load, shipped_settings, stack_templates
 
 # What every CodeBuild step may do in its own account: write its logs and test reports,
 # read (and for synth/source, write) the artifact bucket, use the artifact key.
@@ -237,11 +239,22 @@ def test_pipeline_passes_cdk_nag(pipeline: Synthesized) -> None:
 
 
 def test_every_pipeline_acknowledgement_has_a_reason(pipeline: Synthesized) -> None:
-    acknowledged = [a for a in pipeline.acknowledgements() if a[1].startswith("AwsSolutions::")]
+    acknowledged = [
+        a
+        for a in pipeline.acknowledgements()
+        if a[1].startswith(("AwsSolutions::", "NIST.800.53.R5::"))
+        and not a[0].startswith(
+            ("/chat-relay-pipeline/chat-relay-staging/", "/chat-relay-pipeline/chat-relay-prod/")
+        )
+    ]
     assert {rule.split("[")[0] for _, rule, _ in acknowledged} == {
         "AwsSolutions::AwsSolutions-IAM5",
         "AwsSolutions::AwsSolutions-CB5",
         "AwsSolutions::AwsSolutions-S1",
+        "NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy",
+        "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled",
+        "NIST.800.53.R5::NIST.800.53.R5-S3BucketVersioningEnabled",
+        "NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled",
     }
     for path, rule, reason in acknowledged:
         assert len(reason) >= 50, f"{rule} on {path}: reason too thin: {reason!r}"
@@ -301,3 +314,32 @@ def test_bad_pipeline_settings_fail_with_the_fix(table: dict, expected: list[str
     for words in expected:
         assert words in str(raised.value)
     assert "stages.toml [pipeline" in str(raised.value)
+
+
+def test_the_image_is_built_natively_on_the_stages_architecture(pipeline: Synthesized) -> None:
+    environments = [
+        r["Properties"]["Environment"]
+        for logical_id, r in pipeline.resources("pipeline", "AWS::CodeBuild::Project").items()
+        if "DockerAsset" in logical_id
+    ]
+    assert len(environments) == 2  # the relay and the load generators
+    for environment in environments:
+        # staging and prod run Graviton (arm64) tasks: an ARM build machine, no emulation.
+        assert environment["Type"] == "ARM_CONTAINER"
+        assert environment["Image"] == "aws/codebuild/amazonlinux-aarch64-standard:3.0"
+        assert environment["PrivilegedMode"] is True
+    assert {load("staging").relay.cpu_architecture, load("prod").relay.cpu_architecture} == {
+        "arm64"
+    }
+
+
+def test_stages_of_different_architectures_fail_with_the_fix() -> None:
+    staging = load("staging")
+    x86 = dataclasses.replace(
+        staging, relay=dataclasses.replace(staging.relay, cpu_architecture="x86_64")
+    )
+    with pytest.raises(StageConfigError) as raised:
+        check_one_architecture([x86, load("prod")])
+    message = str(raised.value)
+    assert "staging: 'x86_64', prod: 'arm64'" in message
+    assert "[stages.staging.relay] and [stages.prod.relay]" in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -135,7 +136,8 @@ def test_https_stages_use_the_certificate_and_redirect_http(
         assert https["Certificates"] == [
             {"CertificateArn": load(stage.stage).load_balancer.certificate_arn}
         ]
-        assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+        # AWS's recommended post-quantum policy (hybrid ML-KEM key exchange, TLS 1.3/1.2).
+        assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
         assert https["DefaultActions"][0]["Type"] == "forward"
         assert listeners[80]["DefaultActions"] == [
             {
@@ -170,7 +172,8 @@ def test_cluster_has_container_insights(stage: Synthesized) -> None:
 
 def test_fargate_service_is_private_with_rollback(stage: Synthesized) -> None:
     props = one(stage, "AWS::ECS::Service")
-    assert props["LaunchType"] == "FARGATE"
+    # A capacity-provider strategy instead of a launch type (test_capacity_providers).
+    assert "LaunchType" not in props
     network = props["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     assert len(network["Subnets"]) == (3 if stage.stage == "prod" else 2)
@@ -186,12 +189,18 @@ def test_fargate_service_is_private_with_rollback(stage: Synthesized) -> None:
     assert props["LoadBalancers"][0]["ContainerPort"] == 8000
 
 
+# relay.cpu_architecture per stage: Graviton where the tasks run on FARGATE; dev runs on
+# FARGATE_SPOT, which takes only X86_64 tasks.
+ARCHITECTURES = {"dev": ("X86_64", "linux/amd64")}
+GRAVITON = ("ARM64", "linux/arm64")
+
+
 def test_task_size_and_platform(stage: Synthesized) -> None:
     props = one(stage, "AWS::ECS::TaskDefinition")
     expected = {"dev": ("256", "512")}.get(stage.stage, ("1024", "2048"))
     assert (props["Cpu"], props["Memory"]) == expected
     assert props["RuntimePlatform"] == {
-        "CpuArchitecture": "X86_64",
+        "CpuArchitecture": ARCHITECTURES.get(stage.stage, GRAVITON)[0],
         "OperatingSystemFamily": "LINUX",
     }
     assert props["RequiresCompatibilities"] == ["FARGATE"]
@@ -236,10 +245,9 @@ def test_logs_go_to_an_encrypted_group_with_retention(stage: Synthesized) -> Non
     options = container(stage)["LogConfiguration"]
     assert options["LogDriver"] == "awslogs"
     assert options["Options"]["mode"] == "non-blocking"
-    (group_id, group), *_ = (
-        (i, r) for i, r in stage.resources("service", "AWS::Logs::LogGroup").items()
-    )
-    assert options["Options"]["awslogs-group"] == {"Ref": group_id}
+    group_id = options["Options"]["awslogs-group"]["Ref"]
+    assert group_id.startswith("RelayLogGroup")
+    group = stage.resources("service", "AWS::Logs::LogGroup")[group_id]
     days = {"dev": 7, "staging": 30, "prod": 90}[stage.stage]
     assert group["Properties"]["RetentionInDays"] == days
     assert "KmsKeyId" in group["Properties"]
@@ -361,11 +369,13 @@ def test_outputs_give_the_url(dev: Synthesized, prod: Synthesized) -> None:
     assert prod.templates["service"]["Outputs"]["Url"]["Value"] == "https://chat.example.com/"
 
 
-def test_image_is_built_from_service_dockerfile_for_amd64(stage: Synthesized) -> None:
+def test_image_is_built_from_service_dockerfile_for_the_task_platform(
+    stage: Synthesized,
+) -> None:
     assets = json.loads(stage.assets_path("service").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["dockerFile"] == "service/Dockerfile"
-    assert image["source"]["platform"] == "linux/amd64"
+    assert image["source"]["platform"] == ARCHITECTURES.get(stage.stage, GRAVITON)[1]
     staged = stage.assets_path("service").parent / image["source"]["directory"]
     names = {p.name for p in staged.iterdir()}
     assert {"service", "web", "requirements.lock"} <= names
@@ -384,3 +394,28 @@ def test_metrics_endpoint_is_not_served_through_the_load_balancer(stage: Synthes
     (action,) = rule["Actions"]
     assert action["Type"] == "fixed-response"
     assert action["FixedResponseConfig"]["StatusCode"] == "404"
+
+
+def test_capacity_providers(stage: Synthesized) -> None:
+    associations = one(stage, "AWS::ECS::ClusterCapacityProviderAssociations")
+    assert sorted(associations["CapacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+    strategy = one(stage, "AWS::ECS::Service")["CapacityProviderStrategy"]
+    if stage.stage == "dev":
+        assert strategy == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 100}]
+    else:
+        # Prod's Spot share is a setting (relay.spot_percent, 0 by default); staging runs
+        # what prod runs.
+        assert strategy == [{"Base": 0, "CapacityProvider": "FARGATE", "Weight": 100}]
+
+
+def test_a_spot_share_splits_the_strategy() -> None:
+    from stacks.service import capacity_provider_strategies
+
+    relay = load("prod").relay
+    split = dataclasses.replace(relay, cpu_architecture="x86_64", spot_percent=30, on_demand_base=3)
+    assert [
+        (s.capacity_provider, s.base, s.weight) for s in capacity_provider_strategies(split)
+    ] == [("FARGATE", 3, 70), ("FARGATE_SPOT", None, 30)]
+    assert [(s.capacity_provider, s.weight) for s in capacity_provider_strategies(relay)] == [
+        ("FARGATE", 100)
+    ]
