@@ -23,9 +23,10 @@ function sameDay(a, b) {
   return a.toDateString() === b.toDateString();
 }
 
-// "14:05" today; "Mon 30 Nov, 14:05" before today; the year too when it is another year.
+// "14:05" (or "2:05 PM") today; "Mon 30 Nov, 14:05" before today; the year too when it is another
+// year. A numeric hour: "2-digit" would write "02:05 PM" in 12-hour locales.
 function shortTime(date, now = new Date()) {
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
   if (sameDay(date, now)) return time;
   const day = date.toLocaleDateString([], {
     weekday: "short",
