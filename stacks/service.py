@@ -438,6 +438,10 @@ def relay_metric(
     )
 
 
+# How much longer than the ALB's idle timeout the relay keeps an idle HTTP connection.
+KEEPALIVE_MARGIN_SECONDS = 5
+
+
 def relay_environment(config: StageConfig, redis_url: str, target_group_arn: str) -> dict[str, str]:
     """The relay's settings as environment variables (contract: service/config.py)."""
     relay = config.relay
@@ -457,6 +461,11 @@ def relay_environment(config: StageConfig, redis_url: str, target_group_arn: str
         "DRAIN_TARGET_GROUP_ARN": target_group_arn,
         "DRAIN_POLL_SECONDS": str(relay.drain_poll_seconds),
         "PRESENCE_TTL": str(relay.presence_ttl_seconds),
+        # Longer than the load balancer's idle timeout: the ALB, not the relay, closes an
+        # idle kept-alive connection, so it never reuses one the relay is closing (a 502).
+        "HTTP_KEEPALIVE_SECONDS": str(
+            config.load_balancer.idle_timeout_seconds + KEEPALIVE_MARGIN_SECONDS
+        ),
         "LOG_LEVEL": relay.log_level,
         # Where the relay publishes its metrics (EMF through awslogs); the Connections
         # scaling policy and the monitoring stack read exactly this namespace and dimension.

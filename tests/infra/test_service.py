@@ -271,6 +271,17 @@ def test_environment_follows_the_relay_contract(stage: Synthesized) -> None:
     assert env.get("ALLOWED_ORIGINS") == origin
 
 
+def test_relay_keeps_idle_http_connections_longer_than_the_load_balancer(
+    stage: Synthesized,
+) -> None:
+    """AWS: a target's keep-alive must outlast the ALB's idle timeout, or the ALB may reuse
+    a connection the target is closing and answer 502."""
+    (balancer,) = stage.resources("service", "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attributes = {a["Key"]: a["Value"] for a in balancer["Properties"]["LoadBalancerAttributes"]}
+    idle = int(attributes["idle_timeout.timeout_seconds"])
+    assert int(environment(stage)["HTTP_KEEPALIVE_SECONDS"]) == idle + 5
+
+
 def test_auth_token_arrives_as_an_ecs_secret(stage: Synthesized) -> None:
     relay = container(stage)
     assert "REDIS_AUTH_TOKEN" not in environment(stage)
