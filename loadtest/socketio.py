@@ -16,9 +16,12 @@ original sample's payloads (a message object, a list or {messages} for history):
     client -> server   join(room)   send(text, ref)
 
 A message's text is its `text`, or `message` as the original sample names it. The original
-sample emits `message_history` to every socket on every join; a client only takes the
-first one of its connection (its own join) and drops the rest, as they repeat messages it
-already has.
+sample sends no welcome and emits `member_history` and `message_history` to every socket on
+every join, then publishes the joiner's `member_add` (to everyone, the joiner too; its
+`socket` is the socket id the connect packet `40{"sid":...}` told the client). So without a
+welcome a client is joined at its own `member_add`, with the last `message_history` it got
+before it (its own join's or a later one's); later histories repeat what it already has
+and are dropped. A `member_add` is searched for the id, not parsed, and only until then.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ PONG = encode_frame(OP_TEXT, b"3")  # masked once: a pong carries no payload to 
 CONNECT_NAMESPACE = b"40"
 EVENT = b"42"
 PRESENCE_EVENT = b'42["member_'  # presence is unused by the generator (see client.py)
+MEMBER_ADD_EVENT = b'42["member_add"'
 
 
 class NamespaceRefused(Exception):
@@ -65,6 +69,9 @@ class SocketIOConnection(RelayConnection):
         super().__init__(request, key, self._on_packet)
         self.deliver = on_text
         self.namespace: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.own_member_marker: bytes | None = None  # '"socket":"<sid>"' once connected
+        self.welcomed = False
+        self.pending_history: bytes | None = None  # no welcome: the last history so far
         self.history_taken = False
 
     def send_text(self, payload: bytes) -> None:
@@ -87,6 +94,8 @@ class SocketIOConnection(RelayConnection):
         if payload.startswith(EVENT):
             if not payload.startswith(PRESENCE_EVENT):
                 self._on_event(payload, now)
+            elif not self.history_taken and self._is_own_member_add(payload):
+                self._take_history(self.pending_history or b'42["message_history",[]]', now)
         elif payload == b"2":
             if self.is_open:
                 self.transport.write(PONG)  # type: ignore[union-attr]
@@ -94,9 +103,26 @@ class SocketIOConnection(RelayConnection):
             super().send_text(CONNECT_NAMESPACE)  # Engine.IO open: connect to "/"
         elif payload.startswith(CONNECT_NAMESPACE):
             if not self.namespace.done():
-                self.namespace.set_result(None)
+                self._on_connected(payload)
         elif payload.startswith(b"44") and not self.namespace.done():
             self.namespace.set_exception(NamespaceRefused(payload[2:].decode(errors="replace")))
+
+    def _is_own_member_add(self, payload: bytes) -> bool:
+        marker = self.own_member_marker
+        return marker is not None and payload.startswith(MEMBER_ADD_EVENT) and marker in payload
+
+    def _take_history(self, payload: bytes, now: int) -> None:
+        self.welcomed = True  # as if: the history is taken as the welcome's would be
+        self._on_event(payload, now)
+
+    def _on_connected(self, payload: bytes) -> None:
+        try:
+            sid = orjson.loads(payload[2:])["sid"]
+        except (ValueError, TypeError, KeyError):
+            self.namespace.set_exception(NamespaceRefused("connect packet without a sid"))
+            return
+        self.own_member_marker = b'"socket":' + orjson.dumps(sid)
+        self.namespace.set_result(None)
 
     def _on_event(self, payload: bytes, now: int) -> None:
         try:
@@ -106,7 +132,10 @@ class SocketIOConnection(RelayConnection):
                 frame = {"type": "messages", "message": as_v1_message(data)}
             elif name == "message_history":
                 if self.history_taken:
-                    return  # someone else's join, emitted to everyone
+                    return  # a later join's, emitted to everyone
+                if not self.welcomed:
+                    self.pending_history = payload  # maybe another join's: wait (see above)
+                    return
                 self.history_taken = True
                 messages = data if isinstance(data, list) else data["messages"]
                 complete = True if isinstance(data, list) else data.get("complete", True)
@@ -116,6 +145,7 @@ class SocketIOConnection(RelayConnection):
                     "complete": complete,
                 }
             elif name in ("welcome", "ack", "error"):
+                self.welcomed = self.welcomed or name == "welcome"
                 frame = {**data, "type": name}
             else:
                 return
