@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from bench.environment import describe
+from bench.idle import IDLE, scenario_idle
 from bench.markdown import render, update_page
 from bench.scenarios import FULL, QUICK, SCENARIOS, BenchError, Cluster
 from bench.versus import VERSUS, scenario_versus
@@ -24,7 +25,7 @@ PAGE = REPO / "docs" / "benchmarks.md"
 
 
 # The comparison with the alternatives runs first and leads the page.
-ALL_SCENARIOS = {VERSUS: scenario_versus, **SCENARIOS}
+ALL_SCENARIOS = {VERSUS: scenario_versus, **SCENARIOS, IDLE: scenario_idle}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         saved = RESULTS / f"{name}.json"
         if name not in results and saved.exists():
             results[name] = orjson.loads(saved.read_bytes())
+    idle = results.pop(IDLE, None)
     if versus := results.pop(VERSUS, None):
         write_versus_plot(versus, RESULTS / f"{VERSUS}.png")
         update_versus_page(PAGE, render_versus(versus, f"../bench/results/{VERSUS}.png"))
-    update_page(PAGE, render(environment, results, args.quick))
+    update_page(PAGE, render(environment, results, args.quick, idle))
     print(f"\nwrote {PAGE.relative_to(REPO)} and bench/results/")
     if failed:
         print(f"bench: {failed}", file=sys.stderr)
