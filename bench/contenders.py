@@ -9,17 +9,13 @@ bench/peers/, run with the venv's Node (`make node`) on the packages package.jso
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from tests.support.processes import RedisServer, RelayProcess, free_port, wait_until
+from tests.support.processes import RedisServer, RelayProcess
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / "bench" / "peers"
@@ -56,57 +52,21 @@ def check_node_peers() -> None:
             )
 
 
-class PeerProcess:
-    """One bench/peers server under the venv's Node, ready once /healthz answers."""
+class PeerProcess(RelayProcess):
+    """One bench/peers server under the venv's Node, started, watched and stopped as a relay
+    is (ready once /readyz answers: its Redis connections are up)."""
 
     def __init__(self, script: str, redis_url: str) -> None:
-        self.port = free_port()
+        super().__init__(env={"REDIS_URL": redis_url})
+        self.env["PORT"] = str(self.port)
         self.script = PEERS / script
-        self.env = {**os.environ, "PORT": str(self.port), "REDIS_URL": redis_url}
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the peer
-            prefix="peer-", suffix=".log", delete=False
-        )
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/socket.io/"
 
-    def start(self, timeout: float = 20) -> PeerProcess:
-        self.process = subprocess.Popen(
-            [str(NODE), str(self.script)],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-        def healthy() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.script.name} exited early:\n{self.output()}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/healthz"
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_until(healthy, timeout, what=f"{self.script.name} on port {self.port} ready")
-        return self
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+    def command(self) -> list[str]:
+        return [str(NODE), str(self.script)]
 
 
 class ContenderServers:
@@ -116,7 +76,7 @@ class ContenderServers:
         self.contender = contender
         self.redis = redis_server
         self.count = count
-        self.servers: list[RelayProcess | PeerProcess] = []
+        self.servers: list[RelayProcess] = []
 
     def __enter__(self) -> ContenderServers:
         client = self.redis.client()
@@ -125,9 +85,7 @@ class ContenderServers:
         try:
             for _ in range(self.count):
                 if self.contender.script is None:
-                    server: RelayProcess | PeerProcess = RelayProcess(
-                        env={**RELAY_ENV, "REDIS_URL": self.redis.url}
-                    )
+                    server = RelayProcess(env={**RELAY_ENV, "REDIS_URL": self.redis.url})
                 else:
                     server = PeerProcess(self.contender.script, self.redis.url)
                 self.servers.append(server)  # appended first, so a failed start is stopped
@@ -140,10 +98,7 @@ class ContenderServers:
 
     def __exit__(self, *exc: object) -> None:
         for server in self.servers:
-            if isinstance(server, RelayProcess):
-                server.__exit__(None, None, None)
-            else:
-                server.stop()
+            server.__exit__(None, None, None)
         self.servers = []
 
     @property
@@ -155,6 +110,3 @@ class ContenderServers:
 
     def rss(self) -> int:
         return sum(psutil.Process(pid).memory_info().rss for pid in self.pids())
-
-    def cpu_seconds(self) -> float:
-        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in self.pids())

@@ -30,7 +30,8 @@ async function main() {
   await redis.connect();
 
   const server = http.createServer((req, res) => {
-    res.writeHead(req.url === "/healthz" ? 200 : 404).end();
+    // Ready once listening: Redis connected first (bench/contenders.py waits for /readyz).
+    res.writeHead(req.url === "/readyz" || req.url === "/healthz" ? 200 : 404).end();
   });
   const io = new Server(server, { transports: ["websocket"], perMessageDeflate: false });
 

@@ -38,7 +38,8 @@ async function main() {
   await Promise.all([redis.connect(), pub.connect(), sub.connect()]);
 
   const server = http.createServer((req, res) => {
-    res.writeHead(req.url === "/healthz" ? 200 : 404).end();
+    // Ready once listening: Redis connected first (bench/contenders.py waits for /readyz).
+    res.writeHead(req.url === "/readyz" || req.url === "/healthz" ? 200 : 404).end();
   });
   // Per-message deflate is off in the relay too (it costs memory per connection).
   const io = new Server(server, {
