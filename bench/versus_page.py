@@ -121,10 +121,10 @@ def write_versus_plot(summary: dict, path: Path) -> None:
             value, _ = _value(scenario, key, summary["medians"][scenario][contender], hold_s)
             values.append((value or 0) / (KIB if key == "rss_per_connection_bytes" else 1))
         axis.bar(range(len(values)), values, color=["tab:green", "tab:orange", "tab:red"])
-        axis.set_yscale("log")
+        axis.set_ylim(bottom=0)  # bars from zero, so their heights compare as ratios
         axis.set_xticks(range(len(values)), ["relay", "Socket.IO", "original"], fontsize=8)
         axis.set_title(label, fontsize=9)
-    figure.suptitle("lower is better (log scale); median of each contender's runs", fontsize=10)
+    figure.suptitle("lower is better; median of each contender's runs", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)
