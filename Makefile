@@ -106,7 +106,8 @@ $(VENV)/.node: $(VENV)/.dev-deps
 
 node: $(VENV)/.node
 
-# package.json also pins axe-core, which tests/web injects into the page for the accessibility scan.
+# package.json also pins axe-core, which tests/web injects into the page for the accessibility
+# scan, and the benchmark's alternatives (socket.io, @socket.io/redis-adapter, redis).
 node_modules/.package-lock.json: package.json package-lock.json $(VENV)/.node
 	$(INFRA_ENV) npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -159,12 +160,14 @@ snapshots: $(VENV)/.dev-deps cdk-cli
 # --- end infrastructure -------------------------------------------------------
 
 # --- benchmarks ---------------------------------------------------------------
-# Starts its own redis-server and 2 relays on loopback, runs scenarios A-E with
-# `python -m loadtest`, writes bench/results/*.json and the table in docs/benchmarks.md.
+# Starts its own redis-server and 2 relays on loopback, runs `versus` (the relay beside
+# Socket.IO 4 + redis-adapter and the original sample's design, bench/peers/: Node from the
+# venv, their packages pinned in package.json and installed by `npm ci`), scenarios A-E and
+# `idle` with `python -m loadtest`, writes bench/results/*.json and docs/benchmarks.md.
 # BENCH_ARGS=--quick for a short trial; BENCH_ARGS="--only B" for one scenario.
 BENCH_ARGS ?=
 
-bench: $(VENV)/.dev-deps system-deps
+bench: $(VENV)/.dev-deps system-deps node_modules/.package-lock.json
 	$(BIN)/python -m bench $(BENCH_ARGS)
 # --- end benchmarks -----------------------------------------------------------
 

@@ -211,7 +211,30 @@ def shards_tables(e_shards: dict) -> list[str]:
     return lines
 
 
-def render(environment: dict, results: dict[str, dict], quick: bool) -> str:
+def idle_lines(idle: dict) -> list[str]:
+    """The 10,000-idle-connection run (bench/idle.py) and the relay's own memory floor."""
+    per_conn = idle.get("rss_per_connection_bytes")
+    share = idle.get("idle_cpu_core_share")
+    if per_conn is None or share is None:
+        return [f"Not measured: {idle['joined']}/{idle['clients']} joined."]
+    ok = per_conn <= 16 * KIB
+    return [
+        "| figure | value |",
+        "|---|---|",
+        f"| idle connections (rooms) | {idle['joined']:,}/{idle['clients']:,} ({idle['rooms']}) |",
+        f"| joins spread over | {idle['ramp_s']} s |",
+        f"| relay RSS before / with them | {idle['rss_before_bytes'] / 2**20:.1f} / "
+        f"{idle['rss_idle_bytes'] / 2**20:.1f} MiB |",
+        f"| RSS per idle connection (target <= 16 KiB) | {per_conn / KIB:.1f} KiB "
+        f"({_verdict(ok)}) |",
+        f"| relay CPU while idle, pings every {idle['ping_interval_s']} s | {share:.1%} of a "
+        f"core over {idle['idle_window_s']} s |",
+    ]
+
+
+def render(
+    environment: dict, results: dict[str, dict], quick: bool, idle: dict | None = None
+) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in environment["packages"].items())
     lines = [
         BEGIN,
@@ -242,6 +265,8 @@ def render(environment: dict, results: dict[str, dict], quick: bool) -> str:
         lines += ["", "### C: the rate ramp", "", *c_steps_table(c)]
     if e_shards := results.get(E_SHARDS):
         lines += ["", "### E on 1 shard vs 3 shards", "", *shards_tables(e_shards)]
+    if idle:
+        lines += ["", "### Idle connections on one relay", "", *idle_lines(idle)]
     lines += ["", END]
     return "\n".join(lines)
 

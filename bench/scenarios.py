@@ -17,6 +17,7 @@ import orjson
 import psutil
 import redis
 
+from bench.contenders import RELAY_ENV
 from bench.environment import describe
 from bench.shards import E_SHARDS, ShardProbe, count_keys, summarise, window
 from tests.support.cluster import LocalCluster
@@ -25,8 +26,6 @@ from tests.support.processes import RedisServer, RelayProcess
 REPO = Path(__file__).resolve().parents[1]
 JOINED = re.compile(r"joined (\d+)/(\d+)")
 
-# The relay's per-connection rate limit protects production; senders here go far beyond it.
-RELAY_ENV = {"RATE_LIMIT": "1000000", "RATE_BURST": "1000000", "LOG_LEVEL": "warning"}
 
 C_MAX_P99_MS = 250.0
 C_RATES = (10, 20, 30, 40, 50, 60, 80, 100, 125, 150)  # msg/s per sender on B's shape

@@ -44,6 +44,7 @@ from loadtest.progress import ProgressDisplay
 from loadtest.report import build_report
 from loadtest.runner import StartMissed, WorkerFailed, run_workers
 from loadtest.shardfile import shard_section
+from loadtest.socketio import socketio_url
 from loadtest.stamp import MAX_TEXT
 from loadtest.worker import tls_context
 
@@ -52,6 +53,7 @@ RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")  # goes into room names and message sta
 MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
 MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
 MERGE_COMMAND = "merge"
+PROTOCOLS = ("v1", "socketio")
 AWS_COMMAND = "aws"  # needs boto3 (loadtest/requirements.txt)
 
 
@@ -149,6 +151,14 @@ def build_parser() -> OneLineParser:
         "or derived from --start-at so that every shard agrees",
     )
     conn = parser.add_argument_group("connection")
+    conn.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="v1",
+        help="v1: chat-relay's wire protocol (default); socketio: the same chat as Socket.IO 4 "
+        "events over Engine.IO's WebSocket transport, as bench/peers serve it "
+        "(URL path defaults to /socket.io/)",
+    )
     conn.add_argument("--origin", help="Origin header to send (default: none)")
     conn.add_argument("--insecure", action="store_true", help="do not verify wss:// certificates")
     conn.add_argument(
@@ -231,8 +241,9 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     check_output_paths(args)
     run_id = run_id_from_args(args)
     identity = {"run_id": run_id} if run_id is not None else {}
+    urls = [socketio_url(u) for u in args.urls] if args.protocol == "socketio" else args.urls
     plan = RunPlan(
-        urls=tuple(args.urls),
+        urls=tuple(urls),
         clients=args.clients,
         rooms=args.rooms,
         senders=args.senders,
@@ -249,6 +260,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         origin=args.origin,
         insecure=args.insecure,
         room_prefix=args.room_prefix,
+        protocol=args.protocol,
         window=args.window,
         gates=gates,
         shard_count=shard_count,

@@ -16,6 +16,7 @@ import orjson
 
 from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.schedule import due_times, sleep_until, stamp_for
+from loadtest.socketio import NamespaceRefused, open_socketio_connection
 from loadtest.stamp import decode_text, encode_text, text_prefix
 from loadtest.stats import Tally
 from loadtest.wire import ConnectionClosed, HandshakeFailed, RelayConnection, open_connection
@@ -109,7 +110,14 @@ class SimulatedClient:
         while not self.ctx.stopping:
             try:
                 conn = await self._connect_and_join()
-            except (OSError, TimeoutError, HandshakeFailed, JoinRejected, ClosedDuringJoin) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                HandshakeFailed,
+                JoinRejected,
+                ClosedDuringJoin,
+                NamespaceRefused,
+            ) as exc:
                 if self.ctx.stopping:
                     return
                 self.ctx.tally.connect_errors[connect_error_name(exc)] += 1
@@ -142,7 +150,8 @@ class SimulatedClient:
         plan = self.ctx.plan
         deadline = asyncio.get_running_loop().time() + plan.join_timeout
         self.joining = asyncio.get_running_loop().create_future()
-        conn = await open_connection(
+        opener = open_socketio_connection if plan.protocol == "socketio" else open_connection
+        conn = await opener(
             self.url,
             self._on_text,
             origin=plan.origin,

@@ -53,6 +53,7 @@ class RunPlan:
     origin: str | None = None
     insecure: bool = False
     room_prefix: str = ""
+    protocol: str = "v1"  # or "socketio": loadtest/socketio.py
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     window: float = 1.0  # seconds per point of the latency-over-time series
     gates: Gates = field(default_factory=Gates)

@@ -226,8 +226,10 @@ async def open_connection(
     tls: ssl.SSLContext | None = None,
     timeout: float = 10.0,
     user_agent: str = "chat-relay-loadtest",
+    protocol: type[RelayConnection] = RelayConnection,
 ) -> RelayConnection:
-    """Connect and complete the WebSocket handshake within `timeout` seconds."""
+    """Connect and complete the WebSocket handshake within `timeout` seconds; `protocol`
+    is the connection class (loadtest/socketio.py's carries Socket.IO over it)."""
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""
@@ -251,7 +253,7 @@ async def open_connection(
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
         _, connection = await loop.create_connection(
-            lambda: RelayConnection(request, key, on_text),
+            lambda: protocol(request, key, on_text),
             host,
             port,
             ssl=(tls or ssl.create_default_context()) if secure else None,

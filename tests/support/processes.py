@@ -131,9 +131,13 @@ class RelayProcess:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    def command(self) -> list[str]:
+        """What runs; the benchmark's Node peers (bench/contenders.py) put theirs here."""
+        return [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
+
     def start(self, timeout: float = 20) -> RelayProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            self.command(),
             cwd=REPO,
             env=self.env,
             stdout=self.log,
@@ -142,7 +146,7 @@ class RelayProcess:
 
         def healthy() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"relay exited early:\n{self.output()}")
+                raise RuntimeError(f"{' '.join(self.command())} exited early:\n{self.output()}")
             try:
                 with urllib.request.urlopen(f"{self.http}/readyz", timeout=1) as response:
                     return response.status == 200
