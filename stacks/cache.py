@@ -13,13 +13,12 @@ from __future__ import annotations
 from aws_cdk import CfnDeletionPolicy, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.compliance import acknowledge_nag
 from stacks.config import CacheSettings, StageConfig
-from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 from stacks.network import CACHE_SUBNETS
 
 # AUTH tokens may use printable ASCII except space, '"', '/' and '@'; letters and digits
@@ -90,12 +89,12 @@ class CacheStack(Stack):
         )
 
         self.log_groups = {
-            log_type: logs.LogGroup(
+            log_type: encrypted_log_group(
                 self,
                 f"{title}LogGroup",
-                retention=retention(settings.slow_log_retention_days),
-                encryption_key=self.key,
-                removal_policy=removal_policy(config),
+                config,
+                retention_days=settings.slow_log_retention_days,
+                key=self.key,
             )
             for log_type, title in (("slow-log", "SlowLog"), ("engine-log", "EngineLog"))
         }

@@ -25,7 +25,6 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -33,7 +32,7 @@ from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
-from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 
 CONTAINER_NAME = "loadtest"
 RESULTS_PREFIX = "results/"
@@ -112,12 +111,12 @@ class LoadGeneratorStack(Stack):
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
         )
-        log_group = logs.LogGroup(
+        log_group = encrypted_log_group(
             self,
             "LogGroup",
-            retention=retention(config.relay.log_retention_days),
-            encryption_key=logs_key(self, "LogKey", config, "load generator logs"),
-            removal_policy=removal_policy(config),
+            config,
+            retention_days=config.relay.log_retention_days,
+            key=logs_key(self, "LogKey", config, "load generator logs"),
         )
 
         self.task_definition = fargate.task_definition(

@@ -48,6 +48,27 @@ def removal_policy(config: StageConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
 
 
+def encrypted_log_group(
+    scope: Construct,
+    construct_id: str,
+    config: StageConfig,
+    *,
+    retention_days: int,
+    key: kms.IKey,
+    log_group_name: str | None = None,
+) -> logs.LogGroup:
+    """A log group under a customer-managed key, kept ``retention_days``, removed with the
+    stack only where the stage does not retain data."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=log_group_name,
+        retention=retention(retention_days),
+        encryption_key=key,
+        removal_policy=removal_policy(config),
+    )
+
+
 def logs_key(scope: Construct, construct_id: str, config: StageConfig, purpose: str) -> kms.Key:
     """A customer-managed key that CloudWatch Logs in this region may use for a log group."""
     key = kms.Key(

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
 from stacks.config import StageConfig
 from stacks.endpoints import add_interface_endpoints, add_s3_gateway
-from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.log_groups import encrypted_log_group, logs_key
 
 HTTPS_PORT = 443
 HTTP_PORT = 80
@@ -88,12 +87,12 @@ class NetworkStack(Stack):
             "internet-facing ALB (and NAT in dev). Service and cache subnets have no such route.",
         )
         flow_log_key = logs_key(self, "FlowLogKey", config, "VPC flow logs")
-        flow_log_group = logs.LogGroup(
+        flow_log_group = encrypted_log_group(
             self,
             "FlowLogGroup",
-            retention=retention(settings.flow_log_retention_days),
-            encryption_key=flow_log_key,
-            removal_policy=removal_policy(config),
+            config,
+            retention_days=settings.flow_log_retention_days,
+            key=flow_log_key,
         )
         flow_log = self.vpc.add_flow_log(
             "FlowLog",

@@ -19,7 +19,6 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -28,7 +27,7 @@ from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import RelaySettings, StageConfig
-from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.log_groups import encrypted_log_group, logs_key
 from stacks.network import SERVICE_SUBNETS
 from stacks.sign_in import SignIn
 from stacks.waf import EdgeFirewall
@@ -165,12 +164,8 @@ class ServiceStack(Stack):
         )
 
         log_key = logs_key(self, "RelayLogKey", config, "relay container logs")
-        self.log_group = logs.LogGroup(
-            self,
-            "RelayLogGroup",
-            retention=retention(relay.log_retention_days),
-            encryption_key=log_key,
-            removal_policy=removal_policy(config),
+        self.log_group = encrypted_log_group(
+            self, "RelayLogGroup", config, retention_days=relay.log_retention_days, key=log_key
         )
 
         self.task_definition = fargate.task_definition(

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.log_groups import logs_key, removal_policy, retention
+from stacks.log_groups import encrypted_log_group, logs_key
 
 # The relay's only WebSocket route (service/app.py).
 UPGRADE_PATH = "/ws"
@@ -126,13 +125,13 @@ class EdgeFirewall(Construct):
             web_acl_arn=self.web_acl.attr_arn,
         )
 
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "LogGroup",
+            config,
             log_group_name=f"{LOG_GROUP_PREFIX}{config.prefix}",
-            retention=retention(settings.log_retention_days),
-            encryption_key=logs_key(self, "LogKey", config, "AWS WAF logs"),
-            removal_policy=removal_policy(config),
+            retention_days=settings.log_retention_days,
+            key=logs_key(self, "LogKey", config, "AWS WAF logs"),
         )
         stack = Stack.of(self)
         wafv2.CfnLoggingConfiguration(
