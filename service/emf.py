@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .metrics import Histogram, RelayMetrics, broker_counter, quantile
+from .metrics import Histogram, RelayMetrics, quantile
+from .snapshot import RelaySnapshot
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -45,19 +46,19 @@ MILLISECONDS = "Milliseconds"
 NONE = "None"
 
 # (EMF name, unit, reader) for the counters sent as per-interval deltas.
-COUNTERS: tuple[tuple[str, str, Callable[[Hub, RelayMetrics], int]], ...] = (
-    ("ConnectionsOpened", COUNT, lambda h, m: m.connections_opened),
-    ("ConnectionsClosed", COUNT, lambda h, m: m.connections_closed),
-    ("Joins", COUNT, lambda h, m: m.joins),
-    ("MessagesIn", COUNT, lambda h, m: m.messages_in),
-    ("MessagesOut", COUNT, lambda h, m: m.messages_out),
-    ("Deliveries", COUNT, lambda h, m: m.deliveries),
-    ("SendsUnavailable", COUNT, lambda h, m: m.send_unavailable),
-    ("SlowConsumerCloses", COUNT, lambda h, m: m.slow_consumer_closes),
-    ("RateLimitedFrames", COUNT, lambda h, m: m.rate_limited),
-    ("RedisReconnects", COUNT, lambda h, m: broker_counter(h, "reconnects")),
-    ("ProbeFailures", COUNT, lambda h, m: broker_counter(h, "deaf_restarts")),
-    ("BackfilledMessages", COUNT, lambda h, m: broker_counter(h, "backfilled")),
+COUNTERS: tuple[tuple[str, str, Callable[[RelaySnapshot, RelayMetrics], int]], ...] = (
+    ("ConnectionsOpened", COUNT, lambda s, m: m.connections_opened),
+    ("ConnectionsClosed", COUNT, lambda s, m: m.connections_closed),
+    ("Joins", COUNT, lambda s, m: m.joins),
+    ("MessagesIn", COUNT, lambda s, m: m.messages_in),
+    ("MessagesOut", COUNT, lambda s, m: m.messages_out),
+    ("Deliveries", COUNT, lambda s, m: m.deliveries),
+    ("SendsUnavailable", COUNT, lambda s, m: m.send_unavailable),
+    ("SlowConsumerCloses", COUNT, lambda s, m: m.slow_consumer_closes),
+    ("RateLimitedFrames", COUNT, lambda s, m: m.rate_limited),
+    ("RedisReconnects", COUNT, lambda s, m: s.broker.reconnects),
+    ("ProbeFailures", COUNT, lambda s, m: s.broker.deaf_restarts),
+    ("BackfilledMessages", COUNT, lambda s, m: s.broker.backfilled),
 )
 PER_TASK = ("Connections", "Deliveries", "FanoutLatencyP99", "EventLoopLagMax")
 
@@ -94,16 +95,17 @@ class EmfReporter:
         self.service_name = service_name
         self.task = task
         self._write = write or _stdout
-        self._last = {name: read(hub, metrics) for name, _, read in COUNTERS}
+        start = hub.snapshot()
+        self._last = {name: read(start, metrics) for name, _, read in COUNTERS}
         self._fanout = metrics.fanout_latency.snapshot()
         self._lag = metrics.loop_lag.snapshot()
 
     def line(self, now: float | None = None) -> str:
-        hub, m = self.hub, self.metrics
-        values: dict[str, float] = {"Connections": len(hub.connections)}
+        state, m = self.hub.snapshot(), self.metrics
+        values: dict[str, float] = {"Connections": state.connections}
         units: dict[str, str] = {"Connections": COUNT}
         for name, unit, read in COUNTERS:
-            current = read(hub, m)
+            current = read(state, m)
             values[name] = max(0, current - self._last[name])
             units[name] = unit
             self._last[name] = current
@@ -117,7 +119,7 @@ class EmfReporter:
             for name, value in _interval_stats(histogram, previous, current).items():
                 values[f"{prefix}{name}"] = round(value, 3)
                 units[f"{prefix}{name}"] = MILLISECONDS
-        values["BrokerReady"] = int(hub.broker.ready)
+        values["BrokerReady"] = int(state.broker.ready)
         units["BrokerReady"] = NONE
         service_metrics = [{"Name": n, "Unit": units[n]} for n in values]
         task_metrics = [{"Name": n, "Unit": units[n]} for n in PER_TASK if n in values]

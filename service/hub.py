@@ -16,6 +16,7 @@ from . import protocol
 from .broker import Broker
 from .connection import ClientConnection, WriteCoalescer
 from .metrics import RelayMetrics
+from .snapshot import RelaySnapshot
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -49,6 +50,11 @@ class Hub:
 
     async def start(self) -> None:
         await self.broker.start(self.deliver)
+
+    def snapshot(self) -> RelaySnapshot:
+        return RelaySnapshot(
+            connections=len(self.connections), rooms=len(self.rooms), broker=self.broker.stats()
+        )
 
     async def close(self) -> None:
         for task in list(self._background):

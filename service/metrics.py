@@ -155,11 +155,6 @@ async def watch_loop_lag(metrics: RelayMetrics, interval: float = LOOP_LAG_INTER
         metrics.loop_lag.observe(max(0.0, (loop.time() - start - interval) * 1000))
 
 
-def broker_counter(hub: Hub, name: str) -> int:
-    """A recovery counter of the broker (the Redis broker keeps them; memory has none)."""
-    return int(getattr(hub.broker, name, 0))
-
-
 class RelayCollector:
     """Builds the metric families from the counters at scrape time."""
 
@@ -171,10 +166,10 @@ class RelayCollector:
         return iter(())  # families vary (per close code); registering must not collect
 
     def collect(self) -> Iterator[Metric]:
-        m, hub = self.metrics, self.hub
-        yield _gauge("chat_relay_connections", "Open WebSockets", len(hub.connections))
-        yield _gauge("chat_relay_rooms", "Rooms with local members", len(hub.rooms))
-        yield _gauge("chat_relay_broker_ready", "1 while the broker answers", int(hub.broker.ready))
+        m, now = self.metrics, self.hub.snapshot()
+        yield _gauge("chat_relay_connections", "Open WebSockets", now.connections)
+        yield _gauge("chat_relay_rooms", "Rooms with local members", now.rooms)
+        yield _gauge("chat_relay_broker_ready", "1 while the broker answers", int(now.broker.ready))
         yield _counter("chat_relay_connections_opened", "WebSockets accepted", m.connections_opened)
         closed = CounterMetricFamily(
             "chat_relay_connections_closed",
@@ -232,17 +227,17 @@ class RelayCollector:
         yield _counter(
             "chat_relay_redis_reconnects",
             "Times the Redis subscriber lost its connection or failed to reconnect",
-            broker_counter(hub, "reconnects"),
+            now.broker.reconnects,
         )
         yield _counter(
             "chat_relay_redis_probe_failures",
             "Deaf-subscriber probes that failed (each restarts the subscriber)",
-            broker_counter(hub, "deaf_restarts"),
+            now.broker.deaf_restarts,
         )
         yield _counter(
             "chat_relay_backfilled_messages",
             "Messages re-read from history after a subscriber reconnect",
-            broker_counter(hub, "backfilled"),
+            now.broker.backfilled,
         )
         yield _histogram(
             "chat_relay_event_loop_lag_seconds",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..members import Member
+from ..snapshot import BrokerStats
 
 # Called for every frame published to a room this process subscribes to:
 # (room, frame text, message id or None for presence frames).
@@ -55,6 +56,10 @@ class Broker(ABC):
     @abstractmethod
     def ready(self) -> bool:
         """True while the broker can store and deliver (drives ``/readyz``)."""
+
+    @abstractmethod
+    def stats(self) -> BrokerStats:
+        """Readiness and recovery counters, for the metrics."""
 
     # fan-out and history
 

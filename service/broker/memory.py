@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .. import protocol
 from ..members import Member
+from ..snapshot import BrokerStats
 from .base import Broker, FrameHandler, History, HistoryFull, Published
 
 # Bounds on state that clients create, so memory cannot grow without limit.
@@ -86,6 +87,9 @@ class MemoryBroker(Broker):
     @property
     def ready(self) -> bool:
         return self._on_frame is not None
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats(ready=self.ready)
 
     def _publish(self, room: str, frame: str, message_id: str | None) -> None:
         if room in self._subscribed and self._on_frame is not None:

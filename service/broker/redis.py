@@ -38,6 +38,7 @@ from redis.retry import Retry
 from .. import protocol
 from ..config import Settings
 from ..members import Member
+from ..snapshot import BrokerStats
 from .base import Broker, BrokerUnavailable, FrameHandler, History, Published
 from .roster import Rosters
 from .subscriber import Subscriber
@@ -190,6 +191,14 @@ class RedisBroker(Broker):
     @property
     def ready(self) -> bool:
         return self._commands_live and self._subscribers_live
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats(
+            ready=self.ready,
+            reconnects=self.reconnects,
+            deaf_restarts=self.deaf_restarts,
+            backfilled=self.backfilled,
+        )
 
     @property
     def _subscribers_live(self) -> bool:
