@@ -10,6 +10,8 @@ customer-managed key, on isolated subnets, logs to CloudWatch.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import CfnDeletionPolicy, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
@@ -17,7 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.compliance import acknowledge_nag
-from stacks.config import CacheSettings, StageConfig
+from stacks.config import CacheSettings, StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 from stacks.network import CACHE_SUBNETS
 
@@ -32,23 +34,23 @@ class CacheStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: StageConfig,
+        stage: StageIdentity,
+        settings: CacheSettings,
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        settings = config.cache
         self.settings = settings
 
-        self.key = logs_key(self, "CacheKey", config, "cache at rest, AUTH token, cache logs")
+        self.key = logs_key(self, "CacheKey", stage, "cache at rest, AUTH token, cache logs")
 
         self.auth_token = secretsmanager.Secret(
             self,
             "AuthToken",
-            description=f"{config.prefix}: AUTH token of the cache (REDIS_AUTH_TOKEN)",
+            description=f"{stage.prefix}: AUTH token of the cache (REDIS_AUTH_TOKEN)",
             encryption_key=self.key,
-            removal_policy=removal_policy(config),
+            removal_policy=removal_policy(stage),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=AUTH_TOKEN_LENGTH,
                 exclude_punctuation=True,
@@ -72,8 +74,8 @@ class CacheStack(Stack):
         subnet_group = elasticache.CfnSubnetGroup(
             self,
             "SubnetGroup",
-            cache_subnet_group_name=config.prefix,
-            description=f"{config.prefix}: isolated subnets, no route out",
+            cache_subnet_group_name=stage.prefix,
+            description=f"{stage.prefix}: isolated subnets, no route out",
             # By name: with nat_gateways = 0 the relay's subnets are isolated too.
             subnet_ids=vpc.select_subnets(subnet_group_name=CACHE_SUBNETS).subnet_ids,
         )
@@ -84,7 +86,7 @@ class CacheStack(Stack):
             # per mode makes CloudFormation create the other group and switch to it.
             "ClusterParameterGroup" if settings.cluster_mode else "ParameterGroup",
             cache_parameter_group_family=settings.parameter_group_family,
-            description=f"{config.prefix}: relay cache parameters",
+            description=f"{stage.prefix}: relay cache parameters",
             properties=cache_parameters(settings),
         )
 
@@ -92,7 +94,7 @@ class CacheStack(Stack):
             log_type: encrypted_log_group(
                 self,
                 f"{title}LogGroup",
-                config,
+                stage,
                 retention_days=settings.slow_log_retention_days,
                 key=self.key,
             )
@@ -102,8 +104,8 @@ class CacheStack(Stack):
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
             "ReplicationGroup",
-            replication_group_id=config.prefix,
-            replication_group_description=f"{config.prefix}: relay pub/sub, history, presence",
+            replication_group_id=stage.prefix,
+            replication_group_description=f"{stage.prefix}: relay pub/sub, history, presence",
             engine=settings.engine,
             engine_version=settings.engine_version,
             cache_node_type=settings.node_type,
@@ -148,7 +150,7 @@ class CacheStack(Stack):
         )
         CfnOutput(self, "ReplicationGroupId", value=self.replication_group.ref)
         CfnOutput(self, "AuthTokenSecretArn", value=self.auth_token.secret_arn)
-        if config.retain_data:
+        if stage.retain_data:
             # Deleting the stack leaves a final snapshot of the chat history behind.
             self.replication_group.cfn_options.deletion_policy = CfnDeletionPolicy.SNAPSHOT
             self.replication_group.cfn_options.update_replace_policy = CfnDeletionPolicy.SNAPSHOT

@@ -25,6 +25,7 @@ from stacks.config.model import (
     RelaySettings,
     StageConfig,
     StageConfigError,
+    StageIdentity,
     WafSettings,
 )
 from stacks.config.validation import validate
@@ -42,6 +43,7 @@ __all__ = [
     "RelaySettings",
     "StageConfig",
     "StageConfigError",
+    "StageIdentity",
     "WafSettings",
     "apply_settings_file",
     "default_config",

@@ -161,6 +161,18 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class StageIdentity:
+    """What every stack needs to know of its stage: names, region, whether data is kept."""
+
+    name: str
+    # Resource-name prefix, unique per stage within an account and region.
+    prefix: str
+    region: str
+    # prod keeps data (log groups, KMS keys, a final cache snapshot) when a stack is deleted.
+    retain_data: bool
+
+
+@dataclass(frozen=True)
 class StageConfig:
     name: str
     region: str
@@ -182,3 +194,7 @@ class StageConfig:
     def prefix(self) -> str:
         """Resource-name prefix, unique per stage within an account and region."""
         return f"chat-relay-{self.name}"
+
+    @property
+    def identity(self) -> StageIdentity:
+        return StageIdentity(self.name, self.prefix, self.region, self.retain_data)
