@@ -9,8 +9,8 @@ export another stack imports, so such a change deadlocked the service stack's up
 Alarms publish to an encrypted SNS topic per stage (alarm_email in stages.toml).
 The cache alarms take the maximum over every node (over each group of up to 10 nodes
 in a large cluster), so a failover, which moves the primary role, changes no alarm. The
-relay alarms read the relay's own EMF metrics (namespace ChatRelay, dimension
-ServiceName); docs/operations.md says what each means and what to do.
+relay alarms read the relay's own EMF metrics (names, namespace and dimension from
+contract.metrics); docs/operations.md says what each means and what to do.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from contract import metrics
 from stacks.config import MonitoringSettings, StageIdentity
 from stacks.dashboard import add_dashboard
 from stacks.log_groups import removal_policy
@@ -154,26 +155,26 @@ class Monitoring(Construct):
         """The relay's metrics for the dashboard, and the alarms on them."""
         limits = self.limits
         metric = functools.partial(relay_metric, self.stage.prefix)
-        metrics: dict[str, cloudwatch.IMetric] = {
-            "clients": metric("Connections", "Sum", label="clients (sum over tasks)"),
-            "messages_in": metric("MessagesIn", "Sum", label="in (sent by clients)"),
-            "messages_out": metric("MessagesOut", "Sum", label="out (fanned out, per task)"),
-            "deliveries": metric("Deliveries", "Sum"),
-            "fanout_p99": metric("FanoutLatencyP99", "Maximum"),
-            "fanout_max": metric("FanoutLatencyMax", "Maximum"),
-            "reconnects": metric("RedisReconnects", "Sum"),
-            "probes": metric("ProbeFailures", "Sum"),
-            "backfilled": metric("BackfilledMessages", "Sum"),
-            "slow": metric("SlowConsumerCloses", "Sum", label="1013 slow consumer"),
-            "rate_limited": metric("RateLimitedFrames", "Sum", label="rate-limited frames"),
-            "loop_lag": metric("EventLoopLagMax", "Maximum"),
+        relay: dict[str, cloudwatch.IMetric] = {
+            "clients": metric(metrics.CONNECTIONS, "Sum", label="clients (sum over tasks)"),
+            "messages_in": metric(metrics.MESSAGES_IN, "Sum", label="in (sent by clients)"),
+            "messages_out": metric(metrics.MESSAGES_OUT, "Sum", label="out (fanned out, per task)"),
+            "deliveries": metric(metrics.DELIVERIES, "Sum"),
+            "fanout_p99": metric(metrics.FANOUT_LATENCY_P99, "Maximum"),
+            "fanout_max": metric(metrics.FANOUT_LATENCY_MAX, "Maximum"),
+            "reconnects": metric(metrics.REDIS_RECONNECTS, "Sum"),
+            "probes": metric(metrics.PROBE_FAILURES, "Sum"),
+            "backfilled": metric(metrics.BACKFILLED_MESSAGES, "Sum"),
+            "slow": metric(metrics.SLOW_CONSUMER_CLOSES, "Sum", label="1013 slow consumer"),
+            "rate_limited": metric(metrics.RATE_LIMITED_FRAMES, "Sum", label="rate-limited frames"),
+            "loop_lag": metric(metrics.EVENT_LOOP_LAG_MAX, "Maximum"),
         }
         # Alarmed metrics carry no label: the alarm then names the metric itself.
         # Worst task's p99 for 3 minutes in a row: a one-minute spike (the backfill after a
         # failover counts with its real delay) does not page, a saturated relay does.
         self._alarm(
             "RelayFanoutLatencyP99",
-            metrics["fanout_p99"],
+            relay["fanout_p99"],
             limits.fanout_p99_threshold_ms,
             f"Fan-out p99 at or above {limits.fanout_p99_threshold_ms} ms on a relay task "
             "for 3 minutes: messages arrive late (CPU saturated, Redis slow?)",
@@ -182,7 +183,7 @@ class Monitoring(Construct):
         # something keeps silencing the subscriber (output-buffer limit, network path).
         self._alarm(
             "RelayProbeFailures",
-            metrics["probes"],
+            relay["probes"],
             1,
             "Deaf Redis subscribers detected in 3 of 5 minutes: live messages keep "
             "stalling until backfill",
@@ -191,7 +192,7 @@ class Monitoring(Construct):
         )
         self._alarm(
             "RelayRedisReconnectStorm",
-            metrics["reconnects"],
+            relay["reconnects"],
             limits.redis_reconnects_per_minute,
             f"{limits.redis_reconnects_per_minute}+ Redis subscriber reconnects a minute "
             "over the service for 3 minutes: Redis keeps dropping the relays",
@@ -200,7 +201,7 @@ class Monitoring(Construct):
         if hours is not None:
             # Outside the hours the expression answers 1 (fine): CloudWatch alarms have no
             # schedule, metric math does (HOUR() is UTC).
-            busiest = metric("Connections", "Maximum")
+            busiest = metric(metrics.CONNECTIONS, "Maximum")
             in_hours = cloudwatch.MathExpression(
                 expression=f"IF(HOUR(m) >= {hours[0]} AND HOUR(m) < {hours[1]}, m, 1)",
                 using_metrics={"m": busiest},
@@ -218,7 +219,7 @@ class Monitoring(Construct):
                 periods=minutes,
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             )
-        return metrics
+        return relay
 
     def _cache_max(
         self, all_node_ids: list[str], node_ids: list[str], metric: str, statistic: str

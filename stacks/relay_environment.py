@@ -1,13 +1,14 @@
 """The relay's settings as the environment variables of its container.
 
-The variables are the relay's contract (service/config.py reads them); the stage's
-relay settings, the load balancer's idle timeout and the cache's topology set them.
+Names come from the relay's contract (contract.settings; service/config.py reads them),
+values from the stage's relay settings, the load balancer's idle timeout and the cache's
+topology, each written as the contract's setting writes it.
 """
 
 from __future__ import annotations
 
+from contract import metrics, settings
 from stacks.config import RelaySettings
-from stacks.relay_metrics import CONNECTIONS_METRIC_NAMESPACE
 
 # One EMF line per task per CloudWatch period: the per-task Average stays exact.
 METRICS_EMF_INTERVAL_SECONDS = 60
@@ -25,38 +26,42 @@ def relay_environment(
     domain_name: str | None,
     service_name: str,
 ) -> dict[str, str]:
-    """The relay's settings as environment variables (contract: service/config.py)."""
+    """The relay's settings as environment variables (contract: contract.settings)."""
+    s = settings
     environment = {
-        "PORT": str(relay.port),
-        "REDIS_URL": redis_url,
-        "HISTORY_SIZE": str(relay.history_size),
-        "HISTORY_MAX_LEN": str(relay.history_max_len),
-        "PING_INTERVAL": str(relay.ping_interval_seconds),
-        "PING_TIMEOUT": str(relay.ping_timeout_seconds),
-        "JOIN_TIMEOUT": str(relay.join_timeout_seconds),
-        "RATE_LIMIT": str(relay.rate_limit),
-        "RATE_BURST": str(relay.rate_burst),
-        "MAX_CONNECTIONS": str(relay.max_connections),
-        "DRAIN_SECONDS": str(relay.drain_seconds),
+        s.PORT.name: s.PORT.env_value(relay.port),
+        s.REDIS_URL.name: s.REDIS_URL.env_value(redis_url),
+        s.HISTORY_SIZE.name: s.HISTORY_SIZE.env_value(relay.history_size),
+        s.HISTORY_MAX_LEN.name: s.HISTORY_MAX_LEN.env_value(relay.history_max_len),
+        s.PING_INTERVAL.name: s.PING_INTERVAL.env_value(relay.ping_interval_seconds),
+        s.PING_TIMEOUT.name: s.PING_TIMEOUT.env_value(relay.ping_timeout_seconds),
+        s.JOIN_TIMEOUT.name: s.JOIN_TIMEOUT.env_value(relay.join_timeout_seconds),
+        s.RATE_LIMIT.name: s.RATE_LIMIT.env_value(relay.rate_limit),
+        s.RATE_BURST.name: s.RATE_BURST.env_value(relay.rate_burst),
+        s.MAX_CONNECTIONS.name: s.MAX_CONNECTIONS.env_value(relay.max_connections),
+        s.DRAIN_SECONDS.name: s.DRAIN_SECONDS.env_value(relay.drain_seconds),
         # The relay drains when this target group reports its task `draining`.
-        "DRAIN_TARGET_GROUP_ARN": target_group_arn,
-        "DRAIN_POLL_SECONDS": str(relay.drain_poll_seconds),
-        "PRESENCE_TTL": str(relay.presence_ttl_seconds),
+        s.DRAIN_TARGET_GROUP_ARN.name: s.DRAIN_TARGET_GROUP_ARN.env_value(target_group_arn),
+        s.DRAIN_POLL_SECONDS.name: s.DRAIN_POLL_SECONDS.env_value(relay.drain_poll_seconds),
+        s.PRESENCE_TTL.name: s.PRESENCE_TTL.env_value(relay.presence_ttl_seconds),
         # Longer than the load balancer's idle timeout: the ALB, not the relay, closes an
         # idle kept-alive connection, so it never reuses one the relay is closing (a 502).
-        "HTTP_KEEPALIVE_SECONDS": str(idle_timeout_seconds + KEEPALIVE_MARGIN_SECONDS),
-        "LOG_LEVEL": relay.log_level,
+        s.HTTP_KEEPALIVE_SECONDS.name: s.HTTP_KEEPALIVE_SECONDS.env_value(
+            idle_timeout_seconds + KEEPALIVE_MARGIN_SECONDS
+        ),
+        s.LOG_LEVEL.name: s.LOG_LEVEL.env_value(relay.log_level),
         # Where the relay publishes its metrics (EMF through awslogs); the Connections
         # scaling policy and the monitoring stack read exactly this namespace and dimension.
-        "METRICS_NAMESPACE": CONNECTIONS_METRIC_NAMESPACE,
-        "METRICS_SERVICE_NAME": service_name,
-        "METRICS_EMF_INTERVAL": str(METRICS_EMF_INTERVAL_SECONDS),
+        s.METRICS_NAMESPACE.name: s.METRICS_NAMESPACE.env_value(metrics.NAMESPACE),
+        s.METRICS_SERVICE_NAME.name: s.METRICS_SERVICE_NAME.env_value(service_name),
+        s.METRICS_EMF_INTERVAL.name: s.METRICS_EMF_INTERVAL.env_value(METRICS_EMF_INTERVAL_SECONDS),
+        # Python's own, not the relay's: no .pyc on the read-only root, logs unbuffered.
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }
     if redis_cluster:
         # Sharded Pub/Sub and slot-aware commands against the configuration endpoint.
-        environment["REDIS_CLUSTER"] = "true"
+        environment[s.REDIS_CLUSTER.name] = s.REDIS_CLUSTER.env_value(True)
     if domain_name:
-        environment["ALLOWED_ORIGINS"] = f"https://{domain_name}"
+        environment[s.ALLOWED_ORIGINS.name] = s.ALLOWED_ORIGINS.env_value(f"https://{domain_name}")
     return environment

@@ -1,8 +1,9 @@
-"""The relay's own CloudWatch metrics (EMF lines on stdout, service/emf.py) as CDK metrics.
+"""The relay's own CloudWatch metrics (EMF lines on stdout) as CDK metrics.
 
-The autoscaling policy tracks the average open WebSockets per task; the dashboard and
-alarms read the rest. The relay publishes them under one namespace with the dimension
-ServiceName, which the stacks set (relay_environment.py).
+Names, namespace and dimensions are the relay's contract (contract.metrics), so a metric
+renamed there breaks an import here instead of blanking a dashboard. The autoscaling
+policy tracks the average open WebSockets per task; the dashboard and alarms read the
+rest, each over the whole service (the ServiceName dimension the stacks set).
 """
 
 from __future__ import annotations
@@ -10,27 +11,27 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-CONNECTIONS_METRIC_NAMESPACE = "ChatRelay"
-CONNECTIONS_METRIC_NAME = "Connections"
+from contract import metrics
+from contract.metrics import EmfMetric
 
 
 def connections_metric(service_name: str) -> cloudwatch.Metric:
     """Open WebSockets per task, averaged over the service's tasks."""
-    return relay_metric(service_name, CONNECTIONS_METRIC_NAME, "Average")
+    return relay_metric(service_name, metrics.CONNECTIONS, "Average")
 
 
 def relay_metric(
-    service_name: str, name: str, statistic: str, *, label: str | None = None
+    service_name: str, metric: EmfMetric, statistic: str, *, label: str | None = None
 ) -> cloudwatch.Metric:
     """One of the relay's EMF metrics over the whole service (dimension ServiceName).
 
     Each task sends one value per minute, so Average is per task, Sum the service total
-    and Maximum the busiest task (metric names: service/emf.py).
+    and Maximum the busiest task.
     """
     return cloudwatch.Metric(
-        namespace=CONNECTIONS_METRIC_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"ServiceName": service_name},
+        namespace=metrics.NAMESPACE,
+        metric_name=metric.name,
+        dimensions_map={metrics.SERVICE_NAME_DIMENSION: service_name},
         statistic=statistic,
         period=Duration.minutes(1),
         label=label,

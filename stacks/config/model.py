@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from contract import settings
+from stacks.config.relay_contract import whole_default
 from stacks.sign_in_settings import SignInSettings
 
 
@@ -93,15 +95,17 @@ class RelaySettings:
     cpu_target_percent: int
     connections_target_per_task: int
     log_retention_days: int
-    log_level: str = "info"
-    port: int = 8000
-    ping_interval_seconds: int = 20
-    ping_timeout_seconds: int = 20
-    join_timeout_seconds: int = 10
+    # The relay's own defaults (contract.settings) for what becomes its environment;
+    # stacks/config/relay_contract.py maps each field to its variable.
+    log_level: str = settings.LOG_LEVEL.default
+    port: int = settings.PORT.default
+    ping_interval_seconds: int = whole_default(settings.PING_INTERVAL)
+    ping_timeout_seconds: int = whole_default(settings.PING_TIMEOUT)
+    join_timeout_seconds: int = whole_default(settings.JOIN_TIMEOUT)
     # The relay spreads its 1012 closes over this window once its target turns `draining`,
     # read from DescribeTargetHealth every drain_poll_seconds (service/deregistration.py).
-    drain_seconds: int = 20
-    drain_poll_seconds: int = 5
+    drain_seconds: int = whole_default(settings.DRAIN_SECONDS)
+    drain_poll_seconds: int = whole_default(settings.DRAIN_POLL_SECONDS)
     # SIGTERM -> SIGKILL: a SIGTERM-only drain (a task stopped by other means) plus margin,
     # under Fargate's 120 s cap.
     stop_timeout_seconds: int = 40
@@ -109,11 +113,11 @@ class RelaySettings:
     # running), and has room for at least one extra task while it does.
     min_healthy_percent: int = 100
     max_healthy_percent: int = 200
-    history_size: int = 100
-    history_max_len: int = 1000
-    rate_limit: int = 10
-    rate_burst: int = 20
-    max_connections: int = 10000
+    history_size: int = settings.HISTORY_SIZE.default
+    history_max_len: int = settings.HISTORY_MAX_LEN.default
+    rate_limit: int = whole_default(settings.RATE_LIMIT)
+    rate_burst: int = settings.RATE_BURST.default
+    max_connections: int = settings.MAX_CONNECTIONS.default
     presence_ttl_seconds: int = 30
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60

@@ -10,6 +10,7 @@ from stacks.config.limits import (
     retention_problems,
 )
 from stacks.config.model import StageConfig
+from stacks.config.relay_contract import contract_problems
 
 
 def relay_problems(c: StageConfig) -> list[str]:
@@ -33,8 +34,8 @@ def relay_problems(c: StageConfig) -> list[str]:
         )
     if r.scale_in_cooldown_seconds < r.scale_out_cooldown_seconds:
         problems.append("relay.scale_in_cooldown_seconds must be at least the scale-out cooldown.")
-    if r.log_level not in ("debug", "info", "warning", "error"):
-        problems.append(f"relay.log_level={r.log_level!r}: use debug, info, warning or error.")
+    # The values the relay itself accepts (log_level's levels, the variables' bounds).
+    problems += contract_problems(r)
     problems += retention_problems("relay.log_retention_days", r.log_retention_days)
     if r.cpu_architecture not in CPU_ARCHITECTURES:
         problems.append(
