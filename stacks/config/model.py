@@ -118,7 +118,7 @@ class RelaySettings:
     rate_limit: int = whole_default(settings.RATE_LIMIT)
     rate_burst: int = settings.RATE_BURST.default
     max_connections: int = settings.MAX_CONNECTIONS.default
-    presence_ttl_seconds: int = 30
+    presence_ttl_seconds: int = whole_default(settings.PRESENCE_TTL)
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 900

@@ -154,3 +154,16 @@ def test_every_relay_variable_field_is_a_relay_setting() -> None:
     fields = {f.name for f in dataclasses.fields(RelaySettings)}
     assert set(RELAY_VARIABLES) <= fields
     assert all(v.name in settings.BY_NAME for v in RELAY_VARIABLES.values())
+
+
+def test_the_relay_s_defaults_are_the_contract_s_not_copies() -> None:
+    # Required fields (sizes, counts) have no relay counterpart; the rest default as the
+    # relay does, so a stage that sets nothing runs the relay as `python -m service` would.
+    defaults = {f.name: f.default for f in dataclasses.fields(RelaySettings)}
+    for field, variable in RELAY_VARIABLES.items():
+        assert variable.accepts(defaults[field]), field
+        assert defaults[field] == variable.default, (field, variable.name)
+
+
+def test_the_task_runs_the_relay_s_presence_ttl(stage: Synthesized) -> None:
+    assert float(environment(stage)[settings.PRESENCE_TTL.name]) == settings.PRESENCE_TTL.default
