@@ -10,7 +10,7 @@ customer-managed key, on isolated subnets, logs to CloudWatch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from aws_cdk import CfnDeletionPolicy, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -38,10 +38,20 @@ class CacheStack(Stack):
         settings: CacheSettings,
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
-        **kwargs: Any,
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         self.settings = settings
+        # The replication group's id, which names its nodes (and their metrics).
+        self.group_id = stage.prefix
 
         self.key = logs_key(self, "CacheKey", stage, "cache at rest, AUTH token, cache logs")
 
@@ -104,7 +114,7 @@ class CacheStack(Stack):
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
             "ReplicationGroup",
-            replication_group_id=stage.prefix,
+            replication_group_id=self.group_id,
             replication_group_description=f"{stage.prefix}: relay pub/sub, history, presence",
             engine=settings.engine,
             engine_version=settings.engine_version,
@@ -175,7 +185,7 @@ class CacheStack(Stack):
     @property
     def node_ids(self) -> list[str]:
         """CacheClusterId of every node, the dimension of the per-node metrics."""
-        return cache_node_ids(self.replication_group.replication_group_id, self.settings)
+        return cache_node_ids(self.group_id, self.settings)
 
 
 def cache_node_ids(group_id: str, settings: CacheSettings) -> list[str]:
@@ -198,7 +208,16 @@ def cache_parameters(settings: CacheSettings) -> dict[str, str]:
     }
 
 
-def topology_properties(settings: CacheSettings) -> dict[str, object]:
+class Topology(TypedDict, total=False):
+    """The replication group's shape properties (CfnReplicationGroup keyword arguments)."""
+
+    num_cache_clusters: int
+    cluster_mode: str
+    num_node_groups: int
+    replicas_per_node_group: int
+
+
+def topology_properties(settings: CacheSettings) -> Topology:
     """Shape of the replication group: a primary plus replicas, or N such shards."""
     if not settings.cluster_mode:
         return {"num_cache_clusters": settings.node_count}

@@ -47,7 +47,8 @@ class ChatRelayStage(Stage):
         )
         self.config = config
         Validations.of(self).add_plugins(AwsSolutionsChecks(self), NIST80053R5Checks(self))
-        common = {"termination_protection": config.retain_data}
+        # prod's stacks cannot be deleted by accident.
+        protected = config.retain_data
 
         self.network = NetworkStack(
             self,
@@ -60,7 +61,7 @@ class ChatRelayStage(Stage):
             https=config.load_balancer.https,
             sign_in_mode=config.sign_in.mode,
             description=f"chat-relay {config.name}: VPC, flow logs, security groups",
-            **common,
+            termination_protection=protected,
         )
         self.cache = CacheStack(
             self,
@@ -71,7 +72,7 @@ class ChatRelayStage(Stage):
             vpc=self.network.vpc,
             security_group=self.network.cache_security_group,
             description=f"chat-relay {config.name}: Valkey replication group and its AUTH token",
-            **common,
+            termination_protection=protected,
         )
         self.service = ServiceStack(
             self,
@@ -95,7 +96,7 @@ class ChatRelayStage(Stage):
             description=(
                 f"chat-relay {config.name}: ALB, the relay on Fargate, dashboard and alarms"
             ),
-            **common,
+            termination_protection=protected,
         )
         self.monitoring = Monitoring(
             self.service,
@@ -123,7 +124,7 @@ class ChatRelayStage(Stage):
             endpoint_security_group=self.network.endpoint_security_group,
             image_directory=image_directory,
             description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
-            **common,
+            termination_protection=protected,
         )
 
         Tags.of(self).add("project", "chat-relay")

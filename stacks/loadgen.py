@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnElement, CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -72,13 +71,21 @@ class LoadGeneratorStack(Stack):
         image_directory: Path,
         settings: LoadGeneratorSettings | None = None,
         endpoint_security_group: ec2.ISecurityGroup | None = None,
-        **kwargs: Any,
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
     ) -> None:
         """`https`: the stage URL is https (dev: plain HTTP too); `cpu_architecture`: the
         relay's, so one native build machine builds every image of the stage.
         `endpoint_security_group`: the VPC's interface endpoints, where the network has
         them; private DNS sends the generators' ECR and Logs calls there too."""
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         settings = settings or LoadGeneratorSettings()
         self.results = self._results_bucket(stage, settings)
 
@@ -142,7 +149,9 @@ class LoadGeneratorStack(Stack):
                 resources=[self.results.arn_for_objects(f"{RESULTS_PREFIX}*")],
             )
         )
-        bucket_id = self.resolve(self.get_logical_id(self.results.node.default_child))
+        bucket = self.results.node.default_child
+        assert isinstance(bucket, CfnElement)  # an s3.Bucket's CfnBucket
+        bucket_id = self.resolve(self.get_logical_id(bucket))
         acknowledge_nag(
             self.task_definition,
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{RESULTS_PREFIX}*]",

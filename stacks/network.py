@@ -9,8 +9,6 @@ other stacks import the groups immutably, so CDK adds no rule behind our back.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
@@ -48,12 +46,20 @@ class NetworkStack(Stack):
         cache_port: int,
         https: bool,
         sign_in_mode: str,
-        **kwargs: Any,
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
     ) -> None:
         """`https`: the load balancer listens on 443 (and redirects 80); `sign_in_mode`:
         "none", or who signs people in at the load balancer (it then calls them)."""
         self._zones = list(settings.availability_zones)
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         # No NAT: the service subnets are isolated and reach AWS through the endpoints.
         isolated = settings.nat_gateways == 0
 

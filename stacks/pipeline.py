@@ -183,4 +183,7 @@ def asset_build_environment(stages: Sequence[StageConfig]) -> codebuild.BuildEnv
 
 def cdk_cli_version(repo_root: Path) -> str:
     """The CDK CLI pinned in package.json: self-mutation uses the version the repo tests."""
-    return json.loads((repo_root / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    version = json.loads((repo_root / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    if not isinstance(version, str):
+        raise ValueError(f"package.json devDependencies aws-cdk is {version!r}: expected a version")
+    return version

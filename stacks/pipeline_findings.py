@@ -3,7 +3,7 @@ its reason (the pipeline itself: stacks/pipeline.py)."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack, pipelines
+from aws_cdk import CfnElement, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 
 from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
@@ -33,9 +33,9 @@ def acknowledge_pipeline_findings(
     """
     for action, grant in PIPELINE_ACTION_WILDCARDS.items():
         acknowledge_nag(pipeline, f"AwsSolutions-IAM5[Action::{action}]", grant)
-    bucket = stack.resolve(
-        stack.get_logical_id(pipeline.pipeline.artifact_bucket.node.default_child)
-    )
+    artifacts = pipeline.pipeline.artifact_bucket.node.default_child
+    assert isinstance(artifacts, CfnElement)  # the artifact bucket's CfnBucket
+    bucket = stack.resolve(stack.get_logical_id(artifacts))
     acknowledge_nag(
         pipeline,
         f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/*]",

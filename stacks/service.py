@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -70,9 +69,17 @@ class ServiceStack(Stack):
         auth_token: secretsmanager.ISecret,
         auth_token_key: kms.IKey,
         image_directory: Path,
-        **kwargs: Any,
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         stage, lb_settings, relay = props.stage, props.load_balancer, props.relay
 
         # Imported immutably: every rule is defined in the network stack, none added here.

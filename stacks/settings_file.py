@@ -17,7 +17,13 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# A settings dataclass (StageConfig, one of its sections, the pipeline's) that a table sets.
+SettingsT = TypeVar("SettingsT", bound="DataclassInstance")
 
 DEFAULT_SETTINGS_FILE = "stages.toml"
 
@@ -74,7 +80,9 @@ def read_settings_file(path: Path, known_stages: tuple[str, ...]) -> SettingsFil
     return SettingsFile(path=path, stages=stages, pipeline=data.get("pipeline"))
 
 
-def apply_table(instance: Any, table: Mapping[str, Any], where: str) -> tuple[Any, list[str]]:
+def apply_table(
+    instance: SettingsT, table: Mapping[str, Any], where: str
+) -> tuple[SettingsT, list[str]]:
     """`instance` (a settings dataclass) with `table`'s keys set, and the problems found.
 
     Values are checked against the field's type; a problem names `where`, the key, the

@@ -187,7 +187,7 @@ def _context_int(text: str) -> int:
     return int(text)
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
