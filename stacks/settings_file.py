@@ -1,9 +1,10 @@
 """The committed stage settings file (stages.toml): read, checked, applied to a config.
 
 A platform engineer edits stages.toml; `load_stage_config` lays it over the defaults in
-stacks/config.py, and `-c` context lays over both. Every key of a section is a field of
-the matching settings dataclass, so a new setting needs no code here: add the field
-(with its default and its check in config.py) and it is settable from the file.
+stacks/config/defaults.py, and `-c` context lays over both. Every key of a section is a
+field of the matching settings dataclass, so a new setting needs no code here: add the
+field (with its default in stacks/config/model.py and its check in stacks/config/) and it
+is settable from the file.
 
 A wrong file fails synth with `StageConfigError`, naming the file, the key and the fix.
 """
