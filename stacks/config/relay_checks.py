@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contract.settings import ChoiceSetting
 from stacks.config.limits import (
     CPU_ARCHITECTURES,
     DRAIN_MARGIN_SECONDS,
@@ -9,8 +10,8 @@ from stacks.config.limits import (
     FARGATE_SIZES,
     retention_problems,
 )
-from stacks.config.model import StageConfig
-from stacks.config.relay_contract import contract_problems
+from stacks.config.model import RelaySettings, StageConfig
+from stacks.config.relay_contract import RELAY_VARIABLES
 
 
 def relay_problems(c: StageConfig) -> list[str]:
@@ -106,3 +107,29 @@ def drain_timing_problems(c: StageConfig) -> list[str]:
             f"{-(-100 * (r.min_tasks + 1) // r.min_tasks)} (200 replaces all tasks at once)."
         )
     return problems
+
+
+def contract_problems(relay: RelaySettings) -> list[str]:
+    """Each `relay` value the relay itself would refuse at start (stopping the task), with
+    the fix."""
+    problems = []
+    for field, variable in RELAY_VARIABLES.items():
+        value = getattr(relay, field)
+        if variable.accepts(value):
+            continue
+        if isinstance(variable, ChoiceSetting):
+            allowed = ", ".join(variable.choices)
+            problems.append(
+                f"relay.{field}={value!r}: the relay accepts {allowed} ({variable.name})."
+            )
+        else:
+            problems.append(
+                f"relay.{field}={value}: the relay accepts {_number(variable.low)} to "
+                f"{_number(variable.high)} ({variable.name}); its default is "
+                f"{_number(variable.default)}."
+            )
+    return problems
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

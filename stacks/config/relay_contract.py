@@ -3,7 +3,8 @@
 Each `RelaySettings` field that becomes an environment variable maps to the contract's
 setting: its default is the relay's default (not a copy that can drift), and a stage's
 value must be one the relay accepts, or its tasks would stop at start and never turn
-healthy. A stage may still choose another value on purpose (stages.toml).
+healthy (checked by relay_checks.contract_problems). A stage may still choose another
+value on purpose (stages.toml).
 """
 
 from __future__ import annotations
@@ -41,28 +42,3 @@ def whole_default(setting: IntSetting | FloatSetting) -> int:
     if value != int(value):
         raise ValueError(f"{setting.name} defaults to {value}: not a whole number")
     return int(value)
-
-
-def contract_problems(relay: object) -> list[str]:
-    """Each `relay` value (a RelaySettings) the relay would refuse at start, with the fix."""
-    problems = []
-    for field, variable in RELAY_VARIABLES.items():
-        value = getattr(relay, field)
-        if variable.accepts(value):
-            continue
-        if isinstance(variable, ChoiceSetting):
-            allowed = ", ".join(variable.choices)
-            problems.append(
-                f"relay.{field}={value!r}: the relay accepts {allowed} ({variable.name})."
-            )
-        else:
-            problems.append(
-                f"relay.{field}={value}: the relay accepts {_number(variable.low)} to "
-                f"{_number(variable.high)} ({variable.name}); its default is "
-                f"{_number(variable.default)}."
-            )
-    return problems
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
