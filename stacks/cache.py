@@ -10,6 +10,8 @@ customer-managed key, on isolated subnets, logs to CloudWatch.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import CfnDeletionPolicy, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
@@ -17,7 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.compliance import acknowledge_nag
-from stacks.config import CacheSettings, StageConfig
+from stacks.config import CacheSettings, StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 from stacks.network import CACHE_SUBNETS
 
@@ -32,23 +34,33 @@ class CacheStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: StageConfig,
+        stage: StageIdentity,
+        settings: CacheSettings,
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
-        **kwargs,
-    ):
-        super().__init__(scope, construct_id, **kwargs)
-        settings = config.cache
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         self.settings = settings
+        # The replication group's id, which names its nodes (and their metrics).
+        self.group_id = stage.prefix
 
-        self.key = logs_key(self, "CacheKey", config, "cache at rest, AUTH token, cache logs")
+        self.key = logs_key(self, "CacheKey", stage, "cache at rest, AUTH token, cache logs")
 
         self.auth_token = secretsmanager.Secret(
             self,
             "AuthToken",
-            description=f"{config.prefix}: AUTH token of the cache (REDIS_AUTH_TOKEN)",
+            description=f"{stage.prefix}: AUTH token of the cache (REDIS_AUTH_TOKEN)",
             encryption_key=self.key,
-            removal_policy=removal_policy(config),
+            removal_policy=removal_policy(stage),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=AUTH_TOKEN_LENGTH,
                 exclude_punctuation=True,
@@ -72,8 +84,8 @@ class CacheStack(Stack):
         subnet_group = elasticache.CfnSubnetGroup(
             self,
             "SubnetGroup",
-            cache_subnet_group_name=config.prefix,
-            description=f"{config.prefix}: isolated subnets, no route out",
+            cache_subnet_group_name=stage.prefix,
+            description=f"{stage.prefix}: isolated subnets, no route out",
             # By name: with nat_gateways = 0 the relay's subnets are isolated too.
             subnet_ids=vpc.select_subnets(subnet_group_name=CACHE_SUBNETS).subnet_ids,
         )
@@ -84,7 +96,7 @@ class CacheStack(Stack):
             # per mode makes CloudFormation create the other group and switch to it.
             "ClusterParameterGroup" if settings.cluster_mode else "ParameterGroup",
             cache_parameter_group_family=settings.parameter_group_family,
-            description=f"{config.prefix}: relay cache parameters",
+            description=f"{stage.prefix}: relay cache parameters",
             properties=cache_parameters(settings),
         )
 
@@ -92,7 +104,7 @@ class CacheStack(Stack):
             log_type: encrypted_log_group(
                 self,
                 f"{title}LogGroup",
-                config,
+                stage,
                 retention_days=settings.slow_log_retention_days,
                 key=self.key,
             )
@@ -102,8 +114,8 @@ class CacheStack(Stack):
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
             "ReplicationGroup",
-            replication_group_id=config.prefix,
-            replication_group_description=f"{config.prefix}: relay pub/sub, history, presence",
+            replication_group_id=self.group_id,
+            replication_group_description=f"{stage.prefix}: relay pub/sub, history, presence",
             engine=settings.engine,
             engine_version=settings.engine_version,
             cache_node_type=settings.node_type,
@@ -148,7 +160,7 @@ class CacheStack(Stack):
         )
         CfnOutput(self, "ReplicationGroupId", value=self.replication_group.ref)
         CfnOutput(self, "AuthTokenSecretArn", value=self.auth_token.secret_arn)
-        if config.retain_data:
+        if stage.retain_data:
             # Deleting the stack leaves a final snapshot of the chat history behind.
             self.replication_group.cfn_options.deletion_policy = CfnDeletionPolicy.SNAPSHOT
             self.replication_group.cfn_options.update_replace_policy = CfnDeletionPolicy.SNAPSHOT
@@ -173,7 +185,7 @@ class CacheStack(Stack):
     @property
     def node_ids(self) -> list[str]:
         """CacheClusterId of every node, the dimension of the per-node metrics."""
-        return cache_node_ids(self.replication_group.replication_group_id, self.settings)
+        return cache_node_ids(self.group_id, self.settings)
 
 
 def cache_node_ids(group_id: str, settings: CacheSettings) -> list[str]:
@@ -196,7 +208,16 @@ def cache_parameters(settings: CacheSettings) -> dict[str, str]:
     }
 
 
-def topology_properties(settings: CacheSettings) -> dict[str, object]:
+class Topology(TypedDict, total=False):
+    """The replication group's shape properties (CfnReplicationGroup keyword arguments)."""
+
+    num_cache_clusters: int
+    cluster_mode: str
+    num_node_groups: int
+    replicas_per_node_group: int
+
+
+def topology_properties(settings: CacheSettings) -> Topology:
     """Shape of the replication group: a primary plus replicas, or N such shards."""
     if not settings.cluster_mode:
         return {"num_cache_clusters": settings.node_count}

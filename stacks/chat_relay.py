@@ -22,7 +22,7 @@ from stacks.config import StageConfig
 from stacks.loadgen import LoadGeneratorStack
 from stacks.monitoring import Monitoring
 from stacks.network import NetworkStack
-from stacks.service import ServiceStack
+from stacks.service import ServiceProps, ServiceStack
 
 
 def stack_name(config: StageConfig, part: str) -> str:
@@ -47,31 +47,45 @@ class ChatRelayStage(Stage):
         )
         self.config = config
         Validations.of(self).add_plugins(AwsSolutionsChecks(self), NIST80053R5Checks(self))
-        common = {"termination_protection": config.retain_data}
+        # prod's stacks cannot be deleted by accident.
+        protected = config.retain_data
 
         self.network = NetworkStack(
             self,
             "network",
             stack_name=stack_name(config, "network"),
-            config=config,
+            stage=config.identity,
+            settings=config.network,
+            relay_port=config.relay.port,
+            cache_port=config.cache.port,
+            https=config.load_balancer.https,
+            sign_in_mode=config.sign_in.mode,
             description=f"chat-relay {config.name}: VPC, flow logs, security groups",
-            **common,
+            termination_protection=protected,
         )
         self.cache = CacheStack(
             self,
             "cache",
             stack_name=stack_name(config, "cache"),
-            config=config,
+            stage=config.identity,
+            settings=config.cache,
             vpc=self.network.vpc,
             security_group=self.network.cache_security_group,
             description=f"chat-relay {config.name}: Valkey replication group and its AUTH token",
-            **common,
+            termination_protection=protected,
         )
         self.service = ServiceStack(
             self,
             "service",
             stack_name=stack_name(config, "service"),
-            config=config,
+            props=ServiceProps(
+                stage=config.identity,
+                load_balancer=config.load_balancer,
+                relay=config.relay,
+                waf=config.waf,
+                sign_in=config.sign_in,
+                redis_cluster=config.cache.cluster_mode,
+            ),
             vpc=self.network.vpc,
             alb_security_group=self.network.alb_security_group,
             service_security_group=self.network.service_security_group,
@@ -82,12 +96,14 @@ class ChatRelayStage(Stage):
             description=(
                 f"chat-relay {config.name}: ALB, the relay on Fargate, dashboard and alarms"
             ),
-            **common,
+            termination_protection=protected,
         )
         self.monitoring = Monitoring(
             self.service,
             "Monitoring",
-            config=config,
+            stage=config.identity,
+            limits=config.monitoring,
+            alarm_email=config.alarm_email,
             load_balancer=self.service.load_balancer,
             target_group=self.service.target_group,
             service=self.service.service,
@@ -100,12 +116,15 @@ class ChatRelayStage(Stage):
             self,
             "loadgen",
             stack_name=stack_name(config, "loadgen"),
-            config=config,
+            stage=config.identity,
+            https=config.load_balancer.https,
+            cpu_architecture=config.relay.cpu_architecture,
+            log_retention_days=config.relay.log_retention_days,
             vpc=self.network.vpc,
             endpoint_security_group=self.network.endpoint_security_group,
             image_directory=image_directory,
             description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
-            **common,
+            termination_protection=protected,
         )
 
         Tags.of(self).add("project", "chat-relay")

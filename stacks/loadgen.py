@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnElement, CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -31,7 +31,7 @@ from constructs import Construct
 from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
-from stacks.config import StageConfig
+from stacks.config import StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 
 CONTAINER_NAME = "loadtest"
@@ -63,29 +63,42 @@ class LoadGeneratorStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: StageConfig,
+        stage: StageIdentity,
+        https: bool,
+        cpu_architecture: str,
+        log_retention_days: int,
         vpc: ec2.IVpc,
         image_directory: Path,
         settings: LoadGeneratorSettings | None = None,
         endpoint_security_group: ec2.ISecurityGroup | None = None,
-        **kwargs,
-    ):
-        """`endpoint_security_group`: the VPC's interface endpoints, where the network has
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
+    ) -> None:
+        """`https`: the stage URL is https (dev: plain HTTP too); `cpu_architecture`: the
+        relay's, so one native build machine builds every image of the stage.
+        `endpoint_security_group`: the VPC's interface endpoints, where the network has
         them; private DNS sends the generators' ECR and Logs calls there too."""
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         settings = settings or LoadGeneratorSettings()
-        self.results = self._results_bucket(config, settings)
+        self.results = self._results_bucket(stage, settings)
 
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=vpc,
-            description=f"{config.prefix} load generators: out to the stage URL and AWS APIs",
+            description=f"{stage.prefix} load generators: out to the stage URL and AWS APIs",
             allow_all_outbound=False,
         )
         # The stage's URL is the internet-facing ALB (443; dev serves plain HTTP on 80);
         # ECR, S3 and CloudWatch Logs are HTTPS too. Nothing connects in.
-        ports = [HTTPS_PORT] if config.load_balancer.https else [HTTPS_PORT, HTTP_PORT]
+        ports = [HTTPS_PORT] if https else [HTTPS_PORT, HTTP_PORT]
         for port in ports:
             self.security_group.add_egress_rule(
                 ec2.Peer.ipv4(ANYWHERE),
@@ -114,20 +127,20 @@ class LoadGeneratorStack(Stack):
         log_group = encrypted_log_group(
             self,
             "LogGroup",
-            config,
-            retention_days=config.relay.log_retention_days,
-            key=logs_key(self, "LogKey", config, "load generator logs"),
+            stage,
+            retention_days=log_retention_days,
+            key=logs_key(self, "LogKey", stage, "load generator logs"),
         )
 
         self.task_definition = fargate.task_definition(
             self,
             "TaskDefinition",
-            family=f"{config.prefix}-loadgen",
+            family=f"{stage.prefix}-loadgen",
             cpu=settings.cpu,
             memory_mib=settings.memory_mib,
             # The relay's architecture: the pipeline builds every image of the stage on
             # one native CodeBuild machine (Graviton in staging and prod).
-            cpu_architecture=config.relay.cpu_architecture,
+            cpu_architecture=cpu_architecture,
         )
         # The one permission of the running generator: put its report below results/.
         self.task_definition.task_role.add_to_principal_policy(
@@ -136,7 +149,9 @@ class LoadGeneratorStack(Stack):
                 resources=[self.results.arn_for_objects(f"{RESULTS_PREFIX}*")],
             )
         )
-        bucket_id = self.resolve(self.get_logical_id(self.results.node.default_child))
+        bucket = self.results.node.default_child
+        assert isinstance(bucket, CfnElement)  # an s3.Bucket's CfnBucket
+        bucket_id = self.resolve(self.get_logical_id(bucket))
         acknowledge_nag(
             self.task_definition,
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{RESULTS_PREFIX}*]",
@@ -147,7 +162,7 @@ class LoadGeneratorStack(Stack):
             CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
                 str(image_directory / "loadtest"),
-                platform=fargate.image_platform(config.relay.cpu_architecture),
+                platform=fargate.image_platform(cpu_architecture),
             ),
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=CONTAINER_NAME,
@@ -180,13 +195,13 @@ class LoadGeneratorStack(Stack):
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 
-    def _results_bucket(self, config: StageConfig, settings: LoadGeneratorSettings) -> s3.Bucket:
+    def _results_bucket(self, stage: StageIdentity, settings: LoadGeneratorSettings) -> s3.Bucket:
         bucket = expiring_bucket(
             self,
             "ResultsBucket",
             expire_after_days=settings.results_retention_days,
             rule_id="expire-results",
-            removal_policy=removal_policy(config),
+            removal_policy=removal_policy(stage),
         )
         reason = (
             "Load-test reports only, written by the generator tasks' role (put below "

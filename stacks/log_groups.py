@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import StageConfig
+from stacks.config import StageIdentity
 
 # A deleted dev/staging key is gone after the shortest window KMS allows.
 _SHORT_PENDING_WINDOW = Duration.days(7)
@@ -44,14 +44,14 @@ def retention(days: int) -> logs.RetentionDays:
     return _RETENTION[days]
 
 
-def removal_policy(config: StageConfig) -> RemovalPolicy:
-    return RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+def removal_policy(stage: StageIdentity) -> RemovalPolicy:
+    return RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
 
 
 def encrypted_log_group(
     scope: Construct,
     construct_id: str,
-    config: StageConfig,
+    stage: StageIdentity,
     *,
     retention_days: int,
     key: kms.IKey,
@@ -65,19 +65,19 @@ def encrypted_log_group(
         log_group_name=log_group_name,
         retention=retention(retention_days),
         encryption_key=key,
-        removal_policy=removal_policy(config),
+        removal_policy=removal_policy(stage),
     )
 
 
-def logs_key(scope: Construct, construct_id: str, config: StageConfig, purpose: str) -> kms.Key:
+def logs_key(scope: Construct, construct_id: str, stage: StageIdentity, purpose: str) -> kms.Key:
     """A customer-managed key that CloudWatch Logs in this region may use for a log group."""
     key = kms.Key(
         scope,
         construct_id,
-        description=f"{config.prefix}: {purpose}",
+        description=f"{stage.prefix}: {purpose}",
         enable_key_rotation=True,
-        removal_policy=removal_policy(config),
-        pending_window=None if config.retain_data else _SHORT_PENDING_WINDOW,
+        removal_policy=removal_policy(stage),
+        pending_window=None if stage.retain_data else _SHORT_PENDING_WINDOW,
     )
-    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{config.region}.amazonaws.com"))
+    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{stage.region}.amazonaws.com"))
     return key

@@ -9,8 +9,8 @@ export another stack imports, so such a change deadlocked the service stack's up
 Alarms publish to an encrypted SNS topic per stage (alarm_email in stages.toml).
 The cache alarms take the maximum over every node (over each group of up to 10 nodes
 in a large cluster), so a failover, which moves the primary role, changes no alarm. The
-relay alarms read the relay's own EMF metrics (namespace ChatRelay, dimension
-ServiceName); docs/operations.md says what each means and what to do.
+relay alarms read the relay's own EMF metrics (names, namespace and dimension from
+contract.metrics); docs/operations.md says what each means and what to do.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from stacks.config import StageConfig
+from contract import metrics
+from stacks.config import MonitoringSettings, StageIdentity
+from stacks.dashboard import add_dashboard
 from stacks.log_groups import removal_policy
-from stacks.service import connections_metric, relay_metric
+from stacks.relay_metrics import relay_metric
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -47,22 +49,25 @@ class Monitoring(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: StageConfig,
+        stage: StageIdentity,
+        limits: MonitoringSettings,
+        alarm_email: str | None,
         load_balancer: elbv2.ApplicationLoadBalancer,
         target_group: elbv2.ApplicationTargetGroup,
         service: ecs.FargateService,
         cache_node_ids: list[str],
         cache_nodes_per_shard: int,
-    ):
+    ) -> None:
+        """`limits`: the alarm thresholds; `alarm_email`: who the topic mails, if anyone."""
         super().__init__(scope, construct_id)
-        self.config = config
+        self.stage, self.limits = stage, limits
 
         topic_key = kms.Key(
             self,
             "AlarmTopicKey",
-            description=f"{config.prefix}: alarm topic encryption",
+            description=f"{stage.prefix}: alarm topic encryption",
             enable_key_rotation=True,
-            removal_policy=removal_policy(config),
+            removal_policy=removal_policy(stage),
         )
         # CloudWatch must encrypt what it publishes to the topic.
         topic_key.grant(
@@ -71,12 +76,12 @@ class Monitoring(Construct):
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name=f"{config.prefix} alarms",
+            display_name=f"{stage.prefix} alarms",
             master_key=topic_key,
             enforce_ssl=True,
         )
-        if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         lb_metrics = load_balancer.metrics
         tg_metrics = target_group.metrics
@@ -129,93 +134,47 @@ class Monitoring(Construct):
 
         relay = self._relay_alarms()
 
-        connections = connections_metric(config)
-        self.dashboard = cloudwatch.Dashboard(
+        self.dashboard = add_dashboard(
             self,
-            "Dashboard",
-            dashboard_name=config.prefix,
-            default_interval=Duration.hours(3),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown=f"# {config.prefix}\nALB, relay tasks on Fargate, Valkey cache. "
-                "Alarms go to the SNS topic in the service stack's outputs.",
-                width=24,
-                height=2,
-            )
-        )
-        self.dashboard.add_widgets(
-            _graph("ALB connections", [lb_metrics.active_connection_count(period=ONE_MINUTE)]),
-            _graph("New connections / min", [lb_metrics.new_connection_count(period=ONE_MINUTE)]),
-            _graph("ALB 5XX and rejected", [elb_5xx, target_5xx, rejected]),
-            _graph("Targets", [healthy, unhealthy]),
-        )
-        self.dashboard.add_widgets(
-            _graph("Relay CPU %", [cpu]),
-            _graph("Relay memory %", [memory]),
-            _graph("WebSockets per task", [connections]),
-            _graph(
-                "Response time p99 (s)",
-                [tg_metrics.target_response_time(period=ONE_MINUTE, statistic="p99")],
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown="## Relay (EMF metrics, one value per task per minute)",
-                width=24,
-                height=1,
-            ),
-        )
-        self.dashboard.add_widgets(
-            _graph("Clients connected (all tasks)", [relay["clients"]]),
-            _graph("Messages / min", [relay["messages_in"], relay["messages_out"]]),
-            _graph("Deliveries / min", [relay["deliveries"]]),
-            _graph("Fan-out latency (ms, worst task)", [relay["fanout_p99"], relay["fanout_max"]]),
-        )
-        self.dashboard.add_widgets(
-            _graph("Redis reconnects, probe failures", [relay["reconnects"], relay["probes"]]),
-            _graph("Backfilled messages", [relay["backfilled"]]),
-            _graph("Slow-consumer closes, rate-limited", [relay["slow"], relay["rate_limited"]]),
-            _graph("Event-loop lag max (ms)", [relay["loop_lag"]]),
-        )
-        self.dashboard.add_widgets(
-            _graph("Cache engine CPU %", cache["EngineCPUUtilization"]),
-            _graph("Cache memory %", cache["DatabaseMemoryUsagePercentage"]),
-            _graph("Cache evictions", cache["Evictions"]),
-            _graph("Replication lag (s)", cache["ReplicationLag"]),
-            _graph("Cache connections", cache["CurrConnections"]),
-            cloudwatch.AlarmStatusWidget(
-                title="Alarms", alarms=list(self.alarms.values()), width=6, height=6
-            ),
+            prefix=stage.prefix,
+            load_balancer=load_balancer,
+            target_group=target_group,
+            alb_errors=[elb_5xx, target_5xx, rejected],
+            targets=[healthy, unhealthy],
+            cpu=cpu,
+            memory=memory,
+            relay=relay,
+            cache=cache,
+            alarms=list(self.alarms.values()),
         )
 
         CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)
-        CfnOutput(self, "DashboardName", value=config.prefix)
+        CfnOutput(self, "DashboardName", value=stage.prefix)
 
     def _relay_alarms(self) -> dict[str, cloudwatch.IMetric]:
         """The relay's metrics for the dashboard, and the alarms on them."""
-        config, limits = self.config, self.config.monitoring
-        metric = functools.partial(relay_metric, config)
-        metrics: dict[str, cloudwatch.IMetric] = {
-            "clients": metric("Connections", "Sum", label="clients (sum over tasks)"),
-            "messages_in": metric("MessagesIn", "Sum", label="in (sent by clients)"),
-            "messages_out": metric("MessagesOut", "Sum", label="out (fanned out, per task)"),
-            "deliveries": metric("Deliveries", "Sum"),
-            "fanout_p99": metric("FanoutLatencyP99", "Maximum"),
-            "fanout_max": metric("FanoutLatencyMax", "Maximum"),
-            "reconnects": metric("RedisReconnects", "Sum"),
-            "probes": metric("ProbeFailures", "Sum"),
-            "backfilled": metric("BackfilledMessages", "Sum"),
-            "slow": metric("SlowConsumerCloses", "Sum", label="1013 slow consumer"),
-            "rate_limited": metric("RateLimitedFrames", "Sum", label="rate-limited frames"),
-            "loop_lag": metric("EventLoopLagMax", "Maximum"),
+        limits = self.limits
+        metric = functools.partial(relay_metric, self.stage.prefix)
+        relay: dict[str, cloudwatch.IMetric] = {
+            "clients": metric(metrics.CONNECTIONS, "Sum", label="clients (sum over tasks)"),
+            "messages_in": metric(metrics.MESSAGES_IN, "Sum", label="in (sent by clients)"),
+            "messages_out": metric(metrics.MESSAGES_OUT, "Sum", label="out (fanned out, per task)"),
+            "deliveries": metric(metrics.DELIVERIES, "Sum"),
+            "fanout_p99": metric(metrics.FANOUT_LATENCY_P99, "Maximum"),
+            "fanout_max": metric(metrics.FANOUT_LATENCY_MAX, "Maximum"),
+            "reconnects": metric(metrics.REDIS_RECONNECTS, "Sum"),
+            "probes": metric(metrics.PROBE_FAILURES, "Sum"),
+            "backfilled": metric(metrics.BACKFILLED_MESSAGES, "Sum"),
+            "slow": metric(metrics.SLOW_CONSUMER_CLOSES, "Sum", label="1013 slow consumer"),
+            "rate_limited": metric(metrics.RATE_LIMITED_FRAMES, "Sum", label="rate-limited frames"),
+            "loop_lag": metric(metrics.EVENT_LOOP_LAG_MAX, "Maximum"),
         }
         # Alarmed metrics carry no label: the alarm then names the metric itself.
         # Worst task's p99 for 3 minutes in a row: a one-minute spike (the backfill after a
         # failover counts with its real delay) does not page, a saturated relay does.
         self._alarm(
             "RelayFanoutLatencyP99",
-            metrics["fanout_p99"],
+            relay["fanout_p99"],
             limits.fanout_p99_threshold_ms,
             f"Fan-out p99 at or above {limits.fanout_p99_threshold_ms} ms on a relay task "
             "for 3 minutes: messages arrive late (CPU saturated, Redis slow?)",
@@ -224,7 +183,7 @@ class Monitoring(Construct):
         # something keeps silencing the subscriber (output-buffer limit, network path).
         self._alarm(
             "RelayProbeFailures",
-            metrics["probes"],
+            relay["probes"],
             1,
             "Deaf Redis subscribers detected in 3 of 5 minutes: live messages keep "
             "stalling until backfill",
@@ -233,7 +192,7 @@ class Monitoring(Construct):
         )
         self._alarm(
             "RelayRedisReconnectStorm",
-            metrics["reconnects"],
+            relay["reconnects"],
             limits.redis_reconnects_per_minute,
             f"{limits.redis_reconnects_per_minute}+ Redis subscriber reconnects a minute "
             "over the service for 3 minutes: Redis keeps dropping the relays",
@@ -242,7 +201,7 @@ class Monitoring(Construct):
         if hours is not None:
             # Outside the hours the expression answers 1 (fine): CloudWatch alarms have no
             # schedule, metric math does (HOUR() is UTC).
-            busiest = metric("Connections", "Maximum")
+            busiest = metric(metrics.CONNECTIONS, "Maximum")
             in_hours = cloudwatch.MathExpression(
                 expression=f"IF(HOUR(m) >= {hours[0]} AND HOUR(m) < {hours[1]}, m, 1)",
                 using_metrics={"m": busiest},
@@ -260,7 +219,7 @@ class Monitoring(Construct):
                 periods=minutes,
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             )
-        return metrics
+        return relay
 
     def _cache_max(
         self, all_node_ids: list[str], node_ids: list[str], metric: str, statistic: str
@@ -300,7 +259,7 @@ class Monitoring(Construct):
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
-            alarm_name=f"{self.config.prefix}-{construct_id}",
+            alarm_name=f"{self.stage.prefix}-{construct_id}",
             alarm_description=description,
             metric=metric,
             threshold=threshold,
@@ -321,7 +280,3 @@ def alarm_node_groups(node_ids: list[str], nodes_per_shard: int) -> list[list[st
     can watch."""
     per_group = max(1, MAX_METRICS_PER_ALARM // nodes_per_shard) * nodes_per_shard
     return [node_ids[start : start + per_group] for start in range(0, len(node_ids), per_group)]
-
-
-def _graph(title: str, metrics: list[cloudwatch.IMetric]) -> cloudwatch.GraphWidget:
-    return cloudwatch.GraphWidget(title=title, left=metrics, width=6, height=6)

@@ -14,7 +14,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
-from stacks.config import StageConfig
+from stacks.config import NetworkSettings, StageIdentity
 from stacks.endpoints import add_interface_endpoints, add_s3_gateway
 from stacks.log_groups import encrypted_log_group, logs_key
 
@@ -35,10 +35,31 @@ class NetworkStack(Stack):
         against them; the stage settings name them instead."""
         return self._zones
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs):
-        self._zones = list(config.network.availability_zones)
-        super().__init__(scope, construct_id, **kwargs)
-        settings = config.network
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageIdentity,
+        settings: NetworkSettings,
+        relay_port: int,
+        cache_port: int,
+        https: bool,
+        sign_in_mode: str,
+        stack_name: str,
+        description: str,
+        termination_protection: bool,
+    ) -> None:
+        """`https`: the load balancer listens on 443 (and redirects 80); `sign_in_mode`:
+        "none", or who signs people in at the load balancer (it then calls them)."""
+        self._zones = list(settings.availability_zones)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=stack_name,
+            description=description,
+            termination_protection=termination_protection,
+        )
         # No NAT: the service subnets are isolated and reach AWS through the endpoints.
         isolated = settings.nat_gateways == 0
 
@@ -86,11 +107,11 @@ class NetworkStack(Stack):
             "Only the public subnets route 0.0.0.0/0 to the internet gateway: they hold the "
             "internet-facing ALB (and NAT in dev). Service and cache subnets have no such route.",
         )
-        flow_log_key = logs_key(self, "FlowLogKey", config, "VPC flow logs")
+        flow_log_key = logs_key(self, "FlowLogKey", stage, "VPC flow logs")
         flow_log_group = encrypted_log_group(
             self,
             "FlowLogGroup",
-            config,
+            stage,
             retention_days=settings.flow_log_retention_days,
             key=flow_log_key,
         )
@@ -103,13 +124,13 @@ class NetworkStack(Stack):
         acknowledge_nag(flow_log, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY_REASON)
 
         self.alb_security_group = self._group(
-            "AlbSecurityGroup", f"{config.prefix} load balancer: HTTP(S) from the internet"
+            "AlbSecurityGroup", f"{stage.prefix} load balancer: HTTP(S) from the internet"
         )
         self.service_security_group = self._group(
-            "ServiceSecurityGroup", f"{config.prefix} relay tasks: WebSocket from the ALB"
+            "ServiceSecurityGroup", f"{stage.prefix} relay tasks: WebSocket from the ALB"
         )
         self.cache_security_group = self._group(
-            "CacheSecurityGroup", f"{config.prefix} cache: relay tasks only"
+            "CacheSecurityGroup", f"{stage.prefix} cache: relay tasks only"
         )
         service_subnets = ec2.SubnetSelection(subnet_group_name=SERVICE_SUBNETS)
         add_s3_gateway(self.vpc, service_subnets)
@@ -117,7 +138,7 @@ class NetworkStack(Stack):
         if settings.interface_endpoints:
             self.endpoint_security_group = self._group(
                 "EndpointSecurityGroup",
-                f"{config.prefix} VPC endpoints: HTTPS from relay tasks and load generators",
+                f"{stage.prefix} VPC endpoints: HTTPS from relay tasks and load generators",
             )
             self.endpoints = add_interface_endpoints(
                 self, self.vpc, service_subnets, self.endpoint_security_group
@@ -128,10 +149,9 @@ class NetworkStack(Stack):
             self.service_security_group,
             self.cache_security_group,
         )
-        relay_port, cache_port = config.relay.port, config.cache.port
         public_ports = (
             [(HTTPS_PORT, "HTTPS (wss) from browsers"), (HTTP_PORT, "HTTP, only redirected")]
-            if config.load_balancer.https
+            if https
             else [(HTTP_PORT, "HTTP (ws) from browsers, dev only")]
         )
         for port, description in public_ports:
@@ -191,14 +211,14 @@ class NetworkStack(Stack):
                 peer=service,
             )
         self._ingress(cache, "CacheFromService", cache_port, "From relay tasks only", peer=service)
-        if config.sign_in.enabled:
+        if sign_in_mode != "none":
             # The ALB itself calls the identity provider's token and user-info endpoints
             # (Cognito's or the OIDC provider's, on the internet) to sign people in.
             self._egress(
                 alb,
                 "AlbToIdentityProvider443",
                 HTTPS_PORT,
-                f"HTTPS to the identity provider ({config.sign_in.mode} sign-in)",
+                f"HTTPS to the identity provider ({sign_in_mode} sign-in)",
                 cidr=ANYWHERE,
             )
 

@@ -1,9 +1,10 @@
 """The committed stage settings file (stages.toml): read, checked, applied to a config.
 
 A platform engineer edits stages.toml; `load_stage_config` lays it over the defaults in
-stacks/config.py, and `-c` context lays over both. Every key of a section is a field of
-the matching settings dataclass, so a new setting needs no code here: add the field
-(with its default and its check in config.py) and it is settable from the file.
+stacks/config/defaults.py, and `-c` context lays over both. Every key of a section is a
+field of the matching settings dataclass, so a new setting needs no code here: add the
+field (with its default in stacks/config/model.py and its check in stacks/config/) and it
+is settable from the file.
 
 A wrong file fails synth with `StageConfigError`, naming the file, the key and the fix.
 """
@@ -17,7 +18,13 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# A settings dataclass (StageConfig, one of its sections, the pipeline's) that a table sets.
+SettingsT = TypeVar("SettingsT", bound="DataclassInstance")
 
 DEFAULT_SETTINGS_FILE = "stages.toml"
 
@@ -74,7 +81,9 @@ def read_settings_file(path: Path, known_stages: tuple[str, ...]) -> SettingsFil
     return SettingsFile(path=path, stages=stages, pipeline=data.get("pipeline"))
 
 
-def apply_table(instance: Any, table: Mapping[str, Any], where: str) -> tuple[Any, list[str]]:
+def apply_table(
+    instance: SettingsT, table: Mapping[str, Any], where: str
+) -> tuple[SettingsT, list[str]]:
     """`instance` (a settings dataclass) with `table`'s keys set, and the problems found.
 
     Values are checked against the field's type; a problem names `where`, the key, the

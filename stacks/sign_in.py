@@ -169,16 +169,16 @@ class SignIn(Construct):
         s = self.settings
         # A dynamic reference: CloudFormation resolves it at deploy; the template holds
         # only the secret's name.
-        secret = SecretValue.secrets_manager(s.client_secret_name)
+        secret = SecretValue.secrets_manager(_given(s.client_secret_name, "client_secret_name"))
         forward = elbv2.ListenerAction.forward([target_group])
 
         def authenticate(unauthenticated: elbv2.UnauthenticatedAction) -> elbv2.ListenerAction:
             return elbv2.ListenerAction.authenticate_oidc(
-                issuer=s.issuer,
-                authorization_endpoint=s.authorization_endpoint,
-                token_endpoint=s.token_endpoint,
-                user_info_endpoint=s.user_info_endpoint,
-                client_id=s.client_id,
+                issuer=_given(s.issuer, "issuer"),
+                authorization_endpoint=_given(s.authorization_endpoint, "authorization_endpoint"),
+                token_endpoint=_given(s.token_endpoint, "token_endpoint"),
+                user_info_endpoint=_given(s.user_info_endpoint, "user_info_endpoint"),
+                client_id=_given(s.client_id, "client_id"),
                 client_secret=secret,
                 **self._session(forward, unauthenticated),
             )
@@ -197,3 +197,10 @@ class SignIn(Construct):
             "session_timeout": Duration.seconds(self.settings.session_timeout_seconds),
             "allow_https_outbound": False,  # the network stack holds every rule
         }
+
+
+def _given(value: str | None, key: str) -> str:
+    """An oidc setting that sign_in_problems already required (synth stops before this)."""
+    if value is None:
+        raise ValueError(f"sign_in.{key} is missing: mode = 'oidc' needs it")
+    return value

@@ -1,6 +1,6 @@
 """Sign-in settings: [stages.<stage>.sign_in] in stages.toml (stacks/sign_in.py builds it).
 
-Plain data and checks, no CDK: stacks/config.py validates them with the rest of a stage.
+Plain data and checks, no CDK: stacks/config/validation.py checks them with the rest of a stage.
 """
 
 from __future__ import annotations

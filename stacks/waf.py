@@ -23,7 +23,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from stacks.config import StageConfig
+from stacks.config import StageIdentity, WafSettings
 from stacks.log_groups import encrypted_log_group, logs_key
 
 # The relay's only WebSocket route (service/app.py).
@@ -47,20 +47,20 @@ class EdgeFirewall(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: StageConfig,
+        stage: StageIdentity,
+        settings: WafSettings,
         load_balancer: elbv2.IApplicationLoadBalancer,
     ) -> None:
         super().__init__(scope, construct_id)
-        settings = config.waf
-        self.prefix = config.prefix
+        self.prefix = stage.prefix
 
         rules: list[wafv2.CfnWebACL.RuleProperty] = []
         if settings.allow_cidrs:
             self.allow_list = wafv2.CfnIPSet(
                 self,
                 "LoadGenerators",
-                name=f"{config.prefix}-load-generators",
-                description=f"{config.prefix}: load generators (waf.allow_cidrs)",
+                name=f"{stage.prefix}-load-generators",
+                description=f"{stage.prefix}: load generators (waf.allow_cidrs)",
                 scope="REGIONAL",
                 ip_address_version="IPV4",
                 addresses=list(settings.allow_cidrs),
@@ -111,8 +111,8 @@ class EdgeFirewall(Construct):
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
-            name=f"{config.prefix}-edge",
-            description=f"{config.prefix}: upgrade rate per IP and AWS managed rules on the ALB",
+            name=f"{stage.prefix}-edge",
+            description=f"{stage.prefix}: upgrade rate per IP and AWS managed rules on the ALB",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=self._visibility("edge"),
@@ -128,10 +128,10 @@ class EdgeFirewall(Construct):
         self.log_group = encrypted_log_group(
             self,
             "LogGroup",
-            config,
-            log_group_name=f"{LOG_GROUP_PREFIX}{config.prefix}",
+            stage,
+            log_group_name=f"{LOG_GROUP_PREFIX}{stage.prefix}",
             retention_days=settings.log_retention_days,
-            key=logs_key(self, "LogKey", config, "AWS WAF logs"),
+            key=logs_key(self, "LogKey", stage, "AWS WAF logs"),
         )
         stack = Stack.of(self)
         wafv2.CfnLoggingConfiguration(

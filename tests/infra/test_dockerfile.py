@@ -80,7 +80,7 @@ def test_runs_as_a_numeric_non_root_user() -> None:
     uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) >= 1000 and gid.isdigit()
     # The task definition runs the same uid:gid.
-    from stacks.service import RELAY_USER
+    from stacks.relay_task import RELAY_USER
 
     assert user == RELAY_USER
 

@@ -11,8 +11,8 @@ import pytest
 
 from stacks.assembly import check_one_architecture
 from stacks.config import StageConfigError
-from stacks.pipeline import BUILD_IMAGE, gate_command
 from stacks.pipeline_config import GateSettings, load_pipeline_settings
+from stacks.pipeline_steps import BUILD_IMAGE, gate_command
 from tests.infra.conftest import Synthesized, load, shipped_settings, stack_templates
 
 # What every CodeBuild step may do in its own account: write its logs and test reports,

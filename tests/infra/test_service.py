@@ -420,7 +420,7 @@ def test_capacity_providers(stage: Synthesized) -> None:
 
 
 def test_a_spot_share_splits_the_strategy() -> None:
-    from stacks.service import capacity_provider_strategies
+    from stacks.relay_scaling import capacity_provider_strategies
 
     relay = load("prod").relay
     split = dataclasses.replace(relay, cpu_architecture="x86_64", spot_percent=30, on_demand_base=3)

@@ -1,0 +1,334 @@
+"""The relay's environment variables: name, default, bounds or choices, meaning.
+
+The relay (service/config.py) parses and validates exactly these; the stacks set them on
+the ECS task and check a stage's values against the same bounds; the README's settings
+table documents them (a test compares the two). A value outside these bounds stops the
+relay at start, so a stack that writes one would deploy tasks that never become healthy.
+
+Formats that bounds cannot express (a Redis URL, an ARN, an origin list) are ``TextSetting``:
+the relay checks them and says what a valid one looks like (``example``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from contract import metrics
+
+# The spellings the relay accepts for a boolean (case-insensitive, surrounding blanks ignored).
+TRUE_WORDS: Final = ("1", "true", "yes", "on")
+FALSE_WORDS: Final = ("0", "false", "no", "off", "")
+
+
+def _number_text(value: float) -> str:
+    """20.0 -> "20", 0.5 -> "0.5": what a person (or a stack) would write."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class IntSetting:
+    name: str
+    default: int
+    low: int
+    high: int
+    meaning: str
+
+    def accepts(self, value: int) -> bool:
+        return self.low <= value <= self.high
+
+    def env_value(self, value: int) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FloatSetting:
+    name: str
+    default: float
+    low: float
+    high: float
+    meaning: str
+    # A value below ``low`` that means "off" (METRICS_EMF_INTERVAL=0); None: no such value.
+    off: float | None = None
+
+    def accepts(self, value: float) -> bool:
+        return value == self.off or self.low <= value <= self.high
+
+    def env_value(self, value: float) -> str:
+        return _number_text(value)
+
+
+@dataclass(frozen=True, slots=True)
+class BoolSetting:
+    name: str
+    default: bool
+    meaning: str
+
+    def accepts(self, value: bool) -> bool:
+        return isinstance(value, bool)
+
+    def env_value(self, value: bool) -> str:
+        return "true" if value else "false"
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSetting:
+    name: str
+    default: str
+    choices: tuple[str, ...]  # lower case; the relay lower-cases what it reads
+    meaning: str
+
+    def accepts(self, value: str) -> bool:
+        return value in self.choices
+
+    def env_value(self, value: str) -> str:
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class TextSetting:
+    name: str
+    default: str | None  # None: unset
+    meaning: str
+    example: str  # a valid value, for error messages and docs
+
+    def env_value(self, value: str) -> str:
+        return value
+
+
+Setting = IntSetting | FloatSetting | BoolSetting | ChoiceSetting | TextSetting
+
+# Network.
+HOST: Final = TextSetting("HOST", "127.0.0.1", "address to bind; --host overrides", "0.0.0.0")
+PORT: Final = IntSetting("PORT", 8000, 1, 65535, "port to bind; --port overrides")
+
+# Redis (unset REDIS_URL: single-server, in-process broker).
+REDIS_URL: Final = TextSetting(
+    "REDIS_URL",
+    None,
+    "redis:// or rediss:// (TLS) URL; unset: single-server",
+    "redis://127.0.0.1:6379/0",
+)
+REDIS_AUTH_TOKEN: Final = TextSetting(
+    "REDIS_AUTH_TOKEN", None, "Redis AUTH token, kept out of the URL", "s3cret-token"
+)
+REDIS_CLUSTER: Final = BoolSetting(
+    "REDIS_CLUSTER", False, "Redis Cluster mode: sharded Pub/Sub, one subscriber per shard"
+)
+
+# History, presence, identity.
+HISTORY_SIZE: Final = IntSetting("HISTORY_SIZE", 100, 0, 10_000, "messages sent on join")
+HISTORY_MAX_LEN: Final = IntSetting(
+    "HISTORY_MAX_LEN", 1000, 1, 1_000_000, "messages kept per room (the stream cap)"
+)
+HISTORY_TTL_DAYS: Final = IntSetting(
+    "HISTORY_TTL_DAYS", 7, 1, 3650, "a room's history expires this long after its last message"
+)
+MEMORY_HISTORY_BYTES: Final = IntSetting(
+    "MEMORY_HISTORY_BYTES",
+    64 * 2**20,
+    1 << 20,
+    1 << 40,
+    "single-server mode: memory all rooms' history may hold",
+)
+IDENTITY_TTL_DAYS: Final = IntSetting(
+    "IDENTITY_TTL_DAYS", 30, 1, 3650, "a resume token stays valid this long after last use"
+)
+PRESENCE_TTL: Final = FloatSetting(
+    "PRESENCE_TTL",
+    20.0,
+    3,
+    3600,
+    "seconds; a crashed process's members are removed within PRESENCE_TTL x 1.25",
+)
+
+# Clients.
+ALLOWED_ORIGINS: Final = TextSetting(
+    "ALLOWED_ORIGINS",
+    None,
+    "comma-separated exact origins; unset: the relay's own host",
+    "https://chat.example.com",
+)
+PING_INTERVAL: Final = FloatSetting(
+    "PING_INTERVAL", 20.0, 1, 3600, "seconds between WebSocket pings"
+)
+PING_TIMEOUT: Final = FloatSetting(
+    "PING_TIMEOUT", 20.0, 1, 3600, "seconds to wait for a pong before closing (1011)"
+)
+JOIN_TIMEOUT: Final = FloatSetting(
+    "JOIN_TIMEOUT", 10.0, 0.1, 600, "seconds a connection may take to join before 1008"
+)
+RATE_LIMIT: Final = FloatSetting(
+    "RATE_LIMIT", 10.0, 0.1, 1_000_000, "frames per second per connection"
+)
+RATE_BURST: Final = IntSetting("RATE_BURST", 20, 1, 1_000_000, "burst of frames allowed")
+MAX_CONNECTIONS: Final = IntSetting(
+    "MAX_CONNECTIONS", 10_000, 1, 1_000_000, "WebSockets per process; more get 403"
+)
+SEND_BUFFER_BYTES: Final = IntSetting(
+    "SEND_BUFFER_BYTES",
+    512 * 1024,
+    4096,
+    1 << 30,
+    "bytes unsent to one client before it is closed as too slow (1013)",
+)
+MAX_FRAME_BYTES: Final = IntSetting(
+    "MAX_FRAME_BYTES", 65_536, 1024, 16 * 1024 * 1024, "larger frames close the connection (1009)"
+)
+
+# The HTTP edge.
+REQUEST_HEAD_MAX_BYTES: Final = IntSetting(
+    "REQUEST_HEAD_MAX_BYTES", 65_536, 1024, 1 << 20, "bytes of one HTTP request head; more: 431"
+)
+REQUEST_HEAD_MAX_HEADERS: Final = IntSetting(
+    "REQUEST_HEAD_MAX_HEADERS", 100, 8, 10_000, "headers in one request head; more: 431"
+)
+REQUEST_HEAD_TIMEOUT: Final = FloatSetting(
+    "REQUEST_HEAD_TIMEOUT", 5.0, 0.1, 300, "seconds to complete a request head; else 408"
+)
+MAX_HTTP_CONNECTIONS: Final = IntSetting(
+    "MAX_HTTP_CONNECTIONS", 1000, 1, 1_000_000, "open non-WebSocket connections; more: 503"
+)
+# Longer than the load balancer's idle timeout (120 s in the stacks), so the relay never
+# closes a kept-alive connection the balancer is about to reuse (a 502).
+HTTP_KEEPALIVE_SECONDS: Final = IntSetting(
+    "HTTP_KEEPALIVE_SECONDS", 125, 1, 4100, "seconds an idle kept-alive connection stays open"
+)
+
+# Drain.
+DRAIN_SECONDS: Final = FloatSetting(
+    "DRAIN_SECONDS", 20.0, 0, 110, "window over which 1012 closes are spread"
+)
+DRAIN_TARGET_GROUP_ARN: Final = TextSetting(
+    "DRAIN_TARGET_GROUP_ARN",
+    None,
+    "the task's ALB target group; drain when it is draining",
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/chat-relay/0123456789abcdef",
+)
+DRAIN_POLL_SECONDS: Final = FloatSetting(
+    "DRAIN_POLL_SECONDS", 5.0, 0.1, 60, "seconds between reads of the target's state"
+)
+
+# Logs and metrics.
+LOG_LEVEL: Final = ChoiceSetting(
+    "LOG_LEVEL",
+    "info",
+    ("debug", "info", "warning", "error", "critical"),
+    "JSON log lines on stderr at this level and above",
+)
+LOG_RATE_LIMIT: Final = FloatSetting(
+    "LOG_RATE_LIMIT", 20.0, 0.1, 1_000_000, "log lines per second per kind of event"
+)
+METRICS_ENDPOINT: Final = BoolSetting(
+    "METRICS_ENDPOINT", True, "serve Prometheus text at GET /metrics"
+)
+METRICS_EMF_INTERVAL: Final = FloatSetting(
+    "METRICS_EMF_INTERVAL",
+    0.0,
+    1,
+    3600,
+    "seconds between CloudWatch EMF lines on stdout; 0: off",
+    off=0.0,
+)
+METRICS_NAMESPACE: Final = TextSetting(
+    "METRICS_NAMESPACE",
+    metrics.NAMESPACE,
+    "CloudWatch namespace of the EMF metrics",
+    metrics.NAMESPACE,
+)
+METRICS_SERVICE_NAME: Final = TextSetting(
+    "METRICS_SERVICE_NAME", "chat-relay", "the ServiceName dimension", "chat-relay-prod"
+)
+METRICS_TASK_ID: Final = TextSetting(
+    "METRICS_TASK_ID",
+    None,
+    "the TaskId dimension; unset: the ECS task id, else the hostname",
+    "relay-1",
+)
+# Set by ECS itself, never by the stacks: the task metadata endpoint (v4).
+ECS_CONTAINER_METADATA_URI_V4: Final = TextSetting(
+    "ECS_CONTAINER_METADATA_URI_V4",
+    None,
+    "ECS task metadata endpoint (set by ECS)",
+    "http://169.254.170.2/v4/0123",
+)
+
+# Sign-in at the load balancer.
+AUTH_MODE: Final = ChoiceSetting(
+    "AUTH_MODE",
+    "none",
+    ("none", "alb"),
+    "none: anonymous, chosen names; alb: the load balancer signs people in",
+)
+ALB_ARN: Final = TextSetting(
+    "ALB_ARN",
+    None,
+    "AUTH_MODE=alb: the load balancer whose signature is trusted",
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/chat/0123456789abcdef",
+)
+ALB_PUBLIC_KEY_URL: Final = TextSetting(
+    "ALB_PUBLIC_KEY_URL",
+    None,
+    "AUTH_MODE=alb: where signing keys are fetched",
+    "https://public-keys.auth.elb.eu-west-1.amazonaws.com/",
+)
+AUTH_LOGOUT_URL: Final = TextSetting(
+    "AUTH_LOGOUT_URL",
+    None,
+    "AUTH_MODE=alb: the identity provider's logout endpoint",
+    "https://chat.auth.eu-west-1.amazoncognito.com/logout",
+)
+AUTH_SESSION_COOKIE: Final = TextSetting(
+    "AUTH_SESSION_COOKIE",
+    "AWSELBAuthSessionCookie",
+    "the ALB session cookie's name",
+    "AWSELBAuthSessionCookie",
+)
+
+ALL: Final[tuple[Setting, ...]] = (
+    HOST,
+    PORT,
+    REDIS_URL,
+    REDIS_AUTH_TOKEN,
+    REDIS_CLUSTER,
+    HISTORY_SIZE,
+    HISTORY_MAX_LEN,
+    HISTORY_TTL_DAYS,
+    MEMORY_HISTORY_BYTES,
+    IDENTITY_TTL_DAYS,
+    PRESENCE_TTL,
+    ALLOWED_ORIGINS,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    JOIN_TIMEOUT,
+    RATE_LIMIT,
+    RATE_BURST,
+    MAX_CONNECTIONS,
+    SEND_BUFFER_BYTES,
+    MAX_FRAME_BYTES,
+    REQUEST_HEAD_MAX_BYTES,
+    REQUEST_HEAD_MAX_HEADERS,
+    REQUEST_HEAD_TIMEOUT,
+    MAX_HTTP_CONNECTIONS,
+    HTTP_KEEPALIVE_SECONDS,
+    DRAIN_SECONDS,
+    DRAIN_TARGET_GROUP_ARN,
+    DRAIN_POLL_SECONDS,
+    LOG_LEVEL,
+    LOG_RATE_LIMIT,
+    METRICS_ENDPOINT,
+    METRICS_EMF_INTERVAL,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE_NAME,
+    METRICS_TASK_ID,
+    ECS_CONTAINER_METADATA_URI_V4,
+    AUTH_MODE,
+    ALB_ARN,
+    ALB_PUBLIC_KEY_URL,
+    AUTH_LOGOUT_URL,
+    AUTH_SESSION_COOKIE,
+)
+# Every setting by its environment variable name.
+BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

@@ -1,0 +1,276 @@
+"""Every check of a stage's settings, each problem with its fix; `validate` runs them all.
+
+The relay's own settings and its drain timings are checked in stacks/config/relay_checks.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from stacks.config.limits import (
+    DEFAULT_REGION,
+    MAX_CACHE_NODES,
+    WAF_EVALUATION_WINDOWS,
+    WAF_MIN_RATE_LIMIT,
+    WAF_RATE_ACTIONS,
+    retention_problems,
+)
+from stacks.config.model import CacheSettings, StageConfig, StageConfigError
+from stacks.config.relay_checks import drain_timing_problems, relay_problems
+from stacks.sign_in_settings import sign_in_problems
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_CERTIFICATE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[0-9a-f-]{36}$"
+)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def validate(config: StageConfig, *, source: str | None = None) -> None:
+    """Raise StageConfigError listing every problem in `config`, each with its fix.
+
+    `source` names the settings file the values came from, for the message's heading.
+    """
+    problems = [*_environment_problems(config), *_network_problems(config)]
+    problems += [*_cache_problems(config), *_load_balancer_problems(config)]
+    problems += [*relay_problems(config), *_monitoring_problems(config)]
+    problems += sign_in_problems(
+        config.sign_in,
+        stage=config.name,
+        https=config.load_balancer.https,
+        domain_name=config.load_balancer.domain_name,
+    )
+    problems += drain_timing_problems(config)
+    problems += _waf_problems(config)
+    if config.sign_in.enabled and config.network.nat_gateways == 0:
+        problems.append(
+            "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
+            "with keys from public-keys.auth.elb.<region>.amazonaws.com, which no VPC "
+            "endpoint serves; set nat_gateways = 1 (or more) in "
+            f"[stages.{config.name}.network]."
+        )
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        origin = f" (from {source} and -c context)" if source else ""
+        raise StageConfigError(f"Invalid settings for stage '{config.name}'{origin}:\n{lines}")
+
+
+def _environment_problems(c: StageConfig) -> list[str]:
+    problems = []
+    if not _REGION.match(c.region):
+        problems.append(
+            f'region {c.region!r} is not an AWS region name: set region = "eu-west-1" '
+            f"in [stages.{c.name}] (or -c region=..., or CDK_DEFAULT_REGION); unset, the "
+            f"stage uses {DEFAULT_REGION}."
+        )
+    if c.account is not None and not _ACCOUNT.match(c.account):
+        problems.append(
+            f"account {c.account!r} is not a 12-digit AWS account id: set account = "
+            f'"123456789012" (in quotes) in [stages.{c.name}] (or -c account=..., or '
+            "CDK_DEFAULT_ACCOUNT), or leave it out for an account-agnostic synth."
+        )
+    if c.alarm_email is not None and not _EMAIL.match(c.alarm_email):
+        problems.append(
+            f"alarm_email {c.alarm_email!r} is not an email address: set alarm_email = "
+            f'"oncall@example.com" in [stages.{c.name}] (or -c alarmEmail=...), or leave '
+            "it out."
+        )
+    return problems
+
+
+def _network_problems(c: StageConfig) -> list[str]:
+    n = c.network
+    problems = []
+    if n.az_count < 2:
+        problems.append(f"network.az_count={n.az_count}: the stack needs at least 2 AZs.")
+    if len(n.availability_zones) != n.az_count:
+        problems.append(
+            f"availabilityZones names {len(n.availability_zones)} zone(s) but stage "
+            f"'{c.name}' uses {n.az_count}: pass exactly {n.az_count}, e.g. "
+            f"-c availabilityZones={','.join(f'{c.region}{x}' for x in 'abc'[: n.az_count])}."
+        )
+    wrong = [z for z in n.availability_zones if not re.fullmatch(rf"{c.region}[a-z]", z)]
+    if wrong:
+        problems.append(
+            f"availabilityZones {', '.join(wrong)} not in region {c.region}: "
+            f"name zones like {c.region}a."
+        )
+    if len(set(n.availability_zones)) != len(n.availability_zones):
+        problems.append("availabilityZones repeats a zone: name each zone once.")
+    if not 0 <= n.nat_gateways <= n.az_count:
+        problems.append(
+            f"network.nat_gateways={n.nat_gateways}: use 1 (cheaper) up to az_count="
+            f"{n.az_count} (one per AZ, survives an AZ outage), or 0 with "
+            "interface_endpoints = true (isolated service subnets)."
+        )
+    elif n.nat_gateways == 0 and not n.interface_endpoints:
+        problems.append(
+            "network.nat_gateways=0 without interface_endpoints: the relay tasks could not "
+            "pull their image, read their secret or ship their logs; set "
+            "interface_endpoints = true, or nat_gateways = 1."
+        )
+    problems += retention_problems("network.flow_log_retention_days", n.flow_log_retention_days)
+    return problems
+
+
+def _cache_problems(c: StageConfig) -> list[str]:
+    k = c.cache
+    problems = []
+    if k.engine not in ("valkey", "redis"):
+        problems.append(f"cache.engine={k.engine!r}: use 'valkey' (or 'redis').")
+    if not k.cluster_mode and k.shards != 1:
+        problems.append(
+            f"cache.shards={k.shards} needs cluster mode: pass -c cacheClusterMode=true "
+            "(the relay then uses sharded Pub/Sub), or use 1 shard."
+        )
+    if k.cluster_mode and not 1 <= k.node_count <= MAX_CACHE_NODES:
+        problems.append(
+            f"cache.shards={k.shards} with {k.replicas_per_shard} replica(s) each is "
+            f"{k.node_count} nodes: use 1 or more shards and at most {MAX_CACHE_NODES} nodes "
+            "(the default account quota is 90)."
+        )
+    if k.cluster_mode and not _has_sharded_pubsub(k):
+        problems.append(
+            f"cache.engine_version={k.engine_version!r}: sharded Pub/Sub (cluster mode) needs "
+            "Valkey 7.2+ or Redis OSS 7.0+."
+        )
+    if not 1 <= k.replicas_per_shard <= 5:
+        problems.append(
+            f"cache.replicas_per_shard={k.replicas_per_shard}: Multi-AZ failover needs "
+            "1 to 5 replicas."
+        )
+    if k.port == 6379 or not 1024 <= k.port <= 65535:
+        problems.append(
+            f"cache.port={k.port}: use a non-default port between 1024 and 65535 (not 6379)."
+        )
+    if not k.node_type.startswith("cache."):
+        problems.append(f"cache.node_type={k.node_type!r}: name a node type like cache.t4g.micro.")
+    if not 0 <= k.snapshot_retention_days <= 35:
+        problems.append(
+            f"cache.snapshot_retention_days={k.snapshot_retention_days}: use 0 to 35 days."
+        )
+    problems += retention_problems("cache.slow_log_retention_days", k.slow_log_retention_days)
+    return problems
+
+
+def _has_sharded_pubsub(k: CacheSettings) -> bool:
+    version = tuple(int(part) for part in k.engine_version.split(".")[:2] if part.isdigit())
+    return version >= ((7, 2) if k.engine == "valkey" else (7, 0))
+
+
+def _load_balancer_problems(c: StageConfig) -> list[str]:
+    lb = c.load_balancer
+    r = c.relay
+    problems = []
+    if lb.certificate_arn is None and c.name != "dev":
+        problems.append(
+            f"certificate_arn is missing: stage '{c.name}' serves HTTPS only. Set "
+            f'certificate_arn = "arn:aws:acm:{c.region}:<account>:certificate/<id>" in '
+            f"[stages.{c.name}] of stages.toml, or pass -c certificateArn=arn:aws:acm:... "
+            "(an ACM certificate in the stack's region)."
+        )
+    if lb.certificate_arn is not None:
+        match = _CERTIFICATE_ARN.match(lb.certificate_arn)
+        if match is None:
+            problems.append(
+                f"certificate_arn {lb.certificate_arn!r} is not an ACM certificate ARN: "
+                "copy it from `aws acm list-certificates`."
+            )
+        elif match.group(1) != c.region:
+            problems.append(
+                f"certificate_arn is in {match.group(1)} but the stack deploys to {c.region}: "
+                "an ALB needs a certificate from its own region."
+            )
+        elif c.account is not None and match.group(2) != c.account:
+            problems.append(
+                f"certificate_arn belongs to account {match.group(2)} but stage '{c.name}' "
+                f"deploys to {c.account}: an ALB can use only a certificate of its own "
+                "account; request or import it there."
+            )
+    if lb.domain_name is not None and not _DOMAIN.match(lb.domain_name):
+        problems.append(
+            f"domain_name {lb.domain_name!r} is not a lower-case DNS name: set domain_name "
+            f'= "chat.example.com" in [stages.{c.name}] (or -c domainName=...).'
+        )
+    if lb.domain_name is not None and lb.certificate_arn is None:
+        problems.append(
+            "domain_name needs certificate_arn: the relay's origin is https://<domain>; set "
+            f"both in [stages.{c.name}]."
+        )
+    if lb.idle_timeout_seconds < 2 * r.ping_interval_seconds or lb.idle_timeout_seconds > 4000:
+        problems.append(
+            f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "
+            f"the relay's ping interval ({2 * r.ping_interval_seconds} s) and at most 4000 s."
+        )
+    if not 1 <= lb.stickiness_seconds <= 604800:
+        problems.append(
+            f"load_balancer.stickiness_seconds={lb.stickiness_seconds}: use 1 s to 7 days."
+        )
+    if lb.health_check_path not in ("/healthz", "/readyz"):
+        problems.append(
+            f"load_balancer.health_check_path={lb.health_check_path!r}: use /healthz or /readyz."
+        )
+    problems += retention_problems(
+        "load_balancer.access_log_retention_days", lb.access_log_retention_days, any_days=True
+    )
+    return problems
+
+
+def _waf_problems(c: StageConfig) -> list[str]:
+    w = c.waf
+    problems = []
+    if w.upgrade_rate_limit < WAF_MIN_RATE_LIMIT:
+        problems.append(
+            f"waf.upgrade_rate_limit={w.upgrade_rate_limit}: AWS WAF's lowest rate limit is "
+            f"{WAF_MIN_RATE_LIMIT} requests per window; e.g. upgrade_rate_limit = 300."
+        )
+    if w.evaluation_window_seconds not in WAF_EVALUATION_WINDOWS:
+        problems.append(
+            f"waf.evaluation_window_seconds={w.evaluation_window_seconds}: AWS WAF accepts "
+            f"{', '.join(map(str, WAF_EVALUATION_WINDOWS))}."
+        )
+    if w.upgrade_rate_action not in WAF_RATE_ACTIONS:
+        problems.append(
+            f'waf.upgrade_rate_action={w.upgrade_rate_action!r}: use "block" (403 over the '
+            'rate) or "count" (metrics and logs only).'
+        )
+    for cidr in w.allow_cidrs:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            problems.append(
+                f"waf.allow_cidrs {cidr!r} is not an IPv4 network: write it like "
+                '"203.0.113.7/32" (one address) or "198.51.100.0/24", host bits zero.'
+            )
+            continue
+        if network.prefixlen < 8:
+            problems.append(
+                f"waf.allow_cidrs {cidr!r}: AWS WAF IP sets take /1 to /32 but a network this "
+                "wide lets most of the internet skip the web ACL; list the load generators' "
+                "own addresses (/8 or narrower)."
+            )
+    problems += retention_problems("waf.log_retention_days", w.log_retention_days)
+    return problems
+
+
+def _monitoring_problems(c: StageConfig) -> list[str]:
+    m = c.monitoring
+    problems = []
+    if not 1 <= m.fanout_p99_threshold_ms <= 60_000:
+        problems.append(
+            f"monitoring.fanout_p99_threshold_ms={m.fanout_p99_threshold_ms}: use 1 to 60000."
+        )
+    if m.redis_reconnects_per_minute < 1:
+        problems.append("monitoring.redis_reconnects_per_minute: use at least 1.")
+    hours = m.zero_clients_hours_utc
+    if hours is not None and not 0 <= hours[0] < hours[1] <= 24:
+        problems.append(
+            f"monitoring.zero_clients_hours_utc={hours}: use (start, end) UTC hours with "
+            "0 <= start < end <= 24, e.g. (8, 20), or None for no alarm."
+        )
+    if not 5 <= m.zero_clients_minutes <= 60:
+        problems.append(f"monitoring.zero_clients_minutes={m.zero_clients_minutes}: use 5 to 60.")
+    return problems

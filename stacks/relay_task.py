@@ -1,0 +1,136 @@
+"""The relay's Fargate task: its log group, the task definition, the container (image,
+environment, AUTH token secret, health check, hardening) and the task role's one read.
+
+Functions, not a construct: everything is created directly in the service stack, so
+the logical ids stay what they were when this lived in stacks/service.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from stacks import fargate
+from stacks.compliance import acknowledge_nag
+from stacks.config import RelaySettings, StageIdentity
+from stacks.log_groups import encrypted_log_group, logs_key
+
+CONTAINER_NAME = "relay"
+# uid/gid of the `relay` user that service/Dockerfile creates.
+RELAY_USER = "10001:10001"
+# Each WebSocket is a file descriptor; MAX_CONNECTIONS (10000) plus Redis and logs.
+OPEN_FILES_LIMIT = 65536
+
+
+@dataclass(frozen=True)
+class RelayTask:
+    task_definition: ecs.FargateTaskDefinition
+    container: ecs.ContainerDefinition
+    log_group: logs.LogGroup
+
+
+def relay_task(
+    scope: Stack,
+    *,
+    stage: StageIdentity,
+    relay: RelaySettings,
+    environment: dict[str, str],
+    auth_token: secretsmanager.ISecret,
+    auth_token_key: kms.IKey,
+    image_directory: Path,
+) -> RelayTask:
+    """`environment`: the container's variables; the AUTH token is added as a secret."""
+    log_key = logs_key(scope, "RelayLogKey", stage, "relay container logs")
+    log_group = encrypted_log_group(
+        scope, "RelayLogGroup", stage, retention_days=relay.log_retention_days, key=log_key
+    )
+
+    task_definition = fargate.task_definition(
+        scope,
+        "TaskDefinition",
+        # Named, not derived from the construct path: a hand deploy and the pipeline
+        # (whose stages sit one level deeper) register revisions of the same family.
+        family=f"{stage.prefix}-relay",
+        cpu=relay.cpu,
+        memory_mib=relay.memory_mib,
+        cpu_architecture=relay.cpu_architecture,
+    )
+
+    # Imported by ARN so its grant touches only this stack's execution role; granting on
+    # the cache stack's key policy would make the cache stack depend on this one.
+    token = secretsmanager.Secret.from_secret_complete_arn(
+        scope, "AuthToken", auth_token.secret_arn
+    )
+    task_definition.obtain_execution_role().add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[auth_token_key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{stage.region}.amazonaws.com"}
+            },
+        )
+    )
+
+    container = task_definition.add_container(
+        CONTAINER_NAME,
+        image=ecs.ContainerImage.from_asset(
+            str(image_directory),
+            file="service/Dockerfile",
+            # Built for the task's architecture (from an x86 laptop: buildx with QEMU
+            # emulation; the pipeline builds it on an ARM CodeBuild machine).
+            platform=fargate.image_platform(relay.cpu_architecture),
+        ),
+        port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
+        environment=environment,
+        secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
+        logging=ecs.LogDrivers.aws_logs(
+            stream_prefix=CONTAINER_NAME,
+            log_group=log_group,
+            # A slow log pipe must never block the event loop that serves the sockets.
+            mode=ecs.AwsLogDriverMode.NON_BLOCKING,
+        ),
+        health_check=ecs.HealthCheck(
+            command=["CMD", "python", "-m", "service.healthcheck"],
+            interval=Duration.seconds(15),
+            timeout=Duration.seconds(5),
+            retries=3,
+            start_period=Duration.seconds(20),
+        ),
+        readonly_root_filesystem=True,
+        user=RELAY_USER,
+        stop_timeout=Duration.seconds(relay.stop_timeout_seconds),
+        linux_parameters=fargate.no_capabilities(scope),
+        ulimits=fargate.open_files(OPEN_FILES_LIMIT),
+        essential=True,
+    )
+    fargate.mount_tmp(container)
+    acknowledge_nag(
+        task_definition,
+        "AwsSolutions-ECS2",
+        "The environment holds only non-secret relay settings (ports, limits, the cache "
+        "URL without credentials); the AUTH token comes from Secrets Manager as an ECS "
+        "secret.",
+    )
+    return RelayTask(task_definition, container, log_group)
+
+
+def allow_target_health_read(task_definition: ecs.FargateTaskDefinition) -> None:
+    """The task reads its own target's state, to drain before the ALB cuts it."""
+    task_definition.add_to_task_role_policy(
+        iam.PolicyStatement(actions=["elasticloadbalancing:DescribeTargetHealth"], resources=["*"])
+    )
+    acknowledge_nag(
+        task_definition.task_role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "elasticloadbalancing:DescribeTargetHealth supports no resource-level permissions "
+        "(Service Authorization Reference, Elastic Load Balancing V2): the task role's "
+        "only wildcard is this one read-only action, which the relay calls for its own "
+        "target to drain before the ALB cuts its connections.",
+    )
