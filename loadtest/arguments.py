@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
+from contract.protocol import WEBSOCKET_PATH
 from loadtest.output import EXIT_USAGE, PLOT_NEEDS, plot_available
 from loadtest.plan import NS_PER_S, Gates
 
@@ -75,7 +76,7 @@ def relay_url(text: str) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} has a bad port") from None
-    path = parts.path if parts.path not in ("", "/") else "/ws"
+    path = parts.path if parts.path not in ("", "/") else WEBSOCKET_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from contract.protocol import MAX_TEXT_CHARS, ROOM_NAME
 from loadtest.arguments import (
     OneLineParser,
     UsageError,
@@ -45,10 +46,8 @@ from loadtest.report import build_report
 from loadtest.runner import StartMissed, WorkerFailed, run_workers
 from loadtest.shardfile import shard_section
 from loadtest.socketio import socketio_url
-from loadtest.stamp import MAX_TEXT
 from loadtest.worker import tls_context
 
-ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # protocol v1
 RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")  # goes into room names and message stamps
 MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
 MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
@@ -107,7 +106,7 @@ def build_parser() -> OneLineParser:
         "--message-size",
         type=int,
         default=100,
-        help=f"characters per message, {MIN_MESSAGE_SIZE}..{MAX_TEXT} (default 100)",
+        help=f"characters per message, {MIN_MESSAGE_SIZE}..{MAX_TEXT_CHARS} (default 100)",
     )
     load.add_argument(
         "--churn",
@@ -229,8 +228,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
             raise UsageError(f"--start-at is {-ahead_s:.1f} s in the past: give a later time")
         if ahead_s > MAX_START_AHEAD_S:
             raise UsageError("--start-at is more than 24 h ahead: check the date and time zone")
-    if not MIN_MESSAGE_SIZE <= args.message_size <= MAX_TEXT:
-        raise UsageError(f"--message-size must be between {MIN_MESSAGE_SIZE} and {MAX_TEXT}")
+    if not MIN_MESSAGE_SIZE <= args.message_size <= MAX_TEXT_CHARS:
+        raise UsageError(f"--message-size must be between {MIN_MESSAGE_SIZE} and {MAX_TEXT_CHARS}")
     if args.churn < 0:
         raise UsageError("--churn must not be negative")
     if args.churn and args.senders >= args.clients:
@@ -268,7 +267,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         **identity,
     )
     longest_room = plan.room_name(plan.rooms - 1)
-    if not ROOM_NAME.match(longest_room):
+    if not ROOM_NAME.fullmatch(longest_room):
         raise UsageError(f"room name {longest_room!r} is not valid: lowercase, digits, - and _")
     return plan
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from contract.protocol import READY_PATH
 from loadtest.cli import relay_url
 
 STEP_TIMEOUT_S = 10.0
@@ -35,7 +36,7 @@ def readyz_url(ws_url: str) -> str:
     """wss://host/ws -> https://host/readyz (ws -> http)."""
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
-    return urlunsplit((scheme, parts.netloc, "/readyz", "", ""))
+    return urlunsplit((scheme, parts.netloc, READY_PATH, "", ""))
 
 
 def check_readyz(ws_url: str, tls: ssl.SSLContext | None) -> str:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from contract.protocol import DEFAULT_ROOM
 from loadtest.wire import OP_TEXT, FrameHandler, RelayConnection, encode_frame, open_connection
 
 ENGINE_IO_PATH = "/socket.io/"
@@ -78,7 +79,7 @@ class SocketIOConnection(RelayConnection):
         frame = orjson.loads(payload)
         kind = frame.get("type")
         if kind == "join":
-            event: list = ["join", frame.get("room", "lobby")]
+            event: list = ["join", frame.get("room", DEFAULT_ROOM)]
         elif kind == "send":
             event = ["send", frame["text"], frame.get("ref")]
         else:

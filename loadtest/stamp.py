@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-MAX_TEXT = 2000  # protocol v1 limit
-
 
 class Stamp(NamedTuple):
     sender: int

@@ -5,19 +5,21 @@ member tells CloudWatch Logs which fields are metrics. The ECS task's awslogs dr
 ships stdout to the relay's log group, and CloudWatch extracts the metrics from it:
 no agent, no PutMetricData permission.
 
-Two dimension sets, in namespace ``METRICS_NAMESPACE``:
+The metrics, their units and which are per task come from ``contract.metrics`` (the
+table the stacks' dashboards, alarms and scaling policy read too). Two dimension sets,
+in namespace ``METRICS_NAMESPACE``:
 
-- ``ServiceName``: every metric. Each task sends one value per interval, so the
+- ``ServiceName``: every EMF metric. Each task sends one value per interval, so the
   ``Average`` of ``Connections`` is connections per task (what the autoscaling policy
   tracks), ``Sum`` the total, ``Maximum`` the busiest task.
-- ``ServiceName, TaskId``: a few per-task metrics (connections, deliveries, fan-out
+- ``ServiceName, TaskId``: the few ``per_task`` metrics (connections, deliveries, fan-out
   p99, loop lag) to find the one task that misbehaves. Each task id is a new metric,
   so this set is kept small.
 
-Counters are sent as the change over the interval; latencies as the interval's p50,
-p99 and maximum, estimated from the histogram (EMF value arrays hold at most 100
-values, not a whole distribution). A latency with no samples in the interval is left
-out of the line rather than sent as zero.
+Counters are sent as the change over the interval; gauges as their value; latencies as
+the interval's p50, p99 and maximum, estimated from the histogram (EMF value arrays hold
+at most 100 values, not a whole distribution). A latency with no samples in the interval
+is left out of the line rather than sent as zero.
 """
 
 from __future__ import annotations
@@ -29,38 +31,27 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .metrics import Histogram, RelayMetrics, quantile
-from .snapshot import RelaySnapshot
+from contract.metrics import (
+    DEFINITIONS,
+    PER_TASK_METRICS,
+    SERVICE_DIMENSIONS,
+    TASK_DIMENSIONS,
+    EmfMetric,
+    MetricDefinition,
+    Statistic,
+)
 
-if TYPE_CHECKING:
-    from .hub import Hub
+from .counters import Histogram, HistogramSnapshot, RelayMetrics, quantile
+from .readings import SnapshotSource, read, total
+from .snapshot import RelaySnapshot
 
 log = logging.getLogger("service.emf")
 
-COUNT = "Count"
-MILLISECONDS = "Milliseconds"
-NONE = "None"
-
-# (EMF name, unit, reader) for the counters sent as per-interval deltas.
-COUNTERS: tuple[tuple[str, str, Callable[[RelaySnapshot, RelayMetrics], int]], ...] = (
-    ("ConnectionsOpened", COUNT, lambda s, m: m.connections_opened),
-    ("ConnectionsClosed", COUNT, lambda s, m: m.connections_closed),
-    ("Joins", COUNT, lambda s, m: m.joins),
-    ("MessagesIn", COUNT, lambda s, m: m.messages_in),
-    ("MessagesOut", COUNT, lambda s, m: m.messages_out),
-    ("Deliveries", COUNT, lambda s, m: m.deliveries),
-    ("SendsUnavailable", COUNT, lambda s, m: m.send_unavailable),
-    ("SlowConsumerCloses", COUNT, lambda s, m: m.slow_consumer_closes),
-    ("RateLimitedFrames", COUNT, lambda s, m: m.rate_limited),
-    ("RedisReconnects", COUNT, lambda s, m: s.broker.reconnects),
-    ("ProbeFailures", COUNT, lambda s, m: s.broker.deaf_restarts),
-    ("BackfilledMessages", COUNT, lambda s, m: s.broker.backfilled),
-)
-PER_TASK = ("Connections", "Deliveries", "FanoutLatencyP99", "EventLoopLagMax")
+# The table's entries that EMF sends.
+EMF_DEFINITIONS = tuple(d for d in DEFINITIONS if d.emf)
 
 
 def task_id(metadata_uri: str | None, fallback: str) -> str:
@@ -81,7 +72,7 @@ class EmfReporter:
 
     def __init__(
         self,
-        hub: Hub,
+        hub: SnapshotSource,
         metrics: RelayMetrics,
         *,
         namespace: str,
@@ -96,45 +87,41 @@ class EmfReporter:
         self.task = task
         self._write = write or _stdout
         start = hub.snapshot()
-        self._last = {name: read(start, metrics) for name, _, read in COUNTERS}
-        self._fanout = metrics.fanout_latency.snapshot()
-        self._lag = metrics.loop_lag.snapshot()
+        # Counter totals and histogram snapshots at the last line, to send the change.
+        self._last_totals: dict[str, int] = {}
+        self._last_histograms: dict[str, HistogramSnapshot] = {}
+        for definition in EMF_DEFINITIONS:
+            reading = read(definition, start, metrics)
+            if isinstance(reading, Histogram):
+                self._last_histograms[definition.prometheus] = reading.snapshot()
+            elif definition.kind == "counter":
+                for emf in definition.emf:
+                    self._last_totals[emf.name] = total(reading, emf.label_value)
 
     def line(self, now: float | None = None) -> str:
-        state, m = self.hub.snapshot(), self.metrics
-        values: dict[str, float] = {"Connections": state.connections}
-        units: dict[str, str] = {"Connections": COUNT}
-        for name, unit, read in COUNTERS:
-            current = read(state, m)
-            values[name] = max(0, current - self._last[name])
-            units[name] = unit
-            self._last[name] = current
-        for prefix, histogram, attr in (
-            ("FanoutLatency", m.fanout_latency, "_fanout"),
-            ("EventLoopLag", m.loop_lag, "_lag"),
-        ):
-            previous = getattr(self, attr)
-            current = histogram.snapshot()
-            setattr(self, attr, current)
-            for name, value in _interval_stats(histogram, previous, current).items():
-                values[f"{prefix}{name}"] = round(value, 3)
-                units[f"{prefix}{name}"] = MILLISECONDS
-        values["BrokerReady"] = int(state.broker.ready)
-        units["BrokerReady"] = NONE
+        state = self.hub.snapshot()
+        values: dict[str, float] = {}
+        units: dict[str, str] = {}
+        for definition in EMF_DEFINITIONS:
+            for emf, value in self._values(definition, state).items():
+                values[emf.name] = value
+                units[emf.name] = emf.unit
         service_metrics = [{"Name": n, "Unit": units[n]} for n in values]
-        task_metrics = [{"Name": n, "Unit": units[n]} for n in PER_TASK if n in values]
-        document: dict[str, Any] = {
+        task_metrics = [
+            {"Name": m.name, "Unit": m.unit} for m in PER_TASK_METRICS if m.name in values
+        ]
+        document: dict[str, object] = {
             "_aws": {
                 "Timestamp": int((time.time() if now is None else now) * 1000),
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self.namespace,
-                        "Dimensions": [["ServiceName"]],
+                        "Dimensions": [list(SERVICE_DIMENSIONS)],
                         "Metrics": service_metrics,
                     },
                     {
                         "Namespace": self.namespace,
-                        "Dimensions": [["ServiceName", "TaskId"]],
+                        "Dimensions": [list(TASK_DIMENSIONS)],
                         "Metrics": task_metrics,
                     },
                 ],
@@ -144,6 +131,27 @@ class EmfReporter:
             **values,
         }
         return orjson.dumps(document).decode()
+
+    def _values(self, definition: MetricDefinition, state: RelaySnapshot) -> dict[EmfMetric, float]:
+        """This interval's value of each of the definition's EMF metrics (none: left out)."""
+        reading = read(definition, state, self.metrics)
+        if isinstance(reading, Histogram):
+            previous = self._last_histograms[definition.prometheus]
+            current = self._last_histograms[definition.prometheus] = reading.snapshot()
+            stats = _interval_stats(reading, previous, current)
+            return {
+                e: round(stats[e.statistic], 3)
+                for e in definition.emf
+                if e.statistic is not None and e.statistic in stats
+            }
+        if definition.kind == "gauge":
+            return {e: total(reading, e.label_value) for e in definition.emf}
+        deltas: dict[EmfMetric, float] = {}
+        for emf in definition.emf:
+            current_total = total(reading, emf.label_value)
+            deltas[emf] = max(0, current_total - self._last_totals[emf.name])
+            self._last_totals[emf.name] = current_total
+        return deltas
 
     def emit(self) -> None:
         self._write(self.line())
@@ -163,17 +171,15 @@ class EmfReporter:
 
 
 def _interval_stats(
-    histogram: Histogram,
-    previous: tuple[list[int], float, float],
-    current: tuple[list[int], float, float],
-) -> dict[str, float]:
+    histogram: Histogram, previous: HistogramSnapshot, current: HistogramSnapshot
+) -> dict[Statistic, float]:
     counts = [now - before for now, before in zip(current[0], previous[0], strict=True)]
     top = current[2]
     p50 = quantile(histogram.bounds, counts, 0.5, top)
     p99 = quantile(histogram.bounds, counts, 0.99, top)
     if p50 is None or p99 is None:
         return {}
-    return {"P50": p50, "P99": p99, "Max": top}
+    return {"p50": p50, "p99": p99, "max": top}
 
 
 def _stdout(line: str) -> None:

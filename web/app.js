@@ -4,8 +4,15 @@
 import { Outbox } from "./outbox.js";
 import { Timeline, avatarImage } from "./timeline.js";
 
+// Protocol v1 facts, as the relay checks them (contract/protocol.py; a test compares).
+const DEFAULT_ROOM = "lobby";
+const TEXT_MAX_CHARS = 2000; // send "text", after trimming
+const NAME_MAX_CHARS = 40; // join "name"
+const CLOSE_RESTARTING = 1012; // the relay drains: reconnect and resume
+const CLOSE_TRY_AGAIN = 1013; // slow consumer, connection cap, storage down at join
+
 const params = new URLSearchParams(location.search);
-const room = params.get("room") || "lobby";
+const room = params.get("room") || DEFAULT_ROOM;
 // Identities are not tied to a room (a token names a member everywhere), so one token per
 // browser gives one name in every room. The per-room key is what older pages stored.
 const TOKEN_KEY = "chat-relay:token";
@@ -13,7 +20,6 @@ const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
 const READY_POLL_MS = 5000;
-const NAME_MAX_CHARS = 40; // as the relay checks it (protocol.md, join "name")
 // Tabs of one browser are one person: a rename in one tab tells the others to rejoin.
 const identityChannel = "BroadcastChannel" in window ? new BroadcastChannel("chat-relay:identity") : null;
 const WAITING_FOR_CONNECTION = "waiting for the connection";
@@ -344,7 +350,7 @@ function connect() {
       return;
     }
     const delay = reconnectDelay();
-    const why = event.code === 1012 ? "relay restarting" : event.code === 1013 ? "relay busy" : "offline";
+    const why = event.code === CLOSE_RESTARTING ? "relay restarting" : event.code === CLOSE_TRY_AGAIN ? "relay busy" : "offline";
     const waiting = outbox.size ? `; ${outbox.size} waiting to send` : "";
     setConnection(`${why}; retrying in ${(delay / 1000).toFixed(1)}s${waiting}`);
     setTimeout(connect, delay);
@@ -356,8 +362,8 @@ ui.form.addEventListener("submit", (event) => {
   const text = ui.text.value.trim();
   ui.text.focus();
   if (!text) return;
-  if (text.length > 2000) {
-    showNotice("Messages are limited to 2000 characters.");
+  if (text.length > TEXT_MAX_CHARS) {
+    showNotice(`Messages are limited to ${TEXT_MAX_CHARS} characters.`);
     return;
   }
   // Shown at once as pending; the outbox delivers it whenever the relay can take it.

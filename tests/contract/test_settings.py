@@ -46,6 +46,7 @@ def test_the_default_is_accepted(setting: Setting) -> None:
         assert setting.accepts(setting.default)
     elif isinstance(setting, FloatSetting):
         assert setting.low <= setting.high
+        assert setting.off is None or setting.off < setting.low  # "off" is outside the range
         assert setting.accepts(setting.default)
     elif isinstance(setting, ChoiceSetting):
         assert setting.default in setting.choices

@@ -88,7 +88,7 @@ def test_runs_as_a_numeric_non_root_user() -> None:
 def test_installs_runtime_dependencies_only() -> None:
     assert "requirements-dev" not in DOCKERFILE.read_text()
     copied = " ".join(arguments("COPY"))
-    for needed in ("requirements.lock", "service/", "web/"):
+    for needed in ("requirements.lock", "contract/", "service/", "web/"):
         assert needed in copied
     for unwanted in ("tests", "stacks", "requirements-dev"):
         assert unwanted not in copied
@@ -171,6 +171,7 @@ def test_dockerignore_lets_in_only_what_the_image_needs() -> None:
     assert patterns[0] == "*"
     assert {p for p in patterns if p.startswith("!")} == {
         "!requirements.lock",
+        "!contract/",
         "!service/",
         "!web/",
     }

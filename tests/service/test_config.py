@@ -1,6 +1,9 @@
+from dataclasses import fields
+
 import pytest
 
-from service.config import ConfigError, load_settings
+from contract import settings as contract
+from service.config import SETTINGS, ConfigError, Settings, load_settings
 from tests.support.ecs import TARGET_GROUP_ARN
 
 
@@ -126,3 +129,51 @@ def test_bad_sign_in_settings_say_what_and_how(env: dict[str, str], message: str
     with pytest.raises(ConfigError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_every_contract_setting_is_read_into_a_field_with_its_default() -> None:
+    defaults = Settings()
+    field_names = {f.name for f in fields(Settings)}
+    assert {field for field, _ in SETTINGS.values()} == field_names
+    assert list(SETTINGS) == [s.name for s in contract.ALL]
+    for setting in contract.ALL:
+        value = getattr(defaults, SETTINGS[setting.name][0])
+        if setting is contract.ALLOWED_ORIGINS:
+            assert value == ()  # unset: the relay's own host only
+        else:
+            assert value == setting.default, setting.name
+    assert load_settings({}) == defaults
+
+
+NUMBERS = [s for s in contract.ALL if isinstance(s, contract.IntSetting | contract.FloatSetting)]
+
+
+@pytest.mark.parametrize("setting", NUMBERS, ids=lambda s: s.name)
+def test_numbers_are_bounded_as_the_contract_says(
+    setting: contract.IntSetting | contract.FloatSetting,
+) -> None:
+    field, _ = SETTINGS[setting.name]
+    # HISTORY_SIZE may not exceed HISTORY_MAX_LEN: give the one tested room to move.
+    environ = {"HISTORY_SIZE": "0", "HISTORY_MAX_LEN": "1000000"}
+    for edge in (setting.low, setting.high):
+        value = getattr(load_settings({**environ, setting.name: setting.env_value(edge)}), field)
+        assert value == edge
+    step = 1 if isinstance(setting, contract.IntSetting) else 0.01
+    for outside in (setting.low - step, setting.high + step):
+        with pytest.raises(ConfigError, match=f"^{setting.name}="):
+            load_settings({**environ, setting.name: setting.env_value(outside)})
+
+
+def test_booleans_and_choices_take_what_the_contract_lists() -> None:
+    for word in contract.TRUE_WORDS:
+        assert load_settings({"METRICS_ENDPOINT": word.upper()}).metrics_endpoint is True
+    for word in contract.FALSE_WORDS:
+        assert load_settings({"METRICS_ENDPOINT": f" {word} "}).metrics_endpoint is False
+    for level in contract.LOG_LEVEL.choices:
+        assert load_settings({"LOG_LEVEL": level.upper()}).log_level == level
+
+
+def test_emf_interval_is_off_or_at_least_a_second() -> None:
+    assert load_settings({"METRICS_EMF_INTERVAL": "0"}).metrics_emf_interval == 0
+    with pytest.raises(ConfigError, match=r"METRICS_EMF_INTERVAL=0.5 is too short; use 0 \(off\)"):
+        load_settings({"METRICS_EMF_INTERVAL": "0.5"})

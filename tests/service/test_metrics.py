@@ -12,9 +12,16 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.metrics import DEFINITIONS, EMF_METRICS, PER_TASK_METRICS
 from service.emf import EmfReporter
 from service.hub import Hub
-from service.metrics import FANOUT_BOUNDS_MS, Histogram, RelayMetrics, quantile
+from service.metrics import (
+    FANOUT_BOUNDS_MS,
+    Histogram,
+    PrometheusExposition,
+    RelayMetrics,
+    quantile,
+)
 from tests.support.client import ChatClient
 from tests.support.processes import RedisServer, RelayProcess, wait_until
 
@@ -249,3 +256,45 @@ def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
     assert "FanoutLatencyP99" not in second
     names = {m["Name"] for m in second["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert "FanoutLatencyP99" not in names
+
+
+def test_every_table_entry_appears_in_both_outputs() -> None:
+    """One definition table: each entry is a Prometheus family and its EMF metrics are in
+    the line, with the table's kind, unit and per-task set, read from the same value."""
+    from service.broker import MemoryBroker
+
+    metrics = RelayMetrics()
+    hub = Hub(MemoryBroker(history_max_len=10), metrics)
+    written: list[str] = []
+    reporter = EmfReporter(
+        hub, metrics, namespace="N", service_name="s", task="t", write=written.append
+    )
+    metrics.closed(1000)
+    metrics.closed(1006)
+    metrics.refuse("origin")
+    metrics.deliveries += 3
+    metrics.presence_deliveries += 1
+    metrics.fanout_latency.observe(12.0)
+    metrics.loop_lag.observe(1.0)
+    text = PrometheusExposition(hub, metrics).render().decode()
+    exposed = {family.name: family for family in text_string_to_metric_families(text)}
+    for definition in DEFINITIONS:
+        family = exposed[definition.prometheus.removesuffix("_total")]
+        assert (family.type, family.documentation) == (definition.kind, definition.help)
+        for sample in family.samples:
+            assert set(sample.labels) <= {*definition.labels, "le"}
+    reporter.emit()
+    line = orjson.loads(written[0])
+    service_set, task_set = line["_aws"]["CloudWatchMetrics"]
+    sent = [(m["Name"], m["Unit"]) for m in service_set["Metrics"]]
+    assert sent == [(e.name, e.unit) for e in EMF_METRICS]
+    assert [m["Name"] for m in task_set["Metrics"]] == [e.name for e in PER_TASK_METRICS]
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in exposed.values()
+        for s in family.samples
+    }
+    assert line["Deliveries"] == samples[("chat_relay_deliveries_total", (("kind", "message"),))]
+    assert line["ConnectionsClosed"] == 2
+    ready = int(hub.snapshot().broker.ready)
+    assert line["BrokerReady"] == samples[("chat_relay_broker_ready", ())] == ready

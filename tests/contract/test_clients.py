@@ -1,0 +1,50 @@
+"""The web client cannot import contract/ (plain ES modules, no build step), so it keeps
+its own copies of the protocol limits; this checks each copy against the contract."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from contract import protocol
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+CONSTANT = re.compile(r"^(?:export )?const ([A-Z_]+) = (.+?);", re.MULTILINE)
+
+
+def constants(name: str) -> dict[str, str]:
+    return dict(CONSTANT.findall((WEB / name).read_text()))
+
+
+def test_the_web_clients_limits_are_the_protocols() -> None:
+    app = constants("app.js")
+    assert json.loads(app["DEFAULT_ROOM"]) == protocol.DEFAULT_ROOM
+    assert int(app["TEXT_MAX_CHARS"]) == protocol.MAX_TEXT_CHARS
+    assert int(app["NAME_MAX_CHARS"]) == protocol.MAX_NAME_CHARS
+    assert int(app["CLOSE_RESTARTING"]) == protocol.CLOSE_RESTARTING
+    assert int(app["CLOSE_TRY_AGAIN"]) == protocol.CLOSE_TRY_AGAIN
+
+
+def test_the_limits_are_written_once_in_the_script() -> None:
+    """Every other use goes through the constant, so the test above covers it."""
+    source = (WEB / "app.js").read_text()
+    for value in (protocol.MAX_TEXT_CHARS, protocol.CLOSE_RESTARTING, protocol.CLOSE_TRY_AGAIN):
+        assert len(re.findall(rf"\b{value}\b", source)) == 1, value
+    assert source.count(f'"{protocol.DEFAULT_ROOM}"') == 1
+
+
+def test_the_pages_input_limits_are_the_protocols() -> None:
+    page = (WEB / "index.html").read_text()
+    limits = dict(re.findall(r'<input id="([a-z-]+)"[^>]*\bmaxlength="(\d+)"', page))
+    assert int(limits["text"]) == protocol.MAX_TEXT_CHARS
+    assert int(limits["name-input"]) == protocol.MAX_NAME_CHARS
+
+
+def test_the_outbox_retries_what_the_protocol_says_is_retryable() -> None:
+    source = (WEB / "outbox.js").read_text()
+    (listed,) = re.findall(r"const RETRYABLE = new Set\(\[([^\]]*)\]\)", source)
+    assert {json.loads(code) for code in listed.split(",")} == set(protocol.RETRYABLE_ERRORS)
+    reasons = re.search(r"const FAILURE_REASONS = \{(.*?)\};", (WEB / "app.js").read_text(), re.S)
+    assert reasons is not None
+    assert set(re.findall(r"^\s*([a-z_]+):", reasons[1], re.MULTILINE)) <= set(protocol.ERROR_CODES)
