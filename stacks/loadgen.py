@@ -35,6 +35,8 @@ from stacks.config import StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 
 CONTAINER_NAME = "loadtest"
+# Applied after the root .dockerignore: drop the relay's files, let the tool's in.
+LOADGEN_IMAGE_CONTEXT = ("service/", "web/", "requirements.lock", "!contract/", "!loadtest/")
 RESULTS_PREFIX = "results/"
 SUBNET_NAME = "service"  # stacks/network.py: the private subnets with egress through NAT
 # uid/gid of the `loadtest` user that loadtest/Dockerfile creates.
@@ -160,8 +162,15 @@ class LoadGeneratorStack(Stack):
         )
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
+            # Built from the repository root: the tool imports contract/ (the protocol
+            # limits it shares with the relay). CDK stages the context through the root
+            # .dockerignore (the relay's allow-list) and then these patterns, so the relay's
+            # files stay out of this image and out of its asset hash;
+            # loadtest/Dockerfile.dockerignore says the same to `docker build`.
             image=ecs.ContainerImage.from_asset(
-                str(image_directory / "loadtest"),
+                str(image_directory),
+                file="loadtest/Dockerfile",
+                exclude=list(LOADGEN_IMAGE_CONTEXT),
                 platform=fargate.image_platform(cpu_architecture),
             ),
             logging=ecs.LogDrivers.aws_logs(

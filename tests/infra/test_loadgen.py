@@ -156,3 +156,19 @@ def test_generators_may_call_the_interface_endpoints(stage: Synthesized) -> None
     assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
     assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (443, 443, "tcp")
     assert "EndpointSecurity" in json.dumps(rule["GroupId"])
+
+
+def test_image_is_built_from_the_repo_root_with_only_the_tool_and_the_contract(
+    stage: Synthesized,
+) -> None:
+    assets = json.loads(stage.assets_path("loadgen").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "loadtest/Dockerfile"
+    staged = stage.assets_path("loadgen").parent / image["source"]["directory"]
+    names = {p.name for p in staged.iterdir()}
+    assert {"loadtest", "contract"} <= names
+    # Neither the relay's files nor the venv, tests or docs: a relay change must not
+    # rebuild the load generator's image.
+    assert not names & {"service", "web", "requirements.lock", ".venv", "tests", "docs", "stacks"}
+    assert (staged / "loadtest" / "Dockerfile.dockerignore").is_file()
+    assert not list(staged.rglob("__pycache__"))
