@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from . import protocol
 from .avatars import render_avatar
-from .broker import Broker, create_broker
+from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
@@ -45,11 +45,11 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 class Relay:
     """What one process holds: settings, the broker, the hub of local connections."""
 
-    def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
+    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
-        self.hub = Hub(broker or create_broker(settings), self.metrics)
+        self.hub = Hub(backend or create_backend(settings), self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.verifier = (
@@ -200,8 +200,8 @@ class RelayApp:
         await self.http(scope, receive, send)
 
 
-def create_app(settings: Settings, broker: Broker | None = None) -> RelayApp:
-    relay = Relay(settings, broker)
+def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
+    relay = Relay(settings, backend)
     sign_in = SignInEndpoints(settings, relay.verifier)
     routes = [
         Route(SESSION_PATH, sign_in.session),

@@ -1,7 +1,8 @@
 """The hub: this process's rooms and connections, and the fan-out to them.
 
-The broker hands every frame of a subscribed room to ``deliver`` once per process;
-the hub appends the same text object to each local connection's queue. It
+The broker hands every event of a subscribed room to ``deliver`` once per process;
+the hub asks ``protocol`` for its frame, encodes it once and writes the same bytes to
+each local connection. It
 subscribes to a room when its first local connection arrives and unsubscribes
 after the last one leaves, so a process only hears rooms it serves.
 """
@@ -13,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import protocol
-from .broker import Broker
+from .broker import Backend, BrokerEvent, HistoryGap, MemberJoined, Publication
 from .connection import ClientConnection, WriteCoalescer
 from .metrics import RelayMetrics
 from .snapshot import RelaySnapshot
@@ -39,8 +40,11 @@ class LocalRoom:
 
 
 class Hub:
-    def __init__(self, broker: Broker, metrics: RelayMetrics | None = None) -> None:
-        self.broker = broker
+    def __init__(self, backend: Backend, metrics: RelayMetrics | None = None) -> None:
+        self.backend = backend
+        self.broker = backend.broker
+        self.presence = backend.presence
+        self.identities = backend.identities
         self.metrics = metrics or RelayMetrics()
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
@@ -49,7 +53,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.broker.start(self.deliver)
+        await self.broker.start(self)
 
     def snapshot(self) -> RelaySnapshot:
         return RelaySnapshot(
@@ -59,21 +63,28 @@ class Hub:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
-        await self.broker.close()
+        await self.backend.close()
 
     # fan-out (hot path: called synchronously by the broker for every frame)
 
-    def deliver(self, room: str, frame: str, message_id: str | None) -> None:
-        local = self.rooms.get(room)
+    def deliver(self, event: BrokerEvent) -> None:
+        local = self.rooms.get(event.room)
         if local is None:
             return
         pair: tuple[int, int] | None = None
-        if message_id is not None:
-            pair = protocol.parse_message_id(message_id)
+        if isinstance(event, Publication):
+            pair = event.position
             # A backfill after a resubscribe can overlap what already arrived live.
             if pair <= local.last_delivered:
                 return
             local.last_delivered = pair
+            frame = protocol.message_frame(event.message_id, event.body)
+        elif isinstance(event, MemberJoined):
+            frame = protocol.member_add(event.member_json)
+        elif isinstance(event, HistoryGap):
+            frame = protocol.resync(event.after)
+        else:
+            frame = protocol.member_delete(event.member_id)
         data = encode_text_frame(frame)  # once per process, whatever the audience
         connections = local.connections
         for connection in connections:
@@ -89,6 +100,13 @@ class Hub:
             if connections:
                 metrics.deliveries += len(connections)
                 metrics.fanout_stamps.append(pair[0])  # observed after this iteration's writes
+
+    def position(self, room: str) -> tuple[int, int] | None:
+        """The newest message delivered in the room (EventSink: a backfill starts after it)."""
+        local = self.rooms.get(room)
+        if local is None or local.last_delivered == (0, 0):
+            return None
+        return local.last_delivered
 
     # membership of local rooms
 

@@ -219,6 +219,13 @@ def messages(message_json: str) -> str:
     return f'{{"type":"messages","message":{message_json}}}'
 
 
+def message_frame(message_id: str, body: str) -> str:
+    """The ``messages`` frame of a stored message: ``messages(message_json(id, body))``
+    in one step (the fan-out builds it once per process per message)."""
+    millis = message_id.partition("-")[0]
+    return f'{{"type":"messages","message":{{"id":"{message_id}","date":{millis},{body}}}}}'
+
+
 def member_add(member_json: str) -> str:
     return f'{{"type":"member_add","member":{member_json}}}'
 

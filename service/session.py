@@ -162,8 +162,8 @@ class Session:
     async def _identify(self, join: Join) -> tuple[Member, str]:
         """The member and its resume token. Signed in, the load balancer's identity wins
         (a chosen name is ignored); anonymous, the token's member under the chosen name."""
-        broker = self.hub.broker
-        known = await broker.load_identity(join.token) if join.token else None
+        identities = self.hub.identities
+        known = await identities.load_identity(join.token) if join.token else None
         token = join.token
         if self.signed_in is not None:
             member = self.signed_in
@@ -176,7 +176,7 @@ class Session:
         if self.signed_in is None and join.name is not None and join.name != member.username:
             member = dataclasses.replace(member, username=join.name)
         token = token or new_token()
-        await broker.save_identity(token, member)
+        await identities.save_identity(token, member)
         return member, token
 
     async def _join(self, join: Join) -> None:
@@ -188,8 +188,8 @@ class Session:
         local = await self.hub.attach(join.room, connection)
         self.room, self.member = join.room, member
         history = await broker.history(join.room, join.since, self.settings.history_size)
-        await broker.join_room(join.room, member, connection.id)
-        members = await broker.members(join.room)
+        await self.hub.presence.join_room(join.room, member, connection.id)
+        members = await self.hub.presence.members(join.room)
         member_json = member.to_json()
         connection.send_text(protocol.welcome(join.room, member_json, token))
         connection.send_text(protocol.member_history(members))
@@ -269,7 +269,7 @@ class Session:
             return
         self.hub.detach(self.room, connection)
         try:
-            await self.hub.broker.leave_room(self.room, self.member.id, connection.id)
+            await self.hub.presence.leave_room(self.room, self.member.id, connection.id)
         except BrokerUnavailable:
             # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
             log.warning(

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
@@ -39,7 +38,18 @@ from .. import protocol
 from ..config import Settings
 from ..members import Member
 from ..snapshot import BrokerStats
-from .base import Broker, BrokerUnavailable, FrameHandler, History, Published
+from .base import (
+    Backend,
+    Broker,
+    BrokerUnavailable,
+    EventSink,
+    History,
+    IdentityStore,
+    Presence,
+    Published,
+)
+from .events import HistoryGap, MemberJoined, MemberLeft
+from .redis_events import MalformedEvent, decode, publication
 from .roster import Rosters
 from .subscriber import Subscriber
 
@@ -91,7 +101,7 @@ def _as_str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisBroker(Broker):
+class RedisBroker(Broker, Presence, IdentityStore):
     def __init__(self, settings: Settings) -> None:
         assert settings.redis_url is not None
         self._settings = settings
@@ -128,13 +138,15 @@ class RedisBroker(Broker):
         self._leave_script = self._script("presence_leave.lua")
         self._ttl_ms = int(settings.presence_ttl * 1000)
         self._key_ttl = int(settings.presence_ttl * 3) + 1
-        self._on_frame: FrameHandler | None = None
+        self._sink: EventSink | None = None
         self._process_tag = secrets.token_hex(6)
         self._subscribers: dict[str, Subscriber] = {}  # node name -> its subscriber
         self._home: dict[str, str] = {}  # room -> node name of its subscriber
         self._rehoming: asyncio.Task[None] | None = None
         self._rehome_streak = 0  # re-homing rounds since every subscriber was last live
-        self._last_seen: dict[str, tuple[int, int]] = {}  # newest message id delivered, per room
+        # Newest stored id when a room was subscribed: a backfill before anything was
+        # delivered starts there (the hub keeps the delivery position itself).
+        self._subscribed_at: dict[str, tuple[int, int]] = {}
         self._local: dict[str, dict[str, str]] = {}  # room -> connection key -> member json
         # Members per room, kept from presence events while a room's subscription hears it
         # (roster.py): a join into a big room reads nothing O(room size) from Redis.
@@ -161,8 +173,8 @@ class RedisBroker(Broker):
 
     # lifecycle
 
-    async def start(self, on_frame: FrameHandler) -> None:
-        self._on_frame = on_frame
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
         loop = asyncio.get_running_loop()
         if self._cluster:
             with contextlib.suppress(RedisError, OSError):
@@ -184,7 +196,7 @@ class RedisBroker(Broker):
                 await task
         for subscriber in list(self._subscribers.values()):
             await subscriber.stop()
-        await self._leave_all()
+        await self.leave_all()
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -309,44 +321,43 @@ class RedisBroker(Broker):
         fresh.rooms |= rooms
         fresh.start(backfill=True)
 
-    def _dispatch(self, room: str, frame: str) -> None:
-        """Check a published frame before it reaches clients: one bad publish must
-        not break a process (the original sample's JSON.parse crashed every server)."""
+    def _dispatch(self, room: str, payload: str) -> None:
+        """Read a published event before it reaches the hub: one bad publish must not
+        break a process (the original sample's JSON.parse crashed every server)."""
         try:
-            obj = orjson.loads(frame)
-            kind = obj["type"]
-            message_id = obj["message"]["id"] if kind == "messages" else None
-            if kind not in {"messages", "member_add", "member_delete"}:
-                raise ValueError(kind)
-            if message_id is not None:
-                pair = protocol.parse_message_id(message_id)
-                if pair > self._last_seen.get(room, (0, 0)):
-                    self._last_seen[room] = pair
-            if kind == "member_add":
-                self._rosters.event(room, obj["member"]["id"], orjson.dumps(obj["member"]).decode())
-            elif kind == "member_delete":
-                self._rosters.event(room, obj["id"], None)
-        except (ValueError, KeyError, TypeError):
-            log.warning("dropped a malformed frame published to room %s", room)
+            event = decode(room, payload)
+        except MalformedEvent:
+            log.warning("dropped a malformed event published to room %s", room)
             return
-        if self._on_frame is not None:
-            self._on_frame(room, frame, message_id)
+        if isinstance(event, MemberJoined):
+            self._rosters.event(room, event.member_id, event.member_json)
+        elif isinstance(event, MemberLeft):
+            self._rosters.event(room, event.member_id, None)
+        if self._sink is not None:
+            self._sink.deliver(event)
 
     async def _backfill(self, rooms: Iterable[str]) -> None:
         """Deliver what was stored while the subscriber was away; signal what cannot be."""
         self.reconnects += 1  # every resubscribe after a break, restart or re-home ends here
+        sink = self._sink
         for room in rooms:
             self._rosters.drop(room)  # the subscription was interrupted: read afresh
-            last = self._last_seen.get(room)
+            last = (sink.position(room) if sink else None) or self._subscribed_at.get(room)
             since = f"{last[0]}-{last[1]}" if last else None
-            history = await self.history(room, since, self._settings.history_max_len)
-            if since is not None and not history.complete:
+            entries, complete = await self._read(room, since, self._settings.history_max_len)
+            if since is not None and not complete:
                 log.warning("room %s: history no longer covers the outage; signalling a gap", room)
-                if self._on_frame is not None:
-                    self._on_frame(room, protocol.resync(since), None)
-            self.backfilled += len(history.messages)
-            for message in history.messages:
-                self._dispatch(room, protocol.messages(message))
+                if sink is not None:
+                    sink.deliver(HistoryGap(room, since))
+            self.backfilled += len(entries)
+            for message_id, body in entries:
+                try:
+                    event = publication(room, message_id, body)
+                except MalformedEvent:
+                    log.warning("dropped a malformed stored message in room %s", room)
+                    continue
+                if sink is not None:
+                    sink.deliver(event)
 
     # deaf-subscriber probe
 
@@ -389,14 +400,14 @@ class RedisBroker(Broker):
             await self._subscriber_for(node).subscribe(room)
         except TimeoutError:
             raise BrokerUnavailable(f"no subscription to room {room} in time") from None
-        if room not in self._last_seen:
+        if room not in self._subscribed_at:
             async with self._guard():
                 newest = await self._redis.xrevrange(history_key(room), count=1)
-            if newest and room not in self._last_seen:
-                self._last_seen[room] = protocol.parse_message_id(newest[0][0])
+            if newest and room not in self._subscribed_at:
+                self._subscribed_at[room] = protocol.parse_message_id(_as_str(newest[0][0]))
 
     async def unsubscribe(self, room: str) -> None:
-        self._last_seen.pop(room, None)
+        self._subscribed_at.pop(room, None)
         self._rosters.drop(room)
         node = self._home.pop(room, None)
         subscriber = self._subscribers.get(node) if node else None
@@ -421,6 +432,15 @@ class RedisBroker(Broker):
         return Published(message_id=_as_str(message_id), duplicate=bool(duplicate))
 
     async def history(self, room: str, since: str | None, limit: int) -> History:
+        entries, complete = await self._read(room, since, limit)
+        messages = [protocol.message_json(i, body) for i, body in entries]
+        last_id = entries[-1][0] if entries else None
+        return History(messages=messages, complete=complete, last_id=last_id)
+
+    async def _read(
+        self, room: str, since: str | None, limit: int
+    ) -> tuple[list[tuple[str, str]], bool]:
+        """(message id, body) pairs, oldest first, and whether they are complete."""
         key = history_key(room)
         async with self._guard():
             if since is None:
@@ -442,9 +462,7 @@ class RedisBroker(Broker):
                 entries = entries[:limit]
                 complete = not more and self._covers(info, origin, since)
         entries.reverse()
-        messages = [protocol.message_json(_as_str(i), _as_str(f["m"])) for i, f in entries]
-        last_id = _as_str(entries[-1][0]) if entries else None
-        return History(messages=messages, complete=complete, last_id=last_id)
+        return [(_as_str(i), _as_str(f["m"])) for i, f in entries], complete
 
     @staticmethod
     def _covers(info: Any, origin: Any, since: str) -> bool:
@@ -515,7 +533,7 @@ class RedisBroker(Broker):
                 except (RedisError, OSError):
                     break  # Redis is away; the next round re-adds everything
 
-    async def _leave_all(self) -> None:
+    async def leave_all(self) -> None:
         """On shutdown, remove this process's presence instead of leaving it to expire."""
         for room, entries in list(self._local.items()):
             for key in list(entries):
@@ -549,3 +567,8 @@ class RedisBroker(Broker):
         async with self._guard():
             raw = await self._redis.get(f"chat:identity:{token}")
         return Member.from_json(raw) if raw else None
+
+
+def redis_backend(settings: Settings) -> Backend:
+    broker = RedisBroker(settings)
+    return Backend(broker=broker, presence=broker, identities=broker)
