@@ -179,7 +179,9 @@ class MemoryBroker(Broker):
         since_pair = protocol.parse_message_id(since) if since is not None else None
         if history is None or limit <= 0:
             # A resume into a room we hold nothing for cannot be proven gap-free.
-            complete = since is None or (history is not None and self._covers(history, since_pair))
+            complete = since_pair is None or (
+                history is not None and self._covers(history, since_pair)
+            )
             return History(messages=[], complete=complete, last_id=None)
         if since_pair is None:
             newer = list(history.entries)

@@ -19,7 +19,7 @@ from service.broker import (
     Publication,
     memory_backend,
 )
-from service.broker.redis import RedisBroker, redis_backend
+from service.broker.redis import RedisBroker, RedisPresence, redis_backend
 from service.broker.roster import Rosters
 from service.config import load_settings
 from service.members import Member
@@ -150,7 +150,7 @@ async def test_history_is_capped_and_limited(backend: Backend) -> None:
     assert history.complete
     if isinstance(broker, RedisBroker):
         # Approximate trimming (MAXLEN ~) keeps whole stream nodes: bounded, not exact.
-        assert await broker._redis.xlen("chat:{busy}:history") <= 5 + 100
+        assert await broker.clients.commands.xlen("chat:{busy}:history") <= 5 + 100
     else:
         assert len((await broker.history("busy", None, 1000)).messages) == 5
 
@@ -297,7 +297,7 @@ async def eventually(check, timeout: float = 5.0) -> None:
 
 def rosters(backend: Backend) -> Rosters:
     presence = backend.presence
-    assert isinstance(presence, RedisBroker)
+    assert isinstance(presence, RedisPresence)
     return presence._rosters
 
 

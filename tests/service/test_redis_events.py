@@ -7,7 +7,7 @@ import pytest
 
 from service import protocol
 from service.broker import MemberJoined, MemberLeft, Publication
-from service.broker.redis_events import MalformedEvent, decode
+from service.broker.redis.events import MalformedEvent, decode
 from service.members import Member
 
 ALICE = Member(id="a1a1a1a1a1a1a1a1", username='Al "Quote" \u00e9', avatar="/avatars/a1.svg")

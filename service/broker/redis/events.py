@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from ..protocol import parse_message_id
-from .events import BrokerEvent, MemberJoined, MemberLeft, Publication
+from ...protocol import parse_message_id
+from ..events import BrokerEvent, MemberJoined, MemberLeft, Publication
 
 
 class MalformedEvent(ValueError):

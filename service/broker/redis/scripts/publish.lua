@@ -21,7 +21,7 @@ if fresh then
 else
   redis.call("EXPIRE", KEYS[3], ARGV[5])
 end
--- A compact event (redis_events.py), not a client frame: each relay builds the frame.
+-- A compact event (events.py), not a client frame: each relay builds the frame.
 redis.call(ARGV[2], ARGV[1], "m" .. id .. " " .. ARGV[3])
 if has_ref then
   redis.call("SET", KEYS[2], id, "EX", ARGV[6])

@@ -2,7 +2,7 @@
 -- their expiry forward, re-adding any that were lost (Redis restarted, or this process
 -- stalled past the ttl; "a<member json>" once per member, and again when a new connection
 -- brings a new name), then reap connections of processes that stopped heartbeating
--- (crashed): "d<member id>" exactly once each (compact events: redis_events.py).
+-- (crashed): "d<member id>" exactly once each (compact events: events.py).
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
 -- ARGV[1] ttl ms, ARGV[2] channel, ARGV[3] publish command, ARGV[4] key ttl (s),
