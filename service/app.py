@@ -49,7 +49,8 @@ class Relay:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
-        self.hub = Hub(backend or create_backend(settings), self.metrics)
+        self.backend = backend or create_backend(settings)
+        self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.verifier = (
@@ -76,7 +77,13 @@ class Relay:
             return
         await websocket.accept()
         session = Session(
-            self.hub, settings, self.member_factory, websocket, self.process_id, signed_in
+            self.hub,
+            self.backend.identities,
+            settings,
+            self.member_factory,
+            websocket,
+            self.process_id,
+            signed_in,
         )
         await session.run()
 
@@ -97,13 +104,14 @@ class Relay:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        ready = self.hub.broker.ready and not self.draining
+        state = self.hub.snapshot()
+        ready = state.broker.ready and not self.draining
         body = {
             "status": "ready" if ready else "unavailable",
             "broker": "redis" if self.settings.redis_url else "memory",
-            "broker_ready": self.hub.broker.ready,
+            "broker_ready": state.broker.ready,
             "draining": self.draining,
-            "connections": len(self.hub.connections),
+            "connections": state.connections,
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -139,8 +147,8 @@ class Relay:
             yield
         finally:
             self.draining = True
-            for watcher in watchers:
-                watcher.cancel()
+            for running in watchers:
+                running.cancel()
             await self.hub.close()
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
@@ -157,9 +165,10 @@ class Relay:
 
     async def _emf_reporter(self) -> EmfReporter:
         settings = self.settings
-        task = settings.metrics_task_id or await asyncio.to_thread(
-            task_id, settings.ecs_metadata_uri, socket.gethostname()
-        )
+        task = settings.metrics_task_id
+        if not task:
+            metadata_uri, hostname = settings.ecs_metadata_uri, socket.gethostname()
+            task = await asyncio.to_thread(task_id, metadata_uri, hostname)
         log.info(
             "publishing CloudWatch metrics (EMF) on stdout",
             extra={

@@ -159,7 +159,7 @@ class Fanout:
         try:
             event = decode(room, payload)
         except MalformedEvent:
-            log.warning("dropped a malformed event published to room %s", room)
+            log.warning("dropped a malformed frame published to room %s", room)
             return
         if isinstance(event, MemberJoined):
             self._rosters.event(room, event.member_id, event.member_json)
