@@ -354,3 +354,27 @@ async def test_a_resubscribe_drops_the_roster(redis_url: str, redis_server) -> N
         assert set(await presence.members("r")) == {ALICE.id}
     finally:
         await backend.close()
+
+
+async def test_a_resubscribe_backfills_after_the_sinks_position(
+    redis_url: str, redis_server
+) -> None:
+    """The hub keeps the delivery position (EventSink.position); the backfill after a
+    resubscribe reads from it: what was delivered is not delivered again."""
+    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    broker = backend.broker
+    try:
+        recorder = await started(backend)
+        await broker.subscribe("r")  # an empty room: nothing to start a backfill from
+        first = (await broker.publish_message("r", ALICE, "before", None)).message_id
+        await recorder.wait_for(1)
+        admin = redis_server.client()
+        admin.client_kill_filter(_type="pubsub")
+        admin.close()
+        second = (await broker.publish_message("r", ALICE, "during", None)).message_id
+        await eventually(lambda: len(recorder.of_type(Publication)) >= 2)
+        await eventually(lambda: broker.stats().reconnects >= 1)
+        await asyncio.sleep(0.2)
+        assert [p.message_id for p in recorder.of_type(Publication)] == [first, second]
+    finally:
+        await backend.close()
