@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from . import protocol
 from .avatars import render_avatar
-from .broker import Broker, create_broker
+from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
@@ -45,11 +45,12 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 class Relay:
     """What one process holds: settings, the broker, the hub of local connections."""
 
-    def __init__(self, settings: Settings, broker: Broker | None = None) -> None:
+    def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
-        self.hub = Hub(broker or create_broker(settings), self.metrics)
+        self.backend = backend or create_backend(settings)
+        self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.verifier = (
@@ -76,7 +77,13 @@ class Relay:
             return
         await websocket.accept()
         session = Session(
-            self.hub, settings, self.member_factory, websocket, self.process_id, signed_in
+            self.hub,
+            self.backend.identities,
+            settings,
+            self.member_factory,
+            websocket,
+            self.process_id,
+            signed_in,
         )
         await session.run()
 
@@ -97,13 +104,14 @@ class Relay:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        ready = self.hub.broker.ready and not self.draining
+        state = self.hub.snapshot()
+        ready = state.broker.ready and not self.draining
         body = {
             "status": "ready" if ready else "unavailable",
             "broker": "redis" if self.settings.redis_url else "memory",
-            "broker_ready": self.hub.broker.ready,
+            "broker_ready": state.broker.ready,
             "draining": self.draining,
-            "connections": len(self.hub.connections),
+            "connections": state.connections,
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -139,8 +147,8 @@ class Relay:
             yield
         finally:
             self.draining = True
-            for watcher in watchers:
-                watcher.cancel()
+            for running in watchers:
+                running.cancel()
             await self.hub.close()
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
@@ -157,9 +165,10 @@ class Relay:
 
     async def _emf_reporter(self) -> EmfReporter:
         settings = self.settings
-        task = settings.metrics_task_id or await asyncio.to_thread(
-            task_id, settings.ecs_metadata_uri, socket.gethostname()
-        )
+        task = settings.metrics_task_id
+        if not task:
+            metadata_uri, hostname = settings.ecs_metadata_uri, socket.gethostname()
+            task = await asyncio.to_thread(task_id, metadata_uri, hostname)
         log.info(
             "publishing CloudWatch metrics (EMF) on stdout",
             extra={
@@ -200,8 +209,8 @@ class RelayApp:
         await self.http(scope, receive, send)
 
 
-def create_app(settings: Settings, broker: Broker | None = None) -> RelayApp:
-    relay = Relay(settings, broker)
+def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
+    relay = Relay(settings, backend)
     sign_in = SignInEndpoints(settings, relay.verifier)
     routes = [
         Route(SESSION_PATH, sign_in.session),

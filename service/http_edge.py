@@ -28,9 +28,8 @@ import asyncio
 import functools
 import http
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn.config import Config
@@ -79,9 +78,10 @@ class HttpEdge:
             metrics=metrics,
         )
 
-    def protocol_factory(self) -> Callable[..., BoundedHttpProtocol]:
+    def protocol_factory(self) -> type[asyncio.Protocol]:
         """What ``uvicorn.Config(http=...)`` takes: called per connection like a class."""
-        return functools.partial(BoundedHttpProtocol, edge=self)
+        # uvicorn only calls it, so a factory stands in for the class its types ask for.
+        return cast("type[asyncio.Protocol]", functools.partial(BoundedHttpProtocol, edge=self))
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):

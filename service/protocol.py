@@ -21,9 +21,9 @@ MAX_TEXT_CHARS = 2000
 MAX_REF_CHARS = 64
 MAX_NAME_CHARS = 40
 ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-# Exactly what Redis accepts as a stream id: ASCII digits only (``\d`` would also match
-# Arabic-Indic or fullwidth digits), each part an unsigned 64-bit integer (parse_message_id).
-MESSAGE_ID_PATTERN = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+# Message ids are exactly what Redis accepts as a stream id: two parts of 1-20 ASCII digits
+# (not Arabic-Indic or fullwidth ones), each an unsigned 64-bit integer (parse_message_id).
+MAX_ID_DIGITS = 20
 MAX_ID_PART = 2**64 - 1
 MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -69,10 +69,19 @@ ClientFrame = Join | Send | Ping
 
 def parse_message_id(value: str) -> tuple[int, int]:
     """Message ids are ``<ms>-<seq>`` (Redis stream ids); they order as integer pairs."""
-    match = MESSAGE_ID_PATTERN.fullmatch(value)
-    if match is None:
+    # String tests, not a regex: this runs once per message per process on the fan-out.
+    # isdigit() on ASCII text is exactly 0-9 (int() alone takes "+1", " 1", Arabic-Indic).
+    millis, dash, seq = value.partition("-")
+    if not (
+        dash
+        and value.isascii()
+        and millis.isdigit()
+        and seq.isdigit()
+        and len(millis) <= MAX_ID_DIGITS
+        and len(seq) <= MAX_ID_DIGITS
+    ):
         raise ValueError(f"not a message id: {value!r}")
-    pair = int(match[1]), int(match[2])
+    pair = int(millis), int(seq)
     if max(pair) > MAX_ID_PART:
         raise ValueError(f"message id part over 2^64-1: {value!r}")
     return pair
@@ -217,6 +226,13 @@ def message_history(messages: list[str], complete: bool) -> str:
 
 def messages(message_json: str) -> str:
     return f'{{"type":"messages","message":{message_json}}}'
+
+
+def message_frame(message_id: str, body: str) -> str:
+    """The ``messages`` frame of a stored message: ``messages(message_json(id, body))``
+    in one step (the fan-out builds it once per process per message)."""
+    millis = message_id.partition("-")[0]
+    return f'{{"type":"messages","message":{{"id":"{message_id}","date":{millis},{body}}}}}'
 
 
 def member_add(member_json: str) -> str:

@@ -1,7 +1,9 @@
 """One client's conversation: wait for ``join``, send the join burst, then serve frames.
 
-Every bad frame becomes an ``error`` frame and the connection stays usable; only
-a join timeout or repeated abuse closes it (1008).
+The session speaks the protocol and limits the rate; rooms, presence and the gap-free
+join are the hub's (``Hub.register`` / ``join`` / ``publish`` / ``leave``). Every bad
+frame becomes an ``error`` frame and the connection stays usable; only a join timeout
+or repeated abuse closes it (1008).
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ import time
 from starlette.websockets import WebSocket
 
 from . import protocol
-from .broker import BrokerUnavailable, HistoryFull
+from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
 from .config import Settings
 from .connection import ClientConnection
 from .hub import Hub
 from .members import Member, MemberFactory, new_token
 from .protocol import Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
-from .transport import encode_text_frame
 
 log = logging.getLogger("service.session")
 
@@ -43,6 +44,7 @@ class Session:
     def __init__(
         self,
         hub: Hub,
+        identities: IdentityStore,
         settings: Settings,
         member_factory: MemberFactory,
         websocket: WebSocket,
@@ -50,6 +52,8 @@ class Session:
         signed_in: Member | None = None,
     ) -> None:
         self.hub = hub
+        self.metrics = hub.metrics
+        self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.settings = settings
         self.member_factory = member_factory
@@ -67,8 +71,7 @@ class Session:
 
     async def run(self) -> None:
         connection = self.connection
-        self.hub.connections.add(connection)
-        self.hub.metrics.connections_opened += 1
+        self.hub.register(connection)
         log.debug("connection opened", extra={"conn": connection.id})
         try:
             join = await self._wait_for_join()
@@ -100,7 +103,7 @@ class Session:
             raise _Disconnected
         if not self._within_rate():
             return None
-        text = message.get("text")
+        text: str | None = message.get("text")
         if text is None:
             self.connection.send_text(
                 protocol.error("bad_frame", "binary frames are not supported")
@@ -113,7 +116,7 @@ class Session:
             self.strikes = 0
             return True
         self.strikes += 1
-        self.hub.metrics.rate_limited += 1
+        self.metrics.rate_limited += 1
         if self.strikes > ABUSE_STRIKES_PER_BURST * self.settings.rate_burst:
             log.warning("closing a client over the rate limit", extra={"conn": self.connection.id})
             raise _Disconnected(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
@@ -162,8 +165,8 @@ class Session:
     async def _identify(self, join: Join) -> tuple[Member, str]:
         """The member and its resume token. Signed in, the load balancer's identity wins
         (a chosen name is ignored); anonymous, the token's member under the chosen name."""
-        broker = self.hub.broker
-        known = await broker.load_identity(join.token) if join.token else None
+        identities = self.identities
+        known = await identities.load_identity(join.token) if join.token else None
         token = join.token
         if self.signed_in is not None:
             member = self.signed_in
@@ -176,28 +179,21 @@ class Session:
         if self.signed_in is None and join.name is not None and join.name != member.username:
             member = dataclasses.replace(member, username=join.name)
         token = token or new_token()
-        await broker.save_identity(token, member)
+        await identities.save_identity(token, member)
         return member, token
 
     async def _join(self, join: Join) -> None:
-        broker = self.hub.broker
         connection = self.connection
         member, token = await self._identify(join)
-        # Subscribe before reading history: whatever is published from here on is
-        # either in the history we read or held for this connection until after it.
-        local = await self.hub.attach(join.room, connection)
         self.room, self.member = join.room, member
-        history = await broker.history(join.room, join.since, self.settings.history_size)
-        await broker.join_room(join.room, member, connection.id)
-        members = await broker.members(join.room)
-        member_json = member.to_json()
-        connection.send_text(protocol.welcome(join.room, member_json, token))
-        connection.send_text(protocol.member_history(members))
-        connection.send_text(protocol.message_history(history.messages, history.complete))
-        if local is self.hub.rooms.get(join.room):
-            own_add = encode_text_frame(protocol.member_add(member_json))
-            self.hub.activate(join.room, connection, history.last_id, own_add)
-        self.hub.metrics.joins += 1
+
+        def burst(history: History, members: dict[str, str]) -> None:
+            connection.send_text(protocol.welcome(join.room, member.to_json(), token))
+            connection.send_text(protocol.member_history(members))
+            connection.send_text(protocol.message_history(history.messages, history.complete))
+
+        limit = self.settings.history_size
+        history = await self.hub.join(join.room, connection, member, join.since, limit, burst)
         log.info(
             "joined",
             extra={
@@ -226,11 +222,9 @@ class Session:
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None
         try:
-            published = await self.hub.broker.publish_message(
-                self.room, self.member, frame.text, frame.ref
-            )
+            published = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
-            self.hub.metrics.send_unavailable += 1
+            self.metrics.send_unavailable += 1
             self.connection.send_text(
                 protocol.error("unavailable", "message not stored: storage unreachable; retry")
             )
@@ -244,17 +238,13 @@ class Session:
             )
             self.connection.send_text(protocol.error("history_full", detail))
             return
-        if not published.duplicate:
-            self.hub.metrics.messages_in += 1
         self.connection.send_text(protocol.ack(frame.ref, published.message_id))
 
     # leaving
 
     async def _cleanup(self) -> None:
         connection = self.connection
-        self.hub.connections.discard(connection)
         code = connection.close_code or self.peer_close_code or 1006
-        self.hub.metrics.closed(code)
         log.info(
             "connection closed",
             extra={
@@ -265,14 +255,4 @@ class Session:
                 "seconds": round(time.monotonic() - self.started, 3),
             },
         )
-        if self.room is None or self.member is None:
-            return
-        self.hub.detach(self.room, connection)
-        try:
-            await self.hub.broker.leave_room(self.room, self.member.id, connection.id)
-        except BrokerUnavailable:
-            # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
-            log.warning(
-                "could not remove presence of a closed connection; it will expire",
-                extra={"conn": connection.id, "room": self.room},
-            )
+        await self.hub.leave(connection, code)

@@ -1,23 +1,31 @@
-"""The Broker interface: everything a relay process shares with the others.
+"""The broker's three interfaces, as centrifuge divides them, and the backend bundling them.
 
-A broker stores history, fans frames out to every process subscribed to a room,
-tracks presence and keeps resume identities. The hub (``service.hub``) talks only
-to this interface; ``memory`` and ``redis`` implement it. Frames travel as the
-wire text of protocol v1, encoded once by whoever creates them.
+``Broker`` fans a room's events out to every process subscribed to it and keeps its
+history; ``Presence`` records who is in a room (its joins and leaves reach subscribers
+as typed events through the broker); ``IdentityStore`` keeps resume tokens. The hub
+(``service.hub``) talks only to these; ``memory`` and ``redis`` implement all three.
+Nothing here builds a client frame: the hub asks ``service.protocol`` for those.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..members import Member
 from ..snapshot import BrokerStats
+from .events import BrokerEvent
 
-# Called for every frame published to a room this process subscribes to:
-# (room, frame text, message id or None for presence frames).
-FrameHandler = Callable[[str, str, str | None], None]
+
+class EventSink(Protocol):
+    """Where a broker delivers its events: the hub, which also keeps the delivery position."""
+
+    def deliver(self, event: BrokerEvent) -> None:
+        """Called synchronously, once per process, for every event of a subscribed room."""
+
+    def position(self, room: str) -> tuple[int, int] | None:
+        """The newest message position delivered in the room, None before the first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +51,11 @@ class HistoryFull(Exception):
 
 
 class Broker(ABC):
-    """Shared state of the chat. Every method is safe to call from many connections."""
+    """Publish, subscribe and history. Every method is safe to call from many connections."""
 
     @abstractmethod
-    async def start(self, on_frame: FrameHandler) -> None:
-        """Connect and begin delivering frames of subscribed rooms to ``on_frame``."""
+    async def start(self, sink: EventSink) -> None:
+        """Connect and begin delivering events of subscribed rooms to ``sink``."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -61,11 +69,9 @@ class Broker(ABC):
     def stats(self) -> BrokerStats:
         """Readiness and recovery counters, for the metrics."""
 
-    # fan-out and history
-
     @abstractmethod
     async def subscribe(self, room: str) -> None:
-        """Start receiving the room's frames; returns once delivery is active."""
+        """Start receiving the room's events; returns once delivery is active."""
 
     @abstractmethod
     async def unsubscribe(self, room: str) -> None: ...
@@ -80,24 +86,45 @@ class Broker(ABC):
     async def history(self, room: str, since: str | None, limit: int) -> History:
         """Up to ``limit`` newest messages (after ``since`` when given), oldest first."""
 
-    # presence
+
+class Presence(ABC):
+    """Who is in each room, across processes."""
 
     @abstractmethod
     async def join_room(self, room: str, member: Member, connection_id: str) -> None:
-        """Record a connection; publish ``member_add`` when it is the member's first."""
+        """Record a connection; publish ``MemberJoined`` when it is the member's first."""
 
     @abstractmethod
     async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
-        """Forget a connection; publish ``member_delete`` when it was the member's last."""
+        """Forget a connection; publish ``MemberLeft`` when it was the member's last."""
 
     @abstractmethod
     async def members(self, room: str) -> dict[str, str]:
         """Member id -> pre-encoded member object, for everyone present in the room."""
 
-    # identity
+    @abstractmethod
+    async def leave_all(self) -> None:
+        """On shutdown, withdraw this process's presence."""
+
+
+class IdentityStore(ABC):
+    """Resume tokens: which member a token stands for."""
 
     @abstractmethod
     async def save_identity(self, token: str, member: Member) -> None: ...
 
     @abstractmethod
     async def load_identity(self, token: str) -> Member | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One backend's three parts, as the hub uses them."""
+
+    broker: Broker
+    presence: Presence
+    identities: IdentityStore
+
+    async def close(self) -> None:
+        await self.presence.leave_all()
+        await self.broker.close()

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 from .. import protocol
 from ..members import Member
 from ..snapshot import BrokerStats
-from .base import Broker, FrameHandler, History, HistoryFull, Published
+from .base import (
+    Backend,
+    Broker,
+    EventSink,
+    History,
+    HistoryFull,
+    IdentityStore,
+    Presence,
+    Published,
+)
+from .events import BrokerEvent, MemberJoined, MemberLeft, Publication
 
 # Bounds on state that clients create, so memory cannot grow without limit.
 MAX_IDENTITIES = 100_000
@@ -72,28 +82,27 @@ class MemoryBroker(Broker):
         # Least recently written first, so expiry looks only at the front.
         self._histories: OrderedDict[str, _RoomHistory] = OrderedDict()
         self._history_bytes = 0
-        self._presence: dict[str, dict[str, _Presence]] = {}
-        self._identities: OrderedDict[str, str] = OrderedDict()
         self._refs: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._subscribed: set[str] = set()
-        self._on_frame: FrameHandler | None = None
+        self._sink: EventSink | None = None
 
-    async def start(self, on_frame: FrameHandler) -> None:
-        self._on_frame = on_frame
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
 
     async def close(self) -> None:
-        self._on_frame = None
+        self._sink = None
 
     @property
     def ready(self) -> bool:
-        return self._on_frame is not None
+        return self._sink is not None
 
     def stats(self) -> BrokerStats:
         return BrokerStats(ready=self.ready)
 
-    def _publish(self, room: str, frame: str, message_id: str | None) -> None:
-        if room in self._subscribed and self._on_frame is not None:
-            self._on_frame(room, frame, message_id)
+    def emit(self, event: BrokerEvent) -> None:
+        """Deliver an event of the room, if this process subscribes to it."""
+        if event.room in self._subscribed and self._sink is not None:
+            self._sink.deliver(event)
 
     # fan-out and history
 
@@ -140,7 +149,7 @@ class MemoryBroker(Broker):
             self._refs[ref_key] = message_id
             if len(self._refs) > MAX_REMEMBERED_REFS:
                 self._refs.popitem(last=False)
-        self._publish(room, protocol.messages(message), message_id)
+        self.emit(Publication(room, message_id, pair, body))
         return Published(message_id=message_id, duplicate=False)
 
     def _trim_oldest(self, history: _RoomHistory) -> None:
@@ -170,7 +179,9 @@ class MemoryBroker(Broker):
         since_pair = protocol.parse_message_id(since) if since is not None else None
         if history is None or limit <= 0:
             # A resume into a room we hold nothing for cannot be proven gap-free.
-            complete = since is None or (history is not None and self._covers(history, since_pair))
+            complete = since_pair is None or (
+                history is not None and self._covers(history, since_pair)
+            )
             return History(messages=[], complete=complete, last_id=None)
         if since_pair is None:
             newer = list(history.entries)
@@ -191,7 +202,13 @@ class MemoryBroker(Broker):
         the relay never issued, e.g. from the future, cannot be vouched for)."""
         return history.max_deleted <= since <= history.last and since >= history.origin
 
-    # presence
+
+class MemoryPresence(Presence):
+    """Connections per member per room; joins and leaves go out through the broker."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self._presence: dict[str, dict[str, _Presence]] = {}
 
     async def join_room(self, room: str, member: Member, connection_id: str) -> None:
         members = self._presence.setdefault(room, {})
@@ -199,30 +216,38 @@ class MemoryBroker(Broker):
         if entry is None:
             entry = members[member.id] = _Presence(member_json=member.to_json())
             entry.connections.add(connection_id)
-            self._publish(room, protocol.member_add(entry.member_json), None)
+            self._broker.emit(MemberJoined(room, member.id, entry.member_json))
         else:
             entry.connections.add(connection_id)
             member_json = member.to_json()
             if entry.member_json != member_json:  # renamed: the newest join's name wins
                 entry.member_json = member_json
-                self._publish(room, protocol.member_add(member_json), None)
+                self._broker.emit(MemberJoined(room, member.id, member_json))
 
     async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
         members = self._presence.get(room)
         entry = members.get(member_id) if members else None
-        if entry is None or connection_id not in entry.connections:
+        if members is None or entry is None or connection_id not in entry.connections:
             return
         entry.connections.discard(connection_id)
         if not entry.connections:
             del members[member_id]
             if not members:
                 del self._presence[room]
-            self._publish(room, protocol.member_delete(member_id), None)
+            self._broker.emit(MemberLeft(room, member_id))
 
     async def members(self, room: str) -> dict[str, str]:
         return {mid: p.member_json for mid, p in self._presence.get(room, {}).items()}
 
-    # identity
+    async def leave_all(self) -> None:
+        """Nothing outlives the process: its presence goes with it."""
+
+
+class MemoryIdentityStore(IdentityStore):
+    """Resume tokens, the least recently used forgotten past MAX_IDENTITIES."""
+
+    def __init__(self) -> None:
+        self._identities: OrderedDict[str, str] = OrderedDict()
 
     async def save_identity(self, token: str, member: Member) -> None:
         self._identities[token] = member.to_json()
@@ -236,3 +261,14 @@ class MemoryBroker(Broker):
             return None
         self._identities.move_to_end(token)
         return Member.from_json(raw)
+
+
+def memory_backend(
+    history_max_len: int,
+    history_ttl: float = 7 * 86400,
+    max_history_bytes: int = 64 * 2**20,
+    clock: Callable[[], float] = time.monotonic,
+) -> Backend:
+    """The single-server backend: one process's broker, presence and identities."""
+    broker = MemoryBroker(history_max_len, history_ttl, max_history_bytes, clock)
+    return Backend(broker=broker, presence=MemoryPresence(broker), identities=MemoryIdentityStore())

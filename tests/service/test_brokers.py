@@ -1,16 +1,26 @@
-"""One suite, both backends: the memory broker and the Redis broker (real redis-server)."""
+"""One suite, both backends: the memory and the Redis backend (real redis-server), each
+as its three parts (Broker, Presence, IdentityStore)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import orjson
 import pytest
 
 from service import protocol
-from service.broker import Broker, MemoryBroker
-from service.broker.redis import RedisBroker
+from service.broker import (
+    Backend,
+    BrokerEvent,
+    MemberJoined,
+    MemberLeft,
+    Publication,
+    memory_backend,
+)
+from service.broker.redis import RedisBroker, RedisPresence, redis_backend
+from service.broker.roster import Rosters
 from service.config import load_settings
 from service.members import Member
 
@@ -20,33 +30,44 @@ ALICE = Member(
     id="a1a1a1a1a1a1a1a1", username="Alice Example", avatar="/avatars/a1a1a1a1a1a1a1a1.svg"
 )
 BOB = Member(id="b2b2b2b2b2b2b2b2", username="Bob Example", avatar="/avatars/b2b2b2b2b2b2b2b2.svg")
+E = TypeVar("E")
 
 
 class Recorder:
+    """An EventSink that keeps every event, in order (it delivers nothing itself)."""
+
     def __init__(self) -> None:
-        self.frames: list[tuple[str, dict, str | None]] = []
+        self.events: list[BrokerEvent] = []
         self.arrived = asyncio.Event()
 
-    def __call__(self, room: str, frame: str, message_id: str | None) -> None:
-        self.frames.append((room, orjson.loads(frame), message_id))
+    def deliver(self, event: BrokerEvent) -> None:
+        self.events.append(event)
         self.arrived.set()
+
+    def position(self, room: str) -> tuple[int, int] | None:
+        positions = [e.position for e in self.of_type(Publication) if e.room == room]
+        return max(positions, default=None)
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> None:
         async def enough() -> None:
-            while len(self.frames) < count:
+            while len(self.events) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
 
         await asyncio.wait_for(enough(), timeout)
 
-    def of_type(self, kind: str) -> list[dict]:
-        return [frame for _, frame, _ in self.frames if frame["type"] == kind]
+    def of_type(self, kind: type[E]) -> list[E]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def texts(self) -> list[tuple[str, str]]:
+        """(room, text) of every publication."""
+        return [(e.room, orjson.loads(f"{{{e.body}}}")["text"]) for e in self.of_type(Publication)]
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
-        instance: Broker = MemoryBroker(history_max_len=5)
+        instance = memory_backend(history_max_len=5)
     else:
         cluster = request.param == "cluster"
         url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
@@ -54,13 +75,14 @@ async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
             {"REDIS_URL": url, "REDIS_CLUSTER": str(cluster), "HISTORY_SIZE": "5",
              "HISTORY_MAX_LEN": "5", "PRESENCE_TTL": "3"}
         )  # fmt: skip
-        instance = RedisBroker(settings)
+        instance = redis_backend(settings)
     yield instance
     await instance.close()
 
 
-async def started(broker: Broker) -> Recorder:
+async def started(backend: Backend) -> Recorder:
     recorder = Recorder()
+    broker = backend.broker
     await broker.start(recorder)
     for _ in range(100):
         if broker.ready:
@@ -70,8 +92,9 @@ async def started(broker: Broker) -> Recorder:
     return recorder
 
 
-async def test_publish_stores_and_fans_out_in_order(broker: Broker) -> None:
-    recorder = await started(broker)
+async def test_publish_stores_and_fans_out_in_order(backend: Backend) -> None:
+    recorder = await started(backend)
+    broker = backend.broker
     await broker.subscribe("room1")
     ids = [
         (await broker.publish_message("room1", ALICE, f"m{i}", None)).message_id for i in range(3)
@@ -79,38 +102,47 @@ async def test_publish_stores_and_fans_out_in_order(broker: Broker) -> None:
     await recorder.wait_for(3)
     pairs = [protocol.parse_message_id(i) for i in ids]
     assert pairs == sorted(pairs) and len(set(pairs)) == 3
-    delivered = recorder.of_type("messages")
-    assert [m["message"]["text"] for m in delivered] == ["m0", "m1", "m2"]
-    assert [m["message"]["id"] for m in delivered] == ids
-    assert delivered[0]["message"]["username"] == "Alice Example"
-    assert delivered[0]["message"]["date"] == int(ids[0].split("-")[0])
+    delivered = recorder.of_type(Publication)
+    assert [p.message_id for p in delivered] == ids
+    assert [p.position for p in delivered] == pairs
+    assert recorder.texts() == [("room1", "m0"), ("room1", "m1"), ("room1", "m2")]
+    # The body is what the frame is built from: the client sees the message as stored.
+    frame = orjson.loads(protocol.message_frame(delivered[0].message_id, delivered[0].body))
+    assert frame["message"]["username"] == "Alice Example"
+    assert frame["message"]["date"] == int(ids[0].split("-")[0])
     history = await broker.history("room1", None, 10)
-    assert [orjson.loads(m)["text"] for m in history.messages] == ["m0", "m1", "m2"]
+    assert [orjson.loads(m) for m in history.messages] == [
+        orjson.loads(protocol.message_frame(p.message_id, p.body))["message"] for p in delivered
+    ]
     assert history.complete and history.last_id == ids[-1]
 
 
-async def test_rooms_are_separate(broker: Broker) -> None:
-    recorder = await started(broker)
+async def test_rooms_are_separate(backend: Backend) -> None:
+    recorder = await started(backend)
+    broker = backend.broker
     await broker.subscribe("one")
     await broker.publish_message("two", ALICE, "elsewhere", None)
     await broker.publish_message("one", ALICE, "here", None)
     await recorder.wait_for(1)
     await asyncio.sleep(0.1)
-    assert [(room, f["message"]["text"]) for room, f, _ in recorder.frames] == [("one", "here")]
+    assert recorder.texts() == [("one", "here")] and len(recorder.events) == 1
     assert len((await broker.history("two", None, 10)).messages) == 1
 
 
-async def test_unsubscribed_rooms_are_not_delivered(broker: Broker) -> None:
-    recorder = await started(broker)
+async def test_unsubscribed_rooms_are_not_delivered(backend: Backend) -> None:
+    recorder = await started(backend)
+    broker = backend.broker
     await broker.subscribe("r")
     await broker.unsubscribe("r")
     await broker.publish_message("r", ALICE, "nobody listens", None)
+    await backend.presence.join_room("r", ALICE, "c1")
     await asyncio.sleep(0.2)
-    assert recorder.frames == []
+    assert recorder.events == []
 
 
-async def test_history_is_capped_and_limited(broker: Broker) -> None:
-    await started(broker)
+async def test_history_is_capped_and_limited(backend: Backend) -> None:
+    await started(backend)
+    broker = backend.broker
     for i in range(300):
         await broker.publish_message("busy", ALICE, f"m{i}", None)
     history = await broker.history("busy", None, 3)
@@ -118,13 +150,14 @@ async def test_history_is_capped_and_limited(broker: Broker) -> None:
     assert history.complete
     if isinstance(broker, RedisBroker):
         # Approximate trimming (MAXLEN ~) keeps whole stream nodes: bounded, not exact.
-        assert await broker._redis.xlen("chat:{busy}:history") <= 5 + 100
+        assert await broker.clients.commands.xlen("chat:{busy}:history") <= 5 + 100
     else:
         assert len((await broker.history("busy", None, 1000)).messages) == 5
 
 
-async def test_since_returns_only_newer(broker: Broker) -> None:
-    await started(broker)
+async def test_since_returns_only_newer(backend: Backend) -> None:
+    await started(backend)
+    broker = backend.broker
     ids = [(await broker.publish_message("r", BOB, f"m{i}", None)).message_id for i in range(4)]
     history = await broker.history("r", ids[1], 10)
     assert [orjson.loads(m)["id"] for m in history.messages] == ids[2:]
@@ -133,16 +166,18 @@ async def test_since_returns_only_newer(broker: Broker) -> None:
     assert caught_up.messages == [] and caught_up.complete
 
 
-async def test_since_beyond_the_limit_is_incomplete(broker: Broker) -> None:
-    await started(broker)
+async def test_since_beyond_the_limit_is_incomplete(backend: Backend) -> None:
+    await started(backend)
+    broker = backend.broker
     ids = [(await broker.publish_message("r", BOB, f"m{i}", None)).message_id for i in range(4)]
     history = await broker.history("r", ids[0], 2)
     assert [orjson.loads(m)["id"] for m in history.messages] == ids[2:]
     assert not history.complete
 
 
-async def test_since_before_trimmed_history_is_incomplete(broker: Broker) -> None:
-    await started(broker)
+async def test_since_before_trimmed_history_is_incomplete(backend: Backend) -> None:
+    await started(backend)
+    broker = backend.broker
     first = (await broker.publish_message("r", BOB, "first", None)).message_id
     for i in range(400):
         await broker.publish_message("r", BOB, f"m{i}", None)
@@ -150,16 +185,17 @@ async def test_since_before_trimmed_history_is_incomplete(broker: Broker) -> Non
     assert not history.complete
 
 
-async def test_since_into_an_unknown_room_is_incomplete(broker: Broker) -> None:
-    await started(broker)
-    history = await broker.history("never", "1700000000000-0", 10)
+async def test_since_into_an_unknown_room_is_incomplete(backend: Backend) -> None:
+    await started(backend)
+    history = await backend.broker.history("never", "1700000000000-0", 10)
     assert history.messages == [] and not history.complete
 
 
-async def test_since_newer_than_anything_stored_is_incomplete(broker: Broker) -> None:
+async def test_since_newer_than_anything_stored_is_incomplete(backend: Backend) -> None:
     """A `since` the room never issued (a future id, the largest id) is answered, not an
     error, and cannot be vouched for: `complete` is false (docs/protocol.md)."""
-    await started(broker)
+    await started(backend)
+    broker = backend.broker
     newest = (await broker.publish_message("r", BOB, "only", None)).message_id
     ms = protocol.parse_message_id(newest)[0]
     for since in (f"{ms + 86_400_000}-0", f"{2**64 - 1}-{2**64 - 1}", f"{ms}-{2**64 - 1}"):
@@ -168,8 +204,9 @@ async def test_since_newer_than_anything_stored_is_incomplete(broker: Broker) ->
     assert (await broker.history("r", newest, 10)).complete
 
 
-async def test_same_ref_stores_once(broker: Broker) -> None:
-    recorder = await started(broker)
+async def test_same_ref_stores_once(backend: Backend) -> None:
+    recorder = await started(backend)
+    broker = backend.broker
     await broker.subscribe("r")
     first = await broker.publish_message("r", ALICE, "hello", "ref-1")
     again = await broker.publish_message("r", ALICE, "hello", "ref-1")
@@ -179,69 +216,74 @@ async def test_same_ref_stores_once(broker: Broker) -> None:
     assert other_member.message_id != first.message_id
     await recorder.wait_for(2)
     await asyncio.sleep(0.1)
-    assert len(recorder.of_type("messages")) == 2
+    assert len(recorder.of_type(Publication)) == 2
     assert len((await broker.history("r", None, 10)).messages) == 2
 
 
-async def test_presence_counts_connections(broker: Broker) -> None:
-    recorder = await started(broker)
-    await broker.subscribe("r")
-    await broker.join_room("r", ALICE, "c1")
-    await broker.join_room("r", ALICE, "c2")
-    await broker.join_room("r", BOB, "c3")
-    members = await broker.members("r")
+async def test_presence_counts_connections(backend: Backend) -> None:
+    recorder = await started(backend)
+    presence = backend.presence
+    await backend.broker.subscribe("r")
+    await presence.join_room("r", ALICE, "c1")
+    await presence.join_room("r", ALICE, "c2")
+    await presence.join_room("r", BOB, "c3")
+    members = await presence.members("r")
     assert set(members) == {ALICE.id, BOB.id}
     assert orjson.loads(members[ALICE.id]) == {
         "id": ALICE.id,
         "username": ALICE.username,
         "avatar": ALICE.avatar,
     }
-    await broker.leave_room("r", ALICE.id, "c1")
-    assert set(await broker.members("r")) == {ALICE.id, BOB.id}
-    await broker.leave_room("r", ALICE.id, "c2")
-    await broker.leave_room("r", ALICE.id, "c2")  # twice: still one member_delete
-    assert set(await broker.members("r")) == {BOB.id}
+    await presence.leave_room("r", ALICE.id, "c1")
+    assert set(await presence.members("r")) == {ALICE.id, BOB.id}
+    await presence.leave_room("r", ALICE.id, "c2")
+    await presence.leave_room("r", ALICE.id, "c2")  # twice: still one MemberLeft
+    assert set(await presence.members("r")) == {BOB.id}
     await recorder.wait_for(3)
     await asyncio.sleep(0.1)
-    assert [f["member"]["id"] for f in recorder.of_type("member_add")] == [ALICE.id, BOB.id]
-    assert [f["id"] for f in recorder.of_type("member_delete")] == [ALICE.id]
+    joined = recorder.of_type(MemberJoined)
+    assert [(e.room, e.member_id) for e in joined] == [("r", ALICE.id), ("r", BOB.id)]
+    assert [e.member_json for e in joined] == [ALICE.to_json(), BOB.to_json()]
+    assert recorder.of_type(MemberLeft) == [MemberLeft("r", ALICE.id)]
 
 
-async def test_a_new_connection_under_a_new_name_renames_the_member(broker: Broker) -> None:
-    recorder = await started(broker)
-    await broker.subscribe("r")
-    await broker.join_room("r", ALICE, "c1")
+async def test_a_new_connection_under_a_new_name_renames_the_member(backend: Backend) -> None:
+    recorder = await started(backend)
+    presence = backend.presence
+    await backend.broker.subscribe("r")
+    await presence.join_room("r", ALICE, "c1")
     renamed = Member(id=ALICE.id, username="Ally", avatar=ALICE.avatar)
-    await broker.join_room("r", renamed, "c2")  # the same person, another tab, a new name
-    await broker.join_room("r", renamed, "c3")  # same name again: nothing to announce
+    await presence.join_room("r", renamed, "c2")  # the same person, another tab, a new name
+    await presence.join_room("r", renamed, "c3")  # same name again: nothing to announce
     await recorder.wait_for(2)
     await asyncio.sleep(0.1)
-    names = [f["member"]["username"] for f in recorder.of_type("member_add")]
+    names = [orjson.loads(e.member_json)["username"] for e in recorder.of_type(MemberJoined)]
     assert names == [ALICE.username, "Ally"]
-    assert orjson.loads((await broker.members("r"))[ALICE.id])["username"] == "Ally"
-    await broker.leave_room("r", ALICE.id, "c1")
-    assert recorder.of_type("member_delete") == []
+    assert orjson.loads((await presence.members("r"))[ALICE.id])["username"] == "Ally"
+    await presence.leave_room("r", ALICE.id, "c1")
+    assert recorder.of_type(MemberLeft) == []
 
 
-async def test_identity_round_trip(broker: Broker) -> None:
-    await started(broker)
-    await broker.save_identity("t" * 32, ALICE)
-    assert await broker.load_identity("t" * 32) == ALICE
-    assert await broker.load_identity("u" * 32) is None
+async def test_identity_round_trip(backend: Backend) -> None:
+    await started(backend)
+    identities = backend.identities
+    await identities.save_identity("t" * 32, ALICE)
+    assert await identities.load_identity("t" * 32) == ALICE
+    assert await identities.load_identity("u" * 32) is None
 
 
 # --- the roster: members kept from presence events (Redis brokers) ---------------------
 
 
 @pytest.fixture(params=["redis", "cluster"])
-async def two_brokers(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisBroker, ...]]:
-    """Two Redis brokers on one Redis, as two relay processes would be."""
+async def two_backends(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Backend, ...]]:
+    """Two Redis backends on one Redis, as two relay processes would be."""
     cluster = request.param == "cluster"
     url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
     settings = load_settings({"REDIS_URL": url, "REDIS_CLUSTER": str(cluster)})
-    brokers = (RedisBroker(settings), RedisBroker(settings))
-    yield brokers
-    for instance in brokers:
+    backends = (redis_backend(settings), redis_backend(settings))
+    yield backends
+    for instance in backends:
         await instance.close()
 
 
@@ -253,55 +295,86 @@ async def eventually(check, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_members_follow_other_processes_presence_events(two_brokers) -> None:
-    here, there = two_brokers
-    for instance in two_brokers:
+def rosters(backend: Backend) -> Rosters:
+    presence = backend.presence
+    assert isinstance(presence, RedisPresence)
+    return presence._rosters
+
+
+async def test_members_follow_other_processes_presence_events(two_backends) -> None:
+    here, there = two_backends
+    for instance in two_backends:
         await started(instance)
-        await instance.subscribe("r")
-    await here.join_room("r", ALICE, "c1")
-    assert set(await here.members("r")) == {ALICE.id}  # read once, then kept from events
-    await there.join_room("r", BOB, "c2")
-    await eventually(lambda: BOB.id in (here._rosters.get("r") or {}))
-    assert set(await here.members("r")) == {ALICE.id, BOB.id}
-    await there.leave_room("r", BOB.id, "c2")
-    await eventually(lambda: BOB.id not in (here._rosters.get("r") or {}))
-    assert set(await here.members("r")) == {ALICE.id}
+        await instance.broker.subscribe("r")
+    await here.presence.join_room("r", ALICE, "c1")
+    assert set(await here.presence.members("r")) == {ALICE.id}  # read once, then from events
+    await there.presence.join_room("r", BOB, "c2")
+    await eventually(lambda: BOB.id in (rosters(here).get("r") or {}))
+    assert set(await here.presence.members("r")) == {ALICE.id, BOB.id}
+    await there.presence.leave_room("r", BOB.id, "c2")
+    await eventually(lambda: BOB.id not in (rosters(here).get("r") or {}))
+    assert set(await here.presence.members("r")) == {ALICE.id}
 
 
 async def test_members_are_read_from_redis_once_per_room(redis_url: str, redis_server) -> None:
-    broker = RedisBroker(load_settings({"REDIS_URL": redis_url}))
+    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
     try:
-        await started(broker)
-        await broker.subscribe("big")
+        await started(backend)
+        await backend.broker.subscribe("big")
         admin = redis_server.client()
         admin.config_resetstat()
         for index in range(20):
             member = Member(id=f"{index:016x}", username=f"M {index}", avatar="/a.svg")
-            await broker.join_room("big", member, f"c{index}")
-            assert len(await broker.members("big")) == index + 1
+            await backend.presence.join_room("big", member, f"c{index}")
+            assert len(await backend.presence.members("big")) == index + 1
         reads = admin.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
         admin.close()
         assert reads == 1
     finally:
-        await broker.close()
+        await backend.close()
 
 
 async def test_a_resubscribe_drops_the_roster(redis_url: str, redis_server) -> None:
     """Redis restarted empty: members of processes that died meanwhile published no
     delete. The subscriber's reconnect makes the next read go to Redis again."""
-    broker = RedisBroker(load_settings({"REDIS_URL": redis_url}))
+    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    presence = backend.presence
     try:
-        await started(broker)
-        await broker.subscribe("r")
-        await broker.join_room("r", ALICE, "c1")
-        await broker.join_room("r", BOB, "c2")
-        assert set(await broker.members("r")) == {ALICE.id, BOB.id}
+        await started(backend)
+        await backend.broker.subscribe("r")
+        await presence.join_room("r", ALICE, "c1")
+        await presence.join_room("r", BOB, "c2")
+        assert set(await presence.members("r")) == {ALICE.id, BOB.id}
         admin = redis_server.client()
         admin.hdel("chat:{r}:members", BOB.id)  # BOB's process died during an outage
         admin.client_kill_filter(_type="pubsub")
         admin.close()
-        await eventually(lambda: "r" not in broker._rosters)
-        await eventually(lambda: broker.ready)
-        assert set(await broker.members("r")) == {ALICE.id}
+        await eventually(lambda: "r" not in rosters(backend))
+        await eventually(lambda: backend.broker.ready)
+        assert set(await presence.members("r")) == {ALICE.id}
     finally:
-        await broker.close()
+        await backend.close()
+
+
+async def test_a_resubscribe_backfills_after_the_sinks_position(
+    redis_url: str, redis_server
+) -> None:
+    """The hub keeps the delivery position (EventSink.position); the backfill after a
+    resubscribe reads from it: what was delivered is not delivered again."""
+    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    broker = backend.broker
+    try:
+        recorder = await started(backend)
+        await broker.subscribe("r")  # an empty room: nothing to start a backfill from
+        first = (await broker.publish_message("r", ALICE, "before", None)).message_id
+        await recorder.wait_for(1)
+        admin = redis_server.client()
+        admin.client_kill_filter(_type="pubsub")
+        admin.close()
+        second = (await broker.publish_message("r", ALICE, "during", None)).message_id
+        await eventually(lambda: len(recorder.of_type(Publication)) >= 2)
+        await eventually(lambda: broker.stats().reconnects >= 1)
+        await asyncio.sleep(0.2)
+        assert [p.message_id for p in recorder.of_type(Publication)] == [first, second]
+    finally:
+        await backend.close()

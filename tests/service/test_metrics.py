@@ -237,10 +237,10 @@ def test_quantile_interpolates_inside_a_bucket_and_caps_at_the_max() -> None:
 
 
 def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
-    from service.broker import MemoryBroker
+    from service.broker import memory_backend
 
     metrics = RelayMetrics()
-    hub = Hub(MemoryBroker(history_max_len=10), metrics)
+    hub = Hub(memory_backend(history_max_len=10), metrics)
     written: list[str] = []
     reporter = EmfReporter(
         hub, metrics, namespace="N", service_name="s", task="t", write=written.append

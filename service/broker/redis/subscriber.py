@@ -5,10 +5,11 @@ mode: one per shard primary that holds a served room (SSUBSCRIBE: sharded Pub/Su
 stays on the shard instead of being broadcast to every node).
 
 The connection is built without redis-py's silent reconnect: after any break the
-subscriber resubscribes, waits until Redis confirms, and only then asks the broker
+subscriber resubscribes, waits until Redis confirms, and only then asks its listener
 to backfill from stored history, so nothing falls between the old subscription and
-the new one. A probe published to the subscriber's own channel proves it still
-hears (a half-open connection looks exactly like a quiet room).
+the new one. It reports through ``SubscriberListener`` (the fan-out implements it) and
+knows nothing of what is published. A probe published to the subscriber's own channel
+proves it still hears (a half-open connection looks exactly like a quiet room).
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub, Redis
 from redis.exceptions import RedisError
 
-from .base import BrokerUnavailable
+from ..base import BrokerUnavailable
+from .backoff import full_jitter
+from .clients import as_str
+from .keys import channel_of
 
 log = logging.getLogger("service.broker.subscriber")
 
 SUBSCRIBE_TIMEOUT = 5.0
-RECONNECT_BASE = 0.1
-RECONNECT_CAP = 5.0
 
 
 class TopologyChanged(Exception):
@@ -41,22 +42,28 @@ class TopologyChanged(Exception):
 CONNECTION_TROUBLE = (TopologyChanged, BrokerUnavailable, RedisError, OSError, TimeoutError)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+class SubscriberListener(Protocol):
+    """What a subscriber reports to (the fan-out): it calls nothing else."""
+
+    def received(self, room: str, payload: str) -> None:
+        """A payload published on a room's channel (synchronously, in order)."""
+
+    async def resubscribed(self, rooms: list[str]) -> None:
+        """Every room is subscribed again after a break: backfill what was missed."""
+
+    def lost(self, subscriber: Subscriber) -> None:
+        """A shard subscriber broke (cluster mode): the topology must be read again."""
 
 
 class Subscriber:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Redis,
+        listener: SubscriberListener,
         *,
         name: str,
         sharded: bool,
         probe_channel: str,
-        channel_of: Callable[[str], str],
-        on_message: Callable[[str, str], None],
-        backfill: Callable[[list[str]], Awaitable[None]],
-        on_lost: Callable[[Subscriber], None],
     ) -> None:
         self.client = client
         self.name = name
@@ -66,12 +73,9 @@ class Subscriber:
         self.live = False
         self.probe_sent = 0
         self.probe_seen = 0
-        self._channel_of = channel_of
-        self._on_message = on_message
-        self._backfill = backfill
-        self._on_lost = on_lost
+        self._listener = listener
         self._room_of: dict[str, str] = {}
-        self._pubsub: aioredis.client.PubSub | None = None
+        self._pubsub: PubSub | None = None
         self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._message_kind = "smessage" if sharded else "message"
@@ -119,27 +123,28 @@ class Subscriber:
                     # The node may have failed over or lost slots: the broker re-reads
                     # the topology and re-homes every room, with backfill.
                     log.warning("shard subscriber %s lost (%s); re-homing rooms", self.name, exc)
-                    self._on_lost(self)
+                    self._listener.lost(self)
                     return
                 attempt += 1
-                # Full jitter: a fleet of relays must not reconnect in lockstep.
-                delay = random.uniform(0, min(RECONNECT_CAP, RECONNECT_BASE * 2**attempt))
+                delay = full_jitter(attempt)
                 log.warning("subscriber lost Redis (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
             finally:
+                # redis-py 8.1 leaves PubSub.aclose unannotated; it returns None.
+                close: Callable[[], Awaitable[None]] = pubsub.aclose
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await close()
 
     # subscriptions
 
-    async def _send_subscribe(self, pubsub: aioredis.client.PubSub, channels: list[str]) -> None:
+    async def _send_subscribe(self, pubsub: PubSub, channels: list[str]) -> None:
         if not self.sharded:
             await pubsub.subscribe(*channels)
             return
         for channel in channels:  # one SSUBSCRIBE per channel: slots differ
             await pubsub.ssubscribe(channel)
 
-    async def _subscribe_all(self, pubsub: aioredis.client.PubSub, backfill: bool) -> None:
+    async def _subscribe_all(self, pubsub: PubSub, backfill: bool) -> None:
         """Subscribe every room, wait for Redis to confirm, then backfill.
 
         History read after the confirmations holds everything stored before; what is
@@ -147,8 +152,8 @@ class Subscriber:
         released after the backfill; the hub drops what the backfill delivered.
         """
         rooms = list(self.rooms)
-        channels = [self.probe_channel, *(self._channel_of(room) for room in rooms)]
-        self._room_of = {self._channel_of(room): room for room in rooms}
+        channels = [self.probe_channel, *(channel_of(room) for room in rooms)]
+        self._room_of = {channel_of(room): room for room in rooms}
         await pubsub.ping()  # connect now, so an outage shows here
         await self._send_subscribe(pubsub, channels)
         waiting = set(channels)
@@ -159,19 +164,19 @@ class Subscriber:
                 if message is None:
                     continue
                 if message["type"] == self._confirm_kind:
-                    waiting.discard(_text(message["channel"]))
+                    waiting.discard(as_str(message["channel"]))
                     self._handle(message)
                 else:
                     held.append(message)
         if backfill and rooms:
             log.info("subscriber %s (re)connected; backfilling %d rooms", self.name, len(rooms))
-            await self._backfill(rooms)
+            await self._listener.resubscribed(rooms)
         for message in held:
             self._handle(message)
 
     async def subscribe(self, room: str) -> None:
         """Serve a room from this connection; returns once Redis confirmed it."""
-        channel = self._channel_of(room)
+        channel = channel_of(room)
         confirmation = asyncio.get_running_loop().create_future()
         self._confirmations[channel] = confirmation
         self._room_of[channel] = room
@@ -189,12 +194,12 @@ class Subscriber:
 
     def hears(self, room: str) -> bool:
         """Whether every message published to the room now reaches this connection."""
-        confirmed = self._channel_of(room) not in self._confirmations
+        confirmed = channel_of(room) not in self._confirmations
         return self.live and room in self.rooms and confirmed
 
     async def unsubscribe(self, room: str) -> None:
         self.rooms.discard(room)
-        channel = self._channel_of(room)
+        channel = channel_of(room)
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 if self.sharded:
@@ -206,14 +211,14 @@ class Subscriber:
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        channel = _text(message["channel"])
+        channel = as_str(message["channel"])
         if kind == self._message_kind:
             if channel == self.probe_channel:
                 self.probe_seen = max(self.probe_seen, int(message["data"]))
             else:
                 room = self._room_of.get(channel)
                 if room is not None:
-                    self._on_message(room, _text(message["data"]))
+                    self._listener.received(room, as_str(message["data"]))
         elif kind == self._confirm_kind:
             confirmation = self._confirmations.pop(channel, None)
             if confirmation is not None and not confirmation.done():

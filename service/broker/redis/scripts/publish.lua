@@ -21,9 +21,8 @@ if fresh then
 else
   redis.call("EXPIRE", KEYS[3], ARGV[5])
 end
-local millis = string.match(id, "^(%d+)-")
-local frame = '{"type":"messages","message":{"id":"' .. id .. '","date":' .. millis .. ',' .. ARGV[3] .. '}}'
-redis.call(ARGV[2], ARGV[1], frame)
+-- A compact event (events.py), not a client frame: each relay builds the frame.
+redis.call(ARGV[2], ARGV[1], "m" .. id .. " " .. ARGV[3])
 if has_ref then
   redis.call("SET", KEYS[2], id, "EX", ARGV[6])
 end

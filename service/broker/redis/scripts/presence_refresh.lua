@@ -1,8 +1,8 @@
 -- Record this process's connections in one room (on join, and as a heartbeat): push
 -- their expiry forward, re-adding any that were lost (Redis restarted, or this process
--- stalled past the ttl; member_add once per member, and again when a new connection
+-- stalled past the ttl; "a<member json>" once per member, and again when a new connection
 -- brings a new name), then reap connections of processes that stopped heartbeating
--- (crashed): member_delete exactly once each.
+-- (crashed): "d<member id>" exactly once each (compact events: events.py).
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
 -- ARGV[1] ttl ms, ARGV[2] channel, ARGV[3] publish command, ARGV[4] key ttl (s),
@@ -18,7 +18,7 @@ for _, expired in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now_ms, "L
   if redis.call("HINCRBY", KEYS[2], member_id, -1) <= 0 then
     redis.call("HDEL", KEYS[2], member_id)
     redis.call("HDEL", KEYS[3], member_id)
-    redis.call(ARGV[3], ARGV[2], '{"type":"member_delete","id":"' .. member_id .. '"}')
+    redis.call(ARGV[3], ARGV[2], "d" .. member_id)
   end
 end
 
@@ -29,7 +29,7 @@ for i = 5, #ARGV, 3 do
     if redis.call("HINCRBY", KEYS[2], ARGV[i + 1], 1) == 1
         or redis.call("HGET", KEYS[3], ARGV[i + 1]) ~= ARGV[i + 2] then
       redis.call("HSET", KEYS[3], ARGV[i + 1], ARGV[i + 2])
-      redis.call(ARGV[3], ARGV[2], '{"type":"member_add","member":' .. ARGV[i + 2] .. '}')
+      redis.call(ARGV[3], ARGV[2], "a" .. ARGV[i + 2])
     end
   end
 end

@@ -1,4 +1,4 @@
--- Forget one connection; publish member_delete when it was the member's last.
+-- Forget one connection; publish "d<member id>" (member left) when it was the member's last.
 -- A connection already reaped is not counted twice (ZREM returns 0).
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
@@ -9,7 +9,7 @@ end
 if redis.call("HINCRBY", KEYS[2], ARGV[2], -1) <= 0 then
   redis.call("HDEL", KEYS[2], ARGV[2])
   redis.call("HDEL", KEYS[3], ARGV[2])
-  redis.call(ARGV[4], ARGV[3], '{"type":"member_delete","id":"' .. ARGV[2] .. '"}')
+  redis.call(ARGV[4], ARGV[3], "d" .. ARGV[2])
   return 1
 end
 return 0

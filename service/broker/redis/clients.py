@@ -1,0 +1,117 @@
+"""Connections to Redis: the command client (a bounded pool, or a cluster client), the
+pub/sub client per node, the Lua scripts, and the topology (which node owns a room).
+
+Clients are built without redis-py's automatic retries where a silent reconnect would
+hide a gap: the subscribers reconnect themselves and backfill each room from the stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ...config import Settings
+from ..base import BrokerUnavailable
+from .keys import channel_of
+
+SCRIPTS = Path(__file__).with_name("scripts")
+COMMAND_TIMEOUT = 5.0
+COMMAND_POOL_SIZE = 32
+CLUSTER_NODE_CONNECTIONS = 1000  # per node; RedisCluster has no waiting pool
+STANDALONE = "standalone"  # the node name of the one server outside cluster mode
+
+
+def node_url(url: str, node_name: str) -> str:
+    """REDIS_URL pointed at one cluster node (`host:port`), keeping its scheme and query:
+    `rediss` and its TLS options must reach the shard subscribers too (ElastiCache in
+    cluster mode refuses plain TCP when in-transit encryption is required)."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@{node_name}" if credentials else node_name
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisClients:
+    """What every part of the Redis backend shares: one command client, and whether it
+    answers (``live``: the health probe sets it, a failed command clears it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url is not None
+        self.url = settings.redis_url
+        self.cluster = settings.redis_cluster
+        self._options: dict[str, Any] = {
+            "password": settings.redis_auth_token,
+            "decode_responses": True,
+            "retry": Retry(NoBackoff(), 0),
+            "socket_connect_timeout": COMMAND_TIMEOUT,
+            "health_check_interval": 0,
+        }
+        # Either client type: the cluster client routes each command by its key's slot.
+        self.commands: Any
+        if self.cluster:
+            self.commands = RedisCluster.from_url(
+                self.url,
+                socket_timeout=COMMAND_TIMEOUT,
+                max_connections=CLUSTER_NODE_CONNECTIONS,
+                **self._options,
+            )
+        else:
+            # A bounded pool that waits for a free connection: a thousand joins at once
+            # must queue for connections, not open a thousand (the default pool errors).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=COMMAND_POOL_SIZE,
+                timeout=COMMAND_TIMEOUT,
+                socket_timeout=COMMAND_TIMEOUT,
+                **self._options,
+            )
+            self.commands = aioredis.Redis(connection_pool=pool)
+        self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
+        self.live = False
+
+    def script(self, name: str) -> AsyncScript:
+        script: AsyncScript = self.commands.register_script((SCRIPTS / name).read_text())
+        return script
+
+    def subscriber_client(self, node_name: str) -> Redis:
+        """A fresh connection for one node's pub/sub."""
+        url = node_url(self.url, node_name) if self.cluster else self.url
+        return aioredis.Redis.from_url(url, **self._options)
+
+    def node_of(self, room: str) -> str:
+        return self.node_of_key(channel_of(room))
+
+    def node_of_key(self, key: str) -> str:
+        if not self.cluster:
+            return STANDALONE
+        name: str = self.commands.get_node_from_key(key).name
+        return name
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Turn Redis connection trouble into BrokerUnavailable for the caller."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self.live = False
+            raise BrokerUnavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.commands.aclose()

@@ -1,0 +1,26 @@
+"""Resume tokens in Redis: ``chat:identity:<token>`` holds the member, for
+IDENTITY_TTL_DAYS after its last use, so a token works on every relay process."""
+
+from __future__ import annotations
+
+from ...config import Settings
+from ...members import Member
+from ..base import IdentityStore
+from .clients import RedisClients
+from .keys import identity_key
+
+
+class RedisIdentityStore(IdentityStore):
+    def __init__(self, clients: RedisClients, settings: Settings) -> None:
+        self._clients = clients
+        self._redis = clients.commands
+        self._ttl = settings.identity_ttl_days * 86400
+
+    async def save_identity(self, token: str, member: Member) -> None:
+        async with self._clients.guard():
+            await self._redis.set(identity_key(token), member.to_json(), ex=self._ttl)
+
+    async def load_identity(self, token: str) -> Member | None:
+        async with self._clients.guard():
+            raw = await self._redis.get(identity_key(token))
+        return Member.from_json(raw) if raw else None

@@ -1,0 +1,123 @@
+"""Presence in Redis: who is in each room across processes.
+
+Per room, a zset of connections scored by expiry, connection counts and member JSON
+per member (``keys.presence_keys``), changed only by two Lua scripts that publish the
+room's joins and leaves exactly once. Each process heartbeats its own connections and
+reaps those of processes that stopped (crashed) in the rooms it serves. Members are
+read from Redis once per room and then kept from the room's events (``roster.py``)
+while the fan-out hears them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from ...config import Settings
+from ...members import Member
+from ..base import Presence
+from ..roster import Rosters
+from .clients import RedisClients
+from .keys import channel_of, presence_keys
+
+
+class RedisPresence(Presence):
+    def __init__(
+        self,
+        clients: RedisClients,
+        settings: Settings,
+        rosters: Rosters,
+        *,
+        hears: Callable[[str], bool],
+        served_rooms: Callable[[], list[str]],
+    ) -> None:
+        self._clients = clients
+        self._redis = clients.commands
+        self._rosters = rosters
+        self._hears = hears  # whether the room's events reach this process right now
+        self._served_rooms = served_rooms  # rooms subscribed here: reaped here too
+        self._refresh_script = clients.script("presence_refresh.lua")
+        self._leave_script = clients.script("presence_leave.lua")
+        self._ttl_ms = int(settings.presence_ttl * 1000)
+        self._key_ttl = int(settings.presence_ttl * 3) + 1
+        self._interval = settings.presence_ttl / 4
+        self._local: dict[str, dict[str, str]] = {}  # room -> connection key -> member json
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _connection_key(member_id: str, connection_id: str) -> str:
+        return f"{member_id}/{connection_id}"
+
+    async def join_room(self, room: str, member: Member, connection_id: str) -> None:
+        if self._heartbeat is None:
+            loop = asyncio.get_running_loop()
+            self._heartbeat = loop.create_task(self._heartbeat_loop(), name="redis-presence")
+        key = self._connection_key(member.id, connection_id)
+        member_json = member.to_json()
+        self._local.setdefault(room, {})[key] = member_json
+        async with self._clients.guard():
+            await self._refresh(room, {key: member_json})
+        self._rosters.event(room, member.id, member_json)  # ours, before its event is back
+
+    async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
+        key = self._connection_key(member_id, connection_id)
+        entries = self._local.get(room)
+        if entries is not None:
+            entries.pop(key, None)
+            if not entries:
+                del self._local[room]
+        async with self._clients.guard():
+            gone = await self._leave_script(
+                keys=presence_keys(room),
+                args=[key, member_id, channel_of(room), self._clients.publish_command],
+            )
+        if gone:
+            self._rosters.event(room, member_id, None)
+
+    async def members(self, room: str) -> dict[str, str]:
+        hears = functools.partial(self._hears, room)
+        members = self._rosters.get(room) if hears() else None
+        if members is not None:
+            return members
+        async with self._clients.guard():
+            return await self._rosters.read(
+                room, functools.partial(self._redis.hgetall, presence_keys(room)[2]), keep=hears
+            )
+
+    async def leave_all(self) -> None:
+        """On shutdown, remove this process's presence instead of leaving it to expire."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._heartbeat
+        for room, entries in list(self._local.items()):
+            for key in list(entries):
+                member_id, _, connection_id = key.partition("/")
+                with contextlib.suppress(Exception):
+                    await self.leave_room(room, member_id, connection_id)
+
+    async def _refresh(self, room: str, entries: dict[str, str]) -> None:
+        args: list[Any] = [
+            self._ttl_ms,
+            channel_of(room),
+            self._clients.publish_command,
+            self._key_ttl,
+        ]
+        for connection_key, member_json in entries.items():
+            args += [connection_key, connection_key.partition("/")[0], member_json]
+        await self._refresh_script(keys=presence_keys(room), args=args)
+
+    async def _heartbeat_loop(self) -> None:
+        """Heartbeat this process's connections and reap other processes' dead ones."""
+        while True:
+            await asyncio.sleep(self._interval)
+            for room in list(set(self._served_rooms()) | set(self._local)):
+                try:
+                    await self._refresh(room, dict(self._local.get(room, {})))
+                except (RedisError, OSError):
+                    break  # Redis is away; the next round re-adds everything

@@ -1,0 +1,127 @@
+"""The hub's API over the memory backend: register, join (gap-free), publish, leave,
+snapshot. Connections are stand-ins that record the frames queued to them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+
+from service.broker import Backend, History, memory_backend
+from service.hub import Hub
+from service.members import Member
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Member(id="a1a1a1a1a1a1a1a1", username="Alice", avatar="/avatars/a1a1a1a1a1a1a1a1.svg")
+BOB = Member(id="b2b2b2b2b2b2b2b2", username="Bob", avatar="/avatars/b2b2b2b2b2b2b2b2.svg")
+_ids = itertools.count(1)
+
+
+class RecordingConnection:
+    """What the hub uses of a ClientConnection: an id and send_frame."""
+
+    def __init__(self) -> None:
+        self.id = f"test.{next(_ids)}"
+        self.frames: list[bytes] = []
+
+    def send_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def send_text(self, text: str) -> None:
+        self.frames.append(text.encode())
+
+    def received(self) -> list[dict[str, Any]]:
+        """Frames as JSON; a server text frame is 2 header bytes (+2 or 8 of length)."""
+        out = []
+        for frame in self.frames:
+            start = frame.find(b"{")
+            out.append(orjson.loads(frame[start:]))
+        return out
+
+    def types(self) -> list[str]:
+        return [f["type"] for f in self.received()]
+
+
+def burst_to(connection: RecordingConnection) -> Any:
+    def burst(history: History, members: dict[str, str]) -> None:
+        connection.send_text(orjson.dumps({"type": "burst", "members": sorted(members),
+                                           "history": len(history.messages)}).decode())  # fmt: skip
+
+    return burst
+
+
+@pytest.fixture
+async def hub() -> Any:
+    instance = Hub(memory_backend(history_max_len=100))
+    await instance.start()
+    yield instance
+    await instance.close()
+
+
+async def test_register_and_leave_count_connections(hub: Hub) -> None:
+    one, two = RecordingConnection(), RecordingConnection()
+    hub.register(one)
+    hub.register(two)
+    assert hub.snapshot().connections == 2 and hub.metrics.connections_opened == 2
+    await hub.leave(one, 1000)
+    assert hub.snapshot().connections == 1 and hub.snapshot().rooms == 0
+
+
+async def test_join_sends_the_burst_then_live_frames_without_its_own_member_add(hub: Hub) -> None:
+    alice, bob = RecordingConnection(), RecordingConnection()
+    for connection, member in ((alice, ALICE), (bob, BOB)):
+        hub.register(connection)
+        await hub.join("r", connection, member, None, 10, burst_to(connection))
+    await asyncio.sleep(0)
+    assert alice.types() == ["burst", "member_add"]  # Bob's arrival, not her own
+    assert bob.types() == ["burst"]
+    assert bob.received()[0]["members"] == sorted([ALICE.id, BOB.id])
+    published = await hub.publish("r", BOB, "hello", "ref-1")
+    again = await hub.publish("r", BOB, "hello", "ref-1")
+    assert again.duplicate and hub.metrics.messages_in == 1
+    for connection in (alice, bob):
+        message = connection.received()[-1]
+        assert message["type"] == "messages" and message["message"]["id"] == published.message_id
+    assert hub.position("r") is not None
+    assert hub.snapshot().rooms == 1 and hub.metrics.joins == 2
+
+
+async def test_a_message_published_during_the_join_arrives_once(hub: Hub) -> None:
+    """Published after the subscribe and before the history read: it is in the history
+    and also delivered live meanwhile; the joiner gets it once, from the history."""
+    backend: Backend = hub.backend
+    broker = backend.broker
+    read = broker.history
+    sent: list[str] = []
+
+    async def history_after_a_publish(room: str, since: str | None, limit: int) -> History:
+        sent.append((await broker.publish_message(room, ALICE, "racing", None)).message_id)
+        return await read(room, since, limit)
+
+    broker.history = history_after_a_publish
+    joiner = RecordingConnection()
+    history = await hub.join("r", joiner, BOB, None, 10, burst_to(joiner))
+    assert [orjson.loads(m)["id"] for m in history.messages] == sent
+    assert joiner.types() == ["burst"]  # the live copy was held and filtered out
+    broker.history = read
+    late = RecordingConnection()
+    history = await hub.join("r", late, ALICE, sent[0], 10, burst_to(late))
+    assert history.messages == [] and history.complete
+
+
+async def test_leave_removes_presence_and_the_room(hub: Hub) -> None:
+    alice, bob = RecordingConnection(), RecordingConnection()
+    await hub.join("r", alice, ALICE, None, 10, burst_to(alice))
+    await hub.join("r", bob, BOB, None, 10, burst_to(bob))
+    await hub.leave(bob, 1000)
+    assert set(await hub.backend.presence.members("r")) == {ALICE.id}
+    assert alice.received()[-1] == {"type": "member_delete", "id": BOB.id}
+    await hub.leave(alice, 1000)
+    await asyncio.sleep(0)
+    assert hub.snapshot().rooms == 0 and await hub.backend.presence.members("r") == {}
+    await hub.backend.broker.publish_message("r", ALICE, "nobody hears", None)
+    assert alice.types()[-1] == "member_delete"
