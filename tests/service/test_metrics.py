@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.metrics import DEFINITIONS, EMF_METRICS, PER_TASK_METRICS
+from service.broker import memory_backend
 from service.emf import EmfReporter
 from service.hub import Hub
 from service.metrics import (
@@ -237,7 +238,6 @@ def test_quantile_interpolates_inside_a_bucket_and_caps_at_the_max() -> None:
 
 
 def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
-    from service.broker import memory_backend
 
     metrics = RelayMetrics()
     hub = Hub(memory_backend(history_max_len=10), metrics)
@@ -261,10 +261,8 @@ def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
 def test_every_table_entry_appears_in_both_outputs() -> None:
     """One definition table: each entry is a Prometheus family and its EMF metrics are in
     the line, with the table's kind, unit and per-task set, read from the same value."""
-    from service.broker import MemoryBroker
-
     metrics = RelayMetrics()
-    hub = Hub(MemoryBroker(history_max_len=10), metrics)
+    hub = Hub(memory_backend(history_max_len=10), metrics)
     written: list[str] = []
     reporter = EmfReporter(
         hub, metrics, namespace="N", service_name="s", task="t", write=written.append
