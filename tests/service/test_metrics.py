@@ -238,7 +238,6 @@ def test_quantile_interpolates_inside_a_bucket_and_caps_at_the_max() -> None:
 
 
 def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
-
     metrics = RelayMetrics()
     hub = Hub(memory_backend(history_max_len=10), metrics)
     written: list[str] = []
