@@ -1,7 +1,7 @@
 import pytest
 
+from harness.ecs import TARGET_GROUP_ARN
 from service.config import ConfigError, load_settings
-from tests.support.ecs import TARGET_GROUP_ARN
 
 
 def test_defaults_are_single_server() -> None:

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from harness.client import ChatClient
+from harness.ecs import REGION, TARGET_GROUP_ARN, EcsStandIn
+from harness.polling import wait_for, wait_until
+from harness.relay import RelayProcess
 from service.deregistration import (
     DeregistrationWatcher,
     MetadataError,
@@ -19,10 +23,6 @@ from service.deregistration import (
     TargetHealthProbe,
     task_address,
 )
-from tests.support.client import ChatClient
-from tests.support.ecs import REGION, TARGET_GROUP_ARN, EcsStandIn
-from tests.support.processes import RelayProcess, wait_until
-from tests.support.resuming import wait_for
 
 pytestmark = pytest.mark.anyio
 

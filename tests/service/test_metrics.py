@@ -12,11 +12,13 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.client import ChatClient
+from harness.polling import wait_until
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from service.emf import EmfReporter
 from service.hub import Hub
 from service.metrics import FANOUT_BOUNDS_MS, Histogram, RelayMetrics, quantile
-from tests.support.client import ChatClient
-from tests.support.processes import RedisServer, RelayProcess, wait_until
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,6 @@ allows every call), VPC networking, and the SIGKILL after the container's stopTi
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
@@ -32,7 +31,10 @@ from pathlib import Path
 
 import boto3
 
-from tests.support.processes import REPO, free_port, wait_until
+from harness.http_standin import LoopbackHTTPServer, QuietHandler
+from harness.paths import REPO
+from harness.polling import wait_until
+from harness.ports import free_port
 
 REGION = "us-east-1"
 CONTAINER = "loadtest"
@@ -176,16 +178,13 @@ class EcsStopProxy:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.headers.get("X-Amz-Target") == STOP_TASK:
                     answer = proxy.record_stop(json.loads(body))
-                    self._answer(200, {"Content-Type": "application/x-amz-json-1.1"}, answer)
+                    self.reply(200, answer, {"Content-Type": "application/x-amz-json-1.1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 request = urllib.request.Request(
@@ -197,26 +196,20 @@ class EcsStopProxy:
                         status, reply, content = response.status, response.headers, response.read()
                 except urllib.error.HTTPError as error:
                     status, reply, content = error.code, error.headers, error.read()
-                self._answer(status, dict(reply.items()), content)
-
-            def _answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(content)
+                passed = {
+                    key: value
+                    for key, value in reply.items()
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
+                }
+                self.reply(status, content, passed)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server names
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackHTTPServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def env(self) -> dict[str, str]:
         return {**self.moto.env(), "AWS_ENDPOINT_URL": self.url}
@@ -228,13 +221,11 @@ class EcsStopProxy:
         return json.dumps({"task": task}).encode()
 
     def __enter__(self) -> EcsStopProxy:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
+        self.server.stop()
 
 
 class FargateStandIn:

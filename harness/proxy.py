@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 
-from tests.support.processes import free_port
+from harness.ports import free_port
 
 
 class DeafeningProxy:

@@ -4,31 +4,17 @@ TLS-only with a password, as ElastiCache with in-transit encryption and an AUTH 
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import redis
 
-from tests.support.processes import RedisServer, wait_until
-from tests.support.tls import Certificates, make_certificates
-
-
-def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
-    for _ in range(200):
-        port = random.randint(20000, 50000)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+from harness.polling import wait_until
+from harness.ports import free_cluster_port
+from harness.redis_server import RedisServer
+from harness.tls import Certificates, make_certificates
 
 
 class ClusterNode(RedisServer):
@@ -105,10 +91,10 @@ class LocalCluster:
              "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        wait_until(self.healthy, 30, 0.1, "cluster_state:ok on every node")
+        wait_until(self.healthy, 30, interval=0.1, what="cluster_state:ok on every node")
         if self.replicas:
             # A replica that never finished its first sync cannot take over a primary.
-            wait_until(self.replicas_in_sync, 30, 0.1, "every replica in sync")
+            wait_until(self.replicas_in_sync, 30, interval=0.1, what="every replica in sync")
         return self
 
     def replicas_in_sync(self) -> bool:
