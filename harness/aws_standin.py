@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -64,7 +65,7 @@ class MotoServer:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:  # boto3 clients are untyped
         return boto3.client(
             service,
             endpoint_url=self.url,
@@ -214,7 +215,7 @@ class EcsStopProxy:
     def env(self) -> dict[str, str]:
         return {**self.moto.env(), "AWS_ENDPOINT_URL": self.url}
 
-    def record_stop(self, request: dict) -> bytes:
+    def record_stop(self, request: dict[str, Any]) -> bytes:
         with self.lock:
             self.stop_requests[request["task"]] = request.get("reason", "")
         task = {"taskArn": request["task"], "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}
@@ -239,7 +240,9 @@ class FargateStandIn:
         self.moto, self.cluster, self.logs, self.stops = moto, cluster, logs, stops
         self.signalled: set[str] = set()
         self.ecs = moto.client("ecs")
-        self.started: dict[str, dict] = {}  # task ARN -> the run-task request as ECS kept it
+        self.started: dict[
+            str, dict[str, Any]
+        ] = {}  # task ARN -> the run-task request as ECS kept it
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -20,6 +20,16 @@ from websockets.exceptions import ConnectionClosed
 
 RECV_TIMEOUT = 10.0
 
+Frame = dict[str, Any]  # one decoded protocol-v1 frame (docs/protocol.md)
+
+
+def decode(raw: str | bytes) -> Frame:
+    """One server frame: a JSON object, as every server frame is."""
+    frame = decode(raw)
+    if not isinstance(frame, dict):
+        raise ValueError(f"not a protocol frame: {frame!r}")
+    return frame
+
 
 @dataclass
 class Joined:
@@ -29,11 +39,13 @@ class Joined:
 
     @property
     def member(self) -> dict[str, Any]:
-        return self.welcome["member"]
+        member: dict[str, Any] = self.welcome["member"]
+        return member
 
     @property
     def token(self) -> str:
-        return self.welcome["token"]
+        token: str = self.welcome["token"]
+        return token
 
 
 class ChatClient:
@@ -68,7 +80,7 @@ class ChatClient:
         if self.backlog:
             return self.backlog.pop(0)
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        return orjson.loads(raw)
+        return decode(raw)
 
     async def frames(self) -> AsyncIterator[dict[str, Any]]:
         """Every frame, kept ones first, until the server closes (a normal close ends the
@@ -76,7 +88,7 @@ class ChatClient:
         while self.backlog:
             yield self.backlog.pop(0)
         async for raw in self.ws:
-            yield orjson.loads(raw)
+            yield decode(raw)
 
     async def recv_type(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
         """Next frame of ``kind``; frames of other kinds are kept for later reads."""
@@ -87,7 +99,7 @@ class ChatClient:
         deadline = loop.time() + timeout
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - loop.time()))
-            frame = orjson.loads(raw)
+            frame = decode(raw)
             if frame["type"] == kind:
                 return frame
             self.backlog.append(frame)

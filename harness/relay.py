@@ -58,7 +58,7 @@ class RelayProcess:
                 raise RuntimeError(f"{' '.join(self.command())} exited early:\n{self.output()}")
             try:
                 with urllib.request.urlopen(f"{self.http}/readyz", timeout=1) as response:
-                    return response.status == 200
+                    return bool(response.status == 200)
             except OSError:
                 return False
 
