@@ -25,7 +25,7 @@ Frame = dict[str, Any]  # one decoded protocol-v1 frame (docs/protocol.md)
 
 def decode(raw: str | bytes) -> Frame:
     """One server frame: a JSON object, as every server frame is."""
-    frame = decode(raw)
+    frame = orjson.loads(raw)
     if not isinstance(frame, dict):
         raise ValueError(f"not a protocol frame: {frame!r}")
     return frame
