@@ -13,7 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from harness.aws_standin import EcsStopProxy, FargateStandIn, MotoServer, deploy_loadgen_stand_in
+from harness.aws_standin import EcsStopProxy, FargateStandIn, deploy_loadgen_stand_in
+from harness.moto_server import MotoServer
 from harness.paths import REPO
 from harness.polling import wait_until
 from harness.redis_server import RedisServer
