@@ -15,7 +15,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.processes import RedisServer, RelayProcess
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / "bench" / "peers"

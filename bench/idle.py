@@ -14,7 +14,7 @@ import psutil
 
 from bench.contenders import RELAY_ENV
 from bench.scenarios import JOINED, QUICK, Cluster, Timing, run_loadtest
-from tests.support.processes import RelayProcess
+from harness.relay import RelayProcess
 
 IDLE = "idle"
 IDLE_CLIENTS, IDLE_ROOMS = 10_000, 100

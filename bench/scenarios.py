@@ -20,8 +20,9 @@ import redis
 from bench.contenders import RELAY_ENV
 from bench.environment import describe
 from bench.shards import E_SHARDS, ShardProbe, count_keys, summarise, window
-from tests.support.cluster import LocalCluster
-from tests.support.processes import RedisServer, RelayProcess
+from harness.cluster import LocalCluster
+from harness.redis_server import RedisServer
+from harness.relay import RelayFleet, RelayProcess
 
 REPO = Path(__file__).resolve().parents[1]
 JOINED = re.compile(r"joined (\d+)/(\d+)")
@@ -53,7 +54,11 @@ class Cluster:
 
     def __init__(self) -> None:
         self.redis = RedisServer()
-        self.relays: list[RelayProcess] = []
+        self.fleet = RelayFleet(RELAY_ENV)
+
+    @property
+    def relays(self) -> list[RelayProcess]:
+        return self.fleet.relays
 
     def __enter__(self) -> Cluster:
         self.redis.start()
@@ -71,23 +76,21 @@ class Cluster:
             client = self.redis.client()
             client.flushall()
             client.close()
-            env = {**RELAY_ENV, "REDIS_URL": self.redis.url}
+            self.fleet.start(count, REDIS_URL=self.redis.url)
         else:
             redis_cluster.flush()
-            env = {**RELAY_ENV, "REDIS_URL": redis_cluster.url, "REDIS_CLUSTER": "true"}
-        for _ in range(count):
-            relay = RelayProcess(env=env)
-            self.relays.append(relay)  # appended first, so a failed start is still stopped
-            relay.start()
-        return [relay.ws for relay in self.relays]
+            self.fleet.start(count, REDIS_URL=redis_cluster.url, REDIS_CLUSTER="true")
+        return self.fleet.urls
 
     def stop_relays(self) -> None:
-        for relay in self.relays:
-            relay.__exit__(None, None, None)
-        self.relays = []
+        self.fleet.stop()
 
     def relay_rss(self) -> int:
-        return sum(psutil.Process(r.process.pid).memory_info().rss for r in self.relays)
+        return sum(
+            psutil.Process(r.process.pid).memory_info().rss
+            for r in self.relays
+            if r.process is not None
+        )
 
 
 def run_loadtest(

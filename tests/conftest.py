@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import LocalCluster
-from tests.support.processes import RedisServer, RelayProcess
+from harness.cluster import LocalCluster
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.balancer import HAProxy
-from tests.support.processes import RelayProcess
+from harness.balancer import HAProxy
+from harness.relay import RelayFleet, RelayProcess
 
 # Senders in these cases send faster than a person; the rate limit is not what they test.
 FAULT_RELAY_ENV = {"RATE_LIMIT": "1000", "RATE_BURST": "1000", "LOG_LEVEL": "warning"}
@@ -24,13 +24,8 @@ StartBalancer = Callable[..., HAProxy]
 @pytest.fixture
 def start_relays(redis_url: str) -> Iterator[StartRelays]:
     """`start_relays(3, DRAIN_SECONDS="6")`: relays on the suite's (flushed) redis-server."""
-    with contextlib.ExitStack() as stack:
-
-        def start(count: int, **env: str) -> list[RelayProcess]:
-            settings = {"REDIS_URL": redis_url, **FAULT_RELAY_ENV, **env}
-            return [stack.enter_context(RelayProcess(env=settings)) for _ in range(count)]
-
-        yield start
+    with RelayFleet({"REDIS_URL": redis_url, **FAULT_RELAY_ENV}) as fleet:
+        yield fleet.start
 
 
 @pytest.fixture

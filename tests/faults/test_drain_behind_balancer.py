@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.polling import wait_for
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded
-from tests.support.resuming import Fleet, ResumingMember, send_until, wait_for
+from tests.support.resuming import Fleet, ResumingMember, send_until
 
 pytestmark = pytest.mark.anyio
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.latency import stamped_text
+from harness.losses import id_key
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded
-from tests.support.resuming import Fleet, ResumingMember, id_key, stamped_text
+from tests.support.resuming import Fleet, ResumingMember
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 from loadtest.wire import encode_frame
-from tests.support.client import ChatClient
 from tests.support.figures import report
-from tests.support.processes import RelayProcess
 
 KNOWN_TYPES = {
     "welcome", "member_history", "message_history", "messages", "member_add",

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.support.client import ChatClient
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 from tests.support.figures import report
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.anyio
 

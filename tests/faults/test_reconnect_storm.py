@@ -22,11 +22,13 @@ from collections import Counter
 import orjson
 import pytest
 
+from harness.balancer import STICKY_COOKIE
+from harness.latency import stamped_text
+from harness.polling import wait_for
 from loadtest.worker import raise_open_file_limit
-from tests.support.balancer import STICKY_COOKIE
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded, rss_mib
-from tests.support.resuming import Fleet, ResumingMember, stamped_text, wait_for
+from tests.support.resuming import Fleet, ResumingMember
 
 pytestmark = pytest.mark.anyio
 

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from tests.support.cluster import LocalCluster
+from harness.cluster import LocalCluster
+from harness.polling import wait_until
+from harness.proxy import DeafeningProxy
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from tests.support.figures import report
-from tests.support.processes import RedisServer, RelayProcess, wait_until
-from tests.support.proxy import DeafeningProxy
 from tests.support.traffic import Listener, Sender, check_delivery
 
 pytestmark = pytest.mark.anyio

@@ -35,13 +35,14 @@ from itertools import pairwise
 import orjson
 import pytest
 
+from harness.balancer import HAProxy
+from harness.ecs import EcsStandIn
+from harness.ports import free_port
+from harness.relay import RelayProcess
 from tests.faults.conftest import FAULT_RELAY_ENV
-from tests.support.balancer import HAProxy
 from tests.support.deploy import EcsService
-from tests.support.ecs import EcsStandIn
 from tests.support.figures import report
 from tests.support.measures import percentile, rounded
-from tests.support.processes import RelayProcess, free_port
 from tests.support.resuming import Fleet, ResumingMember, Session, send_until
 
 pytestmark = pytest.mark.anyio

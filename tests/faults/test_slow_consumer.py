@@ -30,9 +30,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.paths import REPO
 from tests.support.figures import report
 from tests.support.measures import rounded, rss_mib
-from tests.support.processes import REPO
 
 pytestmark = pytest.mark.anyio
 

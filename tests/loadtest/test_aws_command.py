@@ -1,6 +1,6 @@
 """`python -m loadtest aws` against a local AWS: moto's server for CloudFormation, EC2, ECS
 and S3, and a Fargate stand-in that runs each started task's command here (see
-tests/support/aws_standin.py for what that models and what it does not)."""
+harness/aws_standin.py for what that models and what it does not)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harness.aws_standin import EcsStopProxy, FargateStandIn, deploy_loadgen_stand_in
+from harness.moto_server import MotoServer
+from harness.paths import REPO
+from harness.polling import wait_until
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from loadtest.aws.command import aws_main, split_args, strip_flags
 from tests.loadtest.test_smoke import SHORT
-from tests.support.aws_standin import (
-    EcsStopProxy,
-    FargateStandIn,
-    MotoServer,
-    deploy_loadgen_stand_in,
-)
-from tests.support.processes import REPO, RedisServer, RelayProcess, wait_until
 
 PLAN = ["--clients=30", "--rooms=3", "--senders=6", "--rate=4"]
 

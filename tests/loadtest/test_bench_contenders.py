@@ -14,9 +14,10 @@ import orjson
 import pytest
 
 from bench.contenders import NODE, ORIGINAL, PEERS, SOCKETIO, Contender, ContenderServers
+from harness.paths import REPO
+from harness.redis_server import RedisServer
 from loadtest.socketio import SocketIOConnection
 from tests.loadtest.test_smoke import SHORT, run_loadtest
-from tests.support.processes import REPO, RedisServer
 
 
 def run_against(servers: ContenderServers, tmp_path: Path, *args: str) -> dict:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.paths import REPO
+from harness.ports import free_port
 from loadtest.arguments import duration, relay_url
 from loadtest.cli import build_parser, main, plan_from_args
-from tests.support.processes import REPO, free_port
 
 OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
 SOON = str(int(time.time()) + 600)

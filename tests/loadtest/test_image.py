@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from tests.support.processes import REPO
+from harness.paths import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", re.MULTILINE)
 

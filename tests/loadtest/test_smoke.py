@@ -13,7 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support.processes import REPO, RedisServer, RelayProcess
+from harness.paths import REPO
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 
 SHORT = ["--duration=3s", "--warm-up=1s", "--ramp-up=1s", "--drain=2s", "--progress-every=1s"]
 

@@ -9,8 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.paths import REPO
+from harness.polling import wait_until
+from harness.ports import free_port
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from loadtest.smoke import readyz_url
-from tests.support.processes import REPO, RedisServer, RelayProcess, free_port, wait_until
 
 ORIGIN = "https://chat.example.com"
 

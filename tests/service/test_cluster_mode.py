@@ -11,10 +11,11 @@ from signal import SIGKILL
 
 import pytest
 
-from tests.support.client import ChatClient
-from tests.support.cluster import LocalCluster
+from harness.client import ChatClient
+from harness.cluster import LocalCluster
+from harness.polling import wait_until
+from harness.relay import RelayProcess
 from tests.support.figures import report
-from tests.support.processes import RelayProcess, wait_until
 from tests.support.traffic import Listener, Sender, check_delivery
 
 pytestmark = pytest.mark.anyio

@@ -3,8 +3,8 @@ from dataclasses import fields
 import pytest
 
 from contract import settings as contract
+from harness.ecs import TARGET_GROUP_ARN
 from service.config import SETTINGS, ConfigError, Settings, load_settings
-from tests.support.ecs import TARGET_GROUP_ARN
 
 
 def test_defaults_are_single_server() -> None:

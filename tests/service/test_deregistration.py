@@ -1,5 +1,5 @@
 """The deregistration watcher against a real local HTTP server standing in for the task
-metadata endpoint v4 and the Elastic Load Balancing API (tests/support/ecs.py), and a relay
+metadata endpoint v4 and the Elastic Load Balancing API (harness/ecs.py), and a relay
 process that drains when its target turns `draining`, long before SIGTERM."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from harness.client import ChatClient
+from harness.ecs import REGION, TARGET_GROUP_ARN, EcsStandIn
+from harness.polling import wait_for, wait_until
+from harness.relay import RelayProcess
 from service.deregistration import (
     DeregistrationWatcher,
     MetadataError,
@@ -19,10 +23,6 @@ from service.deregistration import (
     TargetHealthProbe,
     task_address,
 )
-from tests.support.client import ChatClient
-from tests.support.ecs import REGION, TARGET_GROUP_ARN, EcsStandIn
-from tests.support.processes import RelayProcess, wait_until
-from tests.support.resuming import wait_for
 
 pytestmark = pytest.mark.anyio
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -17,9 +17,10 @@ import orjson
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from harness.polling import wait_until
+from harness.relay import RelayProcess
 from tests.support.figures import report
 from tests.support.measures import rss_mib
-from tests.support.processes import RelayProcess, wait_until
 
 UPGRADE_HEADERS = (
     b"Host: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"

@@ -1,6 +1,6 @@
 """AUTH_MODE=alb: the relay trusts only identities the load balancer signed.
 
-A stand-in (tests/support/alb_identity.py) signs tokens as the ALB does and serves the
+A stand-in (harness/alb_identity.py) signs tokens as the ALB does and serves the
 public key by kid on loopback; the relays under test fetch it there.
 """
 
@@ -16,6 +16,10 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from harness.alb_identity import ALB_ARN, OTHER_ALB_ARN, AlbSigningKey, KeyEndpoint, relay_env
+from harness.client import ChatClient
+from harness.ports import free_port
+from harness.relay import RelayProcess
 from service.identity_alb import (
     HEADER,
     AlbIdentityVerifier,
@@ -23,15 +27,6 @@ from service.identity_alb import (
     display_name,
     public_key_endpoint,
 )
-from tests.support.alb_identity import (
-    ALB_ARN,
-    OTHER_ALB_ARN,
-    AlbSigningKey,
-    KeyEndpoint,
-    relay_env,
-)
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess, free_port
 
 pytestmark = pytest.mark.anyio
 

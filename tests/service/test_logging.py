@@ -9,9 +9,10 @@ import secrets
 import orjson
 import pytest
 
+from harness.client import ChatClient
+from harness.polling import wait_until
+from harness.relay import RelayProcess
 from service.logs import JsonFormatter, LogRateLimit, configure_logging, suppressed_total
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess, wait_until
 
 pytestmark = pytest.mark.anyio
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 from service.broker import HistoryFull, MemoryBroker
 from service.broker.memory import message_cost
 from service.members import Member
-from tests.support.client import ChatClient
 from tests.support.figures import report
 from tests.support.measures import rss_mib
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.anyio
 

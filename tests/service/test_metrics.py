@@ -13,6 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.metrics import DEFINITIONS, EMF_METRICS, PER_TASK_METRICS
+from harness.client import ChatClient
+from harness.polling import wait_until
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from service.broker import memory_backend
 from service.emf import EmfReporter
 from service.hub import Hub
@@ -23,8 +27,6 @@ from service.metrics import (
     RelayMetrics,
     quantile,
 )
-from tests.support.client import ChatClient
-from tests.support.processes import RedisServer, RelayProcess, wait_until
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.client import ChatClient
-from tests.support.processes import RedisServer, RelayProcess
+from harness.client import ChatClient
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -165,8 +166,8 @@ async def test_malformed_publish_is_dropped_not_fatal(two_relays, redis_server) 
 async def test_readyz_reports_redis_outage() -> None:
     with RedisServer() as server, RelayProcess(env={"REDIS_URL": server.url}) as relay:
         server.stop()
+        from harness.polling import wait_until
         from tests.service.test_relay import http_get
-        from tests.support.processes import wait_until
 
         wait_until(lambda: http_get(f"{relay.http}/readyz")[0] == 503, 10, what="503")
         assert http_get(f"{relay.http}/healthz")[0] == 200

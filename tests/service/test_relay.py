@@ -11,8 +11,8 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 from starlette.datastructures import Headers
 
+from harness.relay import RelayProcess
 from service.security_headers import content_security_policy, websocket_origin
-from tests.support.processes import RelayProcess
 
 AVATAR = "/avatars/" + "ab" * 8 + ".svg"
 

@@ -26,10 +26,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from tests.support.balancer import HAProxy
-from tests.support.ecs import EcsStandIn
-from tests.support.processes import RelayProcess
-from tests.support.resuming import wait_for
+from harness.balancer import HAProxy
+from harness.ecs import EcsStandIn
+from harness.polling import wait_for
+from harness.relay import RelayProcess
 
 POLL_SECONDS = 0.1
 

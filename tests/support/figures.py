@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.processes import REPO
+from harness.paths import REPO
 
 FIGURES = REPO / "test-artifacts" / "faults.jsonl"
 

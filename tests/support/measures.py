@@ -7,7 +7,7 @@ from typing import Any
 
 import psutil
 
-from tests.support.processes import RelayProcess
+from harness.relay import RelayProcess
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -3,8 +3,9 @@
 A `ResumingMember` keeps the load balancer's sticky cookie, reconnects with full jitter after
 any close (web/app.js: 0.5 s base, doubling, 15 s cap), resumes with `token` + `since`, and
 resends unacknowledged sends with their `ref` (the relay stores a repeated ref once). It records
-everything it receives, so a test can compare each member's messages with what the relay
-acknowledged: lost, duplicated, out of order.
+everything it receives (`harness.losses.Arrivals`), so a test can compare each member's
+messages with what the relay acknowledged: lost, duplicated, out of order. It speaks through
+`harness.client.ChatClient`; texts made by `send_until` carry `harness.latency`'s stamp.
 """
 
 from __future__ import annotations
@@ -18,31 +19,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tests.support.balancer import STICKY_COOKIE
+from harness.balancer import STICKY_COOKIE
+from harness.client import ChatClient
+from harness.latency import latency_ns, stamped_text
+from harness.losses import Arrivals
+from harness.polling import wait_for
 
 JOIN_TIMEOUT = 10.0
-STAMP = "f|"  # texts "f|<sender>|<seq>|<monotonic ns>" carry their send time for latency
-
-
-def id_key(message_id: str) -> tuple[int, int]:
-    """Message ids are `<ms>-<seq>`: compare them as integer pairs (docs/protocol.md)."""
-    ms, _, seq = message_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-async def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> float:
-    """Poll until `predicate()` is true; return the seconds it took, or raise TimeoutError."""
-    started = time.monotonic()
-    deadline = started + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(interval)
-    return time.monotonic() - started
 
 
 @dataclass
@@ -77,10 +63,7 @@ class ResumingMember:
         self.token: str | None = None
         self.member_id: str | None = None
         self.last_id: str | None = None
-        self.ids: list[str] = []  # message ids in arrival order, live and from history
-        self.seen: set[str] = set()
-        self.duplicates = 0
-        self.out_of_order = 0
+        self.arrivals = Arrivals()  # message ids in arrival order, live and from history
         self.identity_changes = 0
         self.history_incomplete = 0
         self.resyncs = 0
@@ -90,7 +73,7 @@ class ResumingMember:
         self.latencies_ns: list[int] = []
         self.unacked: dict[str, str] = {}  # ref -> text, resent after a resume
         self.acked: dict[str, str] = {}  # ref -> message id
-        self.ws: ClientConnection | None = None
+        self.client: ChatClient | None = None
         self.stopping = False
         self._refs = itertools.count()
         self._attempt = 0
@@ -98,15 +81,35 @@ class ResumingMember:
     # --- what a test reads ------------------------------------------------------------------
 
     @property
+    def ws(self) -> ClientConnection | None:
+        return self.client.ws if self.client is not None else None
+
+    @property
     def joined(self) -> bool:
-        return self.ws is not None
+        return self.client is not None
+
+    @property
+    def ids(self) -> list[str]:
+        return self.arrivals.ids
+
+    @property
+    def seen(self) -> set[str]:
+        return self.arrivals.seen
+
+    @property
+    def duplicates(self) -> int:
+        return self.arrivals.duplicates
+
+    @property
+    def out_of_order(self) -> int:
+        return self.arrivals.out_of_order
 
     @property
     def relay(self) -> str | None:
         return self.sessions[-1].relay if self.sessions else None
 
     def missing(self, expected: set[str]) -> set[str]:
-        return expected - self.seen
+        return self.arrivals.missing(expected)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -114,7 +117,7 @@ class ResumingMember:
         """Connect, join, receive; after any close, come back with jitter and resume."""
         while not self.stopping:
             try:
-                ws = await self._connect_and_join()
+                client = await self._connect_and_join()
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 if self.stopping:
                     return
@@ -124,15 +127,16 @@ class ResumingMember:
                 continue
             self._attempt = 0
             session = self.sessions[-1]
-            await self._resend_unacked(ws)
+            await self._resend_unacked(client)
             try:
-                async for raw in ws:
-                    self._handle(orjson.loads(raw), time.monotonic_ns())
+                async for frame in client.frames():
+                    self._handle(frame, time.monotonic_ns())
             except ConnectionClosed:
                 pass
-            self.ws = None
+            self.client = None
             session.closed_at = time.monotonic()
-            session.close_code = int(ws.close_code) if ws.close_code is not None else 1006
+            code = client.ws.close_code
+            session.close_code = int(code) if code is not None else 1006
             if not self.stopping and self.jitter_first_reconnect:
                 await asyncio.sleep(self._reconnect_delay())
 
@@ -142,57 +146,51 @@ class ResumingMember:
         self._attempt += 1
         return random.uniform(0, ceiling)
 
-    async def _connect_and_join(self) -> ClientConnection:
+    async def _connect_and_join(self) -> ChatClient:
         dialled_at = time.monotonic()
-        headers = {}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        ws = await connect(
+        client = await ChatClient.connect(
             self.url,
-            additional_headers=headers,
-            compression=None,
+            cookies=self.cookies,
             open_timeout=JOIN_TIMEOUT,
             ping_interval=None,  # the relay pings
             close_timeout=2,
         )
         try:
-            for header in ws.response.headers.get_all("Set-Cookie"):
-                name, _, value = header.split(";", 1)[0].partition("=")
-                self.cookies[name.strip()] = value.strip()
+            self.cookies = dict(client.cookies)  # the balancer's sticky cookie, kept
             join: dict[str, Any] = {"type": "join", "room": self.room}
             if self.token:
                 join["token"] = self.token
             if self.last_id:
                 join["since"] = self.last_id
-            await ws.send(orjson.dumps(join).decode())
+            await client.send(join)
             async with asyncio.timeout(JOIN_TIMEOUT):
                 while True:
-                    frame = orjson.loads(await ws.recv())
+                    frame = await client.recv(timeout=JOIN_TIMEOUT)
                     self._handle(frame, time.monotonic_ns())
                     if frame["type"] == "message_history":
                         break
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 2)
+                await asyncio.wait_for(client.close(), 2)
             raise
         relay = self.cookies.get(STICKY_COOKIE, "").split("|")[0] or None
         self.sessions.append(
             Session(relay=relay, joined_at=time.monotonic(), dialled_at=dialled_at)
         )
-        self.ws = ws
-        return ws
+        self.client = client
+        return client
 
-    async def _resend_unacked(self, ws: ClientConnection) -> None:
+    async def _resend_unacked(self, client: ChatClient) -> None:
         for ref, text in list(self.unacked.items()):
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(orjson.dumps({"type": "send", "text": text, "ref": ref}).decode())
+                await client.send({"type": "send", "text": text, "ref": ref})
 
     async def stop(self) -> None:
         self.stopping = True
-        ws = self.ws
-        if ws is not None:
+        client = self.client
+        if client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 3)
+                await asyncio.wait_for(client.close(), 3)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -200,10 +198,10 @@ class ResumingMember:
         """Queue a message; sent now if joined, else on the next resume. Returns its ref."""
         ref = str(next(self._refs))
         self.unacked[ref] = text
-        ws = self.ws
-        if ws is not None:
+        client = self.client
+        if client is not None:
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(orjson.dumps({"type": "send", "text": text, "ref": ref}).decode())
+                await client.send({"type": "send", "text": text, "ref": ref})
         return ref
 
     # --- receiving --------------------------------------------------------------------------
@@ -235,21 +233,12 @@ class ResumingMember:
 
     def _on_message(self, message: dict[str, Any], now_ns: int, live: bool) -> None:
         message_id = message["id"]
-        if message_id in self.seen:
-            self.duplicates += 1
+        if not self.arrivals.record(message_id):
             return
-        if self.ids and id_key(message_id) < id_key(self.ids[-1]):
-            self.out_of_order += 1
-        self.seen.add(message_id)
-        self.ids.append(message_id)
         self.last_id = message_id
-        text = message.get("text", "")
-        if live and text.startswith(STAMP):
-            self.latencies_ns.append(now_ns - int(text.rsplit("|", 1)[1]))
-
-
-def stamped_text(sender: int, seq: int) -> str:
-    return f"{STAMP}{sender}|{seq}|{time.monotonic_ns()}"
+        latency = latency_ns(message.get("text", ""), now_ns) if live else None
+        if latency is not None:
+            self.latencies_ns.append(latency)
 
 
 async def send_until(member: ResumingMember, sender: int, rate: float, stop: asyncio.Event):
@@ -335,14 +324,15 @@ class Fleet:
         """Totals over the fleet: what members lack of their room's acknowledged messages."""
         acked = {room: self.acked_ids(room) for room in self.rooms()}
         members = self.members
+        deliveries = [m.arrivals.against(acked[m.room]) for m in members]
         return {
-            "expected": sum(len(acked[m.room]) for m in members),
-            "delivered": sum(len(m.seen & acked[m.room]) for m in members),
-            "lost": sum(len(m.missing(acked[m.room])) for m in members),
-            "duplicated": sum(m.duplicates for m in members),
-            "out_of_order": sum(m.out_of_order for m in members),
+            "expected": sum(d.expected for d in deliveries),
+            "delivered": sum(d.delivered for d in deliveries),
+            "lost": sum(d.lost for d in deliveries),
+            "duplicated": sum(d.duplicated for d in deliveries),
+            "out_of_order": sum(d.out_of_order for d in deliveries),
             "unacked_sends": sum(len(m.unacked) for m in members),
-            "foreign": sum(len(m.seen - acked[m.room]) for m in members),
+            "foreign": sum(d.foreign for d in deliveries),
             "history_incomplete": sum(m.history_incomplete for m in members),
             "resyncs": sum(m.resyncs for m in members),
             "identity_changes": sum(m.identity_changes for m in members),

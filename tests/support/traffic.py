@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.client import ChatClient
+from harness.client import ChatClient
+from harness.losses import Arrivals
 
 
 @dataclass
 class Listener:
     url: str
     room: str
-    ids: list[str] = field(default_factory=list)
+    arrivals: Arrivals = field(default_factory=Arrivals)
     texts: list[str] = field(default_factory=list)
     resyncs: list[int] = field(default_factory=list)  # positions in ids where a gap was signalled
     close_codes: list[int | None] = field(default_factory=list)
     token: str | None = None
     client: ChatClient | None = None
-    _task: asyncio.Task | None = None
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        """Message ids received, each once, in arrival order."""
+        return self.arrivals.ids
 
     async def start(self, since: str | None = None) -> Listener:
         self.client = await ChatClient.connect(self.url)
@@ -43,22 +49,19 @@ class Listener:
         self._task = asyncio.create_task(self._read())
         return self
 
-    def _record(self, message: dict) -> None:
-        if message["id"] not in self.ids:
-            self.ids.append(message["id"])
+    def _record(self, message: dict[str, Any]) -> None:
+        if self.arrivals.record(message["id"]):
             self.texts.append(message["text"])
 
     async def _read(self) -> None:
         assert self.client is not None
-        try:
-            while True:
-                frame = json.loads(await self.client.ws.recv())
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.client.frames():
                 if frame["type"] == "messages":
                     self._record(frame["message"])
                 elif frame["type"] == "resync":
                     self.resyncs.append(len(self.ids))
-        except ConnectionClosed:
-            self.close_codes.append(self.client.ws.close_code)
+        self.close_codes.append(self.client.ws.close_code)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -115,7 +118,7 @@ class Sender:
             await client.close()
 
     @staticmethod
-    async def _answer(client: ChatClient, ref: str) -> dict | None:
+    async def _answer(client: ChatClient, ref: str) -> dict[str, Any] | None:
         """The ack for ``ref``, or None when the relay answered with an error."""
         while True:
             frame = await client.recv(timeout=6)
@@ -127,14 +130,12 @@ class Sender:
 
 def check_delivery(listener: Listener, acked_ids: list[str]) -> dict[str, int]:
     """Every acknowledged message reached the listener, or a gap was signalled. Never silent."""
-    received = set(listener.ids)
-    missing = [message_id for message_id in acked_ids if message_id not in received]
-    ordered = listener.ids == sorted(listener.ids, key=lambda i: tuple(map(int, i.split("-"))))
+    delivery = listener.arrivals.against(acked_ids)
     return {
-        "acked": len(acked_ids),
-        "received": len(received & set(acked_ids)),
-        "missing": len(missing),
+        "acked": delivery.expected,
+        "received": delivery.delivered,
+        "missing": delivery.lost,
         "gaps_signalled": len(listener.resyncs),
-        "duplicates": len(listener.ids) - len(set(listener.ids)),
-        "in_order": int(ordered),
+        "duplicates": delivery.duplicated,
+        "in_order": int(delivery.out_of_order == 0),
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from harness.relay import RelayProcess
 from tests.support.browser import AXE_SCRIPT, DESKTOP, PHONE, open_chat
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 

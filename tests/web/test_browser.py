@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 from websockets.sync.client import connect
 
+from harness.relay import RelayProcess
 from tests.support.browser import ARTIFACTS, open_chat
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 

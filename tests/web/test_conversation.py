@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Browser, expect
 
+from harness.relay import RelayProcess
 from tests.support.browser import open_chat
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 

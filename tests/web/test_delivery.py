@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from harness.paths import REPO
+from harness.redis_server import RedisServer
+from harness.relay import RelayProcess
 from tests.support.browser import ARTIFACTS, PHONE, open_chat
 from tests.support.figures import report
-from tests.support.processes import REPO, RedisServer, RelayProcess
 
 pytestmark = pytest.mark.browser
 

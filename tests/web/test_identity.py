@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from harness.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
+from harness.relay import RelayProcess
 from service.identity_alb import HEADER
-from tests.support.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
 from tests.support.browser import ChatPage, open_chat
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 

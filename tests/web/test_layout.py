@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from harness.relay import RelayProcess
 from tests.support.browser import ARTIFACTS, DESKTOP, PHONE, ChatPage, open_chat
-from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.browser
 

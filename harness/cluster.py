@@ -4,31 +4,25 @@ TLS-only with a password, as ElastiCache with in-transit encryption and an AUTH 
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
-from tests.support.processes import RedisServer, wait_until
-from tests.support.tls import Certificates, make_certificates
+from harness.polling import wait_until
+from harness.ports import free_cluster_port
+from harness.redis_server import RedisServer
+from harness.tls import Certificates, make_certificates
 
 
-def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
-    for _ in range(200):
-        port = random.randint(20000, 50000)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+def command(client: redis.Redis, *args: object) -> Any:
+    """`client.execute_command(*args)`, which redis-py leaves untyped."""
+    execute: Callable[..., Any] = client.execute_command
+    return execute(*args)
 
 
 class ClusterNode(RedisServer):
@@ -62,8 +56,8 @@ class ClusterNode(RedisServer):
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, **self.client_options())
 
-    def client_options(self) -> dict:
-        options: dict = {"decode_responses": True, "password": self.password}
+    def client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"decode_responses": True, "password": self.password}
         if self.tls is not None:
             options |= {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
         return options
@@ -105,10 +99,10 @@ class LocalCluster:
              "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        wait_until(self.healthy, 30, 0.1, "cluster_state:ok on every node")
+        wait_until(self.healthy, 30, interval=0.1, what="cluster_state:ok on every node")
         if self.replicas:
             # A replica that never finished its first sync cannot take over a primary.
-            wait_until(self.replicas_in_sync, 30, 0.1, "every replica in sync")
+            wait_until(self.replicas_in_sync, 30, interval=0.1, what="every replica in sync")
         return self
 
     def replicas_in_sync(self) -> bool:
@@ -137,7 +131,8 @@ class LocalCluster:
     def client(self) -> redis.RedisCluster:
         """A cluster client through any node still running (the first may be killed)."""
         alive = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
-        startup = [redis.cluster.ClusterNode("127.0.0.1", n.port) for n in alive]
+        node: Callable[..., redis.cluster.ClusterNode] = redis.cluster.ClusterNode  # untyped
+        startup = [node("127.0.0.1", n.port) for n in alive]
         return redis.RedisCluster(startup_nodes=startup, **self.nodes[0].client_options())
 
     def flush(self) -> None:
@@ -160,7 +155,8 @@ class LocalCluster:
 
     def node_for(self, key: str) -> ClusterNode:
         client = self.client()
-        owner = client.get_node_from_key(key)
+        node_of: Callable[[str], redis.cluster.ClusterNode] = client.get_node_from_key  # untyped
+        owner = node_of(key)
         client.close()
         return next(n for n in self.nodes if n.port == owner.port)
 
@@ -172,16 +168,14 @@ class LocalCluster:
         try:
             slot = src.cluster("keyslot", key)
             source_id, target_id = src.cluster("myid"), dst.cluster("myid")
-            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
-            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            command(dst, "CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            command(src, "CLUSTER SETSLOT", slot, "MIGRATING", target_id)
             auth = ["AUTH", self.password] if self.password else []
-            while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
-                src.execute_command(
-                    "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, *auth, "KEYS", *keys
-                )
+            while keys := command(src, "CLUSTER GETKEYSINSLOT", slot, 100):
+                command(src, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, *auth, "KEYS", *keys)
             for node in self.primaries():
                 client = node.client()
-                client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                command(client, "CLUSTER SETSLOT", slot, "NODE", target_id)
                 client.close()
         finally:
             src.close()

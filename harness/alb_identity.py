@@ -11,8 +11,6 @@ The key endpoint serves the public key as PEM at ``/<kid>``.
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 import time
 import uuid
 from typing import Any
@@ -22,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from harness.http_standin import LoopbackHTTPServer, QuietHandler
 
 ALB_ARN = (
     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/chat/0123456789abcdef"
@@ -83,34 +83,26 @@ class KeyEndpoint:
         self.requests: list[str] = []
         endpoint = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server names
                 kid = self.path.lstrip("/")
                 endpoint.requests.append(kid)
                 pem = endpoint.keys.get(kid)
-                self.send_response(200 if pem else 404)
-                self.send_header("content-type", "application/x-pem-file")
-                self.end_headers()
-                self.wfile.write(pem or b"no such key\n")
+                headers = {"content-type": "application/x-pem-file"}
+                self.reply(200 if pem else 404, pem or b"no such key\n", headers)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackHTTPServer(Handler, port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return f"{self.server.url}/"
 
     def __enter__(self) -> KeyEndpoint:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        self.server.stop()
 
 
 def relay_env(endpoint: KeyEndpoint, **extra: str) -> dict[str, str]:

@@ -1,8 +1,8 @@
-"""A local AWS for `python -m loadtest aws`: moto's server on 127.0.0.1, and a stand-in for
-Fargate that runs each started task's container command as a local process.
+"""A local AWS for `python -m loadtest aws`: on moto's server (`harness.moto_server`), what
+stacks/loadgen.py deploys, and a stand-in for Fargate that runs each started task's
+container command as a local process.
 
-moto answers CloudFormation, EC2, ECS and S3 over real HTTP, as AWS would, and keeps their
-state (stack outputs, tasks and their status, objects). It does not run containers: that
+moto keeps the state of the AWS services the command calls. It does not run containers: that
 is what `FargateStandIn` adds, the way ECS does it for the parts the orchestration relies
 on: a task started with `run-task` runs its container command (with the overrides), and
 is STOPPED once that command exits, with the reason in `stoppedReason`.
@@ -18,9 +18,7 @@ allows every call), VPC networking, and the SIGKILL after the container's stopTi
 
 from __future__ import annotations
 
-import http.server
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,87 +27,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-import boto3
+from harness.http_standin import LoopbackHTTPServer, QuietHandler
+from harness.moto_server import MotoServer
+from harness.paths import REPO
 
-from tests.support.processes import REPO, free_port, wait_until
-
-REGION = "us-east-1"
 CONTAINER = "loadtest"
-
-
-class MotoServer:
-    """`python -m moto.server` on a free loopback port; every client of the test uses it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        """Environment for a process that should talk to this server and nothing else."""
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return {
-            **inherited,
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def __enter__(self) -> MotoServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def answers() -> bool:
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(answers, 30, what="moto server")
-        # moto moves a task towards STOPPED on every describe-tasks call by default; ECS
-        # keeps it RUNNING until its container exits, which FargateStandIn reports.
-        request = urllib.request.Request(
-            f"{self.url}/moto-api/state-manager/set-transition",
-            data=json.dumps(
-                {
-                    "model_name": "ecs::task",
-                    "transition": {"progression": "manual", "times": 1_000_000},
-                }
-            ).encode(),
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5):
-            pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 def deploy_loadgen_stand_in(moto: MotoServer, stage: str) -> dict[str, str]:
@@ -176,16 +100,13 @@ class EcsStopProxy:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.headers.get("X-Amz-Target") == STOP_TASK:
                     answer = proxy.record_stop(json.loads(body))
-                    self._answer(200, {"Content-Type": "application/x-amz-json-1.1"}, answer)
+                    self.reply(200, answer, {"Content-Type": "application/x-amz-json-1.1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 request = urllib.request.Request(
@@ -197,44 +118,36 @@ class EcsStopProxy:
                         status, reply, content = response.status, response.headers, response.read()
                 except urllib.error.HTTPError as error:
                     status, reply, content = error.code, error.headers, error.read()
-                self._answer(status, dict(reply.items()), content)
-
-            def _answer(self, status: int, headers: dict[str, str], content: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(content)
+                passed = {
+                    key: value
+                    for key, value in reply.items()
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
+                }
+                self.reply(status, content, passed)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server names
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackHTTPServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def env(self) -> dict[str, str]:
         return {**self.moto.env(), "AWS_ENDPOINT_URL": self.url}
 
-    def record_stop(self, request: dict) -> bytes:
+    def record_stop(self, request: dict[str, Any]) -> bytes:
         with self.lock:
             self.stop_requests[request["task"]] = request.get("reason", "")
         task = {"taskArn": request["task"], "lastStatus": "RUNNING", "desiredStatus": "STOPPED"}
         return json.dumps({"task": task}).encode()
 
     def __enter__(self) -> EcsStopProxy:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
+        self.server.stop()
 
 
 class FargateStandIn:
@@ -248,7 +161,9 @@ class FargateStandIn:
         self.moto, self.cluster, self.logs, self.stops = moto, cluster, logs, stops
         self.signalled: set[str] = set()
         self.ecs = moto.client("ecs")
-        self.started: dict[str, dict] = {}  # task ARN -> the run-task request as ECS kept it
+        self.started: dict[
+            str, dict[str, Any]
+        ] = {}  # task ARN -> the run-task request as ECS kept it
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

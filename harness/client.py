@@ -1,8 +1,16 @@
-"""A protocol-v1 test client over a real WebSocket."""
+"""The protocol-v1 client of tests and benchmarks, over a real WebSocket.
+
+One client for every use: `join` (with `token` / `since` to resume), `say` (send and await
+the ack), `recv` and `recv_type` (frames of other kinds kept for later reads), `frames`
+(every frame until the server closes), `closed_with`. Cookies sent with the upgrade and
+those the server (or a balancer in front) sets are kept in `cookies`, as a browser keeps
+a sticky cookie. Every read has a timeout except `frames`, which ends when the socket does.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +19,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 RECV_TIMEOUT = 10.0
+
+Frame = dict[str, Any]  # one decoded protocol-v1 frame (docs/protocol.md)
+
+
+def decode(raw: str | bytes) -> Frame:
+    """One server frame: a JSON object, as every server frame is."""
+    frame = orjson.loads(raw)
+    if not isinstance(frame, dict):
+        raise ValueError(f"not a protocol frame: {frame!r}")
+    return frame
 
 
 @dataclass
@@ -21,22 +39,39 @@ class Joined:
 
     @property
     def member(self) -> dict[str, Any]:
-        return self.welcome["member"]
+        member: dict[str, Any] = self.welcome["member"]
+        return member
 
     @property
     def token(self) -> str:
-        return self.welcome["token"]
+        token: str = self.welcome["token"]
+        return token
 
 
 class ChatClient:
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, cookies: Mapping[str, str] | None = None) -> None:
         self.ws = ws
         self.backlog: list[dict[str, Any]] = []  # frames skipped by recv_type, oldest first
+        self.cookies = dict(cookies or {})
+        for header in ws.response.headers.get_all("Set-Cookie") if ws.response else ():
+            name, _, value = header.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value.strip()
 
     @classmethod
-    async def connect(cls, url: str, **kwargs: Any) -> ChatClient:
-        ws = await connect(url, compression=None, open_timeout=10, **kwargs)
-        return cls(ws)
+    async def connect(
+        cls, url: str, *, cookies: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> ChatClient:
+        """Open the WebSocket (no compression, as browsers here); `kwargs` go to
+        `websockets.connect`; `cookies` go in a Cookie header."""
+        if cookies:
+            cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            kwargs["additional_headers"] = {
+                **kwargs.get("additional_headers", {}),
+                "Cookie": cookie,
+            }
+        kwargs.setdefault("open_timeout", 10)
+        ws = await connect(url, compression=None, **kwargs)
+        return cls(ws, cookies)
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
@@ -45,7 +80,15 @@ class ChatClient:
         if self.backlog:
             return self.backlog.pop(0)
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        return orjson.loads(raw)
+        return decode(raw)
+
+    async def frames(self) -> AsyncIterator[dict[str, Any]]:
+        """Every frame, kept ones first, until the server closes (a normal close ends the
+        iteration, any other raises ConnectionClosed)."""
+        while self.backlog:
+            yield self.backlog.pop(0)
+        async for raw in self.ws:
+            yield decode(raw)
 
     async def recv_type(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
         """Next frame of ``kind``; frames of other kinds are kept for later reads."""
@@ -56,7 +99,7 @@ class ChatClient:
         deadline = loop.time() + timeout
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - loop.time()))
-            frame = orjson.loads(raw)
+            frame = decode(raw)
             if frame["type"] == kind:
                 return frame
             self.backlog.append(frame)

@@ -24,13 +24,12 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import orjson
 
-from tests.support.processes import free_port
+from harness.http_standin import LoopbackHTTPServer, QuietHandler
 
 REGION = "us-east-1"
 TARGET_GROUP_ARN = (
@@ -65,18 +64,20 @@ class Calls:
 
 class EcsStandIn:
     def __init__(self) -> None:
-        self.port = free_port()
         self.tasks: dict[str, Task] = {}
         self.states: dict[tuple[str, int], str] = {}
         self.calls = Calls()
         self._throttle = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.server = LoopbackHTTPServer(self._handler())
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     def add_task(self, name: str, ip: str = "127.0.0.1") -> str:
         """Register a task; returns its ECS_CONTAINER_METADATA_URI_V4."""
@@ -173,46 +174,34 @@ class EcsStandIn:
         )
         return 200, body.encode(), "text/xml"
 
-    def start(self) -> EcsStandIn:
+    def _handler(self) -> type[QuietHandler]:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server names
                 match = re.fullmatch(r"/v4/([\w-]+)/task", self.path)
                 if match is None:
-                    self._reply(404, b"not found", "text/plain")
+                    self._answer(404, b"not found", "text/plain")
                     return
-                self._reply(*stand_in._metadata(match.group(1)))
+                self._answer(*stand_in._metadata(match.group(1)))
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - http.server names
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode())
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                self._reply(*stand_in._elb(headers, form))
+                self._answer(*stand_in._elb(headers, form))
 
-            def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.reply(status, body, {"Content-Type": content_type})
 
-            def log_message(self, *args: object) -> None:
-                pass
+        return Handler
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def start(self) -> EcsStandIn:
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self.server.stop()
 
     def __enter__(self) -> EcsStandIn:
         return self.start()

@@ -16,7 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.processes import free_port, wait_until
+from harness.polling import wait_until
+from harness.ports import free_port
 
 STICKY_COOKIE = "AWSALB"
 

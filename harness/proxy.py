@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 
-from tests.support.processes import free_port
+from harness.ports import free_port
 
 
 class DeafeningProxy:
@@ -51,7 +51,9 @@ class DeafeningProxy:
             return
         self._live[number] = writer
 
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, down: bool):
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, down: bool
+        ) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while data := await source.read(65536):
                     if down and number in self._deaf:
