@@ -35,8 +35,17 @@ from stacks.config import StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 
 CONTAINER_NAME = "loadtest"
-# Applied after the root .dockerignore: drop the relay's files, let the tool's in.
-LOADGEN_IMAGE_CONTEXT = ("service/", "web/", "requirements.lock", "!contract/", "!loadtest/")
+# Applied after the root .dockerignore: drop the relay's files, let the tool's in, and
+# bytecode out again (a later `!` re-includes it; it would make the asset hash vary).
+LOADGEN_IMAGE_CONTEXT = (
+    "service/",
+    "web/",
+    "requirements.lock",
+    "!contract/",
+    "!loadtest/",
+    "**/__pycache__",
+    "**/*.pyc",
+)
 RESULTS_PREFIX = "results/"
 SUBNET_NAME = "service"  # stacks/network.py: the private subnets with egress through NAT
 # uid/gid of the `loadtest` user that loadtest/Dockerfile creates.
