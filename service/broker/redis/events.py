@@ -81,8 +81,8 @@ def _member_id(member: Any) -> str:
 
 
 # A message frame exactly as publish.lua builds it (protocol.message_frame builds the same
-# bytes): the id, its millis again as the date, then the body. One regex match is cheaper
-# here than the string tests it replaces (a fifth of the compact path's cost, not a half).
+# bytes): the id, its millis again as the date, then the body. One regex match costs less
+# here than the half-dozen str calls it takes to check the same by hand.
 _MESSAGE_FRAME = re.compile(
     r'\{"type":"messages","message":\{"id":"((\d+)-\d+)","date":\2,(.+)\}\}', re.S | re.A
 ).fullmatch
