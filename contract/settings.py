@@ -117,6 +117,16 @@ REDIS_AUTH_TOKEN: Final = TextSetting(
 REDIS_CLUSTER: Final = BoolSetting(
     "REDIS_CLUSTER", False, "Redis Cluster mode: sharded Pub/Sub, one subscriber per shard"
 )
+# What a relay publishes on a room's channel. Every relay of this release reads both; relays
+# of earlier releases read only "frame" (the protocol v1 client frame), so "frame" stays the
+# default until no older task runs (docs/operations.md: the two-step upgrade).
+REDIS_PUBLISH_FORMAT: Final = ChoiceSetting(
+    "REDIS_PUBLISH_FORMAT",
+    "frame",
+    ("frame", "compact"),
+    "frame: client frames, as earlier releases read them; compact: shorter events, "
+    "once no earlier release runs",
+)
 
 # History, presence, identity.
 HISTORY_SIZE: Final = IntSetting("HISTORY_SIZE", 100, 0, 10_000, "messages sent on join")
@@ -293,6 +303,7 @@ ALL: Final[tuple[Setting, ...]] = (
     REDIS_URL,
     REDIS_AUTH_TOKEN,
     REDIS_CLUSTER,
+    REDIS_PUBLISH_FORMAT,
     HISTORY_SIZE,
     HISTORY_MAX_LEN,
     HISTORY_TTL_DAYS,

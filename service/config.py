@@ -45,6 +45,7 @@ class Settings:
     redis_url: str | None = contract.REDIS_URL.default
     redis_auth_token: str | None = contract.REDIS_AUTH_TOKEN.default
     redis_cluster: bool = contract.REDIS_CLUSTER.default
+    redis_publish_format: str = contract.REDIS_PUBLISH_FORMAT.default
     history_size: int = contract.HISTORY_SIZE.default
     history_max_len: int = contract.HISTORY_MAX_LEN.default
     allowed_origins: tuple[str, ...] = ()  # unset: only the relay's own host
@@ -128,6 +129,11 @@ def _bool(setting: BoolSetting, raw: str) -> bool:
 # What a ChoiceSetting's value is, for its error message, and the hint that follows "use".
 _CHOICE_WORDS = {
     contract.LOG_LEVEL.name: ("a log level", "|".join(contract.LOG_LEVEL.choices)),
+    contract.REDIS_PUBLISH_FORMAT.name: (
+        "a publish format",
+        "frame (client frames, which relays of earlier releases read) or compact "
+        "(once no earlier release runs on this Redis)",
+    ),
     contract.AUTH_MODE.name: (
         "a sign-in mode",
         "none (anonymous, chosen names) or alb "

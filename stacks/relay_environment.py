@@ -59,6 +59,11 @@ def relay_environment(
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if relay.publish_format != s.REDIS_PUBLISH_FORMAT.default:
+        # Only a stage's own choice: the default leaves the task as it was before it existed.
+        environment[s.REDIS_PUBLISH_FORMAT.name] = s.REDIS_PUBLISH_FORMAT.env_value(
+            relay.publish_format
+        )
     if redis_cluster:
         # Sharded Pub/Sub and slot-aware commands against the configuration endpoint.
         environment[s.REDIS_CLUSTER.name] = s.REDIS_CLUSTER.env_value(True)

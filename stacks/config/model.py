@@ -119,6 +119,9 @@ class RelaySettings:
     rate_burst: int = settings.RATE_BURST.default
     max_connections: int = settings.MAX_CONNECTIONS.default
     presence_ttl_seconds: int = whole_default(settings.PRESENCE_TTL)
+    # REDIS_PUBLISH_FORMAT: "frame" until no task of a release before it runs, then
+    # "compact" (docs/operations.md, upgrading the publish format).
+    publish_format: str = settings.REDIS_PUBLISH_FORMAT.default
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 900

@@ -11,7 +11,7 @@ from stacks.config.limits import (
     retention_problems,
 )
 from stacks.config.model import RelaySettings, StageConfig
-from stacks.config.relay_contract import RELAY_VARIABLES
+from stacks.config.relay_contract import ALL_RELAY_VARIABLES
 
 
 def relay_problems(c: StageConfig) -> list[str]:
@@ -113,7 +113,7 @@ def contract_problems(relay: RelaySettings) -> list[str]:
     """Each `relay` value the relay itself would refuse at start (stopping the task), with
     the fix."""
     problems = []
-    for field, variable in RELAY_VARIABLES.items():
+    for field, variable in ALL_RELAY_VARIABLES.items():
         value = getattr(relay, field)
         if variable.accepts(value):
             continue

@@ -33,6 +33,16 @@ RELAY_VARIABLES: Final[Mapping[str, RelayVariable]] = {
     "presence_ttl_seconds": settings.PRESENCE_TTL,
     "log_level": settings.LOG_LEVEL,
 }
+# Fields whose variable the task gets only when the stage sets another value than the
+# relay's default, so that adding the setting left every stage's template as it was.
+RELAY_VARIABLES_UNLESS_DEFAULT: Final[Mapping[str, RelayVariable]] = {
+    "publish_format": settings.REDIS_PUBLISH_FORMAT,
+}
+# Every field checked against the relay's contract.
+ALL_RELAY_VARIABLES: Final[Mapping[str, RelayVariable]] = {
+    **RELAY_VARIABLES,
+    **RELAY_VARIABLES_UNLESS_DEFAULT,
+}
 
 
 def whole_default(setting: IntSetting | FloatSetting) -> int:

@@ -6,14 +6,18 @@ Compact and frame-free (``service.protocol`` builds client frames, once per proc
 - ``a<member json>``: a member joined (or rejoined under a new name);
 - ``d<member id>``: a member left.
 
-A payload starting with ``{`` is a protocol v1 frame as relays before issue 17
-published it (a rolling deploy has old and new tasks on one Redis): it is read too.
+A payload starting with ``{`` is a protocol v1 client frame: what relays before issue 17
+published, and what this release publishes with REDIS_PUBLISH_FORMAT=frame (the default,
+so relays of the previous release on the same Redis keep working during a rolling deploy).
+Every relay reads both. A message frame exactly as publish.lua builds it is read by string
+tests (``_message_frame``, as cheap as the compact event); any other frame by a JSON parse.
 Anything else, or anything that does not parse, raises ``MalformedEvent``: one bad
 publish must not break a process (the original sample's JSON.parse crashed every server).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -34,7 +38,8 @@ MEMBER_LEFT = "d"
 def publication(room: str, message_id: str, body: str) -> Publication:
     """A stored message as an event; raises MalformedEvent unless ``body`` is an object's
     members (nothing else may be spliced into a client frame)."""
-    if not isinstance(orjson.loads(f"{{{body}}}"), dict):
+    # An empty body would splice a trailing comma into the client frame.
+    if not body or not isinstance(orjson.loads(f"{{{body}}}"), dict):
         raise MalformedEvent("message body is not a JSON object's members")
     return Publication(room, message_id, parse_message_id(message_id), body)
 
@@ -64,7 +69,7 @@ def _decode(room: str, payload: str) -> BrokerEvent:
             raise MalformedEvent("member event without an id")
         return MemberLeft(room, payload[1:])
     if kind == "{":
-        return _decode_legacy_frame(room, payload)
+        return _message_frame(room, payload) or _decode_legacy_frame(room, payload)
     raise MalformedEvent(f"unknown event kind {kind!r}")
 
 
@@ -75,8 +80,31 @@ def _member_id(member: Any) -> str:
     return member_id
 
 
+# A message frame exactly as publish.lua builds it (protocol.message_frame builds the same
+# bytes): the id, its millis again as the date, then the body. One regex match costs less
+# here than the half-dozen str calls it takes to check the same by hand.
+_MESSAGE_FRAME = re.compile(
+    r'\{"type":"messages","message":\{"id":"((\d+)-\d+)","date":\2,(.+)\}\}', re.S | re.A
+).fullmatch
+
+
+def _message_frame(room: str, payload: str) -> Publication | None:
+    """The publication in a message frame exactly as publish.lua builds it, without
+    parsing the frame as JSON (this runs for every message while ``frame`` is published);
+    None for any other payload, which the JSON parse then reads or refuses."""
+    match = _MESSAGE_FRAME(payload)
+    if match is None:
+        return None
+    message_id, body = match.group(1, 3)
+    try:
+        # The body is validated as on the compact path (and the id parsed).
+        return publication(room, message_id, body)
+    except ValueError:  # MalformedEvent, orjson.JSONDecodeError, a bad id
+        return None
+
+
 def _decode_legacy_frame(room: str, payload: str) -> BrokerEvent:
-    """A whole client frame, as relays before issue 17 published (read during a deploy)."""
+    """A whole client frame, parsed as JSON: any frame ``_message_frame`` does not read."""
     frame = orjson.loads(payload)
     kind = frame["type"]
     if kind == "messages":

@@ -28,6 +28,7 @@ class RedisHistory:
         self._max_len = settings.history_max_len
         self._ttl = settings.history_ttl_days * 86400
         self._publish_script = clients.script("publish.lua")
+        self._format = settings.redis_publish_format  # what the script publishes
 
     async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
         body = protocol.message_body(member.id, member.username, member.avatar, text)
@@ -41,7 +42,7 @@ class RedisHistory:
         async with self._clients.guard():
             message_id, duplicate = await self._publish_script(
                 keys=[history_key(room), ref_key(room, member.id, ref), origin_key(room)],
-                args=[*args, REF_TTL_SECONDS, "1" if ref is not None else "0"],
+                args=[*args, REF_TTL_SECONDS, "1" if ref is not None else "0", self._format],
             )
         return Published(message_id=as_str(message_id), duplicate=bool(duplicate))
 

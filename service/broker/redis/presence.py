@@ -43,6 +43,7 @@ class RedisPresence(Presence):
         self._served_rooms = served_rooms  # rooms subscribed here: reaped here too
         self._refresh_script = clients.script("presence_refresh.lua")
         self._leave_script = clients.script("presence_leave.lua")
+        self._format = settings.redis_publish_format  # what both scripts publish
         self._ttl_ms = int(settings.presence_ttl * 1000)
         self._key_ttl = int(settings.presence_ttl * 3) + 1
         self._interval = settings.presence_ttl / 4
@@ -74,7 +75,13 @@ class RedisPresence(Presence):
         async with self._clients.guard():
             gone = await self._leave_script(
                 keys=presence_keys(room),
-                args=[key, member_id, channel_of(room), self._clients.publish_command],
+                args=[
+                    key,
+                    member_id,
+                    channel_of(room),
+                    self._clients.publish_command,
+                    self._format,
+                ],
             )
         if gone:
             self._rosters.event(room, member_id, None)
@@ -107,6 +114,7 @@ class RedisPresence(Presence):
             channel_of(room),
             self._clients.publish_command,
             self._key_ttl,
+            self._format,
         ]
         for connection_key, member_json in entries.items():
             args += [connection_key, connection_key.partition("/")[0], member_json]
