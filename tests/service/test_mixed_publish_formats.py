@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -14,6 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from contract import settings as contract
+from harness.client import ChatClient
+from harness.relay import RelayProcess
 from service import protocol
 from service.broker import MemberJoined, Publication
 from service.broker.redis.events import (
@@ -24,8 +26,6 @@ from service.broker.redis.events import (
 )
 from service.config import ConfigError, load_settings
 from service.members import Member
-from tests.support.client import ChatClient
-from tests.support.processes import RelayProcess
 
 ALICE = Member(id="a1a1a1a1a1a1a1a1", username='Al "Quote" \u00e9', avatar="/avatars/a1.svg")
 ID = "1700000000123-4"
