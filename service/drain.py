@@ -21,14 +21,13 @@ import asyncio
 import logging
 import math
 import socket
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import uvicorn
 
 from . import protocol
-
-if TYPE_CHECKING:
-    from .app import Relay
+from .config import Settings
+from .hub import Hub
 
 log = logging.getLogger("service.drain")
 
@@ -36,6 +35,16 @@ log = logging.getLogger("service.drain")
 TICK_SECONDS = 0.1
 # Share of DRAIN_SECONDS a SIGTERM drain uses to spread closes; the rest is cleanup and exit.
 SIGTERM_SPREAD_SHARE = 0.5
+
+
+class Relay(Protocol):
+    """What a drain needs of the relay (service.app.Relay): its connections, its drain
+    window, and the flag that makes /readyz answer 503 and refuses new joins."""
+
+    hub: Hub
+    settings: Settings
+    draining: bool
+    drain: Drain
 
 
 async def close_spread(relay: Relay, window: float) -> None:

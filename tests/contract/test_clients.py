@@ -48,3 +48,11 @@ def test_the_outbox_retries_what_the_protocol_says_is_retryable() -> None:
     reasons = re.search(r"const FAILURE_REASONS = \{(.*?)\};", (WEB / "app.js").read_text(), re.S)
     assert reasons is not None
     assert set(re.findall(r"^\s*([a-z_]+):", reasons[1], re.MULTILINE)) <= set(protocol.ERROR_CODES)
+
+
+def test_the_socketio_peer_enforces_the_protocols_limits() -> None:
+    """The benchmark's Socket.IO peer (bench/peers/) must do the relay's checks to be a fair
+    comparison; it is plain Node, so it keeps copies of the limits."""
+    peer = dict(CONSTANT.findall((WEB.parent / "bench" / "peers" / "socketio-chat.js").read_text()))
+    assert int(peer["MAX_TEXT"]) == protocol.MAX_TEXT_CHARS
+    assert peer["ROOM"] == f"/^{protocol.ROOM_PATTERN}$/"

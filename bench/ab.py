@@ -1,0 +1,161 @@
+"""`python -m bench.ab --base REV [--rounds 3] [--only B,C,D]`: the benchmark scenarios before
+and after a change, back to back on one machine.
+
+A refactor must keep the figures (README, "Benchmarks"), and this machine's speed drifts from
+one hour to the next, so the two sides are measured in one sitting, interleaved: REV is
+checked out in a temporary git worktree beside the repository (sharing this tree's .venv),
+then `python -m bench --only ...` runs in the base and in this tree alternately, ROUNDS
+times, the order swapped every other round so neither side always runs second. Each run's
+JSON is kept in bench/results/ab/<side>/<round>/; the medians of both sides and their ratio
+print as a markdown table, also written to bench/results/ab/summary.md. The committed
+bench/results and docs/benchmarks.md of both trees are put back after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "results" / "ab"
+SIDES = ("before", "after")
+# What a bench run rewrites in its tree; restored after each run.
+RESTORED = ("bench/results", "docs/benchmarks.md")
+
+
+def figures(run: Path) -> dict[str, float]:
+    """The figures a refactor must keep, from one run's B.json, C.json and D.json."""
+    found: dict[str, float] = {}
+    if (path := run / "B.json").exists():
+        b = orjson.loads(path.read_bytes())
+        found["B latency p50 ms"] = b["latency_ms"]["p50"]
+        found["B latency p99 ms"] = b["latency_ms"]["p99"]
+        found["B lost"] = b["messages"]["lost"]
+    if (path := run / "C.json").exists():
+        c = orjson.loads(path.read_bytes())
+        found["C highest clean deliveries/s"] = c["highest_clean_deliveries_per_s"]
+    if (path := run / "D.json").exists():
+        d = orjson.loads(path.read_bytes())
+        found["D join p50 ms"] = d["join"]["p50"]
+        found["D join p99 ms"] = d["join"]["p99"]
+        found["D bytes per idle connection"] = d["relay_memory"]["bytes_per_idle_connection"]
+    return found
+
+
+def summary(before: list[dict[str, float]], after: list[dict[str, float]]) -> str:
+    """Medians of each figure on both sides, their ratio (after / before) and every run."""
+    lines = [
+        f"{len(before)} runs before, {len(after)} after (medians; ratio = after / before)",
+        "",
+        "| figure | before | after | ratio | runs before | runs after |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    names = dict.fromkeys(name for run in before + after for name in run)
+    for name in names:
+        old = [run[name] for run in before if name in run]
+        new = [run[name] for run in after if name in run]
+        if not old or not new:
+            continue
+        median_old, median_new = statistics.median(old), statistics.median(new)
+        ratio = f"{median_new / median_old:.3f}" if median_old else "-"
+        lines.append(
+            f"| {name} | {median_old:g} | {median_new:g} | {ratio} | "
+            f"{', '.join(f'{v:g}' for v in old)} | {', '.join(f'{v:g}' for v in new)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def order(round_number: int) -> tuple[str, str]:
+    """before/after in odd rounds, after/before in even ones."""
+    return SIDES if round_number % 2 else (SIDES[1], SIDES[0])
+
+
+@contextlib.contextmanager
+def base_tree(revision: str) -> Iterator[Path]:
+    """REV checked out in a temporary worktree that shares this tree's .venv."""
+    parent = Path(tempfile.mkdtemp(prefix="chat-relay-ab-"))
+    tree = parent / "base"
+    git = ["git", "-C", str(REPO)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(tree), revision], check=True)
+    try:
+        (tree / ".venv").symlink_to(REPO / ".venv")
+        if (REPO / "node_modules").is_dir():  # the peers of `versus`
+            (tree / "node_modules").symlink_to(REPO / "node_modules")
+        yield tree
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def run_once(tree: Path, only: str, dest: Path) -> None:
+    """One `python -m bench` in `tree`; its JSON goes to `dest`, its tree is put back."""
+    kept = Path(tempfile.mkdtemp(prefix="chat-relay-ab-keep-"))
+    try:
+        for name in RESTORED:
+            source = tree / name
+            if source.is_dir():
+                shutil.copytree(source, kept / name)
+            elif source.exists():
+                (kept / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, kept / name)
+        dest.mkdir(parents=True, exist_ok=True)
+        with (dest / "log.txt").open("wb") as log:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench", "--only", only],
+                cwd=tree,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if done.returncode != 0:
+            raise SystemExit(f"bench failed in {tree} (see {dest / 'log.txt'})")
+        for scenario in only.split(","):
+            produced = tree / "bench" / "results" / f"{scenario.strip().upper()}.json"
+            if produced.exists():
+                shutil.copy2(produced, dest)
+    finally:
+        for name in RESTORED:
+            saved, target = kept / name, tree / name
+            if saved.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(saved, target)
+            elif saved.exists():
+                shutil.copy2(saved, target)
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("--base", required=True, help="git revision to compare against")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per side (default 3)")
+    parser.add_argument("--only", default="B,C,D", help="scenarios (default B,C,D)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    shutil.rmtree(OUT, ignore_errors=True)
+    with base_tree(args.base) as base:
+        trees = {"before": base, "after": REPO}
+        for round_number in range(1, args.rounds + 1):
+            for side in order(round_number):
+                print(f"round {round_number}: {side}", flush=True)
+                run_once(trees[side], args.only, OUT / side / str(round_number))
+    runs = {
+        side: [figures(run) for run in sorted((OUT / side).iterdir(), key=lambda p: int(p.name))]
+        for side in SIDES
+    }
+    table = summary(runs["before"], runs["after"])
+    (OUT / "summary.md").write_text(f"base {args.base}\n\n{table}")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

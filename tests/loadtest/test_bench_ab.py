@@ -1,0 +1,85 @@
+"""bench.ab: the figures it reads, the table it prints, the order it runs the sides in, and
+the base tree it checks out and removes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import orjson
+
+from bench.ab import REPO, base_tree, figures, order, summary
+
+
+def write_run(run: Path, p50: float, lost: int, clean: float, per_conn: int) -> None:
+    run.mkdir(parents=True)
+    (run / "B.json").write_bytes(
+        orjson.dumps({"latency_ms": {"p50": p50, "p99": p50 * 2}, "messages": {"lost": lost}})
+    )
+    (run / "C.json").write_bytes(orjson.dumps({"highest_clean_deliveries_per_s": clean}))
+    (run / "D.json").write_bytes(
+        orjson.dumps(
+            {
+                "join": {"p50": 500.0, "p99": 1000.0},
+                "relay_memory": {"bytes_per_idle_connection": per_conn},
+            }
+        )
+    )
+
+
+def test_figures_read_what_each_scenario_wrote(tmp_path: Path) -> None:
+    write_run(tmp_path / "1", 2.0, 0, 320_000.0, 40_000)
+    assert figures(tmp_path / "1") == {
+        "B latency p50 ms": 2.0,
+        "B latency p99 ms": 4.0,
+        "B lost": 0,
+        "C highest clean deliveries/s": 320_000.0,
+        "D join p50 ms": 500.0,
+        "D join p99 ms": 1000.0,
+        "D bytes per idle connection": 40_000,
+    }
+    (tmp_path / "2").mkdir()
+    assert figures(tmp_path / "2") == {}  # a scenario not run is left out, not zero
+
+
+def test_summary_gives_medians_and_their_ratio(tmp_path: Path) -> None:
+    for name, p50 in (("b1", 2.0), ("b2", 9.0), ("b3", 2.2), ("a1", 2.1), ("a2", 2.4)):
+        write_run(tmp_path / name, p50, 0, 100.0, 10)
+    before = [figures(tmp_path / n) for n in ("b1", "b2", "b3")]
+    after = [figures(tmp_path / n) for n in ("a1", "a2")]
+    table = summary(before, after)
+    assert table.startswith("3 runs before, 2 after")
+    row = next(line for line in table.splitlines() if line.startswith("| B latency p50 ms"))
+    # median 2.2 before (the outlier 9.0 does not move it), 2.25 after
+    assert row == "| B latency p50 ms | 2.2 | 2.25 | 1.023 | 2, 9, 2.2 | 2.1, 2.4 |"
+    lost = next(line for line in table.splitlines() if line.startswith("| B lost"))
+    assert "| - |" in lost  # no ratio against a zero
+
+
+def test_sides_swap_order_every_other_round() -> None:
+    assert [order(n) for n in (1, 2, 3)] == [
+        ("before", "after"),
+        ("after", "before"),
+        ("before", "after"),
+    ]
+
+
+def test_base_tree_checks_out_the_revision_and_removes_it() -> None:
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with base_tree("HEAD") as tree:
+        checked_out = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert checked_out == head
+        assert (tree / "README.md").is_file()
+        assert (tree / ".venv").resolve() == (REPO / ".venv").resolve()
+    assert not tree.exists()
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert str(tree) not in listed
