@@ -6,8 +6,8 @@ one hour to the next, so the two sides are measured in one sitting, interleaved:
 checked out in a temporary git worktree beside the repository (sharing this tree's .venv),
 then `python -m bench --only ...` runs in the base and in this tree alternately, ROUNDS
 times, the order swapped every other round so neither side always runs second. Each run's
-JSON is kept in bench/results/ab/<side>/<round>/; the medians of both sides and their ratio
-print as a markdown table, also written to bench/results/ab/summary.md. The committed
+JSON is kept in test-artifacts/bench-ab/<side>/<round>/; the medians of both sides and their
+ratio print as a markdown table, also written to test-artifacts/bench-ab/summary.md. The committed
 bench/results and docs/benchmarks.md of both trees are put back after every run.
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "bench" / "results" / "ab"
+# Outside bench/results, which every run rewrites and this tool puts back.
+OUT = REPO / "test-artifacts" / "bench-ab"
 SIDES = ("before", "after")
 # What a bench run rewrites in its tree; restored after each run.
 RESTORED = ("bench/results", "docs/benchmarks.md")
@@ -96,8 +97,9 @@ def base_tree(revision: str) -> Iterator[Path]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def run_once(tree: Path, only: str, dest: Path) -> None:
-    """One `python -m bench` in `tree`; its JSON goes to `dest`, its tree is put back."""
+def run_once(tree: Path, only: str, dest: Path, command: list[str] | None = None) -> None:
+    """One `python -m bench --only ONLY` (or `command`) in `tree`; the JSON of the scenarios
+    goes to `dest`, and the tree's bench/results and docs/benchmarks.md are put back."""
     kept = Path(tempfile.mkdtemp(prefix="chat-relay-ab-keep-"))
     try:
         for name in RESTORED:
@@ -110,7 +112,7 @@ def run_once(tree: Path, only: str, dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         with (dest / "log.txt").open("wb") as log:
             done = subprocess.run(
-                [sys.executable, "-m", "bench", "--only", only],
+                command or [sys.executable, "-m", "bench", "--only", only],
                 cwd=tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,

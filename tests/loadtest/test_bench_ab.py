@@ -4,11 +4,13 @@ the base tree it checks out and removes."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
-from bench.ab import REPO, base_tree, figures, order, summary
+from bench.ab import OUT, REPO, RESTORED, base_tree, figures, order, run_once, summary
 
 
 def write_run(run: Path, p50: float, lost: int, clean: float, per_conn: int) -> None:
@@ -83,3 +85,40 @@ def test_base_tree_checks_out_the_revision_and_removes_it() -> None:
         ["git", "-C", str(REPO), "worktree", "list"], capture_output=True, text=True, check=True
     ).stdout
     assert str(tree) not in listed
+
+
+FAKE_BENCH = """
+from pathlib import Path
+results = Path("bench/results")
+(results / "B.json").write_text('{"new": true}')
+(results / "stray.json").write_text("{}")
+Path("docs/benchmarks.md").write_text("rewritten")
+"""
+
+
+def test_a_run_keeps_its_figures_and_puts_the_tree_back(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "bench" / "results").mkdir(parents=True)
+    (tree / "docs").mkdir()
+    (tree / "bench" / "results" / "B.json").write_text('{"committed": true}')
+    (tree / "docs" / "benchmarks.md").write_text("committed page")
+    dest = tmp_path / "out" / "before" / "1"
+    run_once(tree, "B", dest, command=[sys.executable, "-c", FAKE_BENCH])
+    assert orjson.loads((dest / "B.json").read_bytes()) == {"new": True}
+    assert (tree / "bench" / "results" / "B.json").read_text() == '{"committed": true}'
+    assert not (tree / "bench" / "results" / "stray.json").exists()
+    assert (tree / "docs" / "benchmarks.md").read_text() == "committed page"
+    # The figures kept so far must not sit in what each run puts back.
+    assert not any(OUT.is_relative_to(REPO / name) for name in RESTORED)
+
+
+def test_a_failed_run_stops_with_its_log_and_still_puts_the_tree_back(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "bench" / "results").mkdir(parents=True)
+    (tree / "bench" / "results" / "B.json").write_text("{}")
+    dest = tmp_path / "out"
+    crash = "import pathlib; pathlib.Path('bench/results/B.json').write_text('x'); exit(3)"
+    with pytest.raises(SystemExit, match="bench failed"):
+        run_once(tree, "B", dest, command=[sys.executable, "-c", crash])
+    assert (tree / "bench" / "results" / "B.json").read_text() == "{}"
+    assert (dest / "log.txt").exists()
