@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.polling import wait_until
 from harness.ports import free_port
+from harness.stopping import terminate_then_kill
 
 STICKY_COOKIE = "AWSALB"
 
@@ -176,13 +177,7 @@ class HAProxy:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate_then_kill(self.process, grace=10)
         self.process = None
 
     def __enter__(self) -> HAProxy:

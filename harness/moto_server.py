@@ -15,6 +15,7 @@ import boto3
 
 from harness.polling import wait_until
 from harness.ports import free_port
+from harness.stopping import terminate_then_kill
 
 REGION = "us-east-1"
 
@@ -84,10 +85,4 @@ class MotoServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate_then_kill(self.process, grace=10)

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.paths import REPO
 from harness.polling import wait_until
 from harness.ports import free_port
+from harness.stopping import terminate_then_kill
 
 
 class RelayProcess:
@@ -80,13 +81,7 @@ class RelayProcess:
         return self.process.wait(timeout)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate_then_kill(self.process, grace=15)
 
     def __enter__(self) -> RelayProcess:
         return self.start()

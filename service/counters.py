@@ -128,10 +128,6 @@ class RelayMetrics:
         for stamp in stamps:
             histogram.observe(max(0.0, now_ms - stamp))
 
-    @property
-    def connections_closed(self) -> int:
-        return sum(self.closed_by_code.values())
-
 
 async def watch_loop_lag(metrics: RelayMetrics, interval: float = LOOP_LAG_INTERVAL) -> None:
     """Sample how late the event loop wakes a sleeper: time every socket waits too."""

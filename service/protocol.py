@@ -87,6 +87,11 @@ def parse_message_id(value: str) -> tuple[int, int]:
     return pair
 
 
+def format_message_id(pair: tuple[int, int]) -> str:
+    """The ``<ms>-<seq>`` text of a position (the inverse of ``parse_message_id``)."""
+    return f"{pair[0]}-{pair[1]}"
+
+
 # White_Space is what str.strip() removes; these are Unicode's Default_Ignorable_Code_Point
 # ranges (DerivedCoreProperties.txt): zero-width spaces and joiners, the BOM, bidi and
 # variation marks, Hangul fillers, tags. A text made only of them renders as nothing.

@@ -58,10 +58,6 @@ class _Presence:
     connections: set[str] = field(default_factory=set)
 
 
-def _format_id(pair: tuple[int, int]) -> str:
-    return f"{pair[0]}-{pair[1]}"
-
-
 def message_cost(message: str) -> int:
     """Memory one stored message holds, in bytes (1-4 a character, as Python stores text)."""
     return sys.getsizeof(message) + ENTRY_OVERHEAD_BYTES
@@ -124,7 +120,7 @@ class MemoryBroker(Broker):
         now = int(time.time() * 1000)
         last_ms, last_seq = history.last if history is not None else (0, 0)
         pair = (now, 0) if now > last_ms else (last_ms, last_seq + 1)
-        message_id = _format_id(pair)
+        message_id = protocol.format_message_id(pair)
         body = protocol.message_body(member.id, member.username, member.avatar, text)
         message = protocol.message_json(message_id, body)
         cost = message_cost(message)
@@ -192,7 +188,7 @@ class MemoryBroker(Broker):
         if len(newer) > limit:
             newer = newer[-limit:]
             complete = complete and since is None
-        last_id = _format_id(newer[-1][0]) if newer else None
+        last_id = protocol.format_message_id(newer[-1][0]) if newer else None
         return History(messages=[m for _, m in newer], complete=complete, last_id=last_id)
 
     @staticmethod

@@ -17,6 +17,7 @@ import secrets
 
 from redis.exceptions import RedisError
 
+from ... import protocol
 from ..base import BrokerUnavailable, EventSink
 from ..events import HistoryGap, MemberJoined, MemberLeft
 from ..roster import Rosters
@@ -175,7 +176,7 @@ class Fanout:
         for room in rooms:
             self._rosters.drop(room)  # the subscription was interrupted: read afresh
             last = (sink.position(room) if sink else None) or self._subscribed_at.get(room)
-            since = f"{last[0]}-{last[1]}" if last else None
+            since = protocol.format_message_id(last) if last else None
             entries, complete = await self._history.read(room, since, self._backfill_limit)
             if since is not None and not complete:
                 log.warning("room %s: history no longer covers the outage; signalling a gap", room)
