@@ -153,11 +153,11 @@ infra-lint: synth checkov
 
 # The infrastructure tests alone; `make test` runs them with everything else.
 infra-test: $(VENV)/.dev-deps cdk-cli checkov
-	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/stacks $(PYTEST_ARGS)
 
 # Rewrite the synth snapshots after an intended infrastructure change; review the diff.
 snapshots: $(VENV)/.dev-deps cdk-cli
-	$(BIN)/python -m pytest tests/infra/test_snapshots.py --snapshot-update -q
+	$(BIN)/python -m pytest tests/stacks/test_snapshots.py --snapshot-update -q
 # --- end infrastructure -------------------------------------------------------
 
 # --- benchmarks ---------------------------------------------------------------
@@ -198,7 +198,7 @@ faults: $(VENV)/.dev-deps system-deps
 # requirements.lock pins requirements.txt and everything it pulls in, each with the sha256
 # of every file PyPI has for that version; the image installs it with --require-hashes.
 # pip-tools lives in its own venv (its pip pins must not move the CDK toolchain's).
-# Run after editing requirements.txt; tests/infra/test_lock.py fails until you do.
+# Run after editing requirements.txt; tests/stacks/test_lock.py fails until you do.
 LOCK_VENV ?= $(VENV)/pip-tools
 PIP_TOOLS := pip-tools==7.6.2
 .PHONY: lock

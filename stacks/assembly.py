@@ -23,14 +23,14 @@ from stacks.config import (
     StageConfigError,
     load_stage_config,
 )
-from stacks.pipeline import PIPELINE_STACK_NAME, PipelineStack
-from stacks.pipeline_config import load_pipeline_settings
-from stacks.settings_file import (
+from stacks.config.pipeline import load_pipeline_settings
+from stacks.config.settings_file import (
     DEFAULT_SETTINGS_FILE,
     SettingsFile,
     SettingsFileError,
     read_settings_file,
 )
+from stacks.pipeline import PIPELINE_STACK_NAME, PipelineProps, PipelineStack
 
 # The environments the pipeline promotes through, in order.
 PIPELINE_STAGES = ("staging", "prod")
@@ -72,9 +72,7 @@ def build_app(
         pipeline = PipelineStack(
             app,
             PIPELINE_STACK_NAME,
-            settings=pipeline_settings,
-            stages=promoted,
-            image_directory=repo_root,
+            PipelineProps(settings=pipeline_settings, stages=promoted, image_directory=repo_root),
         )
     return BuiltApp(stage, pipeline)
 

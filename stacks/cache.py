@@ -10,11 +10,13 @@ customer-managed key, on isolated subnets, logs to CloudWatch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypedDict
 
-from aws_cdk import CfnDeletionPolicy, CfnOutput, Stack
+from aws_cdk import CfnDeletionPolicy, CfnOutput
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -22,33 +24,46 @@ from stacks.compliance import acknowledge_nag
 from stacks.config import CacheSettings, StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
 from stacks.network import CACHE_SUBNETS
+from stacks.stage_stack import StageStack
 
 # AUTH tokens may use printable ASCII except space, '"', '/' and '@'; letters and digits
 # alone keep the token safe in URLs, shells and env files, and 64 of them carry 380 bits.
 AUTH_TOKEN_LENGTH = 64
 
 
-class CacheStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        stage: StageIdentity,
-        settings: CacheSettings,
-        vpc: ec2.IVpc,
-        security_group: ec2.ISecurityGroup,
-        stack_name: str,
-        description: str,
-        termination_protection: bool,
-    ) -> None:
+@dataclass(frozen=True)
+class CacheProps:
+    """What the cache stack reads of its stage, and where in the network it lives."""
+
+    stage: StageIdentity
+    settings: CacheSettings
+    vpc: ec2.IVpc
+    security_group: ec2.ISecurityGroup
+
+
+@dataclass(frozen=True)
+class CacheAccess:
+    """What a client of the cache needs: where it is and how it signs in."""
+
+    # The relay's REDIS_URL: TLS (`rediss`), no credentials in it.
+    redis_url: str
+    # Cluster mode: the client connects to the configuration endpoint and finds the shards.
+    cluster: bool
+    auth_token: secretsmanager.ISecret
+    # The key the token is encrypted with (reading the secret needs kms:Decrypt on it).
+    auth_token_key: kms.IKey
+
+
+class CacheStack(StageStack):
+    def __init__(self, scope: Construct, construct_id: str, props: CacheProps) -> None:
         super().__init__(
             scope,
             construct_id,
-            stack_name=stack_name,
-            description=description,
-            termination_protection=termination_protection,
+            stage=props.stage,
+            summary="Valkey replication group and its AUTH token",
         )
+        stage, settings = props.stage, props.settings
+        vpc, security_group = props.vpc, props.security_group
         self.settings = settings
         # The replication group's id, which names its nodes (and their metrics).
         self.group_id = stage.prefix
@@ -177,6 +192,10 @@ class CacheStack(Stack):
     def redis_url(self) -> str:
         """The relay's REDIS_URL: TLS (`rediss`), database 0, no credentials in it."""
         return f"rediss://{self.endpoint_address}:{self.settings.port}/0"
+
+    @property
+    def access(self) -> CacheAccess:
+        return CacheAccess(self.redis_url, self.settings.cluster_mode, self.auth_token, self.key)
 
     @property
     def replication_group_id(self) -> str:

@@ -1,7 +1,7 @@
 """One environment of chat-relay as a `cdk.Stage`: its stacks wired together, plus cdk-nag.
 
 The same class is deployed by hand (`make deploy STAGE=staging`, the app's top-level
-stage) and by the pipeline (stacks/pipeline.py adds one per environment), so what a
+stage) and by the pipeline (stacks/pipeline/stack.py adds one per environment), so what a
 platform engineer diffs is what the pipeline ships. Stack names are fixed
 (`chat-relay-<stage>-<part>`), so both ways deploy to the same CloudFormation stacks.
 
@@ -17,16 +17,15 @@ from aws_cdk import CfnOutput, Environment, Stack, Stage, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 from constructs import Construct
 
-from stacks.cache import CacheStack
+from stacks.cache import CacheProps, CacheStack
 from stacks.config import StageConfig
-from stacks.loadgen import LoadGeneratorStack
-from stacks.monitoring import Monitoring
-from stacks.network import NetworkStack
-from stacks.service import ServiceProps, ServiceStack
+from stacks.loadgen import LoadGeneratorProps, LoadGeneratorStack
+from stacks.monitoring import Monitoring, MonitoringProps
+from stacks.network import NetworkProps, NetworkStack
+from stacks.service import ServiceNetwork, ServiceProps, ServiceStack
+from stacks.stage_stack import stack_name
 
-
-def stack_name(config: StageConfig, part: str) -> str:
-    return f"{config.prefix}-{part}"
+__all__ = ["ChatRelayStage", "stack_name"]
 
 
 class ChatRelayStage(Stage):
@@ -47,84 +46,78 @@ class ChatRelayStage(Stage):
         )
         self.config = config
         Validations.of(self).add_plugins(AwsSolutionsChecks(self), NIST80053R5Checks(self))
-        # prod's stacks cannot be deleted by accident.
-        protected = config.retain_data
-
+        stage = config.identity
+        # Every stack's props are built here, from the stage's config and the stacks
+        # before it; each stack's name, description and (in prod) termination protection
+        # follow from `stage` (stacks/stage_stack.py).
         self.network = NetworkStack(
             self,
             "network",
-            stack_name=stack_name(config, "network"),
-            stage=config.identity,
-            settings=config.network,
-            relay_port=config.relay.port,
-            cache_port=config.cache.port,
-            https=config.load_balancer.https,
-            sign_in_mode=config.sign_in.mode,
-            description=f"chat-relay {config.name}: VPC, flow logs, security groups",
-            termination_protection=protected,
+            NetworkProps(
+                stage=stage,
+                settings=config.network,
+                relay_port=config.relay.port,
+                cache_port=config.cache.port,
+                https=config.load_balancer.https,
+                sign_in_mode=config.sign_in.mode,
+            ),
         )
         self.cache = CacheStack(
             self,
             "cache",
-            stack_name=stack_name(config, "cache"),
-            stage=config.identity,
-            settings=config.cache,
-            vpc=self.network.vpc,
-            security_group=self.network.cache_security_group,
-            description=f"chat-relay {config.name}: Valkey replication group and its AUTH token",
-            termination_protection=protected,
+            CacheProps(
+                stage=stage,
+                settings=config.cache,
+                vpc=self.network.vpc,
+                security_group=self.network.cache_security_group,
+            ),
         )
         self.service = ServiceStack(
             self,
             "service",
-            stack_name=stack_name(config, "service"),
-            props=ServiceProps(
-                stage=config.identity,
+            ServiceProps(
+                stage=stage,
                 load_balancer=config.load_balancer,
                 relay=config.relay,
                 waf=config.waf,
                 sign_in=config.sign_in,
-                redis_cluster=config.cache.cluster_mode,
+                network=ServiceNetwork(
+                    vpc=self.network.vpc,
+                    alb_security_group=self.network.alb_security_group,
+                    service_security_group=self.network.service_security_group,
+                ),
+                cache=self.cache.access,
+                image_directory=image_directory,
             ),
-            vpc=self.network.vpc,
-            alb_security_group=self.network.alb_security_group,
-            service_security_group=self.network.service_security_group,
-            redis_url=self.cache.redis_url,
-            auth_token=self.cache.auth_token,
-            auth_token_key=self.cache.key,
-            image_directory=image_directory,
-            description=(
-                f"chat-relay {config.name}: ALB, the relay on Fargate, dashboard and alarms"
-            ),
-            termination_protection=protected,
         )
         self.monitoring = Monitoring(
             self.service,
             "Monitoring",
-            stage=config.identity,
-            limits=config.monitoring,
-            alarm_email=config.alarm_email,
-            load_balancer=self.service.load_balancer,
-            target_group=self.service.target_group,
-            service=self.service.service,
-            cache_node_ids=self.cache.node_ids,
-            cache_nodes_per_shard=config.cache.nodes_per_shard,
+            MonitoringProps(
+                stage=stage,
+                limits=config.monitoring,
+                alarm_email=config.alarm_email,
+                load_balancer=self.service.load_balancer,
+                target_group=self.service.target_group,
+                service=self.service.service,
+                cache_node_ids=self.cache.node_ids,
+                cache_nodes_per_shard=config.cache.nodes_per_shard,
+            ),
         )
 
         # Idle until `python -m loadtest aws` runs tasks in it; only the VPC is shared.
         self.loadgen = LoadGeneratorStack(
             self,
             "loadgen",
-            stack_name=stack_name(config, "loadgen"),
-            stage=config.identity,
-            https=config.load_balancer.https,
-            cpu_architecture=config.relay.cpu_architecture,
-            log_retention_days=config.relay.log_retention_days,
-            vpc=self.network.vpc,
-            endpoint_security_group=self.network.endpoint_security_group,
-            image_directory=image_directory,
-            description=f"chat-relay {config.name}: load-generator tasks and their results bucket",
-            termination_protection=protected,
+            LoadGeneratorProps(
+                stage=stage,
+                https=config.load_balancer.https,
+                cpu_architecture=config.relay.cpu_architecture,
+                log_retention_days=config.relay.log_retention_days,
+                vpc=self.network.vpc,
+                endpoint_security_group=self.network.endpoint_security_group,
+                image_directory=image_directory,
+            ),
         )
 
         Tags.of(self).add("project", "chat-relay")

@@ -13,7 +13,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
-from stacks.relay_metrics import connections_metric
+from stacks.relay.metrics import connections_metric
 
 ONE_MINUTE = Duration.minutes(1)
 

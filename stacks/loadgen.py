@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnElement, CfnOutput, Duration, Stack
+from aws_cdk import CfnElement, CfnOutput, Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -33,6 +33,7 @@ from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageIdentity
 from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
+from stacks.stage_stack import StageStack
 
 CONTAINER_NAME = "loadtest"
 # Applied after the root .dockerignore: drop the relay's files, let the tool's in, and
@@ -68,36 +69,37 @@ class LoadGeneratorSettings:
     results_retention_days: int = 30
 
 
-class LoadGeneratorStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        stage: StageIdentity,
-        https: bool,
-        cpu_architecture: str,
-        log_retention_days: int,
-        vpc: ec2.IVpc,
-        image_directory: Path,
-        settings: LoadGeneratorSettings | None = None,
-        endpoint_security_group: ec2.ISecurityGroup | None = None,
-        stack_name: str,
-        description: str,
-        termination_protection: bool,
-    ) -> None:
-        """`https`: the stage URL is https (dev: plain HTTP too); `cpu_architecture`: the
-        relay's, so one native build machine builds every image of the stage.
-        `endpoint_security_group`: the VPC's interface endpoints, where the network has
-        them; private DNS sends the generators' ECR and Logs calls there too."""
+@dataclass(frozen=True)
+class LoadGeneratorProps:
+    """What the load-generator stack reads of its stage, and the VPC it runs in."""
+
+    stage: StageIdentity
+    # The stage URL is https (dev: plain HTTP too).
+    https: bool
+    # The relay's, so one native build machine builds every image of the stage.
+    cpu_architecture: str
+    log_retention_days: int
+    vpc: ec2.IVpc
+    # The Docker build context (the repository root).
+    image_directory: Path
+    # The VPC's interface endpoints, where the network has them; private DNS sends the
+    # generators' ECR and Logs calls there too.
+    endpoint_security_group: ec2.ISecurityGroup | None = None
+    settings: LoadGeneratorSettings = LoadGeneratorSettings()
+
+
+class LoadGeneratorStack(StageStack):
+    def __init__(self, scope: Construct, construct_id: str, props: LoadGeneratorProps) -> None:
         super().__init__(
             scope,
             construct_id,
-            stack_name=stack_name,
-            description=description,
-            termination_protection=termination_protection,
+            stage=props.stage,
+            summary="load-generator tasks and their results bucket",
         )
-        settings = settings or LoadGeneratorSettings()
+        stage, settings, vpc = props.stage, props.settings, props.vpc
+        https, cpu_architecture = props.https, props.cpu_architecture
+        endpoint_security_group = props.endpoint_security_group
+        log_retention_days, image_directory = props.log_retention_days, props.image_directory
         self.results = self._results_bucket(stage, settings)
 
         self.security_group = ec2.SecurityGroup(

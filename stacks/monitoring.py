@@ -16,6 +16,7 @@ contract.metrics); docs/operations.md says what each means and what to do.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -32,7 +33,7 @@ from contract import metrics
 from stacks.config import MonitoringSettings, StageIdentity
 from stacks.dashboard import add_dashboard
 from stacks.log_groups import removal_policy
-from stacks.relay_metrics import relay_metric
+from stacks.relay.metrics import relay_metric
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -43,23 +44,30 @@ CACHE_CONNECTIONS_THRESHOLD = 5000
 MAX_METRICS_PER_ALARM = 10
 
 
+@dataclass(frozen=True)
+class MonitoringProps:
+    """What the alarms and the dashboard watch, and whom they tell."""
+
+    stage: StageIdentity
+    # The alarm thresholds.
+    limits: MonitoringSettings
+    # Who the alarm topic mails, if anyone.
+    alarm_email: str | None
+    load_balancer: elbv2.ApplicationLoadBalancer
+    target_group: elbv2.ApplicationTargetGroup
+    service: ecs.FargateService
+    # CacheClusterId of every cache node, shard by shard.
+    cache_node_ids: list[str]
+    cache_nodes_per_shard: int
+
+
 class Monitoring(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        stage: StageIdentity,
-        limits: MonitoringSettings,
-        alarm_email: str | None,
-        load_balancer: elbv2.ApplicationLoadBalancer,
-        target_group: elbv2.ApplicationTargetGroup,
-        service: ecs.FargateService,
-        cache_node_ids: list[str],
-        cache_nodes_per_shard: int,
-    ) -> None:
-        """`limits`: the alarm thresholds; `alarm_email`: who the topic mails, if anyone."""
+    def __init__(self, scope: Construct, construct_id: str, props: MonitoringProps) -> None:
         super().__init__(scope, construct_id)
+        stage, limits, alarm_email = props.stage, props.limits, props.alarm_email
+        load_balancer, target_group = props.load_balancer, props.target_group
+        service = props.service
+        cache_node_ids, cache_nodes_per_shard = props.cache_node_ids, props.cache_nodes_per_shard
         self.stage, self.limits = stage, limits
 
         topic_key = kms.Key(

@@ -9,7 +9,8 @@ other stacks import the groups immutably, so CDK adds no rule behind our back.
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from dataclasses import dataclass
+
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -17,6 +18,7 @@ from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checko
 from stacks.config import NetworkSettings, StageIdentity
 from stacks.endpoints import add_interface_endpoints, add_s3_gateway
 from stacks.log_groups import encrypted_log_group, logs_key
+from stacks.stage_stack import StageStack
 
 HTTPS_PORT = 443
 HTTP_PORT = 80
@@ -27,7 +29,22 @@ SERVICE_SUBNETS = "service"
 CACHE_SUBNETS = "cache"
 
 
-class NetworkStack(Stack):
+@dataclass(frozen=True)
+class NetworkProps:
+    """What the network stack reads of its stage."""
+
+    stage: StageIdentity
+    settings: NetworkSettings
+    # The ports the security groups open between the ALB, the relay and the cache.
+    relay_port: int
+    cache_port: int
+    # The load balancer listens on 443 (and redirects 80); otherwise on 80 only (dev).
+    https: bool
+    # "none", or who signs people in at the load balancer (which then calls them).
+    sign_in_mode: str
+
+
+class NetworkStack(StageStack):
     @property
     def availability_zones(self) -> list[str]:
         """The stage's named zones. With an account pinned, CDK would otherwise look the
@@ -39,26 +56,17 @@ class NetworkStack(Stack):
         self,
         scope: Construct,
         construct_id: str,
-        *,
-        stage: StageIdentity,
-        settings: NetworkSettings,
-        relay_port: int,
-        cache_port: int,
-        https: bool,
-        sign_in_mode: str,
-        stack_name: str,
-        description: str,
-        termination_protection: bool,
+        props: NetworkProps,
     ) -> None:
-        """`https`: the load balancer listens on 443 (and redirects 80); `sign_in_mode`:
-        "none", or who signs people in at the load balancer (it then calls them)."""
+        stage, settings = props.stage, props.settings
+        relay_port, cache_port, https = props.relay_port, props.cache_port, props.https
+        sign_in_mode = props.sign_in_mode
         self._zones = list(settings.availability_zones)
         super().__init__(
             scope,
             construct_id,
-            stack_name=stack_name,
-            description=description,
-            termination_protection=termination_protection,
+            stage=stage,
+            summary="VPC, flow logs, security groups",
         )
         # No NAT: the service subnets are isolated and reach AWS through the endpoints.
         isolated = settings.nat_gateways == 0

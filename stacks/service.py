@@ -9,8 +9,8 @@ for a SIGTERM-only drain; deploys at 100-200 % (the rules: stacks/config/relay_c
 drain_timing_problems).
 
 The parts live beside it: stacks/load_balancer.py (ALB, target group, listeners),
-stacks/relay_task.py (task definition and container), stacks/relay_environment.py (the
-container's variables), stacks/relay_scaling.py (capacity providers, autoscaling).
+stacks/relay/task.py (task definition and container), stacks/relay/environment.py (the
+container's variables), stacks/relay/scaling.py (capacity providers, autoscaling).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks.cache import CacheAccess
 from stacks.config import LoadBalancerSettings, RelaySettings, StageIdentity, WafSettings
+from stacks.config.sign_in import SignInSettings
 from stacks.load_balancer import (
     access_log_bucket,
     add_listeners,
@@ -34,53 +34,51 @@ from stacks.load_balancer import (
     relay_target_group,
 )
 from stacks.network import SERVICE_SUBNETS
-from stacks.relay_environment import relay_environment
-from stacks.relay_scaling import capacity_provider_strategies, scale_relay
-from stacks.relay_task import allow_target_health_read, relay_task
+from stacks.relay.environment import relay_environment
+from stacks.relay.scaling import capacity_provider_strategies, scale_relay
+from stacks.relay.task import allow_target_health_read, relay_task
 from stacks.sign_in import SignIn
-from stacks.sign_in_settings import SignInSettings
+from stacks.stage_stack import StageStack
 from stacks.waf import EdgeFirewall
 
 
 @dataclass(frozen=True)
+class ServiceNetwork:
+    """Where the service runs: the stage's VPC and the two groups the network stack owns."""
+
+    vpc: ec2.IVpc
+    alb_security_group: ec2.ISecurityGroup
+    service_security_group: ec2.ISecurityGroup
+
+
+@dataclass(frozen=True)
 class ServiceProps:
-    """The parts of a stage's settings the service stack reads."""
+    """What the service stack reads: the stage's settings for it, the network it runs in,
+    the cache it talks to, and the relay image's build context."""
 
     stage: StageIdentity
     load_balancer: LoadBalancerSettings
     relay: RelaySettings
     waf: WafSettings
     sign_in: SignInSettings
-    # Cluster-mode cache: the relay connects to the configuration endpoint.
-    redis_cluster: bool
+    network: ServiceNetwork
+    cache: CacheAccess
+    # The relay image's Docker build context (the repository root).
+    image_directory: Path
 
 
-class ServiceStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        props: ServiceProps,
-        vpc: ec2.IVpc,
-        alb_security_group: ec2.ISecurityGroup,
-        service_security_group: ec2.ISecurityGroup,
-        redis_url: str,
-        auth_token: secretsmanager.ISecret,
-        auth_token_key: kms.IKey,
-        image_directory: Path,
-        stack_name: str,
-        description: str,
-        termination_protection: bool,
-    ) -> None:
+class ServiceStack(StageStack):
+    def __init__(self, scope: Construct, construct_id: str, props: ServiceProps) -> None:
         super().__init__(
             scope,
             construct_id,
-            stack_name=stack_name,
-            description=description,
-            termination_protection=termination_protection,
+            stage=props.stage,
+            summary="ALB, the relay on Fargate, dashboard and alarms",
         )
         stage, lb_settings, relay = props.stage, props.load_balancer, props.relay
+        vpc, cache = props.network.vpc, props.cache
+        alb_security_group = props.network.alb_security_group
+        service_security_group = props.network.service_security_group
 
         # Imported immutably: every rule is defined in the network stack, none added here.
         alb_sg = ec2.SecurityGroup.from_security_group_id(
@@ -144,8 +142,8 @@ class ServiceStack(Stack):
 
         environment = relay_environment(
             relay,
-            redis_url=redis_url,
-            redis_cluster=props.redis_cluster,
+            redis_url=cache.redis_url,
+            redis_cluster=cache.cluster,
             target_group_arn=self.target_group.target_group_arn,
             idle_timeout_seconds=lb_settings.idle_timeout_seconds,
             domain_name=lb_settings.domain_name,
@@ -156,9 +154,9 @@ class ServiceStack(Stack):
             stage=stage,
             relay=relay,
             environment={**environment, **sign_in_environment},
-            auth_token=auth_token,
-            auth_token_key=auth_token_key,
-            image_directory=image_directory,
+            auth_token=cache.auth_token,
+            auth_token_key=cache.auth_token_key,
+            image_directory=props.image_directory,
         )
         self.log_group, self.task_definition = task.log_group, task.task_definition
         self.container = task.container

@@ -25,7 +25,7 @@ from aws_cdk import aws_elasticloadbalancingv2_actions as actions
 from constructs import Construct
 
 from stacks.compliance import acknowledge_nag
-from stacks.sign_in_settings import SignInSettings
+from stacks.config.sign_in import SignInSettings
 
 SESSION_COOKIE = "AWSELBAuthSessionCookie"
 # Paths a browser reaches by script, where a login redirect cannot be followed: a 401

@@ -13,8 +13,8 @@ from typing import Any
 
 from stacks.config.defaults import default_config
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
+from stacks.config.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
 from stacks.config.validation import validate
-from stacks.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
 
 # Context keys a platform engineer may pass with `-c key=value` (or put in cdk.json).
 CONTEXT_STAGE = "stage"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from contract import settings
 from stacks.config.relay_contract import whole_default
-from stacks.sign_in_settings import SignInSettings
+from stacks.config.sign_in import SignInSettings
 
 
 class StageConfigError(ValueError):

@@ -18,7 +18,7 @@ from stacks.config.limits import (
 )
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
 from stacks.config.relay_checks import drain_timing_problems, relay_problems
-from stacks.sign_in_settings import sign_in_problems
+from stacks.config.sign_in import sign_in_problems
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")

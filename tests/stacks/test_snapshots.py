@@ -15,7 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.config import STAGES
-from tests.infra.conftest import PARTS, Synthesized
+from tests.stacks.conftest import PARTS, Synthesized
 
 ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
 # cdk-assets destination ids in the pipeline (`<account>-<region>-<hash of the asset>`).

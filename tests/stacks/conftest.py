@@ -31,7 +31,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 from stacks.assembly import build_app  # noqa: E402
 from stacks.compliance import NAG_PLUGINS  # noqa: E402
 from stacks.config import STAGES, StageConfig, load_stage_config  # noqa: E402
-from stacks.settings_file import SettingsFile, read_settings_file  # noqa: E402
+from stacks.config.settings_file import SettingsFile, read_settings_file  # noqa: E402
 
 SHIPPED_SETTINGS = REPO_ROOT / "stages.toml"
 

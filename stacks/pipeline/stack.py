@@ -10,8 +10,8 @@
   failed step fails the stage, and CodePipeline stops there.
 - Prod: behind a manual approval, the same stage class with prod's settings.
 
-The post-deploy steps' commands are in stacks/pipeline_steps.py, the cdk-nag and
-checkov acknowledgements of what CDK Pipelines generates in stacks/pipeline_findings.py.
+The post-deploy steps' commands are in stacks/pipeline/steps.py, the cdk-nag and
+checkov acknowledgements of what CDK Pipelines generates in stacks/pipeline/findings.py.
 
 The post-deploy steps need no AWS permissions at all: their roles get CodeBuild's logs,
 reports and artifact access and nothing else (no role_policy_statements).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnResource, Duration, Environment, Stack, pipelines
@@ -29,9 +30,9 @@ from constructs import Construct
 
 from stacks.chat_relay import ChatRelayStage
 from stacks.config import StageConfig
-from stacks.pipeline_config import PipelineSettings
-from stacks.pipeline_findings import acknowledge_pipeline_findings
-from stacks.pipeline_steps import (
+from stacks.config.pipeline import PipelineSettings
+from stacks.pipeline.findings import acknowledge_pipeline_findings
+from stacks.pipeline.steps import (
     BUILD_IMAGE,
     INSTALL_LOCKED,
     URL_VARIABLE,
@@ -46,16 +47,20 @@ PIPELINE_STACK_NAME = "chat-relay-pipeline"
 CDK_ASSETS_VERSION = "4.7.3"
 
 
+@dataclass(frozen=True)
+class PipelineProps:
+    """[pipeline] of stages.toml, the stages it promotes through (in order), and the
+    repository root (the images' build context and package.json's CDK CLI pin)."""
+
+    settings: PipelineSettings
+    stages: Sequence[StageConfig]
+    image_directory: Path
+
+
 class PipelineStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: PipelineSettings,
-        stages: Sequence[StageConfig],
-        image_directory: Path,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: PipelineProps) -> None:
+        settings, stages = props.settings, props.stages
+        image_directory = props.image_directory
         super().__init__(
             scope,
             construct_id,

@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized
+from tests.stacks.conftest import Synthesized
 
 
 def replication_group(stage: Synthesized) -> dict:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synthesized, synthesize
+from tests.stacks.conftest import Synthesized, synthesize
 
 Templates = dict[str, dict[str, Any]]
 

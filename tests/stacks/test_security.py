@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from tests.infra.conftest import PARTS, Synthesized
+from tests.stacks.conftest import PARTS, Synthesized
 
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
 

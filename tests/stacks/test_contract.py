@@ -16,7 +16,7 @@ from contract import metrics, settings
 from contract.settings import BoolSetting, ChoiceSetting, FloatSetting, IntSetting
 from stacks.config import RelaySettings, StageConfigError, validate
 from stacks.config.relay_contract import RELAY_VARIABLES
-from tests.infra.conftest import Synthesized, load
+from tests.stacks.conftest import Synthesized, load
 
 PUBLISHED = {m.name: m for m in metrics.EMF_METRICS}
 # Set for Python itself in the image, not read by the relay.

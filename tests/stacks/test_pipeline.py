@@ -11,9 +11,9 @@ import pytest
 
 from stacks.assembly import check_one_architecture
 from stacks.config import StageConfigError
-from stacks.pipeline_config import GateSettings, load_pipeline_settings
-from stacks.pipeline_steps import BUILD_IMAGE, gate_command
-from tests.infra.conftest import Synthesized, load, shipped_settings, stack_templates
+from stacks.config.pipeline import GateSettings, load_pipeline_settings
+from stacks.pipeline.steps import BUILD_IMAGE, gate_command
+from tests.stacks.conftest import Synthesized, load, shipped_settings, stack_templates
 
 # What every CodeBuild step may do in its own account: write its logs and test reports,
 # read (and for synth/source, write) the artifact bucket, use the artifact key.

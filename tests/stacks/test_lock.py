@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.infra.conftest import REPO_ROOT
-from tests.infra.test_dockerfile import arguments
+from tests.stacks.conftest import REPO_ROOT
+from tests.stacks.test_dockerfile import arguments
 
 LOCK = REPO_ROOT / "requirements.lock"
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", re.MULTILINE)

@@ -1,5 +1,5 @@
 """cdk-nag and checkov findings on what CDK Pipelines generates, each acknowledged with
-its reason (the pipeline itself: stacks/pipeline.py)."""
+its reason (the pipeline itself: stacks/pipeline/stack.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from aws_cdk import CfnElement, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 
 from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
-from stacks.pipeline_config import PipelineSettings
-from stacks.pipeline_steps import BUILD_IMAGE
+from stacks.config.pipeline import PipelineSettings
+from stacks.pipeline.steps import BUILD_IMAGE
 
 # CDK Pipelines' grants on its artifact bucket and key, and why each wildcard is needed.
 _ARTIFACT_OBJECTS = "on this pipeline's artifact bucket only: "

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from stacks.config import STAGES, StageConfigError, load_stage_config
-from stacks.settings_file import read_settings_file
-from stacks.sign_in_settings import SignInSettings, sign_in_problems
-from tests.infra.conftest import SIGN_IN_TABLES, Synthesized, settings_with
-from tests.infra.test_nag import acknowledged, reviewed
-from tests.infra.test_service import environment, one
+from stacks.config.settings_file import read_settings_file
+from stacks.config.sign_in import SignInSettings, sign_in_problems
+from tests.stacks.conftest import SIGN_IN_TABLES, Synthesized, settings_with
+from tests.stacks.test_nag import acknowledged, reviewed
+from tests.stacks.test_service import environment, one
 
 DOMAIN = "staging.chat.example.com"
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"

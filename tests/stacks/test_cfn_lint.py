@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.infra.conftest import REPO_ROOT, Synthesized
+from tests.stacks.conftest import REPO_ROOT, Synthesized
 
 CONFIG = REPO_ROOT / ".cfnlintrc.yaml"
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from stacks.loadgen import CONTAINER_NAME, OPEN_FILES_LIMIT, RESULTS_PREFIX
-from tests.infra.conftest import Synthesized
+from tests.stacks.conftest import Synthesized
 
 
 def one(stage: Synthesized, resource_type: str) -> tuple[str, dict[str, Any]]:

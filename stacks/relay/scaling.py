@@ -7,7 +7,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_ecs as ecs
 
 from stacks.config import RelaySettings
-from stacks.relay_metrics import connections_metric
+from stacks.relay.metrics import connections_metric
 
 
 def capacity_provider_strategies(relay: RelaySettings) -> list[ecs.CapacityProviderStrategy]:

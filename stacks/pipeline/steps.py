@@ -10,7 +10,7 @@ import shlex
 
 from aws_cdk import aws_codebuild as codebuild
 
-from stacks.pipeline_config import GateSettings
+from stacks.config.pipeline import GateSettings
 
 # Debian, like the relay image and a developer's machine: `make test` installs
 # redis-server and chromium with apt-get (Ubuntu's chromium is a snap stub). ECR Public's

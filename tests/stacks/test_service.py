@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from stacks.config import DRAIN_MARGIN_SECONDS
-from tests.infra.conftest import Synthesized, load
+from tests.stacks.conftest import Synthesized, load
 
 # The relay's environment contract (service/config.py reads these).
 RELAY_SETTINGS = {
@@ -420,7 +420,7 @@ def test_capacity_providers(stage: Synthesized) -> None:
 
 
 def test_a_spot_share_splits_the_strategy() -> None:
-    from stacks.relay_scaling import capacity_provider_strategies
+    from stacks.relay.scaling import capacity_provider_strategies
 
     relay = load("prod").relay
     split = dataclasses.replace(relay, cpu_architecture="x86_64", spot_percent=30, on_demand_base=3)

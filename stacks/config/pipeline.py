@@ -6,8 +6,8 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from stacks.config import StageConfigError
-from stacks.settings_file import SettingsFile, apply_table
+from stacks.config.model import StageConfigError
+from stacks.config.settings_file import SettingsFile, apply_table
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")

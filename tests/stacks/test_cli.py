@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import PARTS, REPO_ROOT, Synthesized, stack_templates
-from tests.infra.test_snapshots import normalized
+from tests.stacks.conftest import PARTS, REPO_ROOT, Synthesized, stack_templates
+from tests.stacks.test_snapshots import normalized
 
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from stacks.compliance import NAG_PLUGINS
-from tests.infra.conftest import Synthesized
+from tests.stacks.conftest import Synthesized
 
 # (construct path below the stage prefix, rule): the reviewed acknowledgements. A new one
 # must be added here, which puts it in front of a reviewer.

@@ -13,8 +13,8 @@ import pytest
 from contract import settings
 from stacks.config import STAGES, RelaySettings, StageConfigError, load_stage_config, validate
 from stacks.config.relay_contract import ALL_RELAY_VARIABLES, RELAY_VARIABLES_UNLESS_DEFAULT
-from stacks.settings_file import read_settings_file
-from tests.infra.conftest import SHIPPED_SETTINGS, Synthesized, load, synthesize
+from stacks.config.settings_file import read_settings_file
+from tests.stacks.conftest import SHIPPED_SETTINGS, Synthesized, load, synthesize
 
 VARIABLE = settings.REDIS_PUBLISH_FORMAT.name
 

@@ -14,8 +14,8 @@ import pytest
 from stacks.cache import cache_node_ids
 from stacks.config import StageConfigError
 from stacks.monitoring import alarm_node_groups
-from tests.infra.conftest import CLUSTER_CONTEXT, Synthesized, load, synthesize
-from tests.infra.test_nag import acknowledged, reviewed
+from tests.stacks.conftest import CLUSTER_CONTEXT, Synthesized, load, synthesize
+from tests.stacks.test_nag import acknowledged, reviewed
 
 CLUSTER_NODES = [
     f"chat-relay-prod-{shard:04d}-{node:03d}" for shard in (1, 2, 3) for node in (1, 2, 3)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import REPO_ROOT, Synthesized
+from tests.stacks.conftest import REPO_ROOT, Synthesized
 
 CHECKOV = Path(sys.executable).parent.parent / "checkov" / "bin" / "checkov"
 
@@ -27,7 +27,7 @@ REVIEWED_SKIPS = {
     ("dev", "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
 }
 # The pipeline's artifact bucket and the asset role CDK Pipelines generates (reasons in
-# stacks/pipeline.py).
+# stacks/pipeline/stack.py).
 REVIEWED_SKIPS |= {
     ("pipeline", "AWS::S3::Bucket.PipelineArtifactsBucket", "CKV_AWS_18"),
     ("pipeline", "AWS::S3::Bucket.PipelineArtifactsBucket", "CKV_AWS_21"),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import REPO_ROOT, Synthesized
+from tests.stacks.conftest import REPO_ROOT, Synthesized
 
 DOCKERFILE = REPO_ROOT / "service" / "Dockerfile"
 CONTAINER_PORT = "8000"
@@ -80,7 +80,7 @@ def test_runs_as_a_numeric_non_root_user() -> None:
     uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) >= 1000 and gid.isdigit()
     # The task definition runs the same uid:gid.
-    from stacks.relay_task import RELAY_USER
+    from stacks.relay.task import RELAY_USER
 
     assert user == RELAY_USER
 

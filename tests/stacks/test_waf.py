@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from stacks.waf import MANAGED_RULE_GROUPS
-from tests.infra.conftest import SHIPPED_SETTINGS, Synthesized, synthesize
+from tests.stacks.conftest import SHIPPED_SETTINGS, Synthesized, synthesize
 from tests.support.waf_model import Request, WebAclModel
 
 LOAD_GENERATOR = "203.0.113.7"

@@ -22,8 +22,8 @@ from stacks.config import (
     load_stage_config,
     validate,
 )
-from stacks.settings_file import SettingsFileError, read_settings_file
-from tests.infra.conftest import REPO_ROOT, load, shipped_settings
+from stacks.config.settings_file import SettingsFileError, read_settings_file
+from tests.stacks.conftest import REPO_ROOT, load, shipped_settings
 
 TEST_CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"

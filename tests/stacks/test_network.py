@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized
+from tests.stacks.conftest import Synthesized
 
 
 def group_id(stage: Synthesized, name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.conftest import Synthesized, load
+from tests.stacks.conftest import Synthesized, load
 
 # metric name -> where it comes from; the list, one alarm each.
 ALARMED_METRICS = {
