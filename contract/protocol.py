@@ -8,7 +8,7 @@ them with these values.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal, get_args
 
 WEBSOCKET_PATH: Final = "/ws"
 HEALTH_PATH: Final = "/healthz"  # liveness
@@ -25,6 +25,7 @@ MAX_TEXT_CHARS: Final = 2000  # a `send`'s text after trimming
 MAX_REF_CHARS: Final = 64  # a `send`'s ref, echoed in the `ack`
 MAX_NAME_CHARS: Final = 40  # a `join`'s chosen display name
 TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{16,128}"  # resume tokens, as the relay issues them
+TOKEN: Final = re.compile(TOKEN_PATTERN)  # use with ``fullmatch``
 
 # Close codes (RFC 6455 plus the relay's documented uses).
 CLOSE_NORMAL: Final = 1000
@@ -35,8 +36,9 @@ CLOSE_PING_TIMEOUT: Final = 1011  # no pong within PING_TIMEOUT
 CLOSE_RESTARTING: Final = 1012  # draining: reconnect with jittered backoff and resume
 CLOSE_TRY_AGAIN: Final = 1013  # slow consumer, connection cap, storage down at join
 
-# `error` frame codes (docs/protocol.md, Error codes).
-ERROR_CODES: Final = (
+# `error` frame codes (docs/protocol.md, Error codes). A type, so that mypy refuses a code
+# the relay would send without it being declared here.
+ErrorCode = Literal[
     "bad_frame",
     "not_joined",
     "bad_room",
@@ -47,6 +49,7 @@ ERROR_CODES: Final = (
     "already_joined",
     "history_full",
     "unavailable",
-)
+]
+ERROR_CODES: Final[tuple[ErrorCode, ...]] = get_args(ErrorCode)
 # Errors after which the same `send` (same ref) is retried: nothing was stored.
-RETRYABLE_ERRORS: Final = ("unavailable", "rate_limited")
+RETRYABLE_ERRORS: Final[tuple[ErrorCode, ...]] = ("unavailable", "rate_limited")

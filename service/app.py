@@ -19,7 +19,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from . import protocol
+from contract.protocol import (
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN,
+    HEALTH_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    WEBSOCKET_PATH,
+)
+
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -66,11 +74,11 @@ class Relay:
         if not origin_allowed(websocket.headers, settings.allowed_origins):
             self.metrics.refuse("origin")
             log.info("refused a WebSocket", extra={"origin": websocket.headers.get("origin")})
-            await websocket.close(protocol.CLOSE_POLICY)  # before accept: HTTP 403
+            await websocket.close(CLOSE_POLICY)  # before accept: HTTP 403
             return
         if self.draining or len(self.hub.connections) >= settings.max_connections:
             self.metrics.refuse("draining" if self.draining else "capacity")
-            await websocket.close(protocol.CLOSE_TRY_AGAIN)
+            await websocket.close(CLOSE_TRY_AGAIN)
             return
         signed_in = await self._signed_in(websocket)
         if self.verifier is not None and signed_in is None:
@@ -202,7 +210,7 @@ class RelayApp:
         self.state = http.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == "/ws":
+        if scope["type"] == "websocket" and scope["path"] == WEBSOCKET_PATH:
             scope[PROTOCOL_SCOPE_KEY] = getattr(send, "__self__", None)
             await self.relay.websocket_endpoint(WebSocket(scope, receive, send))
             return
@@ -215,9 +223,9 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
     routes = [
         Route(SESSION_PATH, sign_in.session),
         Route(LOGOUT_PATH, sign_in.logout),
-        Route("/healthz", relay.healthz),
-        Route("/readyz", relay.readyz),
-        *([Route("/metrics", relay.metrics_endpoint)] if settings.metrics_endpoint else []),
+        Route(HEALTH_PATH, relay.healthz),
+        Route(READY_PATH, relay.readyz),
+        *([Route(METRICS_PATH, relay.metrics_endpoint)] if settings.metrics_endpoint else []),
         Route("/avatars/{member_id}.svg", relay.avatar),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]

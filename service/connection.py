@@ -19,7 +19,8 @@ import itertools
 
 from starlette.websockets import WebSocket
 
-from . import protocol
+from contract.protocol import CLOSE_TRY_AGAIN
+
 from .metrics import RelayMetrics
 from .transport import encode_text_frame, transport_of
 
@@ -106,7 +107,7 @@ class ClientConnection:
             self._closing = True
             return
         if transport.get_write_buffer_size() > self._buffer_limit:
-            self.close_soon(protocol.CLOSE_TRY_AGAIN, SLOW_CONSUMER_REASON)
+            self.close_soon(CLOSE_TRY_AGAIN, SLOW_CONSUMER_REASON)
             return
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 

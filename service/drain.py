@@ -25,7 +25,8 @@ from typing import Protocol
 
 import uvicorn
 
-from . import protocol
+from contract.protocol import CLOSE_RESTARTING
+
 from .config import Settings
 from .hub import Hub
 
@@ -69,9 +70,7 @@ async def close_spread(relay: Relay, window: float) -> None:
     for index, batch in enumerate(batches):
         # Not awaited here: a client slow to answer its close must not hold back the next
         # batch and then release several at once.
-        closing += [
-            loop.create_task(c.close(protocol.CLOSE_RESTARTING, "server restarting")) for c in batch
-        ]
+        closing += [loop.create_task(c.close(CLOSE_RESTARTING, "server restarting")) for c in batch]
         progress.sent(len(batch), loop.time())
         await asyncio.sleep(max(0.0, started + (index + 1) * pause - loop.time()))
     progress.flush(loop.time())

@@ -9,11 +9,13 @@ import os
 import sys
 import urllib.request
 
+from contract.protocol import HEALTH_PATH
+
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=3) as response:
             return 0 if response.status == 200 else 1
     except OSError as exc:
         print(f"healthcheck failed: {exc}", file=sys.stderr)

@@ -31,8 +31,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from contract.protocol import MAX_NAME_CHARS
+
 from .members import Member, signed_in_member
-from .protocol import MAX_NAME_CHARS, ProtocolError, clean_display_name
+from .protocol import ProtocolError, clean_display_name
 
 HEADER = "x-amzn-oidc-data"
 ALGORITHM = "ES256"

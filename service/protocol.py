@@ -16,30 +16,28 @@ from typing import Any
 
 import orjson
 
-DEFAULT_ROOM = "lobby"
-MAX_TEXT_CHARS = 2000
-MAX_REF_CHARS = 64
-MAX_NAME_CHARS = 40
-ROOM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+from contract.protocol import (
+    DEFAULT_ROOM,
+    MAX_NAME_CHARS,
+    MAX_REF_CHARS,
+    MAX_TEXT_CHARS,
+    ROOM_NAME,
+    TOKEN,
+    ErrorCode,
+)
+
+# The limits, patterns and codes are contract.protocol's; this module reads and writes frames.
 # Message ids are exactly what Redis accepts as a stream id: two parts of 1-20 ASCII digits
 # (not Arabic-Indic or fullwidth ones), each an unsigned 64-bit integer (parse_message_id).
 MAX_ID_DIGITS = 20
 MAX_ID_PART = 2**64 - 1
 MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
-
-# Close codes (RFC 6455 plus the relay's documented uses).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008  # bad origin, join timeout, repeated abuse
-CLOSE_TOO_BIG = 1009  # frame over MAX_FRAME_BYTES (sent by the WebSocket layer)
-CLOSE_RESTARTING = 1012  # draining on shutdown: reconnect with jittered backoff
-CLOSE_TRY_AGAIN = 1013  # slow consumer or connection cap: reconnect later and resume
 
 
 class ProtocolError(Exception):
     """Bad input from a client; becomes an ``error`` frame, the connection stays open."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: ErrorCode, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
@@ -155,13 +153,13 @@ def _parse_join(obj: dict[str, Any]) -> Join:
     room = _optional_str(obj, "room")
     if room is None:
         room = DEFAULT_ROOM
-    elif not ROOM_PATTERN.fullmatch(room):
+    elif not ROOM_NAME.fullmatch(room):
         raise ProtocolError(
             "bad_room",
             "room must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
         )
     token = _optional_str(obj, "token")
-    if token is not None and not TOKEN_PATTERN.fullmatch(token):
+    if token is not None and not TOKEN.fullmatch(token):
         raise ProtocolError("bad_frame", '"token" must be the token a welcome frame gave')
     since = _optional_str(obj, "since")
     if since is not None:
@@ -252,7 +250,7 @@ def ack(ref: str | None, message_id: str) -> str:
     return _dumps({"type": "ack", "ref": ref, "id": message_id})
 
 
-def error(code: str, detail: str) -> str:
+def error(code: ErrorCode, detail: str) -> str:
     return _dumps({"type": "error", "code": code, "detail": detail})
 
 

@@ -15,6 +15,8 @@ import time
 
 from starlette.websockets import WebSocket
 
+from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
+
 from . import protocol
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
 from .config import Settings
@@ -88,7 +90,7 @@ class Session:
                 extra={"conn": connection.id, "error": str(exc)},
             )
             self.connection.send_text(protocol.error("unavailable", "chat storage unreachable"))
-            await self.connection.close(protocol.CLOSE_TRY_AGAIN, "storage unreachable; retry")
+            await self.connection.close(CLOSE_TRY_AGAIN, "storage unreachable; retry")
         finally:
             await self._cleanup()
 
@@ -119,7 +121,7 @@ class Session:
         self.metrics.rate_limited += 1
         if self.strikes > ABUSE_STRIKES_PER_BURST * self.settings.rate_burst:
             log.warning("closing a client over the rate limit", extra={"conn": self.connection.id})
-            raise _Disconnected(protocol.CLOSE_POLICY, "rate limit exceeded repeatedly")
+            raise _Disconnected(CLOSE_POLICY, "rate limit exceeded repeatedly")
         now = time.monotonic()
         if now - self.last_rate_notice >= RATE_LIMITED_NOTICE_INTERVAL:
             self.last_rate_notice = now
@@ -152,9 +154,7 @@ class Session:
             try:
                 frame = await self._next_frame(deadline)
             except TimeoutError:
-                await self.connection.close(
-                    protocol.CLOSE_POLICY, "no join within the join timeout"
-                )
+                await self.connection.close(CLOSE_POLICY, "no join within the join timeout")
                 return None
             if isinstance(frame, Join):
                 return frame

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
+from contract.protocol import ERROR_CODES
 from harness.client import ChatClient
 from harness.relay import RelayProcess
 from loadtest.wire import encode_frame
@@ -22,10 +23,6 @@ from tests.support.figures import report
 KNOWN_TYPES = {
     "welcome", "member_history", "message_history", "messages", "member_add",
     "member_delete", "ack", "error", "pong", "resync",
-}  # fmt: skip
-ERROR_CODES = {
-    "bad_frame", "not_joined", "bad_room", "empty_text", "too_long", "rate_limited",
-    "already_joined", "unavailable", "history_full",
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN, HEALTH_PATH, READY_PATH
 from harness.client import ChatClient
 from harness.relay import RelayProcess
 
@@ -200,7 +201,7 @@ async def test_oversized_frame_closes_1009_and_neighbours_carry_on(relay: RelayP
 async def test_no_join_within_timeout_closes_1008() -> None:
     with RelayProcess(env={"JOIN_TIMEOUT": "0.5"}) as relay:
         async with await ChatClient.connect(relay.ws) as client:
-            assert await client.closed_with(timeout=5) == 1008
+            assert await client.closed_with(timeout=5) == CLOSE_POLICY
 
 
 async def test_rate_limit() -> None:
@@ -222,7 +223,7 @@ async def test_sustained_abuse_closes_1008() -> None:
             with contextlib.suppress(ConnectionClosed):
                 for _ in range(200):
                     await client.send({"type": "ping"})
-            assert await client.closed_with() == 1008
+            assert await client.closed_with() == CLOSE_POLICY
 
 
 async def test_foreign_origin_is_refused(relay: RelayProcess) -> None:
@@ -279,12 +280,12 @@ async def test_slow_consumer_is_closed_and_others_keep_receiving() -> None:
             await asyncio.wait_for(asyncio.gather(*readers), 60)
             assert counts == [total, total]
         # Reading now drains what the kernel held; the close frame comes after it.
-        assert await slow.closed_with(timeout=30) == 1013
+        assert await slow.closed_with(timeout=30) == CLOSE_TRY_AGAIN
 
 
 def test_health_readiness_avatar_and_page(relay: RelayProcess) -> None:
-    assert http_get(f"{relay.http}/healthz")[0] == 200
-    status, body, _ = http_get(f"{relay.http}/readyz")
+    assert http_get(f"{relay.http}{HEALTH_PATH}")[0] == 200
+    status, body, _ = http_get(f"{relay.http}{READY_PATH}")
     assert status == 200 and orjson.loads(body)["broker"] == "memory"
     status, body, content_type = http_get(f"{relay.http}/avatars/0123456789abcdef.svg")
     assert status == 200 and content_type.startswith("image/svg+xml") and b"<svg" in body
