@@ -25,8 +25,9 @@ from .broker import (
     History,
     HistoryGap,
     MemberJoined,
+    Notice,
     Publication,
-    Published,
+    PublishOptions,
 )
 from .connection import ClientConnection, WriteCoalescer
 from .members import Member
@@ -101,6 +102,8 @@ class Hub:
             frame = protocol.member_add(event.member_json)
         elif isinstance(event, HistoryGap):
             frame = protocol.resync(event.after)
+        elif isinstance(event, Notice):
+            frame = event.frame
         else:
             frame = protocol.member_delete(event.member_id)
         data = encode_text_frame(frame)  # once per process, whatever the audience
@@ -160,12 +163,16 @@ class Hub:
         self.metrics.joins += 1
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
-        """Store and fan out one message; raises BrokerUnavailable or HistoryFull."""
-        published = await self._broker.publish_message(room, member, text, ref)
+    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+        """Store and fan out one message and answer its id; raises BrokerUnavailable or
+        HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
+        body = protocol.message_body(member.id, member.username, member.avatar, text)
+        key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
+        published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
         if not published.duplicate:
             self.metrics.messages_in += 1
-        return published
+        assert published.message_id is not None  # a publish with history has an id
+        return published.message_id
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""
