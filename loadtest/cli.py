@@ -1,7 +1,6 @@
-"""Command line: parse and check arguments, run, print, write files, apply the CI gates.
-
-`python -m loadtest URL...` runs a plan (or, with --shard K/N, one shard of it);
-`python -m loadtest merge FILE...` merges the shards' JSON files into one report.
+"""`python -m loadtest URL...`: parse and check arguments, run, print, write files, apply the
+CI gates. Runs a plan (or, with --shard K/N, one shard of it); `__main__.py` dispatches here
+and to the other subcommands (`merge`, `aws`), which reuse this parser and plan check.
 
 Exit status: 0 all gates passed, 1 a gate failed, 2 bad arguments or unreachable URL,
 3 the run itself failed (a worker died), 130 interrupted.
@@ -51,9 +50,7 @@ from loadtest.worker import tls_context
 RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")  # goes into room names and message stamps
 MIN_MESSAGE_SIZE = 64  # room for the stamp: run id, sender, seq, nanoseconds
 MAX_START_AHEAD_S = 24 * 3600.0  # further ahead is a typo, not a plan
-MERGE_COMMAND = "merge"
 PROTOCOLS = ("v1", "socketio")
-AWS_COMMAND = "aws"  # needs boto3 (loadtest/requirements.txt)
 
 
 def build_parser() -> OneLineParser:
@@ -270,19 +267,6 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     if not ROOM_NAME.fullmatch(longest_room):
         raise UsageError(f"room name {longest_room!r} is not valid: lowercase, digits, - and _")
     return plan
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == MERGE_COMMAND:
-        from loadtest.merge_command import merge_main
-
-        return merge_main(argv[1:])
-    if argv and argv[0] == AWS_COMMAND:
-        from loadtest.aws.command import aws_main
-
-        return aws_main(argv[1:])
-    return run_main(argv)
 
 
 def run_main(argv: list[str]) -> int:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 
 from contract.protocol import READY_PATH
-from loadtest.cli import relay_url
+from loadtest.arguments import relay_url
 
 STEP_TIMEOUT_S = 10.0
 

@@ -6,28 +6,14 @@ whatever the load is exact: nothing lost, nothing duplicated, the files written.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from harness.paths import REPO
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
-
-SHORT = ["--duration=3s", "--warm-up=1s", "--ramp-up=1s", "--drain=2s", "--progress-every=1s"]
-
-
-def run_loadtest(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtest", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support.loadtest_runs import SHORT, run_loadtest
 
 
 def test_single_relay_run_delivers_everything_and_writes_its_files(
