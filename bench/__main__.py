@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         orjson.dumps(environment, option=orjson.OPT_INDENT_2)
     )
     timing = QUICK if args.quick else FULL
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     failed = None
     with Cluster() as cluster:
         for name in chosen:

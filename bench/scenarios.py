@@ -9,9 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -99,7 +100,7 @@ def run_loadtest(
     name: str,
     results: Path,
     on_progress: Callable[[str], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Run the tool as an operator would; return its JSON report."""
     json_path, plot_path = results / f"{name}.json", results / f"{name}.png"
     command = [
@@ -142,7 +143,8 @@ def run_loadtest(
     print(stdout, end="", flush=True)
     if process.returncode not in (0, 1):
         raise BenchError(f"{name}: loadtest exited {process.returncode}: {''.join(stderr_lines)}")
-    return orjson.loads(json_path.read_bytes())
+    report: dict[str, Any] = orjson.loads(json_path.read_bytes())  # our own JSON object
+    return report
 
 
 def shape(clients: int, rooms: int, senders: int, rate: float, timing: Timing) -> list[str]:
@@ -157,20 +159,20 @@ def shape(clients: int, rooms: int, senders: int, rate: float, timing: Timing) -
     ]
 
 
-def scenario_a(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_a(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, shape(100, 1, 10, 2, timing), "A", results)
 
 
-def scenario_b(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_b(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, shape(200, 1, 20, 5, timing), "B", results)
 
 
-def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     """B's shape at rising rates until p99 passes 250 ms or a message is lost."""
     steps = []
-    best: dict | None = None
+    best: dict[str, Any] | None = None
     for rate in C_RATES:
         urls = cluster.start_relays()
         step_timing = Timing(timing.step, timing.warm_up, timing.ramp_up, timing.step, timing.hold)
@@ -200,7 +202,7 @@ def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return summary
 
 
-def scenario_d(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_d(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     """1000 clients at once, nobody sends: join time, then relay memory per idle connection."""
     clients = 1000
     urls = cluster.start_relays()
@@ -255,7 +257,7 @@ def scenario_d(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return report
 
 
-def scenario_e(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_e(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, [*shape(1000, 100, 100, 2, timing), "--workers=2"], "E", results)
 
@@ -264,9 +266,9 @@ def run_e_on(
     cluster: Cluster,
     timing: Timing,
     results: Path,
-    shards: list[RedisServer],
+    shards: Sequence[RedisServer],
     redis_cluster: LocalCluster | None,
-) -> dict:
+) -> dict[str, Any]:
     """E's shape against relays on `shards` (one standalone server, or the cluster's
     primaries); returns the loadtest report with a "redis" section per shard."""
     count = len(shards)
@@ -314,7 +316,7 @@ def run_e_on(
     return report
 
 
-def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     """E on the bench's standalone redis-server, then on a 3-primary local Redis Cluster."""
     environment = describe(REPO)
     redis_cluster = LocalCluster(primaries=3, replicas=0)
@@ -335,7 +337,7 @@ def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return summary
 
 
-SCENARIOS: dict[str, Callable[[Cluster, Timing, Path], dict]] = {
+SCENARIOS: dict[str, Callable[[Cluster, Timing, Path], dict[str, Any]]] = {
     "A": scenario_a,
     "B": scenario_b,
     "C": scenario_c,

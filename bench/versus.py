@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -70,7 +71,7 @@ def fan_out_args(shape: FanOut, contender: Contender, timing: VersusTiming) -> l
     ]
 
 
-def fan_out_figures(report: dict) -> dict:
+def fan_out_figures(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "p99_ms": report["latency_ms"].get("p99"),
         "p50_ms": report["latency_ms"].get("p50"),
@@ -82,7 +83,7 @@ def fan_out_figures(report: dict) -> dict:
     }
 
 
-def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path) -> dict:
+def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path) -> dict[str, Any]:
     """1000 clients connect at once, nobody sends: time until all joined, and the servers'
     RSS per connection over the storm's last 2 s (what the storm leaves behind)."""
     before = servers.rss()
@@ -133,15 +134,17 @@ def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path)
     }
 
 
-def median_of(runs: list[dict], key: str) -> float | None:
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
     values = [run[key] for run in runs if run.get(key) is not None]
     return statistics.median(values) if len(values) == len(runs) and values else None
 
 
-def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dict]]:
+def summarise(
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Medians per scenario and contender; a figure some run lacks (a storm that did not
     finish joining) has no median, and the table says so."""
-    medians: dict[str, dict[str, dict]] = {}
+    medians: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario, by_contender in runs.items():
         medians[scenario] = {}
         for key, contender_runs in by_contender.items():
@@ -159,7 +162,9 @@ def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dic
     return medians
 
 
-def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int = ROUNDS) -> dict:
+def scenario_versus(
+    cluster: Cluster, timing: Timing, results: Path, rounds: int = ROUNDS
+) -> dict[str, Any]:
     """Relay, Socket.IO 4 + redis-adapter and the original sample through B, C and D."""
     check_node_peers()
     cluster.stop_relays()
@@ -168,10 +173,10 @@ def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int
     out = results / VERSUS
     out.mkdir(parents=True, exist_ok=True)
     environment = describe(REPO)
-    runs: dict[str, dict[str, list[dict]]] = {
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {c.key: [] for c in CONTENDERS} for name in (*[s.key for s in FAN_OUTS], "D")
     }
-    load_averages: list[dict] = []
+    load_averages: list[dict[str, Any]] = []
     for round_index in range(rounds):
         shift = round_index % len(CONTENDERS)
         order = CONTENDERS[shift:] + CONTENDERS[:shift]
@@ -202,10 +207,10 @@ def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int
 
 def scenario_runs(
     contender: Contender, timing: VersusTiming, out: Path, round_index: int
-) -> list[tuple[str, Callable[[ContenderServers], dict]]]:
+) -> list[tuple[str, Callable[[ContenderServers], dict[str, Any]]]]:
     """(scenario, run on fresh servers) for one contender in one round."""
 
-    def fan_out(shape: FanOut) -> Callable[[ContenderServers], dict]:
+    def fan_out(shape: FanOut) -> Callable[[ContenderServers], dict[str, Any]]:
         name = f"{shape.key}-{contender.key}-{round_index + 1}"
         args = fan_out_args(shape, contender, timing)
         return lambda servers: fan_out_figures(run_loadtest(servers.urls, args, name, out))
@@ -216,6 +221,6 @@ def scenario_runs(
     ]
 
 
-def load_average() -> dict:
+def load_average() -> dict[str, Any]:
     one, five, fifteen = os.getloadavg()
     return {"load_average": [round(one, 2), round(five, 2), round(fifteen, 2)]}

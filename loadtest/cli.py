@@ -192,9 +192,10 @@ def run_id_from_args(args: argparse.Namespace) -> str | None:
     """The given --run-id; else one derived from --start-at (the same on every shard);
     else None (a fresh random id)."""
     if args.run_id is not None:
-        if not RUN_ID.match(args.run_id):
+        run_id: str = args.run_id
+        if not RUN_ID.match(run_id):
             raise UsageError("--run-id takes 1 to 16 lowercase letters and digits")
-        return args.run_id
+        return run_id
     if args.start_at is not None:
         return hashlib.sha256(str(args.start_at).encode()).hexdigest()[:6]
     return None

@@ -25,7 +25,7 @@ class Fleet:
         self.generators = generators
         self.run_id = run_id
         self.tasks: dict[str, int] = {}  # task ARN -> shard
-        self.stopped: dict[int, dict] = {}  # shard -> describe-tasks entry once STOPPED
+        self.stopped: dict[int, dict[str, Any]] = {}  # shard -> describe-tasks entry once STOPPED
 
     def start(self, commands: dict[int, list[str]]) -> None:
         g = self.generators
@@ -136,9 +136,9 @@ class Fleet:
         return paths
 
 
-def stopped_reason(task: dict | None) -> str:
+def stopped_reason(task: dict[str, Any] | None) -> str:
     if task is None:
         return "task never seen stopped"
     codes = [c.get("exitCode") for c in task.get("containers", []) if "exitCode" in c]
-    reason = task.get("stoppedReason", "stopped")
+    reason = str(task.get("stoppedReason", "stopped"))
     return reason + (f", exit status {codes[0]}" if codes else "")
