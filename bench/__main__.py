@@ -16,7 +16,8 @@ import orjson
 from bench.environment import describe
 from bench.idle import IDLE, scenario_idle
 from bench.markdown import render, update_page
-from bench.scenarios import FULL, QUICK, SCENARIOS, BenchError, Cluster
+from bench.runs import BenchError
+from bench.scenarios import FULL, QUICK, SCENARIOS, Cluster
 from bench.versus import VERSUS, scenario_versus
 from bench.versus_page import render_versus, update_versus_page, write_versus_plot
 

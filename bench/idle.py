@@ -14,7 +14,8 @@ import orjson
 import psutil
 
 from bench.contenders import RELAY_ENV
-from bench.scenarios import JOINED, QUICK, Cluster, Timing, run_loadtest
+from bench.runs import JOINED, run_loadtest
+from bench.scenarios import QUICK, Cluster, Timing
 from harness.relay import RelayProcess
 
 IDLE = "idle"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,12 @@ import orjson
 
 from bench.contenders import CONTENDERS, Contender, ContenderServers, check_node_peers
 from bench.environment import describe
-from bench.scenarios import JOINED, QUICK, Cluster, Timing, run_loadtest
+from bench.runs import run_loadtest
+from bench.scenarios import QUICK, Cluster, Timing
+from bench.storm import STORM_CLIENTS, join_storm
 
 VERSUS = "versus"
 ROUNDS = 3
-STORM_CLIENTS = 1000
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -84,52 +83,27 @@ def fan_out_figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path) -> dict[str, Any]:
-    """1000 clients connect at once, nobody sends: time until all joined, and the servers'
-    RSS per connection over the storm's last 2 s (what the storm leaves behind)."""
-    before = servers.rss()
-    all_joined_at: list[float] = []
-    samples: list[tuple[float, int]] = []
-    stop = threading.Event()
-
-    def watch_joins(line: str) -> None:
-        match = JOINED.search(line)
-        if match and int(match.group(1)) == STORM_CLIENTS and not all_joined_at:
-            all_joined_at.append(time.monotonic())
-
-    def sample_rss() -> None:
-        while not stop.wait(0.25):
-            samples.append((time.monotonic(), servers.rss()))
-
-    sampler = threading.Thread(target=sample_rss, daemon=True)
-    sampler.start()
-    args = [
-        f"--protocol={servers.contender.protocol}",
-        f"--clients={STORM_CLIENTS}",
-        "--senders=0",
-        "--ramp-up=0",
-        "--warm-up=0",
-        "--drain=0",
-        f"--duration={timing.storm_hold}",
-        f"--join-timeout={timing.storm_hold}",  # a slow join is waited for, not retried
-        "--workers=2",
-    ]
-    try:
-        report = run_loadtest(servers.urls, args, name, out, on_progress=watch_joins)
-    finally:
-        stop.set()
-        sampler.join(timeout=5)
-    last = samples[-1][0] if samples else 0.0
-    tail = [rss for t, rss in samples if t >= last - 2.0]
-    after = int(statistics.median(tail)) if tail else before
-    joined = report["join"]["joined"]
+    """The join storm (bench/storm.py) on one contender: time until all joined, and the
+    servers' RSS per connection over the storm's last 2 s (what the storm leaves behind)."""
+    run = join_storm(
+        servers.urls,
+        servers.rss,
+        hold=timing.storm_hold,
+        name=name,
+        results=out,
+        protocol=servers.contender.protocol,
+        join_timeout=timing.storm_hold,
+    )
+    report, joined = run.report, run.joined
+    after = run.tail_rss(2.0)
     return {
         "all_joined_s": report["join"]["all_joined_s"],
         "joined": joined,
         "clients": STORM_CLIENTS,
         "hold_s": report["plan"]["duration"],
-        "rss_before_bytes": before,
+        "rss_before_bytes": run.rss_before,
         "rss_after_bytes": after,
-        "rss_per_connection_bytes": round((after - before) / joined) if joined else None,
+        "rss_per_connection_bytes": round((after - run.rss_before) / joined) if joined else None,
         "generator_saturated": report["generator"]["saturated"],
     }
 
