@@ -1,5 +1,5 @@
-"""Scenario D, the join storm: STORM_CLIENTS clients connect at once to one room and nobody
-sends; the servers' RSS is sampled from before the storm until the hold ends.
+"""Scenario D, the join storm: 1000 clients connect at once to one room and nobody sends;
+the servers' RSS is sampled from before the storm until the hold ends.
 
 `make bench`'s D (bench/scenarios.py: the relays, memory while the connections are held)
 and `versus`' D (bench/versus.py: every contender, what the storm leaves behind) run this
@@ -68,6 +68,7 @@ def join_storm(
     results: Path,
     protocol: str = "v1",
     join_timeout: str | None = None,
+    clients: int = STORM_CLIENTS,
 ) -> Storm:
     """Run the storm against `urls` for `hold` (a loadtest duration), sampling `rss()`."""
     before = rss()
@@ -77,7 +78,7 @@ def join_storm(
 
     def watch_joins(line: str) -> None:
         match = JOINED.search(line)
-        if match and int(match.group(1)) == STORM_CLIENTS and not all_joined_at:
+        if match and int(match.group(1)) == clients and not all_joined_at:
             all_joined_at.append(time.monotonic())
 
     def sample_rss() -> None:
@@ -88,7 +89,7 @@ def join_storm(
     sampler.start()
     args = [
         f"--protocol={protocol}",
-        f"--clients={STORM_CLIENTS}",
+        f"--clients={clients}",
         "--senders=0",
         "--ramp-up=0",
         "--warm-up=0",
