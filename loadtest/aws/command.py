@@ -26,7 +26,6 @@ from pathlib import Path
 from loadtest.arguments import OneLineParser, UsageError, check_output_paths, duration
 from loadtest.aws.fleet import STOP_GRACE_S, Fleet
 from loadtest.aws.stack import AwsRunError, Generators, find_generators
-from loadtest.cli import build_parser, plan_from_args
 from loadtest.merge import MergeError, merge_shards, read_shard
 from loadtest.output import (
     EXIT_GATE_FAILED,
@@ -37,6 +36,7 @@ from loadtest.output import (
     publish,
 )
 from loadtest.plan import NS_PER_S
+from loadtest.run_arguments import build_parser, plan_from_args
 
 PROG = "python -m loadtest aws"
 STAGES = ("dev", "staging", "prod")

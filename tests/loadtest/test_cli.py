@@ -12,7 +12,8 @@ import pytest
 from harness.paths import REPO
 from harness.ports import free_port
 from loadtest.arguments import duration, relay_url
-from loadtest.cli import build_parser, plan_from_args, run_main
+from loadtest.cli import run_main
+from loadtest.run_arguments import build_parser, plan_from_args
 
 OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
 SOON = str(int(time.time()) + 600)
