@@ -224,6 +224,11 @@ def test_the_circle_finder_sees_a_circle_through_a_lazy_import() -> None:
     assert circles(import_graph(files)) == [["loadtest.aws.command", "loadtest.cli"]]
     files[Path("loadtest/cli.py")] = "import argparse\n"
     assert circles(import_graph(files)) == []
+    # An import for annotations only still ties the two modules: counted on purpose.
+    files[Path("loadtest/cli.py")] = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .aws import command\n"
+    )
+    assert circles(import_graph(files)) == [["loadtest.aws.command", "loadtest.cli"]]
 
 
 def test_relative_and_from_imports_name_the_module_they_load() -> None:
