@@ -33,12 +33,17 @@ from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
-from .emf import EmfReporter, task_id
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn
 from .members import MEMBER_ID_BYTES, Member, MemberFactory
-from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
+from .observability.emf import EmfReporter, task_id
+from .observability.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    PrometheusExposition,
+    RelayMetrics,
+    watch_loop_lag,
+)
 from .origins import origin_allowed
 from .security_headers import SecurityHeaders
 from .session import Session

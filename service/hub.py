@@ -31,8 +31,8 @@ from .broker import (
 )
 from .connection import ClientConnection, WriteCoalescer
 from .members import Member
-from .metrics import RelayMetrics
-from .snapshot import RelaySnapshot
+from .observability.metrics import RelayMetrics
+from .observability.snapshot import RelaySnapshot
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -112,7 +112,7 @@ class Hub:
             connection.send_frame(data)
         for pending in local.joining.values():
             pending.append((data, pair))
-        # Counted per frame, never per recipient (service.metrics).
+        # Counted per frame, never per recipient (service.observability.metrics).
         metrics = self.metrics
         if pair is None:
             metrics.presence_deliveries += len(connections)

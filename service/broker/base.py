@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..members import Member
-from ..snapshot import BrokerStats
+from ..observability.snapshot import BrokerStats
 from .events import BrokerEvent
 
 

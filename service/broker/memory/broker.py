@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ... import protocol
-from ...snapshot import BrokerStats
+from ...observability.snapshot import BrokerStats
 from ..base import (
     Body,
     Broker,

@@ -3,7 +3,7 @@ over one Redis (or ElastiCache) primary, or a Redis Cluster (REDIS_CLUSTER=true)
 
 from __future__ import annotations
 
-from ...snapshot import BrokerStats
+from ...observability.snapshot import BrokerStats
 from ..base import Body, Broker, EventSink, History, HistoryPage, PublishOptions, PublishResult
 from ..events import notice
 from .clients import RedisClients
