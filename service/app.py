@@ -45,6 +45,7 @@ from .observability.metrics import (
     watch_loop_lag,
 )
 from .origins import origin_allowed
+from .part_settings import backend_settings, session_settings
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
@@ -62,7 +63,8 @@ class Relay:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
-        self.backend = backend or create_backend(settings)
+        self.backend = backend or create_backend(backend_settings(settings))
+        self.session_settings = session_settings(settings)
         self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
@@ -92,7 +94,7 @@ class Relay:
         session = Session(
             self.hub,
             self.backend.identities,
-            settings,
+            self.session_settings,
             self.member_factory,
             websocket,
             self.process_id,

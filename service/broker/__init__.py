@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..config import Settings
 from .base import (
     Backend,
     Body,
@@ -27,6 +26,7 @@ from .events import (
     Publication,
 )
 from .memory import MemoryBroker, memory_backend
+from .settings import MemoryBrokerSettings, RedisBrokerSettings
 
 __all__ = [
     "Backend",
@@ -44,23 +44,22 @@ __all__ = [
     "MemberJoined",
     "MemberLeft",
     "MemoryBroker",
+    "MemoryBrokerSettings",
     "Notice",
     "Presence",
     "Publication",
     "PublishOptions",
     "PublishResult",
+    "RedisBrokerSettings",
     "create_backend",
     "memory_backend",
 ]
 
 
-def create_backend(settings: Settings) -> Backend:
-    if settings.redis_url is None:
-        return memory_backend(
-            history_max_len=settings.history_max_len,
-            history_ttl=settings.history_ttl_days * 86400,
-            max_history_bytes=settings.memory_history_bytes,
-        )
+def create_backend(settings: MemoryBrokerSettings | RedisBrokerSettings) -> Backend:
+    """The backend the settings are for: in-process, or over Redis."""
+    if isinstance(settings, MemoryBrokerSettings):
+        return memory_backend(settings)
     from .redis import redis_backend  # imported lazily: single-server mode needs no Redis client
 
     return redis_backend(settings)

@@ -73,6 +73,18 @@ class PublishResult:
     duplicate: bool  # True when the idempotency key was seen: nothing new was published
 
 
+Position = tuple[int, int]  # a message id as an ordered pair (protocol.parse_message_id)
+
+
+def covers(since: Position, *, trimmed: Position, newest: Position, origin: Position) -> bool:
+    """The gap-proof rule of a resume, for every backend: a history holds everything after
+    ``since`` when ``since`` is not older than what trimming removed (``trimmed``), belongs
+    to the history's current incarnation (not older than its ``origin``: history lost with
+    a restart, or expired, starts anew) and is not newer than the ``newest`` id ever issued
+    (an id from the future, or from data that was lost, cannot be vouched for)."""
+    return trimmed <= since <= newest and since >= origin
+
+
 class BrokerUnavailable(Exception):
     """The shared store cannot be reached right now; the caller tells the client to retry."""
 

@@ -25,8 +25,10 @@ from service.broker import (
 )
 from service.broker.redis import RedisBroker, RedisPresence, redis_backend
 from service.broker.roster import Rosters
+from service.broker.settings import MemoryBrokerSettings
 from service.config import load_settings
 from service.members import Member
+from service.part_settings import redis_broker_settings
 from tests.support.publishing import send
 
 pytestmark = pytest.mark.anyio
@@ -72,7 +74,7 @@ class Recorder:
 @pytest.fixture(params=["memory", "redis", "cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
-        instance = memory_backend(history_max_len=5)
+        instance = memory_backend(MemoryBrokerSettings(history_max_len=5))
     else:
         cluster = request.param == "cluster"
         url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
@@ -80,7 +82,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             {"REDIS_URL": url, "REDIS_CLUSTER": str(cluster), "HISTORY_SIZE": "5",
              "HISTORY_MAX_LEN": "5", "PRESENCE_TTL": "3"}
         )  # fmt: skip
-        instance = redis_backend(settings)
+        instance = redis_backend(redis_broker_settings(settings))
     yield instance
     await instance.close()
 
@@ -404,7 +406,10 @@ async def two_backends(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Ba
     cluster = request.param == "cluster"
     url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
     settings = load_settings({"REDIS_URL": url, "REDIS_CLUSTER": str(cluster)})
-    backends = (redis_backend(settings), redis_backend(settings))
+    backends = (
+        redis_backend(redis_broker_settings(settings)),
+        redis_backend(redis_broker_settings(settings)),
+    )
     yield backends
     for instance in backends:
         await instance.close()
@@ -440,7 +445,7 @@ async def test_members_follow_other_processes_presence_events(two_backends) -> N
 
 
 async def test_members_are_read_from_redis_once_per_room(redis_url: str, redis_server) -> None:
-    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    backend = redis_backend(redis_broker_settings(load_settings({"REDIS_URL": redis_url})))
     try:
         await started(backend)
         await backend.broker.subscribe("big")
@@ -460,7 +465,7 @@ async def test_members_are_read_from_redis_once_per_room(redis_url: str, redis_s
 async def test_a_resubscribe_drops_the_roster(redis_url: str, redis_server) -> None:
     """Redis restarted empty: members of processes that died meanwhile published no
     delete. The subscriber's reconnect makes the next read go to Redis again."""
-    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    backend = redis_backend(redis_broker_settings(load_settings({"REDIS_URL": redis_url})))
     presence = backend.presence
     try:
         await started(backend)
@@ -484,7 +489,7 @@ async def test_a_resubscribe_backfills_after_the_sinks_position(
 ) -> None:
     """The hub keeps the delivery position (EventSink.position); the backfill after a
     resubscribe reads from it: what was delivered is not delivered again."""
-    backend = redis_backend(load_settings({"REDIS_URL": redis_url}))
+    backend = redis_backend(redis_broker_settings(load_settings({"REDIS_URL": redis_url})))
     broker = backend.broker
     try:
         recorder = await started(backend)

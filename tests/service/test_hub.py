@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from service.broker import Backend, History, memory_backend
+from service.broker.settings import MemoryBrokerSettings
 from service.hub import Hub
 from service.members import Member
 from tests.support.publishing import send
@@ -57,7 +58,7 @@ def burst_to(connection: RecordingConnection) -> Any:
 
 @pytest.fixture
 async def hub() -> Any:
-    instance = Hub(memory_backend(history_max_len=100))
+    instance = Hub(memory_backend(MemoryBrokerSettings(history_max_len=100)))
     await instance.start()
     yield instance
     await instance.close()

@@ -10,6 +10,7 @@ from harness.client import ChatClient
 from harness.relay import RelayProcess
 from service.broker import HistoryFull, MemoryBroker
 from service.broker.memory import message_cost
+from service.broker.settings import MemoryBrokerSettings
 from service.members import Member
 from tests.support.figures import report
 from tests.support.measures import rss_mib
@@ -39,7 +40,9 @@ async def texts(broker: MemoryBroker, room: str) -> list[str]:
 
 async def test_idle_rooms_expire_after_the_history_ttl() -> None:
     clock = Clock()
-    broker = MemoryBroker(history_max_len=100, history_ttl=7 * DAY, clock=clock)
+    broker = MemoryBroker(
+        MemoryBrokerSettings(history_max_len=100, history_ttl=7 * DAY), clock=clock
+    )
     await send(broker, "quiet", ALICE, "old news")
     clock.now += 3 * DAY
     last = (await send(broker, "busy", ALICE, "kept")).message_id
@@ -56,7 +59,7 @@ async def test_idle_rooms_expire_after_the_history_ttl() -> None:
 
 async def test_reading_does_not_keep_a_room_alive() -> None:
     clock = Clock()
-    broker = MemoryBroker(history_max_len=100, history_ttl=DAY, clock=clock)
+    broker = MemoryBroker(MemoryBrokerSettings(history_max_len=100, history_ttl=DAY), clock=clock)
     await send(broker, "r", ALICE, "hello")
     for _ in range(3):
         clock.now += DAY / 2
@@ -66,7 +69,7 @@ async def test_reading_does_not_keep_a_room_alive() -> None:
 
 async def test_past_the_byte_budget_new_rooms_are_refused_and_old_rooms_roll_over() -> None:
     budget = 2**20
-    broker = MemoryBroker(history_max_len=1000, max_history_bytes=budget)
+    broker = MemoryBroker(MemoryBrokerSettings(history_max_len=1000, max_history_bytes=budget))
     rooms = await fill_rooms(broker)
     cost = message_cost((await broker.history("room0", None, 1)).messages[0])
     # Refused because one more message would not fit.
@@ -98,7 +101,8 @@ async def fill_rooms(broker: MemoryBroker) -> int:
 async def test_expiry_frees_the_budget_for_new_rooms() -> None:
     clock = Clock()
     broker = MemoryBroker(
-        history_max_len=1000, history_ttl=DAY, max_history_bytes=2**20, clock=clock
+        MemoryBrokerSettings(history_max_len=1000, history_ttl=DAY, max_history_bytes=2**20),
+        clock=clock,
     )
     await fill_rooms(broker)
     with pytest.raises(HistoryFull):

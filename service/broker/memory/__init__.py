@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from ..base import Backend
+from ..settings import MemoryBrokerSettings
 from .broker import MemoryBroker, message_cost
 from .presence import MemoryIdentityStore, MemoryPresence
 
@@ -24,11 +25,8 @@ __all__ = [
 
 
 def memory_backend(
-    history_max_len: int,
-    history_ttl: float = 7 * 86400,
-    max_history_bytes: int = 64 * 2**20,
-    clock: Callable[[], float] = time.monotonic,
+    settings: MemoryBrokerSettings, clock: Callable[[], float] = time.monotonic
 ) -> Backend:
     """The single-server backend: one process's broker, presence and identities."""
-    broker = MemoryBroker(history_max_len, history_ttl, max_history_bytes, clock)
+    broker = MemoryBroker(settings, clock)
     return Backend(broker=broker, presence=MemoryPresence(broker), identities=MemoryIdentityStore())

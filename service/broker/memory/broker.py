@@ -30,8 +30,10 @@ from ..base import (
     HistoryPage,
     PublishOptions,
     PublishResult,
+    covers,
 )
 from ..events import BrokerEvent, Publication, notice
+from ..settings import MemoryBrokerSettings
 
 # Bounds on state that clients create, so memory cannot grow without limit.
 MAX_REMEMBERED_REFS = 100_000
@@ -57,15 +59,11 @@ def message_cost(message: str) -> int:
 
 class MemoryBroker(Broker):
     def __init__(
-        self,
-        history_max_len: int,
-        history_ttl: float = 7 * 86400,
-        max_history_bytes: int = 64 * 2**20,
-        clock: Callable[[], float] = time.monotonic,
+        self, settings: MemoryBrokerSettings, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._history_max_len = history_max_len
-        self._history_ttl = history_ttl
-        self._max_history_bytes = max_history_bytes
+        self._history_max_len = settings.history_max_len
+        self._history_ttl = settings.history_ttl
+        self._max_history_bytes = settings.max_history_bytes
         self._clock = clock
         # Least recently written first, so expiry looks only at the front.
         self._histories: OrderedDict[str, _RoomHistory] = OrderedDict()
@@ -225,7 +223,7 @@ class MemoryBroker(Broker):
 
     @staticmethod
     def _covers(history: _RoomHistory, since: tuple[int, int]) -> bool:
-        """True when everything after ``since`` is still held: not trimmed, not from before
-        this process started storing, and not newer than the newest id ever stored (an id
-        the relay never issued, e.g. from the future, cannot be vouched for)."""
-        return history.max_deleted <= since <= history.last and since >= history.origin
+        """``base.covers``; the origin is the first id this process stored."""
+        return covers(
+            since, trimmed=history.max_deleted, newest=history.last, origin=history.origin
+        )

@@ -11,9 +11,9 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from ... import protocol
-from ...config import Settings
 from ...protocol import MAX_MESSAGE_ID
-from ..base import Body, History, HistoryPage, PublishOptions, PublishResult
+from ..base import Body, History, HistoryPage, PublishOptions, PublishResult, covers
+from ..settings import RedisBrokerSettings
 from .clients import RedisClients, as_str
 from .keys import channel_of, history_key, origin_key, ref_key, tombstones_key
 
@@ -29,13 +29,13 @@ class Read:
 
 
 class RedisHistory:
-    def __init__(self, clients: RedisClients, settings: Settings) -> None:
+    def __init__(self, clients: RedisClients, settings: RedisBrokerSettings) -> None:
         self._clients = clients
         self._redis = clients.commands
         self._max_len = settings.history_max_len
-        self._ttl = settings.history_ttl_days * 86400
+        self._ttl = settings.history_ttl
         self._publish_script = clients.script("publish.lua")
-        self._format = settings.redis_publish_format  # what the script publishes
+        self._format = settings.publish_format  # what the script publishes
 
     async def publish(self, room: str, body: Body, options: PublishOptions) -> PublishResult:
         key = options.idempotency_key
@@ -132,24 +132,17 @@ def _visible(entries: list[Any], deleted: set[Any]) -> Entries:
 
 
 def _covers(info: Any, origin: Any, since: str) -> bool:
-    """True when the stream still holds everything after ``since``.
-
-    ``since`` must belong to the stream's current incarnation (not older than its
-    origin: a stream lost with a Redis restart, or expired, is recreated with a new
-    origin), must not be older than what trimming removed (max-deleted-entry-id) and
-    not newer than the last id the stream generated.
-    """
+    """``base.covers`` over the stream's XINFO (max-deleted-entry-id, last-generated-id)
+    and its origin key (the first id of the stream's current incarnation)."""
     if isinstance(info, ResponseError):
         return False  # no stream: Redis lost it or it expired; we cannot prove no gap
     for result in (info, origin):
         if isinstance(result, Exception):
             raise result
-    since_pair = protocol.parse_message_id(since)
-    max_deleted = as_str(info.get("max-deleted-entry-id", "0-0"))
-    if since_pair < protocol.parse_message_id(max_deleted):
-        return False
-    # An id newer than any the stream generated (from the future, or from data Redis
-    # lost) is not one we can vouch for.
-    if since_pair > protocol.parse_message_id(as_str(info["last-generated-id"])):
-        return False
-    return origin is None or since_pair >= protocol.parse_message_id(as_str(origin))
+    parse = protocol.parse_message_id
+    return covers(
+        parse(since),
+        trimmed=parse(as_str(info.get("max-deleted-entry-id", "0-0"))),
+        newest=parse(as_str(info["last-generated-id"])),
+        origin=(0, 0) if origin is None else parse(as_str(origin)),
+    )
