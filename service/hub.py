@@ -29,6 +29,7 @@ from .broker import (
     Publication,
     PublishOptions,
 )
+from .broker.member_events import MemberEvents
 from .connection import ClientConnection, WriteCoalescer
 from .members import Member
 from .observability.metrics import RelayMetrics
@@ -67,6 +68,7 @@ class Hub:
         self.coalescer = WriteCoalescer(self.metrics)
         self._broker = backend.broker
         self._presence = backend.presence
+        self._member_events = MemberEvents(backend.broker)
         self._members: dict[ClientConnection, tuple[str, str]] = {}  # -> (room, member id)
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -154,7 +156,8 @@ class Hub:
         local = await self._attach(room, connection)
         self._members[connection] = (room, member.id)
         history = await self._broker.history(room, since, limit)
-        await self._presence.join_room(room, member, connection.id)
+        if await self._presence.join_room(room, member, connection.id):
+            await self._member_events.joined(room, member.to_json())
         members = await self._presence.members(room)
         burst(history, members)
         if local is self.rooms.get(room):
@@ -184,7 +187,8 @@ class Hub:
         room, member_id = joined
         self._detach(room, connection)
         try:
-            await self._presence.leave_room(room, member_id, connection.id)
+            if await self._presence.leave_room(room, member_id, connection.id):
+                await self._member_events.left(room, member_id)
         except BrokerUnavailable:
             # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
             log.warning(

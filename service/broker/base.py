@@ -1,8 +1,8 @@
 """The broker's three interfaces, as centrifuge divides them, and the backend bundling them.
 
 ``Broker`` fans a room's events out to every process subscribed to it and keeps its
-history; ``Presence`` records who is in a room (its joins and leaves reach subscribers
-as typed events through the broker); ``IdentityStore`` keeps resume tokens. The hub
+history; ``Presence`` records who is in a room (and only records: ``member_events``
+publishes its joins and leaves through the broker); ``IdentityStore`` keeps resume tokens. The hub
 (``service.hub``) talks only to these; ``memory`` and ``redis`` implement all three.
 Nothing here builds a client frame: the hub asks ``service.protocol`` for those.
 """
@@ -139,12 +139,14 @@ class Presence(ABC):
     """Who is in each room, across processes."""
 
     @abstractmethod
-    async def join_room(self, room: str, member: Member, connection_id: str) -> None:
-        """Record a connection; publish ``MemberJoined`` when it is the member's first."""
+    async def join_room(self, room: str, member: Member, connection_id: str) -> bool:
+        """Record a connection; True when the room must hear that the member joined: its
+        first connection, or a new one under a new name (the newest join's name wins)."""
 
     @abstractmethod
-    async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
-        """Forget a connection; publish ``MemberLeft`` when it was the member's last."""
+    async def leave_room(self, room: str, member_id: str, connection_id: str) -> bool:
+        """Forget a connection; True when it was the member's last (the room must hear it),
+        False when it was not or was already forgotten."""
 
     @abstractmethod
     async def members(self, room: str) -> dict[str, str]:

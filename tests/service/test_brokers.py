@@ -23,6 +23,7 @@ from service.broker import (
     PublishResult,
     memory_backend,
 )
+from service.broker.member_events import MemberEvents
 from service.broker.redis import RedisBroker, RedisPresence, redis_backend
 from service.broker.roster import Rosters
 from service.broker.settings import MemoryBrokerSettings
@@ -345,13 +346,43 @@ async def test_history_before_pages_back_to_the_oldest(backend: Backend) -> None
     assert unknown.messages == [] and unknown.complete
 
 
+async def join(backend: Backend, room: str, member: Member, connection_id: str) -> bool:
+    """A join as the hub makes it: presence records, member_events announces."""
+    first = await backend.presence.join_room(room, member, connection_id)
+    if first:
+        await MemberEvents(backend.broker).joined(room, member.to_json())
+    return first
+
+
+async def leave(backend: Backend, room: str, member_id: str, connection_id: str) -> bool:
+    last = await backend.presence.leave_room(room, member_id, connection_id)
+    if last:
+        await MemberEvents(backend.broker).left(room, member_id)
+    return last
+
+
+async def test_presence_only_records(backend: Backend) -> None:
+    """Presence publishes nothing itself: it says what the room must hear."""
+    recorder = await started(backend)
+    presence = backend.presence
+    await backend.broker.subscribe("r")
+    assert await presence.join_room("r", ALICE, "c1")
+    assert not await presence.join_room("r", ALICE, "c2")
+    assert not await presence.leave_room("r", ALICE.id, "c1")
+    assert await presence.leave_room("r", ALICE.id, "c2")
+    assert not await presence.leave_room("r", ALICE.id, "c2")
+    await send(backend.broker, "r", ALICE, "marker")  # everything before it has arrived
+    await recorder.wait_for(1)
+    assert [type(e) for e in recorder.events] == [Publication]
+
+
 async def test_presence_counts_connections(backend: Backend) -> None:
     recorder = await started(backend)
     presence = backend.presence
     await backend.broker.subscribe("r")
-    await presence.join_room("r", ALICE, "c1")
-    await presence.join_room("r", ALICE, "c2")
-    await presence.join_room("r", BOB, "c3")
+    await join(backend, "r", ALICE, "c1")
+    await join(backend, "r", ALICE, "c2")
+    await join(backend, "r", BOB, "c3")
     members = await presence.members("r")
     assert set(members) == {ALICE.id, BOB.id}
     assert orjson.loads(members[ALICE.id]) == {
@@ -359,10 +390,10 @@ async def test_presence_counts_connections(backend: Backend) -> None:
         "username": ALICE.username,
         "avatar": ALICE.avatar,
     }
-    await presence.leave_room("r", ALICE.id, "c1")
+    await leave(backend, "r", ALICE.id, "c1")
     assert set(await presence.members("r")) == {ALICE.id, BOB.id}
-    await presence.leave_room("r", ALICE.id, "c2")
-    await presence.leave_room("r", ALICE.id, "c2")  # twice: still one MemberLeft
+    await leave(backend, "r", ALICE.id, "c2")
+    await leave(backend, "r", ALICE.id, "c2")  # twice: still one MemberLeft
     assert set(await presence.members("r")) == {BOB.id}
     await recorder.wait_for(3)
     await asyncio.sleep(0.1)
@@ -376,16 +407,16 @@ async def test_a_new_connection_under_a_new_name_renames_the_member(backend: Bac
     recorder = await started(backend)
     presence = backend.presence
     await backend.broker.subscribe("r")
-    await presence.join_room("r", ALICE, "c1")
+    await join(backend, "r", ALICE, "c1")
     renamed = Member(id=ALICE.id, username="Ally", avatar=ALICE.avatar)
-    await presence.join_room("r", renamed, "c2")  # the same person, another tab, a new name
-    await presence.join_room("r", renamed, "c3")  # same name again: nothing to announce
+    assert await join(backend, "r", renamed, "c2")  # the same person, another tab, a new name
+    assert not await join(backend, "r", renamed, "c3")  # same name again: nothing to announce
     await recorder.wait_for(2)
     await asyncio.sleep(0.1)
     names = [orjson.loads(e.member_json)["username"] for e in recorder.of_type(MemberJoined)]
     assert names == [ALICE.username, "Ally"]
     assert orjson.loads((await presence.members("r"))[ALICE.id])["username"] == "Ally"
-    await presence.leave_room("r", ALICE.id, "c1")
+    await leave(backend, "r", ALICE.id, "c1")
     assert recorder.of_type(MemberLeft) == []
 
 
@@ -434,12 +465,12 @@ async def test_members_follow_other_processes_presence_events(two_backends) -> N
     for instance in two_backends:
         await started(instance)
         await instance.broker.subscribe("r")
-    await here.presence.join_room("r", ALICE, "c1")
+    await join(here, "r", ALICE, "c1")
     assert set(await here.presence.members("r")) == {ALICE.id}  # read once, then from events
-    await there.presence.join_room("r", BOB, "c2")
+    await join(there, "r", BOB, "c2")
     await eventually(lambda: BOB.id in (rosters(here).get("r") or {}))
     assert set(await here.presence.members("r")) == {ALICE.id, BOB.id}
-    await there.presence.leave_room("r", BOB.id, "c2")
+    await leave(there, "r", BOB.id, "c2")
     await eventually(lambda: BOB.id not in (rosters(here).get("r") or {}))
     assert set(await here.presence.members("r")) == {ALICE.id}
 

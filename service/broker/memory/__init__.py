@@ -29,4 +29,4 @@ def memory_backend(
 ) -> Backend:
     """The single-server backend: one process's broker, presence and identities."""
     broker = MemoryBroker(settings, clock)
-    return Backend(broker=broker, presence=MemoryPresence(broker), identities=MemoryIdentityStore())
+    return Backend(broker=broker, presence=MemoryPresence(), identities=MemoryIdentityStore())

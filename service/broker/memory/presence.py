@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 from ...members import Member
 from ..base import IdentityStore, Presence
-from ..events import MemberJoined, MemberLeft
-from .broker import MemoryBroker
 
 MAX_IDENTITIES = 100_000  # resume tokens kept; the least recently used go first
 
@@ -20,37 +18,37 @@ class _Presence:
 
 
 class MemoryPresence(Presence):
-    """Connections per member per room; joins and leaves go out through the broker."""
+    """Connections per member per room."""
 
-    def __init__(self, broker: MemoryBroker) -> None:
-        self._broker = broker
+    def __init__(self) -> None:
         self._presence: dict[str, dict[str, _Presence]] = {}
 
-    async def join_room(self, room: str, member: Member, connection_id: str) -> None:
+    async def join_room(self, room: str, member: Member, connection_id: str) -> bool:
         members = self._presence.setdefault(room, {})
+        member_json = member.to_json()
         entry = members.get(member.id)
         if entry is None:
-            entry = members[member.id] = _Presence(member_json=member.to_json())
+            entry = members[member.id] = _Presence(member_json=member_json)
             entry.connections.add(connection_id)
-            self._broker.emit(MemberJoined(room, member.id, entry.member_json))
-        else:
-            entry.connections.add(connection_id)
-            member_json = member.to_json()
-            if entry.member_json != member_json:  # renamed: the newest join's name wins
-                entry.member_json = member_json
-                self._broker.emit(MemberJoined(room, member.id, member_json))
+            return True
+        entry.connections.add(connection_id)
+        if entry.member_json == member_json:
+            return False
+        entry.member_json = member_json  # renamed: the newest join's name wins
+        return True
 
-    async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
+    async def leave_room(self, room: str, member_id: str, connection_id: str) -> bool:
         members = self._presence.get(room)
         entry = members.get(member_id) if members else None
         if members is None or entry is None or connection_id not in entry.connections:
-            return
+            return False
         entry.connections.discard(connection_id)
-        if not entry.connections:
-            del members[member_id]
-            if not members:
-                del self._presence[room]
-            self._broker.emit(MemberLeft(room, member_id))
+        if entry.connections:
+            return False
+        del members[member_id]
+        if not members:
+            del self._presence[room]
+        return True
 
     async def members(self, room: str) -> dict[str, str]:
         return {mid: p.member_json for mid, p in self._presence.get(room, {}).items()}

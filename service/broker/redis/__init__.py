@@ -10,6 +10,7 @@ re-homing and backfill), ``history``, ``presence``, ``identity``, and ``broker``
 from __future__ import annotations
 
 from ..base import Backend
+from ..member_events import MemberEvents
 from ..roster import Rosters
 from ..settings import RedisBrokerSettings
 from .broker import RedisBroker
@@ -29,11 +30,17 @@ def redis_backend(settings: RedisBrokerSettings) -> Backend:
     history = RedisHistory(clients, settings)
     rosters = Rosters()
     fanout = Fanout(clients, history, rosters, backfill_limit=settings.history_max_len)
+    broker = RedisBroker(clients, history, fanout)
     presence = RedisPresence(
-        clients, settings, rosters, hears=fanout.hears, served_rooms=lambda: fanout.rooms
+        clients,
+        settings,
+        rosters,
+        MemberEvents(broker),
+        hears=fanout.hears,
+        served_rooms=lambda: fanout.rooms,
     )
     return Backend(
-        broker=RedisBroker(clients, history, fanout),
+        broker=broker,
         presence=presence,
         identities=RedisIdentityStore(clients, settings),
     )

@@ -1,10 +1,11 @@
-"""The events the Lua scripts publish on a room's channel, and how a subscriber reads them.
+"""The events published on a room's channel, and how a subscriber reads them.
 
 Compact and frame-free (``service.protocol`` builds client frames, once per process):
 
 - ``m<id> <body>``: a stored message, its stream id and ``protocol.message_body``;
-- ``a<member json>``: a member joined (or rejoined under a new name);
-- ``d<member id>``: a member left.
+- ``a<member json>``: a member joined (or rejoined under a new name), and
+- ``d<member id>``: a member left: both only from relays of the previous release (member
+  events are now frames published without history, ``member_events.py``).
 
 A payload starting with ``{`` is a protocol v1 client frame: what relays before issue 17
 published, and what this release publishes with REDIS_PUBLISH_FORMAT=frame (the default,
