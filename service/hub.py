@@ -25,13 +25,15 @@ from .broker import (
     History,
     HistoryGap,
     MemberJoined,
+    Notice,
     Publication,
-    Published,
+    PublishOptions,
 )
+from .broker.member_events import MemberEvents
 from .connection import ClientConnection, WriteCoalescer
 from .members import Member
-from .metrics import RelayMetrics
-from .snapshot import RelaySnapshot
+from .observability.metrics import RelayMetrics
+from .observability.snapshot import RelaySnapshot
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -66,6 +68,7 @@ class Hub:
         self.coalescer = WriteCoalescer(self.metrics)
         self._broker = backend.broker
         self._presence = backend.presence
+        self._member_events = MemberEvents(backend.broker)
         self._members: dict[ClientConnection, tuple[str, str]] = {}  # -> (room, member id)
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -101,6 +104,8 @@ class Hub:
             frame = protocol.member_add(event.member_json)
         elif isinstance(event, HistoryGap):
             frame = protocol.resync(event.after)
+        elif isinstance(event, Notice):
+            frame = event.frame
         else:
             frame = protocol.member_delete(event.member_id)
         data = encode_text_frame(frame)  # once per process, whatever the audience
@@ -109,7 +114,7 @@ class Hub:
             connection.send_frame(data)
         for pending in local.joining.values():
             pending.append((data, pair))
-        # Counted per frame, never per recipient (service.metrics).
+        # Counted per frame, never per recipient (service.observability.metrics).
         metrics = self.metrics
         if pair is None:
             metrics.presence_deliveries += len(connections)
@@ -151,7 +156,8 @@ class Hub:
         local = await self._attach(room, connection)
         self._members[connection] = (room, member.id)
         history = await self._broker.history(room, since, limit)
-        await self._presence.join_room(room, member, connection.id)
+        if await self._presence.join_room(room, member, connection.id):
+            await self._member_events.joined(room, member.to_json())
         members = await self._presence.members(room)
         burst(history, members)
         if local is self.rooms.get(room):
@@ -160,12 +166,16 @@ class Hub:
         self.metrics.joins += 1
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
-        """Store and fan out one message; raises BrokerUnavailable or HistoryFull."""
-        published = await self._broker.publish_message(room, member, text, ref)
+    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+        """Store and fan out one message and answer its id; raises BrokerUnavailable or
+        HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
+        body = protocol.message_body(member.id, member.username, member.avatar, text)
+        key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
+        published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
         if not published.duplicate:
             self.metrics.messages_in += 1
-        return published
+        assert published.message_id is not None  # a publish with history has an id
+        return published.message_id
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""
@@ -177,7 +187,8 @@ class Hub:
         room, member_id = joined
         self._detach(room, connection)
         try:
-            await self._presence.leave_room(room, member_id, connection.id)
+            if await self._presence.leave_room(room, member_id, connection.id):
+                await self._member_events.left(room, member_id)
         except BrokerUnavailable:
             # Presence expires on its own (PRESENCE_TTL) and a live process reaps it.
             log.warning(

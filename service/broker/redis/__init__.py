@@ -9,9 +9,10 @@ re-homing and backfill), ``history``, ``presence``, ``identity``, and ``broker``
 
 from __future__ import annotations
 
-from ...config import Settings
 from ..base import Backend
+from ..member_events import MemberEvents
 from ..roster import Rosters
+from ..settings import RedisBrokerSettings
 from .broker import RedisBroker
 from .clients import RedisClients
 from .fanout import Fanout
@@ -22,18 +23,24 @@ from .presence import RedisPresence
 __all__ = ["RedisBroker", "RedisIdentityStore", "RedisPresence", "redis_backend"]
 
 
-def redis_backend(settings: Settings) -> Backend:
+def redis_backend(settings: RedisBrokerSettings) -> Backend:
     """The three parts over one set of clients; the fan-out keeps presence's rosters
     current from the room's events."""
     clients = RedisClients(settings)
     history = RedisHistory(clients, settings)
     rosters = Rosters()
     fanout = Fanout(clients, history, rosters, backfill_limit=settings.history_max_len)
+    broker = RedisBroker(clients, history, fanout)
     presence = RedisPresence(
-        clients, settings, rosters, hears=fanout.hears, served_rooms=lambda: fanout.rooms
+        clients,
+        settings,
+        rosters,
+        MemberEvents(broker),
+        hears=fanout.hears,
+        served_rooms=lambda: fanout.rooms,
     )
     return Backend(
-        broker=RedisBroker(clients, history, fanout),
+        broker=broker,
         presence=presence,
         identities=RedisIdentityStore(clients, settings),
     )

@@ -1,8 +1,9 @@
 """Presence in Redis: who is in each room across processes.
 
 Per room, a zset of connections scored by expiry, connection counts and member JSON
-per member (``keys.presence_keys``), changed only by two Lua scripts that publish the
-room's joins and leaves exactly once. Each process heartbeats its own connections and
+per member (``keys.presence_keys``), changed only by two Lua scripts that report the
+room's joins and leaves exactly once; the hub announces its own (``member_events``), this
+module the members its heartbeat reaps or re-adds. Each process heartbeats its own connections and
 reaps those of processes that stopped (crashed) in the rooms it serves. Members are
 read from Redis once per room and then kept from the room's events (``roster.py``)
 while the fan-out hears them.
@@ -18,20 +19,22 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ...config import Settings
 from ...members import Member
-from ..base import Presence
+from ..base import BrokerUnavailable, Presence
+from ..member_events import MemberEvents
 from ..roster import Rosters
-from .clients import RedisClients
-from .keys import channel_of, presence_keys
+from ..settings import RedisBrokerSettings
+from .clients import RedisClients, as_str
+from .keys import presence_keys
 
 
 class RedisPresence(Presence):
     def __init__(
         self,
         clients: RedisClients,
-        settings: Settings,
+        settings: RedisBrokerSettings,
         rosters: Rosters,
+        events: MemberEvents,
         *,
         hears: Callable[[str], bool],
         served_rooms: Callable[[], list[str]],
@@ -39,11 +42,11 @@ class RedisPresence(Presence):
         self._clients = clients
         self._redis = clients.commands
         self._rosters = rosters
+        self._events = events
         self._hears = hears  # whether the room's events reach this process right now
         self._served_rooms = served_rooms  # rooms subscribed here: reaped here too
         self._refresh_script = clients.script("presence_refresh.lua")
         self._leave_script = clients.script("presence_leave.lua")
-        self._format = settings.redis_publish_format  # what both scripts publish
         self._ttl_ms = int(settings.presence_ttl * 1000)
         self._key_ttl = int(settings.presence_ttl * 3) + 1
         self._interval = settings.presence_ttl / 4
@@ -54,7 +57,7 @@ class RedisPresence(Presence):
     def _connection_key(member_id: str, connection_id: str) -> str:
         return f"{member_id}/{connection_id}"
 
-    async def join_room(self, room: str, member: Member, connection_id: str) -> None:
+    async def join_room(self, room: str, member: Member, connection_id: str) -> bool:
         if self._heartbeat is None:
             loop = asyncio.get_running_loop()
             self._heartbeat = loop.create_task(self._heartbeat_loop(), name="redis-presence")
@@ -62,10 +65,12 @@ class RedisPresence(Presence):
         member_json = member.to_json()
         self._local.setdefault(room, {})[key] = member_json
         async with self._clients.guard():
-            await self._refresh(room, {key: member_json})
+            left, joined = await self._refresh(room, {key: member_json})
+            await self._announce(room, left, [])  # others reaped on the way
         self._rosters.event(room, member.id, member_json)  # ours, before its event is back
+        return bool(joined)
 
-    async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
+    async def leave_room(self, room: str, member_id: str, connection_id: str) -> bool:
         key = self._connection_key(member_id, connection_id)
         entries = self._local.get(room)
         if entries is not None:
@@ -73,18 +78,10 @@ class RedisPresence(Presence):
             if not entries:
                 del self._local[room]
         async with self._clients.guard():
-            gone = await self._leave_script(
-                keys=presence_keys(room),
-                args=[
-                    key,
-                    member_id,
-                    channel_of(room),
-                    self._clients.publish_command,
-                    self._format,
-                ],
-            )
+            gone = bool(await self._leave_script(keys=presence_keys(room), args=[key, member_id]))
         if gone:
             self._rosters.event(room, member_id, None)
+        return gone
 
     async def members(self, room: str) -> dict[str, str]:
         hears = functools.partial(self._hears, room)
@@ -106,19 +103,22 @@ class RedisPresence(Presence):
             for key in list(entries):
                 member_id, _, connection_id = key.partition("/")
                 with contextlib.suppress(Exception):
-                    await self.leave_room(room, member_id, connection_id)
+                    if await self.leave_room(room, member_id, connection_id):
+                        await self._events.left(room, member_id)
 
-    async def _refresh(self, room: str, entries: dict[str, str]) -> None:
-        args: list[Any] = [
-            self._ttl_ms,
-            channel_of(room),
-            self._clients.publish_command,
-            self._key_ttl,
-            self._format,
-        ]
+    async def _refresh(self, room: str, entries: dict[str, str]) -> tuple[list[str], list[str]]:
+        """Heartbeat ``entries``; the member ids reaped (left) and the members joined."""
+        args: list[Any] = [self._ttl_ms, self._key_ttl]
         for connection_key, member_json in entries.items():
             args += [connection_key, connection_key.partition("/")[0], member_json]
-        await self._refresh_script(keys=presence_keys(room), args=args)
+        left, joined = await self._refresh_script(keys=presence_keys(room), args=args)
+        return [as_str(m) for m in left], [as_str(m) for m in joined]
+
+    async def _announce(self, room: str, left: list[str], joined: list[str]) -> None:
+        for member_id in left:
+            await self._events.left(room, member_id)
+        for member_json in joined:
+            await self._events.joined(room, member_json)
 
     async def _heartbeat_loop(self) -> None:
         """Heartbeat this process's connections and reap other processes' dead ones."""
@@ -126,6 +126,7 @@ class RedisPresence(Presence):
             await asyncio.sleep(self._interval)
             for room in list(set(self._served_rooms()) | set(self._local)):
                 try:
-                    await self._refresh(room, dict(self._local.get(room, {})))
-                except (RedisError, OSError):
+                    left, joined = await self._refresh(room, dict(self._local.get(room, {})))
+                    await self._announce(room, left, joined)
+                except (RedisError, OSError, BrokerUnavailable):
                     break  # Redis is away; the next round re-adds everything

@@ -1,52 +1,41 @@
 -- Record this process's connections in one room (on join, and as a heartbeat): push
 -- their expiry forward, re-adding any that were lost (Redis restarted, or this process
--- stalled past the ttl; "a<member json>" once per member, and again when a new connection
--- brings a new name), then reap connections of processes that stopped heartbeating
--- (crashed): "d<member id>" exactly once each (compact events: events.py; with the
--- "frame" format the v1 member_add / member_delete frames earlier releases read).
+-- stalled past the ttl), then reap connections of processes that stopped heartbeating
+-- (crashed). Returns what the room must hear (the caller publishes it, member_events.py):
+-- {member ids whose last connection was reaped, member json of members that joined: a
+-- first connection, or a new one under a new name}, each exactly once.
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
--- ARGV[1] ttl ms, ARGV[2] channel, ARGV[3] publish command, ARGV[4] key ttl (s),
--- ARGV[5] publish format ("frame" | "compact"), then triples: connection key, member id,
--- member json
+-- ARGV[1] ttl ms, ARGV[2] key ttl (s), then triples: connection key, member id, member json
 local now = redis.call("TIME")
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local reaped = 0
-local compact = ARGV[5] == "compact"
+local left = {}
+local joined = {}
 
 for _, expired in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now_ms, "LIMIT", 0, 1000)) do
   redis.call("ZREM", KEYS[1], expired)
-  reaped = reaped + 1
   local member_id = string.match(expired, "^([^/]+)/")
   if redis.call("HINCRBY", KEYS[2], member_id, -1) <= 0 then
     redis.call("HDEL", KEYS[2], member_id)
     redis.call("HDEL", KEYS[3], member_id)
-    if compact then
-      redis.call(ARGV[3], ARGV[2], "d" .. member_id)
-    else
-      redis.call(ARGV[3], ARGV[2], '{"type":"member_delete","id":"' .. member_id .. '"}')
-    end
+    table.insert(left, member_id)
   end
 end
 
 local expiry = now_ms + tonumber(ARGV[1])
-for i = 6, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   if redis.call("ZADD", KEYS[1], expiry, ARGV[i]) == 1 then
     -- A member's first connection, or a new one under a new name (the newest join wins).
     if redis.call("HINCRBY", KEYS[2], ARGV[i + 1], 1) == 1
         or redis.call("HGET", KEYS[3], ARGV[i + 1]) ~= ARGV[i + 2] then
       redis.call("HSET", KEYS[3], ARGV[i + 1], ARGV[i + 2])
-      if compact then
-        redis.call(ARGV[3], ARGV[2], "a" .. ARGV[i + 2])
-      else
-        redis.call(ARGV[3], ARGV[2], '{"type":"member_add","member":' .. ARGV[i + 2] .. '}')
-      end
+      table.insert(joined, ARGV[i + 2])
     end
   end
 end
 if redis.call("EXISTS", KEYS[1]) == 1 then
   for i = 1, 3 do
-    redis.call("EXPIRE", KEYS[i], ARGV[4])
+    redis.call("EXPIRE", KEYS[i], ARGV[2])
   end
 end
-return reaped
+return {left, joined}
