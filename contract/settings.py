@@ -297,6 +297,27 @@ AUTH_SESSION_COOKIE: Final = TextSetting(
     "AWSELBAuthSessionCookie",
 )
 
+# The server HTTP API and private rooms (docs/protocol.md). On AWS both secrets come from
+# Secrets Manager, never from a plain environment value.
+SERVER_API_KEYS: Final = TextSetting(
+    "SERVER_API_KEYS",
+    None,
+    "comma-separated bearer keys of the server API (/api/v1); unset: every /api/ path is 404",
+    "k1-0123456789abcdef,k2-fedcba9876543210",
+)
+API_RATE_LIMIT: Final = FloatSetting(
+    "API_RATE_LIMIT", 200.0, 0.1, 1_000_000, "server API requests per second per key"
+)
+API_RATE_BURST: Final = IntSetting(
+    "API_RATE_BURST", 400, 1, 1_000_000, "server API requests a key may send in a burst"
+)
+ROOM_TOKEN_SECRET: Final = TextSetting(
+    "ROOM_TOKEN_SECRET",
+    None,
+    "HS256 secret of private rooms' room_token (32+ characters); unset: private rooms refuse",
+    "0123456789abcdef0123456789abcdef",
+)
+
 ALL: Final[tuple[Setting, ...]] = (
     HOST,
     PORT,
@@ -340,6 +361,10 @@ ALL: Final[tuple[Setting, ...]] = (
     ALB_PUBLIC_KEY_URL,
     AUTH_LOGOUT_URL,
     AUTH_SESSION_COOKIE,
+    SERVER_API_KEYS,
+    API_RATE_LIMIT,
+    API_RATE_BURST,
+    ROOM_TOKEN_SECRET,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

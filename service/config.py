@@ -82,6 +82,10 @@ class Settings:
     alb_public_key_url: str | None = contract.ALB_PUBLIC_KEY_URL.default
     auth_logout_url: str | None = contract.AUTH_LOGOUT_URL.default
     auth_session_cookie: str = _text_default(contract.AUTH_SESSION_COOKIE)
+    server_api_keys: tuple[str, ...] = ()  # unset: the server API is off (404)
+    api_rate_limit: float = contract.API_RATE_LIMIT.default
+    api_rate_burst: int = contract.API_RATE_BURST.default
+    room_token_secret: str | None = contract.ROOM_TOKEN_SECRET.default
 
     @property
     def single_server(self) -> bool:
@@ -165,6 +169,8 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.ALB_PUBLIC_KEY_URL.name: formats.key_url,
     contract.AUTH_LOGOUT_URL.name: formats.https_url,
     contract.AUTH_SESSION_COOKIE.name: formats.cookie_name,
+    contract.SERVER_API_KEYS.name: formats.api_keys,
+    contract.ROOM_TOKEN_SECRET.name: formats.room_token_secret,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}

@@ -148,3 +148,30 @@ def cookie_name(name: str, raw: str) -> str:
             f"e.g. {name}=AWSELBAuthSessionCookie"
         )
     return value
+
+
+API_KEY = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+ROOM_TOKEN_SECRET_MIN_CHARS = 32
+
+
+def api_keys(name: str, raw: str) -> tuple[str, ...]:
+    """Bearer keys, comma-separated; two at once let a key be rotated without downtime."""
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for index, key in enumerate(keys, 1):
+        if not API_KEY.fullmatch(key):
+            raise ConfigError(
+                f"{name}: key {index} is not a usable bearer key; use 16-256 characters of "
+                "A-Za-z0-9._~+/=- (e.g. the output of `openssl rand -hex 32`), separated by commas"
+            )
+    return keys
+
+
+def room_token_secret(name: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < ROOM_TOKEN_SECRET_MIN_CHARS:
+        raise ConfigError(
+            f"{name} is {len(raw)} characters; an HS256 secret needs at least "
+            f"{ROOM_TOKEN_SECRET_MIN_CHARS} (e.g. the output of `openssl rand -hex 32`)"
+        )
+    return raw

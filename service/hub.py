@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
+from contract.protocol import CLOSE_DISCONNECTED
+
 from . import protocol
 from .broker import (
     Backend,
@@ -184,6 +186,13 @@ class Hub:
                 "could not remove presence of a closed connection; it will expire",
                 extra={"conn": connection.id, "room": room},
             )
+
+    def disconnect_member(self, member_id: str, reason: str) -> int:
+        """Close every local connection of the member with 4003 (moderation); how many."""
+        mine = [c for c, (_, joined) in self._members.items() if joined == member_id]
+        for connection in mine:
+            connection.close_soon(CLOSE_DISCONNECTED, reason)
+        return len(mine)
 
     # local rooms
 
