@@ -29,6 +29,7 @@ from .broker import (
     Published,
 )
 from .connection import ClientConnection, WriteCoalescer
+from .events_out import ChatEvents
 from .members import Member
 from .metrics import RelayMetrics
 from .snapshot import RelaySnapshot
@@ -58,9 +59,15 @@ class LocalRoom:
 
 
 class Hub:
-    def __init__(self, backend: Backend, metrics: RelayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: RelayMetrics | None = None,
+        events: ChatEvents | None = None,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics or RelayMetrics()
+        self.events = events or ChatEvents()  # events out: emitted where they happen
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.coalescer = WriteCoalescer(self.metrics)
@@ -158,6 +165,7 @@ class Hub:
             own_add = encode_text_frame(protocol.member_add(member.to_json()))
             self._activate(local, connection, history.last_id, own_add)
         self.metrics.joins += 1
+        self.events.member_joined(room, member, connection.id)
         return history
 
     async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
@@ -165,12 +173,14 @@ class Hub:
         published = await self._broker.publish_message(room, member, text, ref)
         if not published.duplicate:
             self.metrics.messages_in += 1
+            self.events.message_posted(room, member, published.message_id, text)
         return published
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""
         self.connections.discard(connection)
         self.metrics.closed(close_code)
+        self.events.connection_left(connection.id, close_code)
         joined = self._members.pop(connection, None)
         if joined is None:
             return
