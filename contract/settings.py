@@ -265,6 +265,21 @@ ECS_CONTAINER_METADATA_URI_V4: Final = TextSetting(
     "http://169.254.170.2/v4/0123",
 )
 
+# Events out (EventBridge; docs/events.md).
+EVENT_BUS_NAME: Final = TextSetting(
+    "EVENT_BUS_NAME",
+    None,
+    "EventBridge bus (name or ARN) the relay sends chat events to; unset: no events",
+    "chat-relay-prod-events",
+)
+EVENT_BUFFER_SIZE: Final = IntSetting(
+    "EVENT_BUFFER_SIZE",
+    10_000,
+    10,
+    1_000_000,
+    "events held while the bus is unreachable; more are dropped and counted",
+)
+
 # Sign-in at the load balancer.
 AUTH_MODE: Final = ChoiceSetting(
     "AUTH_MODE",
@@ -356,6 +371,8 @@ ALL: Final[tuple[Setting, ...]] = (
     METRICS_SERVICE_NAME,
     METRICS_TASK_ID,
     ECS_CONTAINER_METADATA_URI_V4,
+    EVENT_BUS_NAME,
+    EVENT_BUFFER_SIZE,
     AUTH_MODE,
     ALB_ARN,
     ALB_PUBLIC_KEY_URL,

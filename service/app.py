@@ -36,6 +36,7 @@ from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
 from .emf import EmfReporter, task_id
+from .events_out import create_chat_events
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
@@ -51,6 +52,9 @@ from .transport import PROTOCOL_SCOPE_KEY
 
 log = logging.getLogger("service.app")
 
+# At shutdown, how long the events still buffered may take to reach the bus.
+EVENTS_FLUSH_SECONDS = 5.0
+
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -62,7 +66,8 @@ class Relay:
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
         self.backend = backend or create_backend(settings)
-        self.hub = Hub(self.backend, self.metrics)
+        self.events = create_chat_events(settings, self.metrics)
+        self.hub = Hub(self.backend, self.metrics, self.events)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.moderation = create_moderation(settings)
@@ -149,6 +154,7 @@ class Relay:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
         await self.moderation.start(self.hub)
+        self.events.start()
         loop = asyncio.get_running_loop()
         watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
         if self.settings.metrics_emf_interval > 0:
@@ -167,6 +173,7 @@ class Relay:
                 running.cancel()
             await self.moderation.close()
             await self.hub.close()
+            await self.events.close(EVENTS_FLUSH_SECONDS)
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
         settings = self.settings

@@ -77,6 +77,8 @@ class Settings:
     metrics_service_name: str = _text_default(contract.METRICS_SERVICE_NAME)
     metrics_task_id: str | None = contract.METRICS_TASK_ID.default
     ecs_metadata_uri: str | None = contract.ECS_CONTAINER_METADATA_URI_V4.default
+    event_bus_name: str | None = contract.EVENT_BUS_NAME.default
+    event_buffer_size: int = contract.EVENT_BUFFER_SIZE.default
     auth_mode: str = contract.AUTH_MODE.default
     alb_arn: str | None = contract.ALB_ARN.default
     alb_public_key_url: str | None = contract.ALB_PUBLIC_KEY_URL.default
@@ -165,6 +167,7 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.METRICS_SERVICE_NAME.name: formats.dimension,
     contract.METRICS_TASK_ID.name: formats.optional_dimension,
     contract.ECS_CONTAINER_METADATA_URI_V4.name: formats.token,
+    contract.EVENT_BUS_NAME.name: formats.event_bus,
     contract.ALB_ARN.name: formats.alb_arn,
     contract.ALB_PUBLIC_KEY_URL.name: formats.key_url,
     contract.AUTH_LOGOUT_URL.name: formats.https_url,

@@ -87,6 +87,25 @@ def optional_dimension(name: str, raw: str) -> str | None:
     return dimension(name, raw) if raw.strip() else None
 
 
+# A bus name (EventBridge: 1..256 of these) or its ARN (another account's bus, or a region).
+_EVENT_BUS = re.compile(
+    r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:"
+    r"event-bus/[A-Za-z0-9._/-]{1,256}"
+)
+
+
+def event_bus(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _EVENT_BUS.fullmatch(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not an EventBridge bus; use its name (letters, digits, ._-/), "
+            f"e.g. {name}=chat-relay-prod-events, or its ARN, or unset it for no events"
+        )
+    return value
+
+
 _ALB_ARN = re.compile(
     r"arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:"
     r"loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
+from contract.events import MEMBER_DISCONNECTED
 from contract.protocol import CLOSE_DISCONNECTED
 
 from . import protocol
@@ -31,6 +32,7 @@ from .broker import (
     Published,
 )
 from .connection import ClientConnection, WriteCoalescer
+from .events_out import ChatEvents
 from .members import Member
 from .metrics import RelayMetrics
 from .snapshot import RelaySnapshot
@@ -60,9 +62,15 @@ class LocalRoom:
 
 
 class Hub:
-    def __init__(self, backend: Backend, metrics: RelayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: RelayMetrics | None = None,
+        events: ChatEvents | None = None,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics or RelayMetrics()
+        self.events = events or ChatEvents()  # events out: emitted where they happen
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.coalescer = WriteCoalescer(self.metrics)
@@ -160,6 +168,7 @@ class Hub:
             own_add = encode_text_frame(protocol.member_add(member.to_json()))
             self._activate(local, connection, history.last_id, own_add)
         self.metrics.joins += 1
+        self.events.member_joined(room, member, connection.id)
         return history
 
     async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
@@ -167,12 +176,14 @@ class Hub:
         published = await self._broker.publish_message(room, member, text, ref)
         if not published.duplicate:
             self.metrics.messages_in += 1
+            self.events.message_posted(room, member, published.message_id, text)
         return published
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""
         self.connections.discard(connection)
         self.metrics.closed(close_code)
+        self.events.connection_left(connection.id, close_code)
         joined = self._members.pop(connection, None)
         if joined is None:
             return
@@ -189,9 +200,10 @@ class Hub:
 
     def disconnect_member(self, member_id: str, reason: str) -> int:
         """Close every local connection of the member with 4003 (moderation); how many."""
-        mine = [c for c, (_, joined) in self._members.items() if joined == member_id]
-        for connection in mine:
+        mine = [(c, room) for c, (room, joined) in self._members.items() if joined == member_id]
+        for connection, room in mine:
             connection.close_soon(CLOSE_DISCONNECTED, reason)
+            self.events.emit(MEMBER_DISCONNECTED, room, member_id, connection=connection.id)
         return len(mine)
 
     # local rooms
