@@ -1,10 +1,10 @@
 """`python -m bench.api_post [--quick]`: the server API against the WebSocket, back to back.
 
 Two relays over one redis-server; 200 members in one room, half on each relay. After a
-warm-up round of each, rounds alternate: a WebSocket member sends N messages, then the API posts N (on the first relay),
-at the same pace; every delivery to every member is timed from just before its send (one
-clock: all clients live in this process). Each round's p99 fan-out is taken, and the
-medians of the rounds are compared: the issue asks the API's to be within 1.5x. Then the
+warm-up round of each, rounds alternate: a WebSocket member sends N messages, then the API
+posts N (on the first relay), at the same pace; every delivery to every member is timed
+from just before its send (one clock: all clients live in this process). Each round's p99
+fan-out is taken, and the medians of the rounds are compared: the issue asks the API's to be within 1.5x. Then the
 API posts/s one relay sustains (a room without members, so the relay's API path and its
 store are measured, not this process's reading of fan-out), in memory and in Redis mode.
 
@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -102,7 +103,7 @@ async def http_post(
     return int(status_line.split()[1])
 
 
-async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict:
+async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any]:
     stamps = Stamps()
     ready = asyncio.Event()
     joined = [0, plan.members]
@@ -115,7 +116,7 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict:
     sender: ClientConnection = await connect(relays[0].ws, compression=None, max_queue=None)
     await sender.send(orjson.dumps({"type": "join", "room": ROOM}).decode())
     seq = 0
-    rounds: dict[str, list[dict]] = {"websocket": [], "api": []}
+    rounds: dict[str, list[dict[str, Any]]] = {"websocket": [], "api": []}
     try:
         # A first round of each kind warms both paths (connections, caches) and is not kept.
         for index in range(plan.rounds + 1):
@@ -159,7 +160,7 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict:
     }
 
 
-async def posts_per_second(relay: RelayProcess, plan: Plan) -> dict:
+async def posts_per_second(relay: RelayProcess, plan: Plan) -> dict[str, Any]:
     host = f"127.0.0.1:{relay.port}"
     path = "/api/v1/rooms/bench-empty/messages"
     body = orjson.dumps({"text": "throughput", "username": "Bench bot"})
@@ -187,7 +188,7 @@ async def posts_per_second(relay: RelayProcess, plan: Plan) -> dict:
     }
 
 
-def run(plan: Plan) -> dict:
+def run(plan: Plan) -> dict[str, Any]:
     with RedisServer() as redis_server, RelayFleet({**ENV, "REDIS_URL": redis_server.url}) as fleet:
         relays = fleet.start(2)
         fanout = asyncio.run(fanout_rounds(relays, plan))
@@ -202,7 +203,7 @@ def run(plan: Plan) -> dict:
     }
 
 
-def report(result: dict) -> str:
+def report(result: dict[str, Any]) -> str:
     fanout = result["fanout"]
     lines = [
         f"fan-out to {fanout['members']} members over 2 relays + redis-server "
