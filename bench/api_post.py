@@ -4,9 +4,10 @@ Two relays over one redis-server; 200 members in one room, half on each relay. A
 warm-up round of each, rounds alternate: a WebSocket member sends N messages, then the API
 posts N (on the first relay), at the same pace; every delivery to every member is timed
 from just before its send (one clock: all clients live in this process). Each round's p99
-fan-out is taken, and the medians of the rounds are compared: the issue asks the API's to be within 1.5x. Then the
-API posts/s one relay sustains (a room without members, so the relay's API path and its
-store are measured, not this process's reading of fan-out), in memory and in Redis mode.
+fan-out is taken, and the medians of the rounds are compared: the issue asks the API's to
+be within 1.5x. Then the API posts/s one relay sustains (a room without members, so the
+relay's API path and its store are measured, not this process's reading of fan-out), in
+memory and in Redis mode.
 
 Prints the results and writes bench/results/api_post.json.
 """

@@ -35,14 +35,19 @@ from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
-from .emf import EmfReporter, task_id
 from .events_out import create_chat_events
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
 from .members import MEMBER_ID_BYTES, MemberFactory
-from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
 from .moderation import create_moderation
+from .observability.emf import EmfReporter, task_id
+from .observability.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    PrometheusExposition,
+    RelayMetrics,
+    watch_loop_lag,
+)
 from .origins import origin_allowed
 from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
-from contract.events import MEMBER_DISCONNECTED
+from contract.events import MEMBER_DISCONNECTED, MESSAGE_DELETED, message_event_id
 from contract.protocol import CLOSE_DISCONNECTED
 
 from . import protocol
@@ -28,14 +28,15 @@ from .broker import (
     History,
     HistoryGap,
     MemberJoined,
+    Notice,
     Publication,
-    Published,
+    PublishOptions,
 )
 from .connection import ClientConnection, WriteCoalescer
 from .events_out import ChatEvents
 from .members import Member
-from .metrics import RelayMetrics
-from .snapshot import RelaySnapshot
+from .observability.metrics import RelayMetrics
+from .observability.snapshot import RelaySnapshot
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -111,6 +112,8 @@ class Hub:
             frame = protocol.member_add(event.member_json)
         elif isinstance(event, HistoryGap):
             frame = protocol.resync(event.after)
+        elif isinstance(event, Notice):
+            frame = event.frame
         else:
             frame = protocol.member_delete(event.member_id)
         data = encode_text_frame(frame)  # once per process, whatever the audience
@@ -119,7 +122,7 @@ class Hub:
             connection.send_frame(data)
         for pending in local.joining.values():
             pending.append((data, pair))
-        # Counted per frame, never per recipient (service.metrics).
+        # Counted per frame, never per recipient (service.observability.metrics).
         metrics = self.metrics
         if pair is None:
             metrics.presence_deliveries += len(connections)
@@ -171,13 +174,40 @@ class Hub:
         self.events.member_joined(room, member, connection.id)
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
-        """Store and fan out one message; raises BrokerUnavailable or HistoryFull."""
-        published = await self._broker.publish_message(room, member, text, ref)
+    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+        """Store and fan out one message and answer its id; raises BrokerUnavailable or
+        HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
+        key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
+        return await self._store(room, member, text, key)
+
+    async def post(self, room: str, member: Member, text: str, idempotency_key: str | None) -> str:
+        """A message from the server API: as ``publish``, but the idempotency key holds for
+        the room whatever the username (a retried POST may not know who it posted as)."""
+        key = None if idempotency_key is None else f"api:{idempotency_key}"
+        return await self._store(room, member, text, key)
+
+    async def _store(self, room: str, member: Member, text: str, key: str | None) -> str:
+        body = protocol.message_body(member.id, member.username, member.avatar, text)
+        published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
+        assert published.message_id is not None  # a publish with history has an id
         if not published.duplicate:
             self.metrics.messages_in += 1
             self.events.message_posted(room, member, published.message_id, text)
-        return published
+        return published.message_id
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        """Tombstone a stored message and tell the room (``message_deleted``); False when
+        the room's history does not hold it (never stored, trimmed, or already deleted)."""
+        millis, seq = protocol.parse_message_id(message_id)
+        after = (millis, seq + 1) if seq < protocol.MAX_ID_PART else (millis + 1, 0)
+        page = await self._broker.history_before(room, protocol.format_message_id(after), 1)
+        if not page.messages or not page.messages[-1].startswith(f'{{"id":"{message_id}",'):
+            return False
+        frame = protocol.message_deleted(message_id)
+        await self._broker.publish(room, frame, PublishOptions(history=False, tombstone=message_id))
+        event_id = message_event_id(MESSAGE_DELETED, room, message_id)
+        self.events.emit(MESSAGE_DELETED, room, None, event_id=event_id, message={"id": message_id})
+        return True
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""

@@ -229,6 +229,12 @@ def _member_entry(member_id: str, member_json: str) -> str:
     return f"{_dumps(member_id)}:{member_json}"
 
 
+def message_page(messages: list[str], complete: bool) -> str:
+    """``{"messages":[...],"complete":…}``: the server API's history page."""
+    flag = "true" if complete else "false"
+    return f'{{"messages":[{",".join(messages)}],"complete":{flag}}}'
+
+
 def members_object(members: dict[str, str]) -> str:
     """``{"members":{...}}``: the server API's answer, from pre-encoded member objects."""
     body = ",".join(itertools.starmap(_member_entry, members.items()))

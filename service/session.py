@@ -240,7 +240,7 @@ class Session:
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None
         try:
-            published = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
+            message_id = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
@@ -256,7 +256,7 @@ class Session:
             )
             self.connection.send_text(protocol.error("history_full", detail))
             return
-        self.connection.send_text(protocol.ack(frame.ref, published.message_id))
+        self.connection.send_text(protocol.ack(frame.ref, message_id))
 
     # leaving
 

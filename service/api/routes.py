@@ -18,6 +18,7 @@ from contract.protocol import (
     API_OPENAPI_PATH,
     API_PREFIX,
     API_ROOM_MEMBERS_PATH,
+    API_ROOM_MESSAGE_PATH,
     API_ROOM_MESSAGES_PATH,
 )
 
@@ -79,11 +80,30 @@ class ServerApi:
         text, username = fields.text(body), fields.username(body)
         key = fields.idempotency_key(body)
         try:
-            published = await self.relay.hub.publish(room, api_member(username), text, key)
+            message_id = await self.relay.hub.post(room, api_member(username), text, key)
         except HistoryFull:
             detail = "this relay holds all the chat history it may; retry later"
             raise ApiError(503, "history_full", detail) from None
-        return JSONResponse({"id": published.message_id}, status_code=201)
+        return JSONResponse({"id": message_id}, status_code=201)
+
+    async def list_messages(self, request: Request) -> Response:
+        room = fields.room(request.path_params["room"])
+        limit = fields.limit(request.query_params.get("limit"))
+        before = request.query_params.get("before")
+        if before is not None:
+            before = fields.message_id(before, "before")
+        page = await self.relay.backend.broker.history_before(room, before, limit)
+        return Response(
+            protocol.message_page(page.messages, page.complete), media_type="application/json"
+        )
+
+    async def delete_message(self, request: Request) -> Response:
+        room = fields.room(request.path_params["room"])
+        message_id = fields.message_id(request.path_params["message_id"])
+        if not await self.relay.hub.delete_message(room, message_id):
+            raise not_found(f"room {room} holds no message {message_id} (or it was deleted)")
+        log.info("deleted a message", extra={"room": room, "message_id": message_id})
+        return Response(status_code=204)
 
     async def members(self, request: Request) -> Response:
         room = fields.room(request.path_params["room"])
@@ -126,6 +146,8 @@ def api_routes(relay: ApiRelay) -> list[BaseRoute]:
     api = ServerApi(relay)
     return [
         Route(API_ROOM_MESSAGES_PATH, api.guarded(api.post_message), methods=["POST"]),
+        Route(API_ROOM_MESSAGES_PATH, api.guarded(api.list_messages), methods=["GET"]),
+        Route(API_ROOM_MESSAGE_PATH, api.guarded(api.delete_message), methods=["DELETE"]),
         Route(API_ROOM_MEMBERS_PATH, api.guarded(api.members), methods=["GET"]),
         Route(API_MEMBER_DISCONNECT_PATH, api.guarded(api.disconnect), methods=["POST"]),
         Route(API_OPENAPI_PATH, api.openapi_document, methods=["GET"]),

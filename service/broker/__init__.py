@@ -5,20 +5,32 @@ from __future__ import annotations
 from ..config import Settings
 from .base import (
     Backend,
+    Body,
     Broker,
     BrokerUnavailable,
     EventSink,
     History,
     HistoryFull,
+    HistoryPage,
     IdentityStore,
     Presence,
-    Published,
+    PublishOptions,
+    PublishResult,
 )
-from .events import BrokerEvent, HistoryGap, MemberJoined, MemberLeft, Publication
+from .events import (
+    BrokerEvent,
+    HistoryGap,
+    MalformedEvent,
+    MemberJoined,
+    MemberLeft,
+    Notice,
+    Publication,
+)
 from .memory import MemoryBroker, memory_backend
 
 __all__ = [
     "Backend",
+    "Body",
     "Broker",
     "BrokerEvent",
     "BrokerUnavailable",
@@ -26,13 +38,17 @@ __all__ = [
     "History",
     "HistoryFull",
     "HistoryGap",
+    "HistoryPage",
     "IdentityStore",
+    "MalformedEvent",
     "MemberJoined",
     "MemberLeft",
     "MemoryBroker",
+    "Notice",
     "Presence",
     "Publication",
-    "Published",
+    "PublishOptions",
+    "PublishResult",
     "create_backend",
     "memory_backend",
 ]

@@ -13,6 +13,7 @@ from service.broker.memory import message_cost
 from service.members import Member
 from tests.support.figures import report
 from tests.support.measures import rss_mib
+from tests.support.publishing import send
 
 pytestmark = pytest.mark.anyio
 
@@ -39,9 +40,9 @@ async def texts(broker: MemoryBroker, room: str) -> list[str]:
 async def test_idle_rooms_expire_after_the_history_ttl() -> None:
     clock = Clock()
     broker = MemoryBroker(history_max_len=100, history_ttl=7 * DAY, clock=clock)
-    await broker.publish_message("quiet", ALICE, "old news", None)
+    await send(broker, "quiet", ALICE, "old news")
     clock.now += 3 * DAY
-    last = (await broker.publish_message("busy", ALICE, "kept", None)).message_id
+    last = (await send(broker, "busy", ALICE, "kept")).message_id
     clock.now += 4 * DAY + 1  # 7 days since "quiet" spoke, 4 since "busy"
     assert await texts(broker, "quiet") == []
     assert await texts(broker, "busy") == ["kept"]
@@ -56,7 +57,7 @@ async def test_idle_rooms_expire_after_the_history_ttl() -> None:
 async def test_reading_does_not_keep_a_room_alive() -> None:
     clock = Clock()
     broker = MemoryBroker(history_max_len=100, history_ttl=DAY, clock=clock)
-    await broker.publish_message("r", ALICE, "hello", None)
+    await send(broker, "r", ALICE, "hello")
     for _ in range(3):
         clock.now += DAY / 2
         await broker.history("r", None, 10)
@@ -74,12 +75,12 @@ async def test_past_the_byte_budget_new_rooms_are_refused_and_old_rooms_roll_ove
     assert held[:-1] == [19] * (rooms - 1) and 1 <= held[-1] < 19, held
     # A room with history still posts: it gives up its own oldest message.
     other = "\U0001f601" * 2000  # as long as the others: one must go for it to fit
-    await broker.publish_message("room0", ALICE, other, None)
+    await send(broker, "room0", ALICE, other)
     assert await texts(broker, "room0") == [EMOJI_TEXT] * 18 + [other]
     assert not (await broker.history("room0", "1-0", 1000)).complete
     assert broker.history_bytes <= budget
     with pytest.raises(HistoryFull):
-        await broker.publish_message("brand-new", ALICE, EMOJI_TEXT, None)
+        await send(broker, "brand-new", ALICE, EMOJI_TEXT)
     assert await texts(broker, "brand-new") == []
 
 
@@ -88,7 +89,7 @@ async def fill_rooms(broker: MemoryBroker) -> int:
     for room in range(1000):
         for _ in range(19):
             try:
-                await broker.publish_message(f"room{room}", ALICE, EMOJI_TEXT, None)
+                await send(broker, f"room{room}", ALICE, EMOJI_TEXT)
             except HistoryFull:
                 return room
     raise AssertionError("the budget never filled")
@@ -101,9 +102,9 @@ async def test_expiry_frees_the_budget_for_new_rooms() -> None:
     )
     await fill_rooms(broker)
     with pytest.raises(HistoryFull):
-        await broker.publish_message("late", ALICE, EMOJI_TEXT, None)
+        await send(broker, "late", ALICE, EMOJI_TEXT)
     clock.now += DAY
-    await broker.publish_message("late", ALICE, "hi", None)
+    await send(broker, "late", ALICE, "hi")
     assert await texts(broker, "late") == ["hi"]
     assert broker.history_bytes == message_cost((await broker.history("late", None, 1)).messages[0])
 

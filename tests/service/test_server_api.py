@@ -242,3 +242,66 @@ def test_a_key_over_its_rate_gets_429_with_retry_after() -> None:
         # The limit is per key: the other key still has its burst.
         other = {"Authorization": f"Bearer {OTHER_KEY}"}
         assert client.get(path, headers=other).status_code == 200
+
+
+async def test_get_messages_pages_back_oldest_first(deployment: Deployment) -> None:
+    room = room_name()
+    async with deployment.api() as api:
+        ids = []
+        for index in range(7):
+            posted = await api.post(messages_path(room), json={"text": f"m{index}"})
+            ids.append(posted.json()["id"])
+        newest = (await api.get(messages_path(room), params={"limit": "3"})).json()
+        assert [m["text"] for m in newest["messages"]] == ["m4", "m5", "m6"]
+        assert newest["complete"] is False
+        assert set(newest["messages"][0]) == {"id", "date", "member", "username", "avatar", "text"}
+        before = newest["messages"][0]["id"]
+        older = (await api.get(messages_path(room), params={"limit": "3", "before": before})).json()
+        assert [m["text"] for m in older["messages"]] == ["m1", "m2", "m3"]
+        oldest = await api.get(messages_path(room), params={"before": older["messages"][0]["id"]})
+        assert oldest.json() == {"messages": [oldest.json()["messages"][0]], "complete": True}
+        assert oldest.json()["messages"][0]["id"] == ids[0]
+        everything = (await api.get(messages_path(room))).json()
+        assert [m["id"] for m in everything["messages"]] == ids and everything["complete"]
+        for query, code in (
+            ({"limit": "0"}, "bad_limit"),
+            ({"limit": "101"}, "bad_limit"),
+            ({"limit": "x"}, "bad_limit"),
+            ({"before": "yesterday"}, "bad_id"),
+        ):
+            bad = await api.get(messages_path(room), params=query)
+            assert (bad.status_code, bad.json()["error"]) == (400, code), query
+
+
+async def test_delete_tells_members_and_no_history_carries_the_text(
+    deployment: Deployment,
+) -> None:
+    room = room_name()
+    async with await ChatClient.connect(deployment.member_ws) as member, deployment.api() as api:
+        joined = await member.join(room)
+        kept = await member.say("kept")
+        doomed = (await api.post(messages_path(room), json={"text": "regrettable"})).json()["id"]
+        await member.recv_type("messages")
+        await member.recv_type("messages")
+        answer = await api.delete(f"{messages_path(room)}/{doomed}")
+        assert (answer.status_code, answer.content) == (204, b"")
+        assert await member.recv_type("message_deleted") == {
+            "type": "message_deleted",
+            "id": doomed,
+        }
+        # Every history read: a join, a resume with since, the API.
+        async with await ChatClient.connect(deployment.ws_urls[0]) as late:
+            assert [m["text"] for m in (await late.join(room)).history["messages"]] == ["kept"]
+        async with await ChatClient.connect(deployment.ws_urls[0]) as resumed:
+            since = await resumed.join(room, token=joined.token, since=kept["id"])
+            assert since.history["messages"] == []
+        page = (await api.get(messages_path(room))).json()
+        assert [m["text"] for m in page["messages"]] == ["kept"]
+        # Unknown, already deleted, or in another room: 404; a malformed id: 400.
+        for target in (doomed, "1-1", kept["id"].replace("-", "-9")):
+            gone = await api.delete(f"{messages_path(room)}/{target}")
+            assert (gone.status_code, gone.json()["error"]) == (404, "not_found"), target
+        elsewhere = await api.delete(f"{messages_path(room_name())}/{kept['id']}")
+        assert elsewhere.status_code == 404
+        bad = await api.delete(f"{messages_path(room)}/not-an-id")
+        assert (bad.status_code, bad.json()["error"]) == (400, "bad_id")

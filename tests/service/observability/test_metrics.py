@@ -18,9 +18,9 @@ from harness.polling import wait_until
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
 from service.broker import memory_backend
-from service.emf import EmfReporter
 from service.hub import Hub
-from service.metrics import (
+from service.observability.emf import EmfReporter
+from service.observability.metrics import (
     FANOUT_BOUNDS_MS,
     Histogram,
     PrometheusExposition,

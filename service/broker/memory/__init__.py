@@ -1,0 +1,34 @@
+"""In-process backend: the single-server one (no ``REDIS_URL``).
+
+A real backend with the same guarantees as the Redis one inside one process: the
+broker (``broker.py``: bounded history, idempotent publishes, tombstones) and presence
+and resume identities (``presence.py``). Nothing here survives a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..base import Backend
+from .broker import MemoryBroker, message_cost
+from .presence import MemoryIdentityStore, MemoryPresence
+
+__all__ = [
+    "MemoryBroker",
+    "MemoryIdentityStore",
+    "MemoryPresence",
+    "memory_backend",
+    "message_cost",
+]
+
+
+def memory_backend(
+    history_max_len: int,
+    history_ttl: float = 7 * 86400,
+    max_history_bytes: int = 64 * 2**20,
+    clock: Callable[[], float] = time.monotonic,
+) -> Backend:
+    """The single-server backend: one process's broker, presence and identities."""
+    broker = MemoryBroker(history_max_len, history_ttl, max_history_bytes, clock)
+    return Backend(broker=broker, presence=MemoryPresence(broker), identities=MemoryIdentityStore())
