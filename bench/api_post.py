@@ -113,7 +113,6 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any
     await asyncio.wait_for(ready.wait(), 60)
     host = f"127.0.0.1:{relays[0].port}"
     path = f"/api/v1/rooms/{ROOM}/messages"
-    reader, writer = await asyncio.open_connection("127.0.0.1", relays[0].port)
     sender: ClientConnection = await connect(relays[0].ws, compression=None, max_queue=None)
     await sender.send(orjson.dumps({"type": "join", "room": ROOM}).decode())
     seq = 0
@@ -123,6 +122,10 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any
         for index in range(plan.rounds + 1):
             for kind in ("websocket", "api"):
                 first = seq
+                if kind == "api":
+                    # A fresh keep-alive connection per round: the relay closes a connection
+                    # that sends no request head within REQUEST_HEAD_TIMEOUT.
+                    reader, writer = await asyncio.open_connection("127.0.0.1", relays[0].port)
                 for _ in range(plan.messages):
                     seq += 1
                     text = f"{MARK}{seq}"
@@ -135,6 +138,8 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any
                         if status != 201:
                             raise RuntimeError(f"API post answered {status}")
                     await asyncio.sleep(plan.pace)
+                if kind == "api":
+                    writer.close()
                 await asyncio.sleep(1.0)  # the last deliveries of the round
                 samples = [
                     us for s in range(first + 1, seq + 1) for us in stamps.latencies.get(s, [])
@@ -145,7 +150,6 @@ async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any
                 if index > 0:
                     rounds[kind].append(summary)
     finally:
-        writer.close()
         await sender.close()
         for task in members:
             task.cancel()
