@@ -74,6 +74,7 @@ RATE_LIMITED_FRAMES: Final = EmfMetric("RateLimitedFrames", COUNT)
 REDIS_RECONNECTS: Final = EmfMetric("RedisReconnects", COUNT)
 PROBE_FAILURES: Final = EmfMetric("ProbeFailures", COUNT)
 BACKFILLED_MESSAGES: Final = EmfMetric("BackfilledMessages", COUNT)
+EVENTS_DROPPED: Final = EmfMetric("EventsDropped", COUNT)
 EVENT_LOOP_LAG_P50: Final = EmfMetric("EventLoopLagP50", MILLISECONDS, statistic="p50")
 EVENT_LOOP_LAG_P99: Final = EmfMetric("EventLoopLagP99", MILLISECONDS, statistic="p99")
 EVENT_LOOP_LAG_MAX: Final = EmfMetric(
@@ -176,6 +177,23 @@ DEFINITIONS: Final[tuple[MetricDefinition, ...]] = (
     ),
     MetricDefinition(
         "chat_relay_log_lines_suppressed", "counter", "Log lines dropped by the log rate limit"
+    ),
+    MetricDefinition(
+        "chat_relay_events_sent", "counter", "Chat events EventBridge accepted (EVENT_BUS_NAME)"
+    ),
+    MetricDefinition(
+        "chat_relay_events_retried",
+        "counter",
+        "Chat events put back in the buffer after PutEvents failed for them",
+    ),
+    MetricDefinition(
+        "chat_relay_events_dropped",
+        "counter",
+        "Chat events lost: the buffer (EVENT_BUFFER_SIZE) was full or EventBridge refused them",
+        emf=(EVENTS_DROPPED,),
+    ),
+    MetricDefinition(
+        "chat_relay_events_buffered", "gauge", "Chat events waiting to be sent to EventBridge"
     ),
 )
 

@@ -15,6 +15,23 @@ HEALTH_PATH: Final = "/healthz"  # liveness
 READY_PATH: Final = "/readyz"  # 503 while the broker is unreachable or the task drains
 METRICS_PATH: Final = "/metrics"  # Prometheus text (METRICS_ENDPOINT)
 
+# The server HTTP API (docs/protocol.md, Server HTTP API; contract/openapi.json describes it).
+# Every path under API_PREFIX answers 404 while SERVER_API_KEYS is unset.
+API_PREFIX: Final = "/api"
+API_ROOM_MESSAGES_PATH: Final = "/api/v1/rooms/{room}/messages"
+API_ROOM_MESSAGE_PATH: Final = "/api/v1/rooms/{room}/messages/{message_id}"
+API_ROOM_MEMBERS_PATH: Final = "/api/v1/rooms/{room}/members"
+API_MEMBER_DISCONNECT_PATH: Final = "/api/v1/members/{member_id}/disconnect"
+API_OPENAPI_PATH: Final = "/api/v1/openapi.json"
+API_MAX_BODY_BYTES: Final = 64 * 1024  # larger request bodies: 413
+API_PAGE_DEFAULT: Final = 50  # GET messages: `limit` when not given
+API_PAGE_MAX: Final = 100  # GET messages: `limit` is 1..API_PAGE_MAX
+IDEMPOTENCY_KEY_MAX_CHARS: Final = 64
+IDEMPOTENCY_WINDOW: Final = (
+    600  # seconds: the same idempotency_key within them returns the first id
+)
+BAN_MAX_SECONDS: Final = 86_400  # POST .../disconnect: ban_seconds is 0..BAN_MAX_SECONDS
+
 DEFAULT_ROOM: Final = "lobby"
 ROOM_MAX_CHARS: Final = 64
 # Room names; use with ``fullmatch`` (``$`` would also accept a trailing newline).
@@ -26,6 +43,12 @@ MAX_REF_CHARS: Final = 64  # a `send`'s ref, echoed in the `ack`
 MAX_NAME_CHARS: Final = 40  # a `join`'s chosen display name
 TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{16,128}"  # resume tokens, as the relay issues them
 TOKEN: Final = re.compile(TOKEN_PATTERN)  # use with ``fullmatch``
+# Rooms with this prefix need a `room_token` (a JWT, HS256 with ROOM_TOKEN_SECRET) to join.
+PRIVATE_ROOM_PREFIX: Final = "private-"
+MAX_ROOM_TOKEN_CHARS: Final = 4096  # a `join`'s room_token
+
+# Server frame types added after the design's first table (docs/protocol.md marks them).
+MESSAGE_DELETED_FRAME: Final = "message_deleted"  # {"type":"message_deleted","id":...}
 
 # Close codes (RFC 6455 plus the relay's documented uses).
 CLOSE_NORMAL: Final = 1000
@@ -35,6 +58,9 @@ CLOSE_TOO_BIG: Final = 1009  # a frame over MAX_FRAME_BYTES
 CLOSE_PING_TIMEOUT: Final = 1011  # no pong within PING_TIMEOUT
 CLOSE_RESTARTING: Final = 1012  # draining: reconnect with jittered backoff and resume
 CLOSE_TRY_AGAIN: Final = 1013  # slow consumer, connection cap, storage down at join
+# The product's backend disconnected the member (POST .../disconnect): do not reconnect
+# while banned; the close reason says for how long.
+CLOSE_DISCONNECTED: Final = 4003
 
 # `error` frame codes (docs/protocol.md, Error codes). A type, so that mypy refuses a code
 # the relay would send without it being declared here.
@@ -49,7 +75,26 @@ ErrorCode = Literal[
     "already_joined",
     "history_full",
     "unavailable",
+    "forbidden",  # a private room without a valid room_token
+    "banned",  # the member was disconnected with ban_seconds and the ban has not ended
 ]
 ERROR_CODES: Final[tuple[ErrorCode, ...]] = get_args(ErrorCode)
 # Errors after which the same `send` (same ref) is retried: nothing was stored.
 RETRYABLE_ERRORS: Final[tuple[ErrorCode, ...]] = ("unavailable", "rate_limited")
+
+# The server API's `error` codes (400/401/404/413/429/503 bodies: {"error", "detail"}).
+ApiErrorCode = Literal[
+    "bad_room",
+    "bad_body",
+    "bad_text",
+    "bad_name",
+    "bad_id",
+    "bad_limit",
+    "unauthorized",
+    "not_found",
+    "too_large",
+    "rate_limited",
+    "unavailable",
+    "history_full",
+]
+API_ERROR_CODES: Final[tuple[ApiErrorCode, ...]] = get_args(ApiErrorCode)

@@ -265,6 +265,21 @@ ECS_CONTAINER_METADATA_URI_V4: Final = TextSetting(
     "http://169.254.170.2/v4/0123",
 )
 
+# Events out (EventBridge; docs/events.md).
+EVENT_BUS_NAME: Final = TextSetting(
+    "EVENT_BUS_NAME",
+    None,
+    "EventBridge bus (name or ARN) the relay sends chat events to; unset: no events",
+    "chat-relay-prod-events",
+)
+EVENT_BUFFER_SIZE: Final = IntSetting(
+    "EVENT_BUFFER_SIZE",
+    10_000,
+    10,
+    1_000_000,
+    "events held while the bus is unreachable; more are dropped and counted",
+)
+
 # Sign-in at the load balancer.
 AUTH_MODE: Final = ChoiceSetting(
     "AUTH_MODE",
@@ -295,6 +310,27 @@ AUTH_SESSION_COOKIE: Final = TextSetting(
     "AWSELBAuthSessionCookie",
     "the ALB session cookie's name",
     "AWSELBAuthSessionCookie",
+)
+
+# The server HTTP API and private rooms (docs/protocol.md). On AWS both secrets come from
+# Secrets Manager, never from a plain environment value.
+SERVER_API_KEYS: Final = TextSetting(
+    "SERVER_API_KEYS",
+    None,
+    "comma-separated bearer keys of the server API (/api/v1); unset: every /api/ path is 404",
+    "k1-0123456789abcdef,k2-fedcba9876543210",
+)
+API_RATE_LIMIT: Final = FloatSetting(
+    "API_RATE_LIMIT", 200.0, 0.1, 1_000_000, "server API requests per second per key"
+)
+API_RATE_BURST: Final = IntSetting(
+    "API_RATE_BURST", 400, 1, 1_000_000, "server API requests a key may send in a burst"
+)
+ROOM_TOKEN_SECRET: Final = TextSetting(
+    "ROOM_TOKEN_SECRET",
+    None,
+    "HS256 secret of private rooms' room_token (32+ characters); unset: private rooms refuse",
+    "0123456789abcdef0123456789abcdef",
 )
 
 ALL: Final[tuple[Setting, ...]] = (
@@ -335,11 +371,17 @@ ALL: Final[tuple[Setting, ...]] = (
     METRICS_SERVICE_NAME,
     METRICS_TASK_ID,
     ECS_CONTAINER_METADATA_URI_V4,
+    EVENT_BUS_NAME,
+    EVENT_BUFFER_SIZE,
     AUTH_MODE,
     ALB_ARN,
     ALB_PUBLIC_KEY_URL,
     AUTH_LOGOUT_URL,
     AUTH_SESSION_COOKIE,
+    SERVER_API_KEYS,
+    API_RATE_LIMIT,
+    API_RATE_BURST,
+    ROOM_TOKEN_SECRET,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

@@ -28,15 +28,19 @@ from contract.protocol import (
     WEBSOCKET_PATH,
 )
 
+from .admission import Admission
+from .api import api_routes
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
+from .events_out import create_chat_events
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
-from .identity_alb import AlbIdentityVerifier, NotSignedIn
-from .members import MEMBER_ID_BYTES, Member, MemberFactory
+from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
+from .members import MEMBER_ID_BYTES, MemberFactory
+from .moderation import create_moderation
 from .observability.emf import EmfReporter, task_id
 from .observability.metrics import (
     PROMETHEUS_CONTENT_TYPE,
@@ -46,12 +50,16 @@ from .observability.metrics import (
 )
 from .origins import origin_allowed
 from .part_settings import backend_settings, session_settings
+from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
 from .transport import PROTOCOL_SCOPE_KEY
 
 log = logging.getLogger("service.app")
+
+# At shutdown, how long the events still buffered may take to reach the bus.
+EVENTS_FLUSH_SECONDS = 5.0
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -65,9 +73,12 @@ class Relay:
         self.metrics = RelayMetrics()
         self.backend = backend or create_backend(backend_settings(settings))
         self.session_settings = session_settings(settings)
-        self.hub = Hub(self.backend, self.metrics)
+        self.events = create_chat_events(settings, self.metrics)
+        self.hub = Hub(self.backend, self.metrics, self.events)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
+        self.moderation = create_moderation(settings)
+        self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -98,16 +109,17 @@ class Relay:
             self.member_factory,
             websocket,
             self.process_id,
+            self.admission,
             signed_in,
         )
         await session.run()
 
-    async def _signed_in(self, websocket: WebSocket) -> Member | None:
-        """With sign-in on, the member the load balancer vouches for; else refuse with 401."""
+    async def _signed_in(self, websocket: WebSocket) -> SignedIn | None:
+        """With sign-in on, the identity the load balancer vouches for; else refuse (401)."""
         if self.verifier is None:
             return None
         try:
-            return (await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))).member
+            return await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))
         except NotSignedIn as exc:
             self.metrics.refuse("not_signed_in")
             log.info("refused a WebSocket: not signed in", extra={"reason": exc.reason})
@@ -148,6 +160,8 @@ class Relay:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
+        await self.moderation.start(self.hub)
+        self.events.start()
         loop = asyncio.get_running_loop()
         watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
         if self.settings.metrics_emf_interval > 0:
@@ -164,7 +178,9 @@ class Relay:
             self.draining = True
             for running in watchers:
                 running.cancel()
+            await self.moderation.close()
             await self.hub.close()
+            await self.events.close(EVENTS_FLUSH_SECONDS)
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
         settings = self.settings
@@ -234,6 +250,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
         Route(READY_PATH, relay.readyz),
         *([Route(METRICS_PATH, relay.metrics_endpoint)] if settings.metrics_endpoint else []),
         Route("/avatars/{member_id}.svg", relay.avatar),
+        *api_routes(relay),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
     http = Starlette(

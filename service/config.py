@@ -77,11 +77,17 @@ class Settings:
     metrics_service_name: str = _text_default(contract.METRICS_SERVICE_NAME)
     metrics_task_id: str | None = contract.METRICS_TASK_ID.default
     ecs_metadata_uri: str | None = contract.ECS_CONTAINER_METADATA_URI_V4.default
+    event_bus_name: str | None = contract.EVENT_BUS_NAME.default
+    event_buffer_size: int = contract.EVENT_BUFFER_SIZE.default
     auth_mode: str = contract.AUTH_MODE.default
     alb_arn: str | None = contract.ALB_ARN.default
     alb_public_key_url: str | None = contract.ALB_PUBLIC_KEY_URL.default
     auth_logout_url: str | None = contract.AUTH_LOGOUT_URL.default
     auth_session_cookie: str = _text_default(contract.AUTH_SESSION_COOKIE)
+    server_api_keys: tuple[str, ...] = ()  # unset: the server API is off (404)
+    api_rate_limit: float = contract.API_RATE_LIMIT.default
+    api_rate_burst: int = contract.API_RATE_BURST.default
+    room_token_secret: str | None = contract.ROOM_TOKEN_SECRET.default
 
     @property
     def single_server(self) -> bool:
@@ -161,10 +167,13 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.METRICS_SERVICE_NAME.name: formats.dimension,
     contract.METRICS_TASK_ID.name: formats.optional_dimension,
     contract.ECS_CONTAINER_METADATA_URI_V4.name: formats.token,
+    contract.EVENT_BUS_NAME.name: formats.event_bus,
     contract.ALB_ARN.name: formats.alb_arn,
     contract.ALB_PUBLIC_KEY_URL.name: formats.key_url,
     contract.AUTH_LOGOUT_URL.name: formats.https_url,
     contract.AUTH_SESSION_COOKIE.name: formats.cookie_name,
+    contract.SERVER_API_KEYS.name: formats.api_keys,
+    contract.ROOM_TOKEN_SECRET.name: formats.room_token_secret,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}

@@ -87,6 +87,25 @@ def optional_dimension(name: str, raw: str) -> str | None:
     return dimension(name, raw) if raw.strip() else None
 
 
+# A bus name (EventBridge: 1..256 of these) or its ARN (another account's bus, or a region).
+_EVENT_BUS = re.compile(
+    r"[A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:"
+    r"event-bus/[A-Za-z0-9._/-]{1,256}"
+)
+
+
+def event_bus(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _EVENT_BUS.fullmatch(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not an EventBridge bus; use its name (letters, digits, ._-/), "
+            f"e.g. {name}=chat-relay-prod-events, or its ARN, or unset it for no events"
+        )
+    return value
+
+
 _ALB_ARN = re.compile(
     r"arn:aws[a-z-]*:elasticloadbalancing:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:"
     r"loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}"
@@ -148,3 +167,30 @@ def cookie_name(name: str, raw: str) -> str:
             f"e.g. {name}=AWSELBAuthSessionCookie"
         )
     return value
+
+
+API_KEY = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+ROOM_TOKEN_SECRET_MIN_CHARS = 32
+
+
+def api_keys(name: str, raw: str) -> tuple[str, ...]:
+    """Bearer keys, comma-separated; two at once let a key be rotated without downtime."""
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for index, key in enumerate(keys, 1):
+        if not API_KEY.fullmatch(key):
+            raise ConfigError(
+                f"{name}: key {index} is not a usable bearer key; use 16-256 characters of "
+                "A-Za-z0-9._~+/=- (e.g. the output of `openssl rand -hex 32`), separated by commas"
+            )
+    return keys
+
+
+def room_token_secret(name: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < ROOM_TOKEN_SECRET_MIN_CHARS:
+        raise ConfigError(
+            f"{name} is {len(raw)} characters; an HS256 secret needs at least "
+            f"{ROOM_TOKEN_SECRET_MIN_CHARS} (e.g. the output of `openssl rand -hex 32`)"
+        )
+    return raw

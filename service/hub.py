@@ -17,6 +17,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
+from contract.events import MEMBER_DISCONNECTED, MESSAGE_DELETED, message_event_id
+from contract.protocol import CLOSE_DISCONNECTED
+
 from . import protocol
 from .broker import (
     Backend,
@@ -31,6 +34,7 @@ from .broker import (
 )
 from .broker.member_events import MemberEvents
 from .connection import ClientConnection, WriteCoalescer
+from .events_out import ChatEvents
 from .members import Member
 from .observability.metrics import RelayMetrics
 from .observability.snapshot import RelaySnapshot
@@ -60,9 +64,15 @@ class LocalRoom:
 
 
 class Hub:
-    def __init__(self, backend: Backend, metrics: RelayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: RelayMetrics | None = None,
+        events: ChatEvents | None = None,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics or RelayMetrics()
+        self.events = events or ChatEvents()  # events out: emitted where they happen
         self.rooms: dict[str, LocalRoom] = {}
         self.connections: set[ClientConnection] = set()
         self.coalescer = WriteCoalescer(self.metrics)
@@ -164,23 +174,49 @@ class Hub:
             own_add = encode_text_frame(protocol.member_add(member.to_json()))
             self._activate(local, connection, history.last_id, own_add)
         self.metrics.joins += 1
+        self.events.member_joined(room, member, connection.id)
         return history
 
     async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
         """Store and fan out one message and answer its id; raises BrokerUnavailable or
         HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
-        body = protocol.message_body(member.id, member.username, member.avatar, text)
         key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
+        return await self._store(room, member, text, key)
+
+    async def post(self, room: str, member: Member, text: str, idempotency_key: str | None) -> str:
+        """A message from the server API: as ``publish``, but the idempotency key holds for
+        the room whatever the username (a retried POST may not know who it posted as)."""
+        key = None if idempotency_key is None else f"api:{idempotency_key}"
+        return await self._store(room, member, text, key)
+
+    async def _store(self, room: str, member: Member, text: str, key: str | None) -> str:
+        body = protocol.message_body(member.id, member.username, member.avatar, text)
         published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
+        assert published.message_id is not None  # a publish with history has an id
         if not published.duplicate:
             self.metrics.messages_in += 1
-        assert published.message_id is not None  # a publish with history has an id
+            self.events.message_posted(room, member, published.message_id, text)
         return published.message_id
+
+    async def delete_message(self, room: str, message_id: str) -> bool:
+        """Tombstone a stored message and tell the room (``message_deleted``); False when
+        the room's history does not hold it (never stored, trimmed, or already deleted)."""
+        millis, seq = protocol.parse_message_id(message_id)
+        after = (millis, seq + 1) if seq < protocol.MAX_ID_PART else (millis + 1, 0)
+        page = await self._broker.history_before(room, protocol.format_message_id(after), 1)
+        if not page.messages or not page.messages[-1].startswith(f'{{"id":"{message_id}",'):
+            return False
+        frame = protocol.message_deleted(message_id)
+        await self._broker.publish(room, frame, PublishOptions(history=False, tombstone=message_id))
+        event_id = message_event_id(MESSAGE_DELETED, room, message_id)
+        self.events.emit(MESSAGE_DELETED, room, None, event_id=event_id, message={"id": message_id})
+        return True
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
         """The connection closed: out of its room and its presence, and no longer counted."""
         self.connections.discard(connection)
         self.metrics.closed(close_code)
+        self.events.connection_left(connection.id, close_code)
         joined = self._members.pop(connection, None)
         if joined is None:
             return
@@ -195,6 +231,14 @@ class Hub:
                 "could not remove presence of a closed connection; it will expire",
                 extra={"conn": connection.id, "room": room},
             )
+
+    def disconnect_member(self, member_id: str, reason: str) -> int:
+        """Close every local connection of the member with 4003 (moderation); how many."""
+        mine = [(c, room) for c, (room, joined) in self._members.items() if joined == member_id]
+        for connection, room in mine:
+            connection.close_soon(CLOSE_DISCONNECTED, reason)
+            self.events.emit(MEMBER_DISCONNECTED, room, member_id, connection=connection.id)
+        return len(mine)
 
     # local rooms
 

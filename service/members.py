@@ -56,6 +56,14 @@ def signed_in_member(issuer: str, subject: str, username: str) -> Member:
     return Member(id=member_id, username=username, avatar=avatar_path(member_id))
 
 
+def api_member(username: str) -> Member:
+    """The author of messages a product's backend posts through the server API under
+    ``username``: the same member on every relay, so its avatar and id stay put."""
+    digest = hashlib.sha256(f"server-api\n{username}".encode()).hexdigest()
+    member_id = digest[: 2 * MEMBER_ID_BYTES]
+    return Member(id=member_id, username=username, avatar=avatar_path(member_id))
+
+
 def new_token() -> str:
     """An unguessable resume token; it maps to the member in the broker's identity store."""
     return secrets.token_urlsafe(TOKEN_BYTES)

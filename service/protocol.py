@@ -20,7 +20,9 @@ from contract.protocol import (
     DEFAULT_ROOM,
     MAX_NAME_CHARS,
     MAX_REF_CHARS,
+    MAX_ROOM_TOKEN_CHARS,
     MAX_TEXT_CHARS,
+    MESSAGE_DELETED_FRAME,
     ROOM_NAME,
     TOKEN,
     ErrorCode,
@@ -49,6 +51,7 @@ class Join:
     token: str | None = None
     since: str | None = None
     name: str | None = None  # a display name the person chose (anonymous mode)
+    room_token: str | None = None  # a private room's JWT (service.room_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,12 @@ def _parse_join(obj: dict[str, Any]) -> Join:
     name = _optional_str(obj, "name")
     if name is not None:
         name = clean_display_name(name)
-    return Join(room=room, token=token, since=since, name=name)
+    room_token = _optional_str(obj, "room_token")
+    if room_token is not None and not 0 < len(room_token) <= MAX_ROOM_TOKEN_CHARS:
+        raise ProtocolError(
+            "bad_frame", f'"room_token" must be a JWT of at most {MAX_ROOM_TOKEN_CHARS} characters'
+        )
+    return Join(room=room, token=token, since=since, name=name, room_token=room_token)
 
 
 def _parse_send(obj: dict[str, Any]) -> Send:
@@ -221,6 +229,18 @@ def _member_entry(member_id: str, member_json: str) -> str:
     return f"{_dumps(member_id)}:{member_json}"
 
 
+def message_page(messages: list[str], complete: bool) -> str:
+    """``{"messages":[...],"complete":…}``: the server API's history page."""
+    flag = "true" if complete else "false"
+    return f'{{"messages":[{",".join(messages)}],"complete":{flag}}}'
+
+
+def members_object(members: dict[str, str]) -> str:
+    """``{"members":{...}}``: the server API's answer, from pre-encoded member objects."""
+    body = ",".join(itertools.starmap(_member_entry, members.items()))
+    return f'{{"members":{{{body}}}}}'
+
+
 def message_history(messages: list[str], complete: bool) -> str:
     """``messages`` are pre-encoded message objects, oldest first."""
     flag = "true" if complete else "false"
@@ -236,6 +256,10 @@ def message_frame(message_id: str, body: str) -> str:
     in one step (the fan-out builds it once per process per message)."""
     millis = message_id.partition("-")[0]
     return f'{{"type":"messages","message":{{"id":"{message_id}","date":{millis},{body}}}}}'
+
+
+def message_deleted(message_id: str) -> str:
+    return _dumps({"type": MESSAGE_DELETED_FRAME, "id": message_id})
 
 
 def member_add(member_json: str) -> str:

@@ -14,6 +14,10 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = time.monotonic()
 
+    def wait_seconds(self) -> float:
+        """After a refused ``allow``: how long until the next one would pass."""
+        return max(0.0, (1.0 - self._tokens) / self._rate)
+
     def allow(self) -> bool:
         now = time.monotonic()
         self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)

@@ -19,9 +19,11 @@ from starlette.websockets import WebSocket
 from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 from . import protocol
+from .admission import Admission
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
 from .connection import ClientConnection
 from .hub import Hub
+from .identity_alb import SignedIn
 from .members import Member, MemberFactory, new_token
 from .protocol import Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
@@ -62,12 +64,14 @@ class Session:
         member_factory: MemberFactory,
         websocket: WebSocket,
         process_id: str,
-        signed_in: Member | None = None,
+        admission: Admission,
+        signed_in: SignedIn | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
+        self.admission = admission
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -87,10 +91,12 @@ class Session:
         self.hub.register(connection)
         log.debug("connection opened", extra={"conn": connection.id})
         try:
-            join = await self._wait_for_join()
-            if join is None:
-                return
-            await self._join(join)
+            while True:  # a refused join leaves the connection usable for another
+                join = await self._wait_for_join()
+                if join is None:
+                    return
+                if await self._join(join):
+                    break
             await self._serve()
         except _Disconnected as end:
             if end.code is not None:
@@ -180,7 +186,7 @@ class Session:
         known = await identities.load_identity(join.token) if join.token else None
         token = join.token
         if self.signed_in is not None:
-            member = self.signed_in
+            member = self.signed_in.member
             if known is None or known.id != member.id:
                 token = None
         elif known is None:
@@ -193,9 +199,20 @@ class Session:
         await identities.save_identity(token, member)
         return member, token
 
-    async def _join(self, join: Join) -> None:
+    async def _join(self, join: Join) -> bool:
+        """Join the room; False (an ``error`` sent, nothing joined) when refused."""
         connection = self.connection
+        subject = self.signed_in.subject if self.signed_in is not None else None
+        forbidden = self.admission.forbidden(join.room, join.room_token, subject)
+        if forbidden is not None:
+            connection.send_text(protocol.error("forbidden", forbidden))
+            return False
         member, token = await self._identify(join)
+        banned = await self.admission.banned(member.id)
+        if banned is not None:
+            log.info("refused a banned member's join", extra={"conn": connection.id})
+            connection.send_text(protocol.error("banned", banned))
+            return False
         self.room, self.member = join.room, member
 
         def burst(history: History, members: dict[str, str]) -> None:
@@ -216,6 +233,7 @@ class Session:
                 "complete": history.complete,
             },
         )
+        return True
 
     # serving
 

@@ -10,6 +10,8 @@ const TEXT_MAX_CHARS = 2000; // send "text", after trimming
 const NAME_MAX_CHARS = 40; // join "name"
 const CLOSE_RESTARTING = 1012; // the relay drains: reconnect and resume
 const CLOSE_TRY_AGAIN = 1013; // slow consumer, connection cap, storage down at join
+const CLOSE_DISCONNECTED = 4003; // the product's backend removed this member: no reconnect
+const MESSAGE_DELETED_FRAME = "message_deleted"; // the frame carries the deleted id
 
 const params = new URLSearchParams(location.search);
 const room = params.get("room") || DEFAULT_ROOM;
@@ -17,6 +19,11 @@ const room = params.get("room") || DEFAULT_ROOM;
 // browser gives one name in every room. The per-room key is what older pages stored.
 const TOKEN_KEY = "chat-relay:token";
 const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
+// A private room's token comes in the URL fragment (#room_token=...), which browsers never
+// send to a server, so it stays out of every log. It is kept for this tab's reloads and
+// taken out of the address bar so a copied link does not hand it on.
+const ROOM_TOKEN_KEY = `chat-relay:room-token:${room}`;
+const roomToken = takeRoomToken();
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
 const READY_POLL_MS = 5000;
@@ -50,7 +57,31 @@ const state = {
   signIn: "none",      // "alb" when the load balancer signs people in (GET /auth/session)
   pendingName: null,   // a name chosen here, sent on the next join until welcome confirms it
   rejoining: false,    // the socket is being closed on purpose, to join again at once
+  removed: false,      // disconnected by the server or banned: do not reconnect
 };
+
+function takeRoomToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const fromUrl = fragment.get("room_token");
+  if (fromUrl) {
+    sessionStorage.setItem(ROOM_TOKEN_KEY, fromUrl);
+    fragment.delete("room_token");
+    const rest = fragment.toString();
+    history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+    return fromUrl;
+  }
+  return sessionStorage.getItem(ROOM_TOKEN_KEY);
+}
+
+// The server removed this member (a moderator, through the server API): say why and stay
+// disconnected; reloading the page after a ban ends joins again.
+function showRemoved(why) {
+  state.removed = true;
+  setConnection("disconnected by the server");
+  showNotice(why);
+  outbox.connectionLost();
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.close(1000, "removed");
+}
 
 const timeline = new Timeline({
   list: ui.messages,
@@ -274,6 +305,9 @@ function handle(frame) {
     case "messages":
       timeline.addStored(frame.message);
       break;
+    case MESSAGE_DELETED_FRAME:
+      timeline.removeStored(frame.id);
+      break;
     case "member_add":
       state.members.set(frame.member.id, frame.member);
       if (state.me && frame.member.id === state.me.id) showMe(frame.member); // renamed in another tab
@@ -297,6 +331,16 @@ function handle(frame) {
         sendJoin(state.socket);
         break;
       }
+      if (frame.code === "banned" && !state.joined) {
+        showRemoved(`You were removed from this chat: ${frame.detail}. Reload the page to try again.`);
+        break;
+      }
+      if (frame.code === "forbidden" && !state.joined) {
+        state.removed = true; // the same join would be refused again
+        setConnection("not allowed in this room");
+        showNotice(`#${room} is a private room: ${frame.detail}`);
+        break;
+      }
       if (!outbox.refused(frame.code, frame.detail)) showNotice(`${frame.code}: ${frame.detail}`);
       break;
     default:
@@ -317,6 +361,7 @@ function sendJoin(socket) {
   if (token) join.token = token;
   if (timeline.lastId) join.since = timeline.lastId;
   if (state.pendingName !== null) join.name = state.pendingName;
+  if (roomToken) join.room_token = roomToken;
   socket.send(JSON.stringify(join));
 }
 
@@ -343,6 +388,12 @@ function connect() {
     outbox.connectionLost();
     for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
     setDegraded(false);
+    if (event.code === CLOSE_DISCONNECTED) {
+      const reason = event.reason ? ` (${event.reason})` : "";
+      showRemoved(`You were disconnected from this chat by the server${reason}. Reload the page to join again.`);
+      return;
+    }
+    if (state.removed) return;
     if (state.rejoining) {
       state.rejoining = false;
       setConnection("joining again…");

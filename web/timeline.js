@@ -206,6 +206,17 @@ export class Timeline {
     this.afterChange(null, false);
   }
 
+  // The relay deleted a stored message (message_deleted): it leaves the page.
+  removeStored(id) {
+    const li = this.byId.get(id);
+    if (!li) return;
+    this.byId.delete(id);
+    const next = li.nextElementSibling;
+    li.remove();
+    if (next) this.group(next);
+    this.afterChange(null, false);
+  }
+
   // Stored messages keep id order; they all come before own unstored messages.
   insertStored(li, id) {
     let before = this.list.querySelector("li[data-ref]");

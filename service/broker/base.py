@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
+from contract.protocol import IDEMPOTENCY_WINDOW
+
 from ..members import Member
 from ..observability.snapshot import BrokerStats
 from .events import BrokerEvent
@@ -50,7 +52,7 @@ with history, a stored message's fields (``protocol.message_body``: a JSON objec
 members, to which the broker adds ``id`` and ``date``); without history, a whole client
 frame (``protocol.member_add``, a typing notice), delivered as it is."""
 
-IDEMPOTENCY_TTL_SECONDS = 600
+IDEMPOTENCY_TTL_SECONDS = IDEMPOTENCY_WINDOW  # the protocol's 10 minutes (contract.protocol)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,10 @@ class RelayMetrics:
         "closed_by_code",
         "connections_opened",
         "deliveries",
+        "events_buffered",
+        "events_dropped",
+        "events_retried",
+        "events_sent",
         "fanout_latency",
         "fanout_stamps",
         "joins",
@@ -113,6 +117,11 @@ class RelayMetrics:
         # Message dates (ms) queued this loop iteration; observed when the writes are done.
         self.fanout_stamps: list[int] = []
         self.loop_lag = Histogram(LOOP_LAG_BOUNDS_MS)
+        # Events out (service.events_out): kept by its outbox.
+        self.events_sent = 0
+        self.events_retried = 0
+        self.events_dropped = 0
+        self.events_buffered = 0
 
     def closed(self, code: int) -> None:
         self.closed_by_code[code] = self.closed_by_code.get(code, 0) + 1

@@ -53,6 +53,10 @@ _READERS: dict[str, Reader] = {
     "chat_relay_backfilled_messages": lambda s, m: s.broker.backfilled,
     "chat_relay_event_loop_lag_seconds": lambda s, m: m.loop_lag,
     "chat_relay_log_lines_suppressed": lambda s, m: logs.suppressed_total(),
+    "chat_relay_events_sent": lambda s, m: m.events_sent,
+    "chat_relay_events_retried": lambda s, m: m.events_retried,
+    "chat_relay_events_dropped": lambda s, m: m.events_dropped,
+    "chat_relay_events_buffered": lambda s, m: m.events_buffered,
 }
 # A metric in the table without a reader (or the reverse) stops the relay at import.
 _UNREAD = {d.prometheus for d in DEFINITIONS} ^ set(_READERS)

@@ -24,14 +24,31 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
     assert int(app["NAME_MAX_CHARS"]) == protocol.MAX_NAME_CHARS
     assert int(app["CLOSE_RESTARTING"]) == protocol.CLOSE_RESTARTING
     assert int(app["CLOSE_TRY_AGAIN"]) == protocol.CLOSE_TRY_AGAIN
+    assert int(app["CLOSE_DISCONNECTED"]) == protocol.CLOSE_DISCONNECTED
+    assert json.loads(app["MESSAGE_DELETED_FRAME"]) == protocol.MESSAGE_DELETED_FRAME
 
 
 def test_the_limits_are_written_once_in_the_script() -> None:
     """Every other use goes through the constant, so the test above covers it."""
     source = (WEB / "app.js").read_text()
-    for value in (protocol.MAX_TEXT_CHARS, protocol.CLOSE_RESTARTING, protocol.CLOSE_TRY_AGAIN):
+    numbers = (
+        protocol.MAX_TEXT_CHARS,
+        protocol.CLOSE_RESTARTING,
+        protocol.CLOSE_TRY_AGAIN,
+        protocol.CLOSE_DISCONNECTED,
+    )
+    for value in numbers:
         assert len(re.findall(rf"\b{value}\b", source)) == 1, value
-    assert source.count(f'"{protocol.DEFAULT_ROOM}"') == 1
+    for text in (protocol.DEFAULT_ROOM, protocol.MESSAGE_DELETED_FRAME):
+        assert source.count(f'"{text}"') == 1, text
+
+
+def test_the_web_client_handles_the_added_error_codes() -> None:
+    """``banned`` and ``forbidden`` stop the page from joining again; each is a declared code."""
+    source = (WEB / "app.js").read_text()
+    for code in ("banned", "forbidden"):
+        assert code in protocol.ERROR_CODES
+        assert f'frame.code === "{code}"' in source
 
 
 def test_the_pages_input_limits_are_the_protocols() -> None:

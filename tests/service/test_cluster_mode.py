@@ -71,15 +71,19 @@ async def test_one_sharded_subscriber_per_shard(cluster_relays, redis_cluster) -
                 client = await ChatClient.connect(one.ws)
                 await client.join(name)
                 clients.append(client)
+        moderation_listeners = 0
         for node in redis_cluster.primaries():
             admin = node.client()
             sharded = [c for c in admin.client_list() if int(c.get("ssub", 0)) > 0]
             plain = [c for c in admin.client_list() if int(c.get("sub", 0)) > 0]
             admin.close()
             # Relay one: one connection on this shard holding its two rooms and its probe.
-            # Relay two serves no room, so it holds no connection. No classic SUBSCRIBE.
+            # Relay two serves no room, so it holds no connection. Rooms use no classic
+            # SUBSCRIBE; only each relay's moderation listener does (one channel each).
             assert [int(c["ssub"]) for c in sharded] == [3], sharded
-            assert plain == []
+            assert all(int(c["sub"]) == 1 for c in plain), plain
+            moderation_listeners += len(plain)
+        assert moderation_listeners == 2
     finally:
         for client in clients:
             await client.close()

@@ -138,8 +138,8 @@ def test_every_contract_setting_is_read_into_a_field_with_its_default() -> None:
     assert list(SETTINGS) == [s.name for s in contract.ALL]
     for setting in contract.ALL:
         value = getattr(defaults, SETTINGS[setting.name][0])
-        if setting is contract.ALLOWED_ORIGINS:
-            assert value == ()  # unset: the relay's own host only
+        if setting in (contract.ALLOWED_ORIGINS, contract.SERVER_API_KEYS):
+            assert value == ()  # unset: the relay's own host only; no API keys (API off)
         else:
             assert value == setting.default, setting.name
     assert load_settings({}) == defaults
@@ -177,3 +177,22 @@ def test_emf_interval_is_off_or_at_least_a_second() -> None:
     assert load_settings({"METRICS_EMF_INTERVAL": "0"}).metrics_emf_interval == 0
     with pytest.raises(ConfigError, match=r"METRICS_EMF_INTERVAL=0.5 is too short; use 0 \(off\)"):
         load_settings({"METRICS_EMF_INTERVAL": "0.5"})
+
+
+def test_server_api_keys_are_a_list_of_usable_bearer_keys() -> None:
+    keys = load_settings(
+        {"SERVER_API_KEYS": " old-key-0123456789abcdef , new-key-0123456789abcdef "}
+    )
+    assert keys.server_api_keys == ("old-key-0123456789abcdef", "new-key-0123456789abcdef")
+    assert load_settings({"SERVER_API_KEYS": ""}).server_api_keys == ()
+    for bad in ("short", "has space in it 0123456789", "ok-key-0123456789abcdef,tiny"):
+        with pytest.raises(ConfigError, match=r"SERVER_API_KEYS: key .*openssl rand"):
+            load_settings({"SERVER_API_KEYS": bad})
+
+
+def test_the_room_token_secret_is_long_enough_for_hs256() -> None:
+    secret = "s" * 32
+    assert load_settings({"ROOM_TOKEN_SECRET": secret}).room_token_secret == secret
+    assert load_settings({"ROOM_TOKEN_SECRET": ""}).room_token_secret is None
+    with pytest.raises(ConfigError, match=r"ROOM_TOKEN_SECRET is 31 characters; .* at least 32"):
+        load_settings({"ROOM_TOKEN_SECRET": "s" * 31})

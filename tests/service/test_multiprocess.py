@@ -80,9 +80,13 @@ async def test_one_subscriber_connection_for_all_rooms(two_relays, redis_server)
         channels = redis.pubsub_channels("chat:{*")
         redis.close()
         assert sorted(channels) == sorted(f"chat:{{room-{i}}}" for i in range(6))
-        # One connection per relay: six rooms and the probe channel on the first, the
-        # probe channel alone on the second.
-        assert sorted(subscribed) == [1, 7]
+        # One connection per relay for all rooms: six rooms and the probe channel on the
+        # first, the probe channel alone on the second; and each relay's moderation
+        # listener (chat:moderation, service/moderation/redis.py), whatever the rooms.
+        assert sorted(subscribed) == [1, 1, 1, 7]
+        redis = redis_server.client()
+        assert redis.pubsub_numsub("chat:moderation") == [("chat:moderation", 2)]
+        redis.close()
     finally:
         for client in clients:
             await client.close()
