@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
@@ -19,7 +20,6 @@ from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 from . import protocol
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
-from .config import Settings
 from .connection import ClientConnection
 from .hub import Hub
 from .members import Member, MemberFactory, new_token
@@ -42,12 +42,23 @@ class _Disconnected(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """What one connection's session reads of the relay's settings."""
+
+    send_buffer_bytes: int  # SEND_BUFFER_BYTES: queued output before a slow client is cut
+    rate_limit: float  # RATE_LIMIT: frames a second
+    rate_burst: int  # RATE_BURST
+    join_timeout: float  # JOIN_TIMEOUT: seconds to send the join frame
+    history_size: int  # HISTORY_SIZE: messages in a join's history
+
+
 class Session:
     def __init__(
         self,
         hub: Hub,
         identities: IdentityStore,
-        settings: Settings,
+        settings: SessionSettings,
         member_factory: MemberFactory,
         websocket: WebSocket,
         process_id: str,
@@ -222,7 +233,7 @@ class Session:
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None
         try:
-            published = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
+            message_id = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
@@ -238,7 +249,7 @@ class Session:
             )
             self.connection.send_text(protocol.error("history_full", detail))
             return
-        self.connection.send_text(protocol.ack(frame.ref, published.message_id))
+        self.connection.send_text(protocol.ack(frame.ref, message_id))
 
     # leaving
 

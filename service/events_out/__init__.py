@@ -8,7 +8,7 @@ background. Callers use ``ChatEvents.emit`` (contract.events names the types and
 from __future__ import annotations
 
 from ..config import Settings
-from ..counters import RelayMetrics
+from ..observability.counters import RelayMetrics
 from .bus import EventBridgeBus
 from .chat_events import ChatEvents, MemberLike, iso_time
 from .outbox import WORKERS, Outbox

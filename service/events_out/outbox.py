@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from contract.events import MAX_ENTRIES_PER_PUT
 
-from ..counters import RelayMetrics
+from ..observability.counters import RelayMetrics
 
 log = logging.getLogger("service.events_out")
 

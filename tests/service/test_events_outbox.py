@@ -14,9 +14,9 @@ import pytest
 from contract import events as schema
 from harness.polling import wait_for
 from service.config import ConfigError, load_settings
-from service.counters import RelayMetrics
 from service.events_out import ChatEvents, Outbox, create_chat_events
 from service.members import Member
+from service.observability.counters import RelayMetrics
 
 pytestmark = pytest.mark.anyio
 
