@@ -81,6 +81,7 @@ class ChatRelayStage(Stage):
                 relay=config.relay,
                 waf=config.waf,
                 sign_in=config.sign_in,
+                api=config.api,
                 network=ServiceNetwork(
                     vpc=self.network.vpc,
                     alb_security_group=self.network.alb_security_group,

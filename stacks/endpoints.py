@@ -2,10 +2,11 @@
 
 A Fargate task pulls its image (ECR API and registry, layers from S3), reads its secret
 (Secrets Manager) and ships its logs (CloudWatch Logs); the relay also asks the ELB API
-for its own target's health (the drain signal). The S3 gateway endpoint is free and
-added in every stage; the five interface endpoints cost per AZ and hour, so they come
-with `network.interface_endpoints = true`, which `nat_gateways = 0` (service subnets with
-no route out at all) requires; docs/infrastructure.md has the cost of each choice.
+for its own target's health (the drain signal) and sends the chat's events to EventBridge.
+The S3 gateway endpoint is free and added in every stage; the six interface endpoints
+cost per AZ and hour, so they come with `network.interface_endpoints = true`, which
+`nat_gateways = 0` (service subnets with no route out at all) requires;
+docs/infrastructure.md has the cost of each choice.
 
 The interface endpoints share one security group whose only rule, its own ingress
 resource, admits HTTPS from the relay tasks' group; the egress side of that pair lives
@@ -25,6 +26,8 @@ INTERFACE_ENDPOINTS = (
     ("SecretsManagerEndpoint", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
     # The relay's drain signal: DescribeTargetHealth on its own target (service/deregistration.py).
     ("ElbEndpoint", ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING),
+    # Events out: PutEvents to the stage's bus (service/events_out/).
+    ("EventsEndpoint", ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE),
 )
 
 
@@ -41,8 +44,8 @@ def add_interface_endpoints(
     subnets: ec2.SubnetSelection,
     security_group: ec2.ISecurityGroup,
 ) -> dict[str, ec2.InterfaceVpcEndpoint]:
-    """ECR (api, dkr), CloudWatch Logs, Secrets Manager and ELB in `subnets`, private DNS on,
-    so the tasks' usual service names resolve to the endpoints."""
+    """ECR (api, dkr), CloudWatch Logs, Secrets Manager, ELB and EventBridge in `subnets`,
+    private DNS on, so the tasks' usual service names resolve to the endpoints."""
     return {
         construct_id: ec2.InterfaceVpcEndpoint(
             scope,

@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import LoadBalancerSettings
+from stacks.config.limits import ALB_SOURCE_IPS_PER_RULE
 
 
 @dataclass(frozen=True)
@@ -181,5 +182,45 @@ def hide_metrics(listener: elbv2.ApplicationListener) -> None:
         conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
         action=elbv2.ListenerAction.fixed_response(
             404, content_type="text/plain", message_body="not found"
+        ),
+    )
+
+
+# The server API's rules sit after HideMetrics (10) and before the listener's default
+# action (with sign-in on: authenticate): the API authenticates callers by key, not by
+# the ALB's sign-in, and only the stage's listed sources reach it.
+API_PATHS = ["/api/*"]
+API_ALLOW_PRIORITY = 20  # 20, 21, ...: one rule per ALB_SOURCE_IPS_PER_RULE networks
+API_DENY_PRIORITY = 40
+
+
+def limit_api(
+    listener: elbv2.ApplicationListener,
+    target_group: elbv2.ApplicationTargetGroup,
+    *,
+    allow_cidrs: tuple[str, ...],
+) -> None:
+    """Forward `/api/*` from `allow_cidrs` only; answer 403 to every other source (all of
+    them when the list is empty: the API is off at the load balancer)."""
+    for index, start in enumerate(range(0, len(allow_cidrs), ALB_SOURCE_IPS_PER_RULE)):
+        sources = list(allow_cidrs[start : start + ALB_SOURCE_IPS_PER_RULE])
+        listener.add_action(
+            f"ApiAllow{index + 1}",
+            priority=API_ALLOW_PRIORITY + index,
+            conditions=[
+                elbv2.ListenerCondition.path_patterns(API_PATHS),
+                elbv2.ListenerCondition.source_ips(sources),
+            ],
+            action=elbv2.ListenerAction.forward([target_group]),
+        )
+    listener.add_action(
+        "ApiDeny",
+        priority=API_DENY_PRIORITY,
+        conditions=[elbv2.ListenerCondition.path_patterns(API_PATHS)],
+        action=elbv2.ListenerAction.fixed_response(
+            403,
+            content_type="application/json",
+            message_body='{"error": "forbidden", "detail": "the server API is not open to '
+            'this address"}',
         ),
     )

@@ -205,6 +205,16 @@ class Monitoring(Construct):
             f"{limits.redis_reconnects_per_minute}+ Redis subscriber reconnects a minute "
             "over the service for 3 minutes: Redis keeps dropping the relays",
         )
+        # Any event lost is one a product's backend never hears of: page on the first.
+        self._alarm(
+            "RelayEventsDropped",
+            metric(metrics.EVENTS_DROPPED, "Sum"),
+            1,
+            "Chat events dropped on their way to the stage's EventBridge bus: the bus failed "
+            "(or refused them) longer than EVENT_BUFFER_SIZE could hold; the relay logs each "
+            "as 'event dropped'",
+            periods=1,
+        )
         hours = limits.zero_clients_hours_utc
         if hours is not None:
             # Outside the hours the expression answers 1 (fine): CloudWatch alarms have no

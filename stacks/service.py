@@ -24,18 +24,27 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from stacks.cache import CacheAccess
-from stacks.config import LoadBalancerSettings, RelaySettings, StageIdentity, WafSettings
+from stacks.config import (
+    ApiSettings,
+    LoadBalancerSettings,
+    RelaySettings,
+    StageIdentity,
+    WafSettings,
+)
 from stacks.config.sign_in import SignInSettings
 from stacks.load_balancer import (
     access_log_bucket,
     add_listeners,
     hide_metrics,
+    limit_api,
     public_load_balancer,
     relay_target_group,
 )
 from stacks.network import SERVICE_SUBNETS
 from stacks.relay.environment import relay_environment
+from stacks.relay.events import chat_event_bus, event_bus_name
 from stacks.relay.scaling import capacity_provider_strategies, scale_relay
+from stacks.relay.secrets import relay_secrets
 from stacks.relay.task import allow_target_health_read, relay_task
 from stacks.sign_in import SignIn
 from stacks.stage_stack import StageStack
@@ -61,6 +70,7 @@ class ServiceProps:
     relay: RelaySettings
     waf: WafSettings
     sign_in: SignInSettings
+    api: ApiSettings
     network: ServiceNetwork
     cache: CacheAccess
     # The relay image's Docker build context (the repository root).
@@ -113,6 +123,7 @@ class ServiceStack(StageStack):
                 self, "Firewall", stage=stage, settings=props.waf, load_balancer=self.load_balancer
             )
         hide_metrics(self.listener)
+        limit_api(self.listener, self.target_group, allow_cidrs=props.api.allow_cidrs)
         # With sign-in on, every other path is authenticated first (stacks/sign_in.py).
         sign_in_environment: dict[str, str] = {}
         if props.sign_in.enabled:
@@ -148,7 +159,9 @@ class ServiceStack(StageStack):
             idle_timeout_seconds=lb_settings.idle_timeout_seconds,
             domain_name=lb_settings.domain_name,
             service_name=stage.prefix,
+            event_bus_name=event_bus_name(stage),
         )
+        self.secrets = relay_secrets(self, stage)
         task = relay_task(
             self,
             stage=stage,
@@ -156,6 +169,7 @@ class ServiceStack(StageStack):
             environment={**environment, **sign_in_environment},
             auth_token=cache.auth_token,
             auth_token_key=cache.auth_token_key,
+            secrets=self.secrets.container_secrets(),
             image_directory=props.image_directory,
         )
         self.log_group, self.task_definition = task.log_group, task.task_definition
@@ -183,6 +197,7 @@ class ServiceStack(StageStack):
         )
         self.service.attach_to_application_target_group(self.target_group)
         allow_target_health_read(self.task_definition)
+        self.event_bus = chat_event_bus(self, stage, self.task_definition.task_role)
         scale_relay(self.service, relay, prefix=stage.prefix)
 
         scheme = "https" if lb_settings.https else "http"

@@ -11,7 +11,7 @@ from ..config import Settings
 from ..observability.counters import RelayMetrics
 from .bus import EventBridgeBus
 from .chat_events import ChatEvents, MemberLike, iso_time
-from .outbox import Outbox
+from .outbox import WORKERS, Outbox
 
 __all__ = ["ChatEvents", "EventBridgeBus", "MemberLike", "Outbox", "create_chat_events", "iso_time"]
 
@@ -20,5 +20,5 @@ def create_chat_events(settings: Settings, metrics: RelayMetrics) -> ChatEvents:
     bus = settings.event_bus_name
     if bus is None:
         return ChatEvents()
-    outbox = Outbox(EventBridgeBus(bus), settings.event_buffer_size, metrics)
+    outbox = Outbox(EventBridgeBus(bus, threads=WORKERS), settings.event_buffer_size, metrics)
     return ChatEvents(outbox, bus)

@@ -1,4 +1,7 @@
-"""PutEvents to one EventBridge bus with botocore, the blocking call in a worker thread.
+"""PutEvents to one EventBridge bus with botocore, the blocking call in a thread of its own.
+
+Its own pool, not the loop's default executor: calls hanging on a failing bus (up to the
+timeouts below, twice) must not hold the threads DNS lookups and other work wait for.
 
 Credentials come from botocore's usual chain (on ECS, the task role through the container
 credentials endpoint); the region from the bus ARN, else AWS_REGION / AWS_DEFAULT_REGION
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config_formats import ConfigError
@@ -21,7 +25,7 @@ _ARN_REGION = re.compile(r"arn:aws[a-z-]*:events:([a-z0-9-]+):")
 
 
 class EventBridgeBus:
-    def __init__(self, bus: str, *, max_connections: int = 10) -> None:
+    def __init__(self, bus: str, *, threads: int) -> None:
         # Imported here: a relay without EVENT_BUS_NAME never loads the events client.
         import botocore.session
         from botocore.config import Config
@@ -37,7 +41,7 @@ class EventBridgeBus:
                     connect_timeout=CONNECT_TIMEOUT,
                     read_timeout=READ_TIMEOUT,
                     retries={"mode": "standard", "total_max_attempts": 2},
-                    max_pool_connections=max_connections,
+                    max_pool_connections=threads,
                 ),
             )
         except NoRegionError:
@@ -45,6 +49,7 @@ class EventBridgeBus:
                 f"EVENT_BUS_NAME={bus!r} needs an AWS region: set AWS_REGION (ECS sets it) or "
                 "give the bus's ARN, e.g. arn:aws:events:eu-west-1:123456789012:event-bus/chat"
             ) from None
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="events-out")
 
     def put_blocking(self, entries: Sequence[dict[str, Any]]) -> list[str | None]:
         response = self._client.put_events(Entries=list(entries))
@@ -54,4 +59,9 @@ class EventBridgeBus:
         return [result.get("ErrorCode") for result in results]
 
     async def put(self, entries: Sequence[dict[str, Any]]) -> list[str | None]:
-        return await asyncio.to_thread(self.put_blocking, entries)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self.put_blocking, entries)
+
+    def close(self) -> None:
+        """Stop taking calls; one still hanging ends at its timeout, in its thread."""
+        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -37,6 +37,9 @@ class Sender(Protocol):
         """Send one batch; per entry None (accepted) or its error code. Raises when the
         call as a whole failed."""
 
+    def close(self) -> None:
+        """No more calls (the outbox has stopped its workers)."""
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -113,6 +116,7 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._state.workers = []
+        self._sender.close()
         if self.pending:
             log.warning("events not sent before shutdown", extra={"events": self.pending})
 

@@ -18,6 +18,7 @@ from stacks.config.context import (
 from stacks.config.defaults import default_config
 from stacks.config.limits import DEFAULT_REGION, DRAIN_MARGIN_SECONDS, STAGES
 from stacks.config.model import (
+    ApiSettings,
     CacheSettings,
     LoadBalancerSettings,
     MonitoringSettings,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_REGION",
     "DRAIN_MARGIN_SECONDS",
     "STAGES",
+    "ApiSettings",
     "CacheSettings",
     "LoadBalancerSettings",
     "MonitoringSettings",

@@ -26,6 +26,11 @@ WAF_EVALUATION_WINDOWS = (60, 120, 300, 600)
 WAF_RATE_ACTIONS = ("block", "count")
 WAF_MIN_RATE_LIMIT = 10
 
+# An ALB listener rule takes at most 5 condition values; the `/api/*` path uses one, so
+# each rule that lets the API through lists up to 4 source CIDRs. Listeners take 100 rules.
+ALB_SOURCE_IPS_PER_RULE = 4
+API_MAX_CIDRS = 40
+
 # Fargate refuses a container stopTimeout above 120 seconds.
 FARGATE_MAX_STOP_TIMEOUT = 120
 # What the drain timings leave over (see relay_checks.drain_timing_problems): the last 1012 close

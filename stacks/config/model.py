@@ -154,6 +154,21 @@ class WafSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """[stages.<stage>.api]: the relay's server HTTP API (`/api/*`) at the load balancer."""
+
+    # Source networks (IPv4 or IPv6 CIDRs) the ALB forwards `/api/*` from: the product
+    # backend's egress addresses (its NAT gateways' Elastic IPs). Every other source gets
+    # 403 from the ALB; empty (the default) turns the API off at the ALB. The web ACL
+    # still inspects these requests, and the relay still wants an API key.
+    allow_cidrs: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allow_cidrs)
+
+
+@dataclass(frozen=True)
 class MonitoringSettings:
     """Alarm thresholds on the relay's own metrics (reasons in docs/operations.md)."""
 
@@ -196,6 +211,7 @@ class StageConfig:
     # none (anonymous), cognito or oidc: who signs people in at the load balancer.
     sign_in: SignInSettings = field(default_factory=SignInSettings)
     waf: WafSettings = field(default_factory=WafSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def prefix(self) -> str:

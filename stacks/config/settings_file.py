@@ -31,7 +31,16 @@ DEFAULT_SETTINGS_FILE = "stages.toml"
 # [stages.<stage>] keys outside any section: where the stage deploys and who is paged.
 STAGE_KEYS = ("account", "region", "alarm_email", "domain_name", "certificate_arn", "tags")
 # [stages.<stage>.<section>]: the StageConfig attribute each section sets, field by field.
-STAGE_SECTIONS = ("network", "cache", "load_balancer", "relay", "monitoring", "sign_in", "waf")
+STAGE_SECTIONS = (
+    "network",
+    "cache",
+    "load_balancer",
+    "relay",
+    "monitoring",
+    "sign_in",
+    "waf",
+    "api",
+)
 
 
 class SettingsFileError(ValueError):

@@ -9,6 +9,7 @@ import ipaddress
 import re
 
 from stacks.config.limits import (
+    API_MAX_CIDRS,
     DEFAULT_REGION,
     MAX_CACHE_NODES,
     WAF_EVALUATION_WINDOWS,
@@ -45,6 +46,7 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
     )
     problems += drain_timing_problems(config)
     problems += _waf_problems(config)
+    problems += _api_problems(config)
     if config.sign_in.enabled and config.network.nat_gateways == 0:
         problems.append(
             "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
@@ -253,6 +255,42 @@ def _waf_problems(c: StageConfig) -> list[str]:
                 "own addresses (/8 or narrower)."
             )
     problems += retention_problems("waf.log_retention_days", w.log_retention_days)
+    return problems
+
+
+def _api_problems(c: StageConfig) -> list[str]:
+    where = f"[stages.{c.name}.api]"
+    cidrs = c.api.allow_cidrs
+    problems = []
+    if cidrs and not c.load_balancer.https:
+        problems.append(
+            f"{where} allow_cidrs on a stage without certificate_arn: API keys would cross "
+            f"the internet in clear text; set certificate_arn in [stages.{c.name}], or leave "
+            "allow_cidrs empty (the API stays off at the load balancer)."
+        )
+    if len(cidrs) > API_MAX_CIDRS:
+        problems.append(
+            f"{where} allow_cidrs lists {len(cidrs)} networks: at most {API_MAX_CIDRS} "
+            "(4 per listener rule); list the backend's egress addresses or wider networks."
+        )
+    if len(set(cidrs)) != len(cidrs):
+        problems.append(f"{where} allow_cidrs lists a network twice; list each once.")
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            problems.append(
+                f"{where} allow_cidrs {cidr!r} is not a network: write it like "
+                '"203.0.113.7/32" (one address), "198.51.100.0/24" or "2001:db8::/48", '
+                "host bits zero."
+            )
+            continue
+        if network.prefixlen < (8 if network.version == 4 else 16):
+            problems.append(
+                f"{where} allow_cidrs {cidr!r} opens the server API to much of the internet; "
+                "list the product backend's own egress addresses (/8 or narrower, /16 for "
+                "IPv6)."
+            )
     return problems
 
 

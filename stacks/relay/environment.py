@@ -25,6 +25,7 @@ def relay_environment(
     idle_timeout_seconds: int,
     domain_name: str | None,
     service_name: str,
+    event_bus_name: str,
 ) -> dict[str, str]:
     """The relay's settings as environment variables (contract: contract.settings)."""
     s = settings
@@ -55,6 +56,8 @@ def relay_environment(
         s.METRICS_NAMESPACE.name: s.METRICS_NAMESPACE.env_value(metrics.NAMESPACE),
         s.METRICS_SERVICE_NAME.name: s.METRICS_SERVICE_NAME.env_value(service_name),
         s.METRICS_EMF_INTERVAL.name: s.METRICS_EMF_INTERVAL.env_value(METRICS_EMF_INTERVAL_SECONDS),
+        # The stage's bus (stacks/relay/events.py); the task role may put events on it only.
+        s.EVENT_BUS_NAME.name: s.EVENT_BUS_NAME.env_value(event_bus_name),
         # Python's own, not the relay's: no .pyc on the read-only root, logs unbuffered.
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",

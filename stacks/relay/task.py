@@ -7,6 +7,7 @@ the logical ids stay what they were when this lived in stacks/service.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def relay_task(
     environment: dict[str, str],
     auth_token: secretsmanager.ISecret,
     auth_token_key: kms.IKey,
+    secrets: Mapping[str, ecs.Secret],
     image_directory: Path,
 ) -> RelayTask:
-    """`environment`: the container's variables; the AUTH token is added as a secret."""
+    """`environment`: the container's variables; the AUTH token and `secrets` (the relay's
+    own, stacks/relay/secrets.py) are added as ECS secrets."""
     log_key = logs_key(scope, "RelayLogKey", stage, "relay container logs")
     log_group = encrypted_log_group(
         scope, "RelayLogGroup", stage, retention_days=relay.log_retention_days, key=log_key
@@ -89,7 +92,7 @@ def relay_task(
         ),
         port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
         environment=environment,
-        secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token)},
+        secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token), **secrets},
         logging=ecs.LogDrivers.aws_logs(
             stream_prefix=CONTAINER_NAME,
             log_group=log_group,
@@ -115,8 +118,8 @@ def relay_task(
         task_definition,
         "AwsSolutions-ECS2",
         "The environment holds only non-secret relay settings (ports, limits, the cache "
-        "URL without credentials); the AUTH token comes from Secrets Manager as an ECS "
-        "secret.",
+        "URL without credentials, the event bus name); the AUTH token, the server API "
+        "keys and the room token secret come from Secrets Manager as ECS secrets.",
     )
     return RelayTask(task_definition, container, log_group)
 

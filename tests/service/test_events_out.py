@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import time
 import urllib.request
 from collections import Counter
@@ -142,3 +143,26 @@ async def test_a_bus_failing_for_ten_seconds_loses_nothing_within_the_buffer(
     assert counts["member.joined"] == 2 and counts["member.left"] >= 1
     for envelope in received:
         check_schema(envelope, room)
+
+
+async def test_a_relay_stopping_sends_what_it_holds_before_it_exits(moto: MotoServer) -> None:
+    """Memory mode, one relay: SIGTERM drains the sockets (1012), and the member.left of
+    each goes out before the process ends, with everything still buffered."""
+    queue = EventQueue(moto, "chat-stop")
+    room = "events-stop"
+    env = {**moto.env(), "EVENT_BUS_NAME": "chat-stop", "AWS_REGION": REGION}
+    env["DRAIN_SECONDS"] = "2"
+    with RelayFleet(env) as fleet:
+        (relay,) = fleet.start(1)
+        async with await ChatClient.connect(relay.ws) as ada:
+            await ada.join(room)
+            ack = await ada.say("just before the stop")
+            exit_code = await asyncio.to_thread(relay.terminate, 30)
+            assert await ada.closed_with() == 1012
+        # uvicorn ends a graceful shutdown by re-raising the signal: -15, not a kill (-9).
+        assert exit_code == -signal.SIGTERM
+        received = queue.wait_for(3, timeout=20)
+    assert by_type(received) == {"member.joined": 1, "message.posted": 1, "member.left": 1}
+    details = {e["detail-type"]: check_schema(e, room) for e in received}
+    assert details["message.posted"]["message"]["id"] == ack["id"]
+    assert details["member.left"]["close_code"] == 1012

@@ -32,6 +32,10 @@ class FakeBus:
         self.down = False
         self.refuse: set[str] = set()  # DetailTypes refused one by one
         self.calls = 0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     async def put(self, entries: Sequence[dict[str, Any]]) -> list[str | None]:
         self.calls += 1
@@ -65,6 +69,7 @@ async def test_everything_goes_out_in_batches_of_at_most_ten_in_order() -> None:
         assert outbox.add(entry(n))
     await settled(lambda: metrics.events_sent == 95)
     await outbox.close(1)
+    assert bus.closed
     assert all(1 <= len(batch) <= schema.MAX_ENTRIES_PER_PUT for batch in bus.batches)
     assert max(len(batch) for batch in bus.batches) == schema.MAX_ENTRIES_PER_PUT
     assert [orjson.loads(e["Detail"])["n"] for e in bus.accepted] == list(range(95))

@@ -249,17 +249,44 @@ def sign_in(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
     return found
 
 
+# The server API opened at the load balancer to six networks (two listener rules), on
+# staging with sign-in on: the API's rules must forward without the ALB's authentication.
+API_OPEN_TABLE = """
+[stages.staging.sign_in]
+mode = "cognito"
+
+[stages.staging.api]
+allow_cidrs = ["203.0.113.7/32", "198.51.100.0/24", "192.0.2.0/28", "2001:db8::/48",
+               "203.0.113.9/32", "203.0.113.10/32"]
+"""
+
+
+@pytest.fixture(scope="session")
+def api_open(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """staging, signed in, with [stages.staging.api] allow_cidrs listing six networks."""
+    path = settings_with(tmp_path_factory.mktemp("settings-api"), API_OPEN_TABLE)
+    outdir = tmp_path_factory.mktemp("cdk-staging-api")
+    return synthesize("staging", outdir, {"settingsFile": str(path)}).stage
+
+
 @pytest.fixture(scope="session")
 def linted(
     assemblies: dict[str, Synthesized],
     cluster: Synthesized,
     pipeline: Synthesized,
     sign_in: dict[str, Synthesized],
+    api_open: Synthesized,
 ) -> dict[str, Synthesized]:
     """Every assembly the linters check: each stage, prod in cluster mode, staging with
-    each sign-in mode, the pipeline."""
+    each sign-in mode and with the server API open, the pipeline."""
     signed = {f"staging-{mode}": assembly for mode, assembly in sign_in.items()}
-    return {**assemblies, "prod-cluster": cluster, **signed, PIPELINE: pipeline}
+    return {
+        **assemblies,
+        "prod-cluster": cluster,
+        **signed,
+        "staging-api": api_open,
+        PIPELINE: pipeline,
+    }
 
 
 @pytest.fixture(scope="session")

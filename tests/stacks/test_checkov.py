@@ -33,7 +33,7 @@ REVIEWED_SKIPS |= {
     ("pipeline", "AWS::S3::Bucket.PipelineArtifactsBucket", "CKV_AWS_21"),
     ("pipeline", "AWS::IAM::Policy.PipelineAssetsDockerRoleDefaultPolicy", "CKV_AWS_111"),
 }
-for _stage in ("staging", "prod", "prod-cluster", "staging-cognito", "staging-oidc"):
+for _stage in ("staging", "prod", "prod-cluster", "staging-cognito", "staging-oidc", "staging-api"):
     REVIEWED_SKIPS |= {
         (_stage, "AWS::S3::Bucket.AccessLogs", "CKV_AWS_18"),
         (_stage, "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),

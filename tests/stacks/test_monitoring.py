@@ -24,6 +24,8 @@ ALARMED_METRICS = {
     "FanoutLatencyP99": "ChatRelay",
     "ProbeFailures": "ChatRelay",
     "RedisReconnects": "ChatRelay",
+    # Chat events lost on their way to the stage's EventBridge bus (issue 24).
+    "EventsDropped": "ChatRelay",
 }
 # prod only: nobody connected during production hours.
 PROD_ONLY = {"Connections": "ChatRelay"}

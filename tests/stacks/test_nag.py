@@ -28,6 +28,11 @@ REVIEWED = {
     ("network/Vpc", "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW"),
     ("network/Vpc/FlowLog", "NIST.800.53.R5-IAMNoInlinePolicy"),
     ("cache/AuthToken", "NIST.800.53.R5-SecretsManagerRotationEnabled"),
+    # The server API keys and the room token secret: rotated with two values valid at once.
+    ("service/ServerApiKeys", "AwsSolutions-SMG4"),
+    ("service/ServerApiKeys", "NIST.800.53.R5-SecretsManagerRotationEnabled"),
+    ("service/RoomTokenSecret", "AwsSolutions-SMG4"),
+    ("service/RoomTokenSecret", "NIST.800.53.R5-SecretsManagerRotationEnabled"),
     ("cache/ReplicationGroup", "NIST.800.53.R5-ElastiCacheRedisClusterAutomaticBackup"),
     ("service/AccessLogs", "NIST.800.53.R5-S3BucketLoggingEnabled"),
     ("service/AccessLogs", "NIST.800.53.R5-S3DefaultEncryptionKMS"),

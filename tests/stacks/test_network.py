@@ -41,7 +41,14 @@ def test_vpc_spans_the_stage_azs_with_three_tiers(stage: Synthesized) -> None:
 # the endpoints alone, from isolated subnets.
 ENDPOINT_STAGES = {"staging", "prod"}
 ISOLATED_STAGES = {"prod"}
-INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "elasticloadbalancing")
+INTERFACE_SERVICES = (
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "secretsmanager",
+    "elasticloadbalancing",
+    "events",
+)
 
 
 def test_nat_gateways_per_stage(stage: Synthesized) -> None:

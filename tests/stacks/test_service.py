@@ -285,9 +285,8 @@ def test_relay_keeps_idle_http_connections_longer_than_the_load_balancer(
 def test_auth_token_arrives_as_an_ecs_secret(stage: Synthesized) -> None:
     relay = container(stage)
     assert "REDIS_AUTH_TOKEN" not in environment(stage)
-    (secret,) = relay["Secrets"]
-    assert secret["Name"] == "REDIS_AUTH_TOKEN"
-    assert "AuthToken" in json.dumps(secret["ValueFrom"])
+    secrets = {secret["Name"]: secret for secret in relay["Secrets"]}
+    assert "AuthToken" in json.dumps(secrets["REDIS_AUTH_TOKEN"]["ValueFrom"])
 
 
 def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
@@ -325,7 +324,9 @@ def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
     }
 
 
-def test_task_role_may_only_read_target_health(stage: Synthesized) -> None:
+def test_task_role_may_only_read_target_health_and_put_events_on_its_bus(
+    stage: Synthesized,
+) -> None:
     roles = stage.resources("service", "AWS::IAM::Role")
     task_role = next(i for i in roles if i.startswith("TaskDefinitionTaskRole"))
     attached = [
@@ -334,9 +335,12 @@ def test_task_role_may_only_read_target_health(stage: Synthesized) -> None:
         if {"Ref": task_role} in p["Properties"]["Roles"]
     ]
     (policy,) = attached
-    # One read-only action; ELB's Describe* actions take no resource-level permissions.
+    # One read-only action (ELB's Describe* actions take no resource-level permissions),
+    # and events:PutEvents on the stage's bus alone.
+    (bus,) = stage.resources("service", "AWS::Events::EventBus")
     assert policy["PolicyDocument"]["Statement"] == [
-        {"Action": "elasticloadbalancing:DescribeTargetHealth", "Effect": "Allow", "Resource": "*"}
+        {"Action": "elasticloadbalancing:DescribeTargetHealth", "Effect": "Allow", "Resource": "*"},
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": {"Fn::GetAtt": [bus, "Arn"]}},
     ]
     assert "ManagedPolicyArns" not in roles[task_role]["Properties"]
 
@@ -398,7 +402,8 @@ def test_image_is_built_from_service_dockerfile_for_the_task_platform(
 
 
 def test_metrics_endpoint_is_not_served_through_the_load_balancer(stage: Synthesized) -> None:
-    rule = one(stage, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    rules = stage.resources("service", "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    (rule,) = [r["Properties"] for r in rules if r["Properties"]["Priority"] == 10]
     assert rule["Conditions"] == [
         {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/metrics", "/metrics/*"]}}
     ]
