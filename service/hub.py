@@ -6,8 +6,10 @@ each local connection. It subscribes to a room when its first local connection
 arrives and unsubscribes after the last one leaves, so a process only hears rooms it
 serves, and it keeps each room's delivery position (the broker's backfill reads it).
 
-A session uses four calls: ``register`` (a connection opened), ``join`` (into a room,
-with its join burst), ``leave`` (the connection closed) and ``publish``.
+A session uses five calls: ``register`` (a connection opened), ``join`` (into a room,
+with its join burst; a connection may be in many rooms), ``unsubscribe`` (out of one),
+``leave`` (the connection closed: out of all) and ``publish``. Every frame about a room
+names it (``protocol.in_room``), built once per process like the frame itself.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ JoinBurst = Callable[[History, dict[str, str]], None]
 
 
 @dataclass(slots=True)
+class Membership:
+    """Who a connection is and the rooms it is in (its join's and its subscribes')."""
+
+    member_id: str
+    rooms: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
 class LocalRoom:
     subscribed: asyncio.Future[None]
     connections: set[ClientConnection] = field(default_factory=set)
@@ -66,7 +76,7 @@ class Hub:
         self.coalescer = WriteCoalescer(self.metrics)
         self._broker = backend.broker
         self._presence = backend.presence
-        self._members: dict[ClientConnection, tuple[str, str]] = {}  # -> (room, member id)
+        self._members: dict[ClientConnection, Membership] = {}
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -103,7 +113,8 @@ class Hub:
             frame = protocol.resync(event.after)
         else:
             frame = protocol.member_delete(event.member_id)
-        data = encode_text_frame(frame)  # once per process, whatever the audience
+        # Once per process, whatever the audience.
+        data = encode_text_frame(protocol.in_room(event.room, frame))
         connections = local.connections
         for connection in connections:
             connection.send_frame(data)
@@ -148,14 +159,17 @@ class Hub:
         Whatever is published after the subscribe is either in the history read or held
         for this connection until after it. On failure, ``leave`` undoes what was done.
         """
+        membership = self._members.setdefault(connection, Membership(member.id))
+        membership.rooms.add(room)  # first: an unsubscribe undoes whatever follows
         local = await self._attach(room, connection)
-        self._members[connection] = (room, member.id)
         history = await self._broker.history(room, since, limit)
         await self._presence.join_room(room, member, connection.id)
         members = await self._presence.members(room)
         burst(history, members)
         if local is self.rooms.get(room):
-            own_add = encode_text_frame(protocol.member_add(member.to_json()))
+            own_add = encode_text_frame(
+                protocol.in_room(room, protocol.member_add(member.to_json()))
+            )
             self._activate(local, connection, history.last_id, own_add)
         self.metrics.joins += 1
         return history
@@ -167,15 +181,39 @@ class Hub:
             self.metrics.messages_in += 1
         return published
 
+    def rooms_of(self, connection: ClientConnection) -> set[str]:
+        """The rooms the connection is in (joining or live)."""
+        membership = self._members.get(connection)
+        return membership.rooms if membership is not None else set()
+
+    async def unsubscribe(self, room: str, connection: ClientConnection) -> None:
+        """Out of one room: no more of its frames, and out of its presence on every relay."""
+        membership = self._members.get(connection)
+        if membership is None or room not in membership.rooms:
+            return
+        membership.rooms.discard(room)
+        self._detach(room, connection)
+        await self._leave_presence(room, membership.member_id, connection)
+
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
-        """The connection closed: out of its room and its presence, and no longer counted."""
+        """The connection closed: out of its rooms and their presence, no longer counted."""
         self.connections.discard(connection)
         self.metrics.closed(close_code)
-        joined = self._members.pop(connection, None)
-        if joined is None:
+        membership = self._members.pop(connection, None)
+        if membership is None:
             return
-        room, member_id = joined
-        self._detach(room, connection)
+        for room in membership.rooms:
+            self._detach(room, connection)
+        await asyncio.gather(
+            *(
+                self._leave_presence(room, membership.member_id, connection)
+                for room in membership.rooms
+            )
+        )
+
+    async def _leave_presence(
+        self, room: str, member_id: str, connection: ClientConnection
+    ) -> None:
         try:
             await self._presence.leave_room(room, member_id, connection.id)
         except BrokerUnavailable:
