@@ -1,8 +1,9 @@
 """The relay's metrics, defined once: Prometheus name and help, EMF name and unit.
 
-The relay serves every ``DEFINITIONS`` entry at ``GET /metrics`` (service/metrics.py) and
-prints the ones with ``emf`` entries as CloudWatch Embedded Metric Format lines
-(service/emf.py). The stacks' dashboards, alarms and the Connections scaling policy read
+The relay serves every ``DEFINITIONS`` entry at ``GET /metrics``
+(service/observability/metrics.py) and prints the ones with ``emf`` entries as CloudWatch
+Embedded Metric Format lines (service/observability/emf.py). The stacks' dashboards,
+alarms and the Connections scaling policy read
 the EMF metrics by these constants, so renaming one here renames it everywhere at once.
 
 EMF carries two dimension sets in ``NAMESPACE`` (or METRICS_NAMESPACE): ``ServiceName``

@@ -11,7 +11,7 @@ from .app import create_app
 from .config import ConfigError, load_settings
 from .drain import DrainingServer
 from .http_edge import HttpEdge
-from .logs import configure_logging
+from .observability.logs import configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_timeout=settings.ping_timeout,
         lifespan="on",
         log_level=settings.log_level,
-        log_config=None,  # uvicorn's records go through the relay's JSON lines (service.logs)
+        # uvicorn's records go through the relay's JSON lines (service.observability.logs)
+        log_config=None,
         access_log=False,  # one line per connection is noise at thousands of clients
         backlog=4096,
         # An idle kept-alive HTTP connection (the balancer's, between page and probe

@@ -33,13 +33,19 @@ from .broker import Backend, create_backend
 from .config import Settings
 from .deregistration import DeregistrationWatcher
 from .drain import Drain
-from .emf import EmfReporter, task_id
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn
 from .members import MEMBER_ID_BYTES, Member, MemberFactory
-from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
+from .observability.emf import EmfReporter, task_id
+from .observability.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    PrometheusExposition,
+    RelayMetrics,
+    watch_loop_lag,
+)
 from .origins import origin_allowed
+from .part_settings import backend_settings, session_settings
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
@@ -57,7 +63,8 @@ class Relay:
         self.settings = settings
         self.process_id = secrets.token_hex(4)
         self.metrics = RelayMetrics()
-        self.backend = backend or create_backend(settings)
+        self.backend = backend or create_backend(backend_settings(settings))
+        self.session_settings = session_settings(settings)
         self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
@@ -87,7 +94,7 @@ class Relay:
         session = Session(
             self.hub,
             self.backend.identities,
-            settings,
+            self.session_settings,
             self.member_factory,
             websocket,
             self.process_id,

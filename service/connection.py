@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from contract.protocol import CLOSE_TRY_AGAIN
 
-from .metrics import RelayMetrics
+from .observability.metrics import RelayMetrics
 from .transport import encode_text_frame, transport_of
 
 _ids = itertools.count(1)

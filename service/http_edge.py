@@ -37,7 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from .config import Settings
-from .metrics import RelayMetrics
+from .observability.metrics import RelayMetrics
 
 log = logging.getLogger("service.http_edge")
 

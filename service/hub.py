@@ -27,13 +27,14 @@ from .broker import (
     History,
     HistoryGap,
     MemberJoined,
+    Notice,
     Publication,
-    Published,
+    PublishOptions,
 )
 from .connection import ClientConnection, WriteCoalescer
 from .members import Member
-from .metrics import RelayMetrics
-from .snapshot import RelaySnapshot
+from .observability.metrics import RelayMetrics
+from .observability.snapshot import RelaySnapshot
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -111,6 +112,8 @@ class Hub:
             frame = protocol.member_add(event.member_json)
         elif isinstance(event, HistoryGap):
             frame = protocol.resync(event.after)
+        elif isinstance(event, Notice):
+            frame = event.frame
         else:
             frame = protocol.member_delete(event.member_id)
         # Once per process, whatever the audience.
@@ -120,7 +123,7 @@ class Hub:
             connection.send_frame(data)
         for pending in local.joining.values():
             pending.append((data, pair))
-        # Counted per frame, never per recipient (service.metrics).
+        # Counted per frame, never per recipient (service.observability.metrics).
         metrics = self.metrics
         if pair is None:
             metrics.presence_deliveries += len(connections)
@@ -174,12 +177,16 @@ class Hub:
         self.metrics.joins += 1
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> Published:
-        """Store and fan out one message; raises BrokerUnavailable or HistoryFull."""
-        published = await self._broker.publish_message(room, member, text, ref)
+    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+        """Store and fan out one message and answer its id; raises BrokerUnavailable or
+        HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
+        body = protocol.message_body(member.id, member.username, member.avatar, text)
+        key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
+        published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
         if not published.duplicate:
             self.metrics.messages_in += 1
-        return published
+        assert published.message_id is not None  # a publish with history has an id
+        return published.message_id
 
     def rooms_of(self, connection: ClientConnection) -> set[str]:
         """The rooms the connection is in (joining or live)."""

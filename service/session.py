@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
@@ -19,7 +20,6 @@ from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 from . import protocol
 from .broker import BrokerUnavailable, HistoryFull, IdentityStore
-from .config import Settings
 from .connection import ClientConnection
 from .hub import Hub
 from .members import Member, MemberFactory, new_token
@@ -44,12 +44,24 @@ class _Disconnected(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """What one connection's session reads of the relay's settings."""
+
+    send_buffer_bytes: int  # SEND_BUFFER_BYTES: queued output before a slow client is cut
+    rate_limit: float  # RATE_LIMIT: frames a second
+    rate_burst: int  # RATE_BURST
+    join_timeout: float  # JOIN_TIMEOUT: seconds to send the join frame
+    history_size: int  # HISTORY_SIZE: messages in a join's history
+    max_rooms_per_connection: int  # MAX_ROOMS_PER_CONNECTION: its join's and subscribes
+
+
 class Session:
     def __init__(
         self,
         hub: Hub,
         identities: IdentityStore,
-        settings: Settings,
+        settings: SessionSettings,
         member_factory: MemberFactory,
         websocket: WebSocket,
         process_id: str,
@@ -237,7 +249,7 @@ class Session:
         if not self.rooms.check_in(room):
             return
         try:
-            published = await self.hub.publish(room, self.member, frame.text, frame.ref)
+            message_id = await self.hub.publish(room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
@@ -255,7 +267,7 @@ class Session:
             )
             self.connection.send_text(protocol.error("history_full", detail, room))
             return
-        ack = protocol.ack(frame.ref, published.message_id)
+        ack = protocol.ack(frame.ref, message_id)
         self.connection.send_text(protocol.in_room(room, ack))
 
     # leaving

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from ..config import Settings
 from .base import (
     Backend,
+    Body,
     Broker,
     BrokerUnavailable,
     EventSink,
     History,
     HistoryFull,
+    HistoryPage,
     IdentityStore,
     Presence,
-    Published,
+    PublishOptions,
+    PublishResult,
 )
-from .events import BrokerEvent, HistoryGap, MemberJoined, MemberLeft, Publication
+from .events import (
+    BrokerEvent,
+    HistoryGap,
+    MalformedEvent,
+    MemberJoined,
+    MemberLeft,
+    Notice,
+    Publication,
+)
 from .memory import MemoryBroker, memory_backend
+from .settings import MemoryBrokerSettings, RedisBrokerSettings
 
 __all__ = [
     "Backend",
+    "Body",
     "Broker",
     "BrokerEvent",
     "BrokerUnavailable",
@@ -26,25 +38,28 @@ __all__ = [
     "History",
     "HistoryFull",
     "HistoryGap",
+    "HistoryPage",
     "IdentityStore",
+    "MalformedEvent",
     "MemberJoined",
     "MemberLeft",
     "MemoryBroker",
+    "MemoryBrokerSettings",
+    "Notice",
     "Presence",
     "Publication",
-    "Published",
+    "PublishOptions",
+    "PublishResult",
+    "RedisBrokerSettings",
     "create_backend",
     "memory_backend",
 ]
 
 
-def create_backend(settings: Settings) -> Backend:
-    if settings.redis_url is None:
-        return memory_backend(
-            history_max_len=settings.history_max_len,
-            history_ttl=settings.history_ttl_days * 86400,
-            max_history_bytes=settings.memory_history_bytes,
-        )
+def create_backend(settings: MemoryBrokerSettings | RedisBrokerSettings) -> Backend:
+    """The backend the settings are for: in-process, or over Redis."""
+    if isinstance(settings, MemoryBrokerSettings):
+        return memory_backend(settings)
     from .redis import redis_backend  # imported lazily: single-server mode needs no Redis client
 
     return redis_backend(settings)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..members import Member
-from ..snapshot import BrokerStats
+from ..observability.snapshot import BrokerStats
 from .events import BrokerEvent
 
 
@@ -36,9 +36,53 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
-class Published:
-    message_id: str
-    duplicate: bool  # True when ``ref`` was already stored: nothing new was published
+class HistoryPage:
+    """A page of scroll-back: the newest messages older than a point."""
+
+    messages: list[str]  # pre-encoded message objects, oldest first, tombstoned ones left out
+    complete: bool  # True when the room keeps nothing older than these
+    next_before: str | None  # where the next page starts (the oldest id read), if any
+
+
+Body = str
+"""What ``Broker.publish`` carries, opaque to the broker and built by ``service.protocol``:
+with history, a stored message's fields (``protocol.message_body``: a JSON object's
+members, to which the broker adds ``id`` and ``date``); without history, a whole client
+frame (``protocol.member_add``, a typing notice), delivered as it is."""
+
+IDEMPOTENCY_TTL_SECONDS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOptions:
+    """How ``Broker.publish`` treats a body (centrifuge's PublishOptions, cut to our needs)."""
+
+    history: bool = True  # False: fan out only (member events, typing notices), nothing stored
+    # The same key within ``idempotency_ttl`` seconds publishes nothing new and answers with
+    # the first publish's result (a client's retried send; the server API's retried POST).
+    idempotency_key: str | None = None
+    idempotency_ttl: int = IDEMPOTENCY_TTL_SECONDS
+    # A message id to delete: from now on no history read (join, ``since``, paging,
+    # backfill) carries that message. Tombstones live as long as the room's history.
+    tombstone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    message_id: str | None  # the stored message's id; None for a publish without history
+    duplicate: bool  # True when the idempotency key was seen: nothing new was published
+
+
+Position = tuple[int, int]  # a message id as an ordered pair (protocol.parse_message_id)
+
+
+def covers(since: Position, *, trimmed: Position, newest: Position, origin: Position) -> bool:
+    """The gap-proof rule of a resume, for every backend: a history holds everything after
+    ``since`` when ``since`` is not older than what trimming removed (``trimmed``), belongs
+    to the history's current incarnation (not older than its ``origin``: history lost with
+    a restart, or expired, starts anew) and is not newer than the ``newest`` id ever issued
+    (an id from the future, or from data that was lost, cannot be vouched for)."""
+    return trimmed <= since <= newest and since >= origin
 
 
 class BrokerUnavailable(Exception):
@@ -77,14 +121,18 @@ class Broker(ABC):
     async def unsubscribe(self, room: str) -> None: ...
 
     @abstractmethod
-    async def publish_message(
-        self, room: str, member: Member, text: str, ref: str | None
-    ) -> Published:
-        """Store the message in the room's history and publish it, atomically."""
+    async def publish(self, room: str, body: Body, options: PublishOptions) -> PublishResult:
+        """Publish ``body`` to the room's subscribers, storing it first when
+        ``options.history`` (store, tombstone and publish happen atomically, so the
+        stored order is the delivered order)."""
 
     @abstractmethod
     async def history(self, room: str, since: str | None, limit: int) -> History:
         """Up to ``limit`` newest messages (after ``since`` when given), oldest first."""
+
+    @abstractmethod
+    async def history_before(self, room: str, before: str | None, limit: int) -> HistoryPage:
+        """Up to ``limit`` newest messages older than ``before`` (of all, when None)."""
 
 
 class Presence(ABC):

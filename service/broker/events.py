@@ -6,8 +6,10 @@ asks ``service.protocol`` for the client frame (built once, whatever the audienc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 # Events are plain slotted dataclasses, not frozen ones: a frozen dataclass's __init__
 # costs three times as much, once per message per process. Nothing mutates them.
@@ -50,5 +52,53 @@ class HistoryGap:
     after: str
 
 
-BrokerEvent = Publication | MemberJoined | MemberLeft | HistoryGap
-EventHandler = Callable[[BrokerEvent], None]
+@dataclass(slots=True)
+class Notice:
+    """A client frame published without history (a typing notice): delivered as it is."""
+
+    room: str
+    frame: str
+
+
+BrokerEvent = Publication | MemberJoined | MemberLeft | HistoryGap | Notice
+
+
+class MalformedEvent(ValueError):
+    """A payload that is no event a relay publishes."""
+
+
+# Frames a relay only builds itself: for one connection (its join burst, acks, errors,
+# pongs), from a stored message with its id (``messages``) or from a gap it found.
+OWN_FRAMES = frozenset(
+    ["welcome", "member_history", "message_history", "messages", "ack", "error", "pong", "resync"]
+)
+
+
+def notice(room: str, frame: str) -> MemberJoined | MemberLeft | Notice:
+    """The event a client frame published without history stands for: member events are
+    typed (presence keeps rosters from them), any other frame is a ``Notice``. Raises
+    MalformedEvent unless ``frame`` is a JSON object with a string ``type``."""
+    try:
+        parsed = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(str(exc)) from exc
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    if kind == "member_add":
+        member = parsed.get("member")
+        return MemberJoined(room, member_id(member), orjson.dumps(member).decode())
+    if kind == "member_delete":
+        left = parsed.get("id")
+        if not isinstance(left, str) or not left:
+            raise MalformedEvent("member_delete without an id")
+        return MemberLeft(room, left)
+    if not isinstance(kind, str) or kind in OWN_FRAMES:
+        raise MalformedEvent(f"not a frame to publish without history: type {kind!r}")
+    return Notice(room, frame)
+
+
+def member_id(member: Any) -> str:
+    """The id of a member object; raises MalformedEvent when there is none."""
+    found = member.get("id") if isinstance(member, dict) else None
+    if not isinstance(found, str) or not found:
+        raise MalformedEvent("member without an id")
+    return found

@@ -11,8 +11,10 @@ import orjson
 import pytest
 
 from service.broker import Backend, History, memory_backend
+from service.broker.settings import MemoryBrokerSettings
 from service.hub import Hub
 from service.members import Member
+from tests.support.publishing import send
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +58,7 @@ def burst_to(connection: RecordingConnection) -> Any:
 
 @pytest.fixture
 async def hub() -> Any:
-    instance = Hub(memory_backend(history_max_len=100))
+    instance = Hub(memory_backend(MemoryBrokerSettings(history_max_len=100)))
     await instance.start()
     yield instance
     await instance.close()
@@ -82,10 +84,10 @@ async def test_join_sends_the_burst_then_live_frames_without_its_own_member_add(
     assert bob.received()[0]["members"] == sorted([ALICE.id, BOB.id])
     published = await hub.publish("r", BOB, "hello", "ref-1")
     again = await hub.publish("r", BOB, "hello", "ref-1")
-    assert again.duplicate and hub.metrics.messages_in == 1
+    assert again == published and hub.metrics.messages_in == 1
     for connection in (alice, bob):
         message = connection.received()[-1]
-        assert message["type"] == "messages" and message["message"]["id"] == published.message_id
+        assert message["type"] == "messages" and message["message"]["id"] == published
     assert hub.position("r") is not None
     assert hub.snapshot().rooms == 1 and hub.metrics.joins == 2
 
@@ -99,7 +101,7 @@ async def test_a_message_published_during_the_join_arrives_once(hub: Hub) -> Non
     sent: list[str] = []
 
     async def history_after_a_publish(room: str, since: str | None, limit: int) -> History:
-        sent.append((await broker.publish_message(room, ALICE, "racing", None)).message_id)
+        sent.append((await send(broker, room, ALICE, "racing")).message_id)
         return await read(room, since, limit)
 
     broker.history = history_after_a_publish
@@ -123,7 +125,7 @@ async def test_leave_removes_presence_and_the_room(hub: Hub) -> None:
     await hub.leave(alice, 1000)
     await asyncio.sleep(0)
     assert hub.snapshot().rooms == 0 and await hub.backend.presence.members("r") == {}
-    await hub.backend.broker.publish_message("r", ALICE, "nobody hears", None)
+    await send(hub.backend.broker, "r", ALICE, "nobody hears")
     assert alice.types()[-1] == "member_delete"
 
 

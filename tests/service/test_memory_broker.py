@@ -10,9 +10,11 @@ from harness.client import ChatClient
 from harness.relay import RelayProcess
 from service.broker import HistoryFull, MemoryBroker
 from service.broker.memory import message_cost
+from service.broker.settings import MemoryBrokerSettings
 from service.members import Member
 from tests.support.figures import report
 from tests.support.measures import rss_mib
+from tests.support.publishing import send
 
 pytestmark = pytest.mark.anyio
 
@@ -38,10 +40,12 @@ async def texts(broker: MemoryBroker, room: str) -> list[str]:
 
 async def test_idle_rooms_expire_after_the_history_ttl() -> None:
     clock = Clock()
-    broker = MemoryBroker(history_max_len=100, history_ttl=7 * DAY, clock=clock)
-    await broker.publish_message("quiet", ALICE, "old news", None)
+    broker = MemoryBroker(
+        MemoryBrokerSettings(history_max_len=100, history_ttl=7 * DAY), clock=clock
+    )
+    await send(broker, "quiet", ALICE, "old news")
     clock.now += 3 * DAY
-    last = (await broker.publish_message("busy", ALICE, "kept", None)).message_id
+    last = (await send(broker, "busy", ALICE, "kept")).message_id
     clock.now += 4 * DAY + 1  # 7 days since "quiet" spoke, 4 since "busy"
     assert await texts(broker, "quiet") == []
     assert await texts(broker, "busy") == ["kept"]
@@ -55,8 +59,8 @@ async def test_idle_rooms_expire_after_the_history_ttl() -> None:
 
 async def test_reading_does_not_keep_a_room_alive() -> None:
     clock = Clock()
-    broker = MemoryBroker(history_max_len=100, history_ttl=DAY, clock=clock)
-    await broker.publish_message("r", ALICE, "hello", None)
+    broker = MemoryBroker(MemoryBrokerSettings(history_max_len=100, history_ttl=DAY), clock=clock)
+    await send(broker, "r", ALICE, "hello")
     for _ in range(3):
         clock.now += DAY / 2
         await broker.history("r", None, 10)
@@ -65,7 +69,7 @@ async def test_reading_does_not_keep_a_room_alive() -> None:
 
 async def test_past_the_byte_budget_new_rooms_are_refused_and_old_rooms_roll_over() -> None:
     budget = 2**20
-    broker = MemoryBroker(history_max_len=1000, max_history_bytes=budget)
+    broker = MemoryBroker(MemoryBrokerSettings(history_max_len=1000, max_history_bytes=budget))
     rooms = await fill_rooms(broker)
     cost = message_cost((await broker.history("room0", None, 1)).messages[0])
     # Refused because one more message would not fit.
@@ -74,12 +78,12 @@ async def test_past_the_byte_budget_new_rooms_are_refused_and_old_rooms_roll_ove
     assert held[:-1] == [19] * (rooms - 1) and 1 <= held[-1] < 19, held
     # A room with history still posts: it gives up its own oldest message.
     other = "\U0001f601" * 2000  # as long as the others: one must go for it to fit
-    await broker.publish_message("room0", ALICE, other, None)
+    await send(broker, "room0", ALICE, other)
     assert await texts(broker, "room0") == [EMOJI_TEXT] * 18 + [other]
     assert not (await broker.history("room0", "1-0", 1000)).complete
     assert broker.history_bytes <= budget
     with pytest.raises(HistoryFull):
-        await broker.publish_message("brand-new", ALICE, EMOJI_TEXT, None)
+        await send(broker, "brand-new", ALICE, EMOJI_TEXT)
     assert await texts(broker, "brand-new") == []
 
 
@@ -88,7 +92,7 @@ async def fill_rooms(broker: MemoryBroker) -> int:
     for room in range(1000):
         for _ in range(19):
             try:
-                await broker.publish_message(f"room{room}", ALICE, EMOJI_TEXT, None)
+                await send(broker, f"room{room}", ALICE, EMOJI_TEXT)
             except HistoryFull:
                 return room
     raise AssertionError("the budget never filled")
@@ -97,13 +101,14 @@ async def fill_rooms(broker: MemoryBroker) -> int:
 async def test_expiry_frees_the_budget_for_new_rooms() -> None:
     clock = Clock()
     broker = MemoryBroker(
-        history_max_len=1000, history_ttl=DAY, max_history_bytes=2**20, clock=clock
+        MemoryBrokerSettings(history_max_len=1000, history_ttl=DAY, max_history_bytes=2**20),
+        clock=clock,
     )
     await fill_rooms(broker)
     with pytest.raises(HistoryFull):
-        await broker.publish_message("late", ALICE, EMOJI_TEXT, None)
+        await send(broker, "late", ALICE, EMOJI_TEXT)
     clock.now += DAY
-    await broker.publish_message("late", ALICE, "hi", None)
+    await send(broker, "late", ALICE, "hi")
     assert await texts(broker, "late") == ["hi"]
     assert broker.history_bytes == message_cost((await broker.history("late", None, 1)).messages[0])
 

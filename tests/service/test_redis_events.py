@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service import protocol
-from service.broker import MemberJoined, MemberLeft, Publication
+from service.broker import MemberJoined, MemberLeft, Notice, Publication
 from service.broker.redis.events import MalformedEvent, decode
 from service.members import Member
 
@@ -54,7 +54,8 @@ def test_member_events_compact_and_legacy() -> None:
         "{not json",
         '{"type":"messages"}',
         '["x"]',
-        '{"type":"evil"}',
+        '{"type":"welcome","room":"r"}',  # a relay's own frame, not a notice
+        '{"type":"pong"}',
         '{"type":"messages","message":[1]}',
         '{"type":"member_add","member":{"id":""}}',
     ],
@@ -62,3 +63,9 @@ def test_member_events_compact_and_legacy() -> None:
 def test_malformed_events_are_refused(payload: str) -> None:
     with pytest.raises(MalformedEvent):
         decode("r", payload)
+
+
+def test_any_other_frame_is_a_notice_delivered_as_published() -> None:
+    """A publish without history (a typing notice) reaches clients as it is."""
+    typing = '{"type":"typing","member":"a1a1a1a1a1a1a1a1"}'
+    assert decode("r", typing) == Notice("r", typing)

@@ -20,14 +20,14 @@ ALARMED_METRICS = {
     "Evictions": "AWS/ElastiCache",
     "ReplicationLag": "AWS/ElastiCache",
     "CurrConnections": "AWS/ElastiCache",
-    # The relay's own EMF metrics (service/emf.py).
+    # The relay's own EMF metrics (service/observability/emf.py).
     "FanoutLatencyP99": "ChatRelay",
     "ProbeFailures": "ChatRelay",
     "RedisReconnects": "ChatRelay",
 }
 # prod only: nobody connected during production hours.
 PROD_ONLY = {"Connections": "ChatRelay"}
-# What the relay emits (service/emf.py) and the dashboard shows.
+# What the relay emits (service/observability/emf.py) and the dashboard shows.
 RELAY_DASHBOARD_METRICS = (
     "Connections",
     "MessagesIn",

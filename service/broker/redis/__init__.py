@@ -9,9 +9,9 @@ re-homing and backfill), ``history``, ``presence``, ``identity``, and ``broker``
 
 from __future__ import annotations
 
-from ...config import Settings
 from ..base import Backend
 from ..roster import Rosters
+from ..settings import RedisBrokerSettings
 from .broker import RedisBroker
 from .clients import RedisClients
 from .fanout import Fanout
@@ -22,7 +22,7 @@ from .presence import RedisPresence
 __all__ = ["RedisBroker", "RedisIdentityStore", "RedisPresence", "redis_backend"]
 
 
-def redis_backend(settings: Settings) -> Backend:
+def redis_backend(settings: RedisBrokerSettings) -> Backend:
     """The three parts over one set of clients; the fan-out keeps presence's rosters
     current from the room's events."""
     clients = RedisClients(settings)

@@ -3,9 +3,9 @@ over one Redis (or ElastiCache) primary, or a Redis Cluster (REDIS_CLUSTER=true)
 
 from __future__ import annotations
 
-from ...members import Member
-from ...snapshot import BrokerStats
-from ..base import Broker, EventSink, History, Published
+from ...observability.snapshot import BrokerStats
+from ..base import Body, Broker, EventSink, History, HistoryPage, PublishOptions, PublishResult
+from ..events import notice
 from .clients import RedisClients
 from .fanout import Fanout
 from .history import RedisHistory
@@ -43,10 +43,13 @@ class RedisBroker(Broker):
     async def unsubscribe(self, room: str) -> None:
         await self.fanout.unsubscribe(room)
 
-    async def publish_message(
-        self, room: str, member: Member, text: str, ref: str | None
-    ) -> Published:
-        return await self._history.publish(room, member, text, ref)
+    async def publish(self, room: str, body: Body, options: PublishOptions) -> PublishResult:
+        if not options.history:
+            notice(room, body)  # refuse what no subscriber would read, as the memory broker does
+        return await self._history.publish(room, body, options)
 
     async def history(self, room: str, since: str | None, limit: int) -> History:
         return await self._history.history(room, since, limit)
+
+    async def history_before(self, room: str, before: str | None, limit: int) -> HistoryPage:
+        return await self._history.history_before(room, before, limit)

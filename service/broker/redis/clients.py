@@ -22,8 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ...config import Settings
 from ..base import BrokerUnavailable
+from ..settings import RedisBrokerSettings
 from .keys import channel_of
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -51,12 +51,11 @@ class RedisClients:
     """What every part of the Redis backend shares: one command client, and whether it
     answers (``live``: the health probe sets it, a failed command clears it)."""
 
-    def __init__(self, settings: Settings) -> None:
-        assert settings.redis_url is not None
-        self.url = settings.redis_url
-        self.cluster = settings.redis_cluster
+    def __init__(self, settings: RedisBrokerSettings) -> None:
+        self.url = settings.url
+        self.cluster = settings.cluster
         self._options: dict[str, Any] = {
-            "password": settings.redis_auth_token,
+            "password": settings.auth_token,
             "decode_responses": True,
             "retry": Retry(NoBackoff(), 0),
             "socket_connect_timeout": COMMAND_TIMEOUT,

@@ -9,8 +9,10 @@ Compact and frame-free (``service.protocol`` builds client frames, once per proc
 A payload starting with ``{`` is a protocol v1 client frame: what relays before issue 17
 published, and what this release publishes with REDIS_PUBLISH_FORMAT=frame (the default,
 so relays of the previous release on the same Redis keep working during a rolling deploy).
-Every relay reads both. A message frame exactly as publish.lua builds it is read by string
-tests (``_message_frame``, as cheap as the compact event); any other frame by a JSON parse.
+Every relay reads both. A publish without history (a member event, a typing notice) is a
+client frame in either format (``events.notice`` reads it). A message frame exactly as
+publish.lua builds it is read by string tests (``_message_frame``, as cheap as the compact
+event); any other frame by a JSON parse.
 Anything else, or anything that does not parse, raises ``MalformedEvent``: one bad
 publish must not break a process (the original sample's JSON.parse crashed every server).
 """
@@ -18,17 +20,21 @@ publish must not break a process (the original sample's JSON.parse crashed every
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import orjson
 
 from ...protocol import parse_message_id
-from ..events import BrokerEvent, MemberJoined, MemberLeft, Publication
+from ..events import (
+    BrokerEvent,
+    MalformedEvent,
+    MemberJoined,
+    MemberLeft,
+    Publication,
+    member_id,
+    notice,
+)
 
-
-class MalformedEvent(ValueError):
-    """A payload on a room's channel that is no event a relay publishes."""
-
+__all__ = ["MalformedEvent", "decode", "publication"]
 
 MESSAGE = "m"
 MEMBER_JOINED = "a"
@@ -63,7 +69,7 @@ def _decode(room: str, payload: str) -> BrokerEvent:
         return publication(room, message_id, body)
     if kind == MEMBER_JOINED:
         member_json = payload[1:]
-        return MemberJoined(room, _member_id(orjson.loads(member_json)), member_json)
+        return MemberJoined(room, member_id(orjson.loads(member_json)), member_json)
     if kind == MEMBER_LEFT:
         if len(payload) < 2:
             raise MalformedEvent("member event without an id")
@@ -71,13 +77,6 @@ def _decode(room: str, payload: str) -> BrokerEvent:
     if kind == "{":
         return _message_frame(room, payload) or _decode_legacy_frame(room, payload)
     raise MalformedEvent(f"unknown event kind {kind!r}")
-
-
-def _member_id(member: Any) -> str:
-    member_id = member.get("id") if isinstance(member, dict) else None
-    if not isinstance(member_id, str) or not member_id:
-        raise MalformedEvent("member without an id")
-    return member_id
 
 
 # A message frame exactly as publish.lua builds it (protocol.message_frame builds the same
@@ -117,9 +116,5 @@ def _decode_legacy_frame(room: str, payload: str) -> BrokerEvent:
         if not body:
             raise MalformedEvent("legacy message without a body")
         return publication(room, str(message["id"]), body)
-    if kind == "member_add":
-        member = frame["member"]
-        return MemberJoined(room, _member_id(member), orjson.dumps(member).decode())
-    if kind == "member_delete":
-        return MemberLeft(room, str(frame["id"]))
-    raise MalformedEvent(f"unknown legacy frame type {kind!r}")
+    # Member events and notices: frames published without history (``notice``).
+    return notice(room, payload)

@@ -177,8 +177,9 @@ class Fanout:
             self._rosters.drop(room)  # the subscription was interrupted: read afresh
             last = (sink.position(room) if sink else None) or self._subscribed_at.get(room)
             since = protocol.format_message_id(last) if last else None
-            entries, complete = await self._history.read(room, since, self._backfill_limit)
-            if since is not None and not complete:
+            read = await self._history.read(room, since, self._backfill_limit)
+            entries = read.entries
+            if since is not None and not read.complete:
                 log.warning("room %s: history no longer covers the outage; signalling a gap", room)
                 if sink is not None:
                     sink.deliver(HistoryGap(room, since))

@@ -3,18 +3,18 @@ IDENTITY_TTL_DAYS after its last use, so a token works on every relay process.""
 
 from __future__ import annotations
 
-from ...config import Settings
 from ...members import Member
 from ..base import IdentityStore
+from ..settings import RedisBrokerSettings
 from .clients import RedisClients
 from .keys import identity_key
 
 
 class RedisIdentityStore(IdentityStore):
-    def __init__(self, clients: RedisClients, settings: Settings) -> None:
+    def __init__(self, clients: RedisClients, settings: RedisBrokerSettings) -> None:
         self._clients = clients
         self._redis = clients.commands
-        self._ttl = settings.identity_ttl_days * 86400
+        self._ttl = settings.identity_ttl
 
     async def save_identity(self, token: str, member: Member) -> None:
         async with self._clients.guard():

@@ -2,7 +2,8 @@
 
 Per room, under one hash tag so a room lives on one shard: ``chat:{room}:history``
 (capped stream) and ``:origin`` (its epoch), ``:conns`` / ``:counts`` / ``:members``
-(presence), ``:ref:<member>:<ref>`` (idempotent sends) and the channel ``chat:{room}``.
+(presence), ``:ref:<idempotency key>`` (idempotent publishes; a client's send has the key
+``<member>:<ref>``), ``:tombstones`` (deleted message ids) and the channel ``chat:{room}``.
 Identities are ``chat:identity:<token>``; probes go to ``chat:probe:{<tag>}``.
 """
 
@@ -22,10 +23,15 @@ def origin_key(room: str) -> str:
     return f"chat:{{{room}}}:origin"
 
 
-def ref_key(room: str, member_id: str, ref: str | None) -> str:
-    """Always a key in the room's slot, with or without a ref (cluster mode checks every
-    key's slot)."""
-    return f"chat:{{{room}}}:ref:{member_id}:{ref or ''}"
+def ref_key(room: str, idempotency_key: str | None) -> str:
+    """Always a key in the room's slot, with or without an idempotency key (cluster mode
+    checks every key's slot)."""
+    return f"chat:{{{room}}}:ref:{idempotency_key or ''}"
+
+
+def tombstones_key(room: str) -> str:
+    """A set of the room's deleted message ids; it expires with the history."""
+    return f"chat:{{{room}}}:tombstones"
 
 
 def presence_keys(room: str) -> list[str]:

@@ -18,10 +18,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ...config import Settings
 from ...members import Member
 from ..base import Presence
 from ..roster import Rosters
+from ..settings import RedisBrokerSettings
 from .clients import RedisClients
 from .keys import channel_of, presence_keys
 
@@ -30,7 +30,7 @@ class RedisPresence(Presence):
     def __init__(
         self,
         clients: RedisClients,
-        settings: Settings,
+        settings: RedisBrokerSettings,
         rosters: Rosters,
         *,
         hears: Callable[[str], bool],
@@ -43,7 +43,7 @@ class RedisPresence(Presence):
         self._served_rooms = served_rooms  # rooms subscribed here: reaped here too
         self._refresh_script = clients.script("presence_refresh.lua")
         self._leave_script = clients.script("presence_leave.lua")
-        self._format = settings.redis_publish_format  # what both scripts publish
+        self._format = settings.publish_format  # what both scripts publish
         self._ttl_ms = int(settings.presence_ttl * 1000)
         self._key_ttl = int(settings.presence_ttl * 3) + 1
         self._interval = settings.presence_ttl / 4

@@ -17,10 +17,10 @@ from harness.client import ChatClient
 from harness.polling import wait_until
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
-from service.broker import memory_backend
-from service.emf import EmfReporter
+from service.broker import MemoryBrokerSettings, memory_backend
 from service.hub import Hub
-from service.metrics import (
+from service.observability.emf import EmfReporter
+from service.observability.metrics import (
     FANOUT_BOUNDS_MS,
     Histogram,
     PrometheusExposition,
@@ -241,7 +241,7 @@ def test_quantile_interpolates_inside_a_bucket_and_caps_at_the_max() -> None:
 
 def test_emf_reporter_sends_deltas_and_leaves_out_empty_latency() -> None:
     metrics = RelayMetrics()
-    hub = Hub(memory_backend(history_max_len=10), metrics)
+    hub = Hub(memory_backend(MemoryBrokerSettings(history_max_len=10)), metrics)
     written: list[str] = []
     reporter = EmfReporter(
         hub, metrics, namespace="N", service_name="s", task="t", write=written.append
@@ -263,7 +263,7 @@ def test_every_table_entry_appears_in_both_outputs() -> None:
     """One definition table: each entry is a Prometheus family and its EMF metrics are in
     the line, with the table's kind, unit and per-task set, read from the same value."""
     metrics = RelayMetrics()
-    hub = Hub(memory_backend(history_max_len=10), metrics)
+    hub = Hub(memory_backend(MemoryBrokerSettings(history_max_len=10)), metrics)
     written: list[str] = []
     reporter = EmfReporter(
         hub, metrics, namespace="N", service_name="s", task="t", write=written.append

@@ -12,7 +12,12 @@ import pytest
 from harness.client import ChatClient
 from harness.polling import wait_until
 from harness.relay import RelayProcess
-from service.logs import JsonFormatter, LogRateLimit, configure_logging, suppressed_total
+from service.observability.logs import (
+    JsonFormatter,
+    LogRateLimit,
+    configure_logging,
+    suppressed_total,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -1,8 +1,7 @@
-"""In-process broker: the single-server backend (no ``REDIS_URL``).
+"""The in-process ``Broker``: history and fan-out of the single-server backend.
 
-A real backend with the same guarantees as the Redis one inside one process:
-bounded history with increasing ids, presence with connection counts, resume
-identities and idempotent sends. Nothing here survives a restart.
+The same guarantees as the Redis broker inside one process: bounded history with
+increasing ids, idempotent publishes, tombstones. Nothing here survives a restart.
 
 History is bounded three ways, since any client can create rooms: ``HISTORY_MAX_LEN``
 messages per room, a room's history expires ``HISTORY_TTL_DAYS`` after its last message
@@ -20,23 +19,23 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import protocol
-from ..members import Member
-from ..snapshot import BrokerStats
-from .base import (
-    Backend,
+from ... import protocol
+from ...observability.snapshot import BrokerStats
+from ..base import (
+    Body,
     Broker,
     EventSink,
     History,
     HistoryFull,
-    IdentityStore,
-    Presence,
-    Published,
+    HistoryPage,
+    PublishOptions,
+    PublishResult,
+    covers,
 )
-from .events import BrokerEvent, MemberJoined, MemberLeft, Publication
+from ..events import BrokerEvent, Publication, notice
+from ..settings import MemoryBrokerSettings
 
 # Bounds on state that clients create, so memory cannot grow without limit.
-MAX_IDENTITIES = 100_000
 MAX_REMEMBERED_REFS = 100_000
 # What an entry costs beside its message text: the id tuple, its ints, the deque slot.
 ENTRY_OVERHEAD_BYTES = 200
@@ -50,12 +49,7 @@ class _RoomHistory:
     origin: tuple[int, int] = (0, 0)  # first id this process stored; resume before it is incomplete
     size: int = 0  # bytes held by ``entries`` (message_cost of each)
     written: float = 0.0  # clock reading of the newest message; expiry counts from it
-
-
-@dataclass(slots=True)
-class _Presence:
-    member_json: str
-    connections: set[str] = field(default_factory=set)
+    tombstones: set[str] = field(default_factory=set)  # deleted message ids, left out of reads
 
 
 def message_cost(message: str) -> int:
@@ -65,20 +59,17 @@ def message_cost(message: str) -> int:
 
 class MemoryBroker(Broker):
     def __init__(
-        self,
-        history_max_len: int,
-        history_ttl: float = 7 * 86400,
-        max_history_bytes: int = 64 * 2**20,
-        clock: Callable[[], float] = time.monotonic,
+        self, settings: MemoryBrokerSettings, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._history_max_len = history_max_len
-        self._history_ttl = history_ttl
-        self._max_history_bytes = max_history_bytes
+        self._history_max_len = settings.history_max_len
+        self._history_ttl = settings.history_ttl
+        self._max_history_bytes = settings.max_history_bytes
         self._clock = clock
         # Least recently written first, so expiry looks only at the front.
         self._histories: OrderedDict[str, _RoomHistory] = OrderedDict()
         self._history_bytes = 0
-        self._refs: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # (room, idempotency key) -> (message id, clock reading it expires at)
+        self._refs: OrderedDict[tuple[str, str], tuple[str | None, float]] = OrderedDict()
         self._subscribed: set[str] = set()
         self._sink: EventSink | None = None
 
@@ -108,20 +99,36 @@ class MemoryBroker(Broker):
     async def unsubscribe(self, room: str) -> None:
         self._subscribed.discard(room)
 
-    async def publish_message(
-        self, room: str, member: Member, text: str, ref: str | None
-    ) -> Published:
-        ref_key = (room, member.id, ref) if ref is not None else None
-        if ref_key is not None and ref_key in self._refs:
-            return Published(message_id=self._refs[ref_key], duplicate=True)
+    async def publish(self, room: str, body: Body, options: PublishOptions) -> PublishResult:
         clock = self._clock()
+        key = options.idempotency_key
+        ref = (room, key) if key is not None else None
+        if ref is not None and ref in self._refs:
+            message_id, expires = self._refs[ref]
+            if clock < expires:
+                return PublishResult(message_id=message_id, duplicate=True)
+            del self._refs[ref]
+        # Without history only a frame a subscriber reads is published (else MalformedEvent).
+        event = self._store(room, body, clock) if options.history else notice(room, body)
+        history = self._histories.get(room)
+        if options.tombstone is not None and history is not None:
+            history.tombstones.add(options.tombstone)
+        message_id = event.message_id if isinstance(event, Publication) else None
+        if ref is not None:
+            self._refs[ref] = (message_id, clock + options.idempotency_ttl)
+            if len(self._refs) > MAX_REMEMBERED_REFS:
+                self._refs.popitem(last=False)
+        self.emit(event)
+        return PublishResult(message_id=message_id, duplicate=False)
+
+    def _store(self, room: str, body: Body, clock: float) -> Publication:
+        """Append a message to the room's history under a new id; raises HistoryFull."""
         self._expire(clock)
         history = self._histories.get(room)
         now = int(time.time() * 1000)
         last_ms, last_seq = history.last if history is not None else (0, 0)
         pair = (now, 0) if now > last_ms else (last_ms, last_seq + 1)
         message_id = protocol.format_message_id(pair)
-        body = protocol.message_body(member.id, member.username, member.avatar, text)
         message = protocol.message_json(message_id, body)
         cost = message_cost(message)
         if history is None:
@@ -141,12 +148,7 @@ class MemoryBroker(Broker):
             self._history_bytes > self._max_history_bytes and len(history.entries) > 1
         ):
             self._trim_oldest(history)
-        if ref_key is not None:
-            self._refs[ref_key] = message_id
-            if len(self._refs) > MAX_REMEMBERED_REFS:
-                self._refs.popitem(last=False)
-        self.emit(Publication(room, message_id, pair, body))
-        return Published(message_id=message_id, duplicate=False)
+        return Publication(room, message_id, pair, body)
 
     def _trim_oldest(self, history: _RoomHistory) -> None:
         trimmed, message = history.entries.popleft()
@@ -188,83 +190,40 @@ class MemoryBroker(Broker):
         if len(newer) > limit:
             newer = newer[-limit:]
             complete = complete and since is None
+        # The newest id read, deleted or not: the hub drops live copies up to it.
         last_id = protocol.format_message_id(newer[-1][0]) if newer else None
-        return History(messages=[m for _, m in newer], complete=complete, last_id=last_id)
+        messages = self._visible(history, newer)
+        return History(messages=messages, complete=complete, last_id=last_id)
+
+    async def history_before(self, room: str, before: str | None, limit: int) -> HistoryPage:
+        self._expire(self._clock())
+        history = self._histories.get(room)
+        if history is None or limit <= 0:
+            return HistoryPage(messages=[], complete=limit > 0, next_before=before)
+        entries = list(history.entries)
+        if before is not None:
+            before_pair = protocol.parse_message_id(before)
+            entries = [entry for entry in entries if entry[0] < before_pair]
+        deleted = history.tombstones
+        visible = [e for e in entries if protocol.format_message_id(e[0]) not in deleted]
+        page = visible[-limit:]
+        next_before = protocol.format_message_id(page[0][0]) if page else before
+        return HistoryPage(
+            messages=[message for _, message in page],
+            complete=len(visible) <= limit,
+            next_before=next_before,
+        )
+
+    @staticmethod
+    def _visible(history: _RoomHistory, entries: list[tuple[tuple[int, int], str]]) -> list[str]:
+        deleted = history.tombstones
+        if not deleted:
+            return [message for _, message in entries]
+        return [m for pair, m in entries if protocol.format_message_id(pair) not in deleted]
 
     @staticmethod
     def _covers(history: _RoomHistory, since: tuple[int, int]) -> bool:
-        """True when everything after ``since`` is still held: not trimmed, not from before
-        this process started storing, and not newer than the newest id ever stored (an id
-        the relay never issued, e.g. from the future, cannot be vouched for)."""
-        return history.max_deleted <= since <= history.last and since >= history.origin
-
-
-class MemoryPresence(Presence):
-    """Connections per member per room; joins and leaves go out through the broker."""
-
-    def __init__(self, broker: MemoryBroker) -> None:
-        self._broker = broker
-        self._presence: dict[str, dict[str, _Presence]] = {}
-
-    async def join_room(self, room: str, member: Member, connection_id: str) -> None:
-        members = self._presence.setdefault(room, {})
-        entry = members.get(member.id)
-        if entry is None:
-            entry = members[member.id] = _Presence(member_json=member.to_json())
-            entry.connections.add(connection_id)
-            self._broker.emit(MemberJoined(room, member.id, entry.member_json))
-        else:
-            entry.connections.add(connection_id)
-            member_json = member.to_json()
-            if entry.member_json != member_json:  # renamed: the newest join's name wins
-                entry.member_json = member_json
-                self._broker.emit(MemberJoined(room, member.id, member_json))
-
-    async def leave_room(self, room: str, member_id: str, connection_id: str) -> None:
-        members = self._presence.get(room)
-        entry = members.get(member_id) if members else None
-        if members is None or entry is None or connection_id not in entry.connections:
-            return
-        entry.connections.discard(connection_id)
-        if not entry.connections:
-            del members[member_id]
-            if not members:
-                del self._presence[room]
-            self._broker.emit(MemberLeft(room, member_id))
-
-    async def members(self, room: str) -> dict[str, str]:
-        return {mid: p.member_json for mid, p in self._presence.get(room, {}).items()}
-
-    async def leave_all(self) -> None:
-        """Nothing outlives the process: its presence goes with it."""
-
-
-class MemoryIdentityStore(IdentityStore):
-    """Resume tokens, the least recently used forgotten past MAX_IDENTITIES."""
-
-    def __init__(self) -> None:
-        self._identities: OrderedDict[str, str] = OrderedDict()
-
-    async def save_identity(self, token: str, member: Member) -> None:
-        self._identities[token] = member.to_json()
-        self._identities.move_to_end(token)
-        if len(self._identities) > MAX_IDENTITIES:
-            self._identities.popitem(last=False)
-
-    async def load_identity(self, token: str) -> Member | None:
-        raw = self._identities.get(token)
-        if raw is None:
-            return None
-        self._identities.move_to_end(token)
-        return Member.from_json(raw)
-
-
-def memory_backend(
-    history_max_len: int,
-    history_ttl: float = 7 * 86400,
-    max_history_bytes: int = 64 * 2**20,
-    clock: Callable[[], float] = time.monotonic,
-) -> Backend:
-    """The single-server backend: one process's broker, presence and identities."""
-    broker = MemoryBroker(history_max_len, history_ttl, max_history_bytes, clock)
-    return Backend(broker=broker, presence=MemoryPresence(broker), identities=MemoryIdentityStore())
+        """``base.covers``; the origin is the first id this process stored."""
+        return covers(
+            since, trimmed=history.max_deleted, newest=history.last, origin=history.origin
+        )
