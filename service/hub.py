@@ -15,17 +15,22 @@ names it (``protocol.in_room``), built once per process like the frame itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
-from . import protocol
+from contract.protocol import TYPING_INTERVAL
+
+from . import protocol, room_frames
 from .broker import (
     Backend,
     BrokerEvent,
     BrokerUnavailable,
     History,
     HistoryGap,
+    HistoryPage,
     MemberJoined,
     Notice,
     Publication,
@@ -62,6 +67,7 @@ class LocalRoom:
         default_factory=dict
     )
     last_delivered: tuple[int, int] = (0, 0)  # the room's delivery position, kept only here
+    typing_at: dict[str, float] = field(default_factory=dict)  # member id -> last notice
 
     @property
     def empty(self) -> bool:
@@ -114,6 +120,12 @@ class Hub:
             frame = protocol.resync(event.after)
         elif isinstance(event, Notice):
             frame = event.frame
+            member = room_frames.typist(frame)
+            if member is not None:
+                self._deliver_typing(
+                    local, encode_text_frame(protocol.in_room(event.room, frame)), member
+                )
+                return
         else:
             frame = protocol.member_delete(event.member_id)
         # Once per process, whatever the audience.
@@ -187,6 +199,33 @@ class Hub:
             self.metrics.messages_in += 1
         assert published.message_id is not None  # a publish with history has an id
         return published.message_id
+
+    def _deliver_typing(self, local: LocalRoom, data: bytes, member_id: str) -> None:
+        """To the room's other members only, and never to a backlogged socket."""
+        members = self._members
+        for connection in local.connections:
+            membership = members.get(connection)
+            others = membership is not None and membership.member_id != member_id
+            if others and not connection.backlogged:
+                connection.send_frame(data)
+
+    async def typing(self, room: str, member: Member) -> None:
+        """Pass on that ``member`` types in ``room``: at most once per TYPING_INTERVAL per
+        member on this relay (more are dropped), never stored, dropped when storage is down."""
+        local = self.rooms.get(room)
+        if local is None:
+            return
+        now = time.monotonic()
+        if now - local.typing_at.get(member.id, -TYPING_INTERVAL) < TYPING_INTERVAL:
+            return
+        local.typing_at[member.id] = now
+        with contextlib.suppress(BrokerUnavailable):
+            notice = room_frames.typing_notice(member.id)
+            await self._broker.publish(room, notice, PublishOptions(history=False))
+
+    async def history_page(self, room: str, before: str, limit: int) -> HistoryPage:
+        """Up to ``limit`` messages older than ``before``, oldest first."""
+        return await self._broker.history_before(room, before, limit)
 
     def rooms_of(self, connection: ClientConnection) -> set[str]:
         """The rooms the connection is in (joining or live)."""

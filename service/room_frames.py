@@ -88,5 +88,18 @@ def history_page(room: str, ref: str | None, messages: list[str], complete: bool
     return f'{head},"messages":[{",".join(messages)}],"complete":{flag}}}'
 
 
-def typing(room: str, member_id: str) -> str:
-    return orjson.dumps({"type": "typing", "room": room, "member": member_id}).decode()
+TYPING_PREFIX = '{"type":"typing","member":'
+
+
+def typing_notice(member_id: str) -> str:
+    """What a relay publishes (without history) for a typist; every relay adds the room
+    as it delivers (``protocol.in_room``)."""
+    return f"{TYPING_PREFIX}{orjson.dumps(member_id).decode()}}}"
+
+
+def typist(frame: str) -> str | None:
+    """The member of a typing notice, or None for another frame."""
+    if not frame.startswith(TYPING_PREFIX):
+        return None
+    member = orjson.loads(frame).get("member")
+    return member if isinstance(member, str) else None

@@ -25,7 +25,7 @@ from .hub import Hub
 from .members import Member, MemberFactory, new_token
 from .protocol import ClientFrame, Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
-from .room_frames import Subscribe, Unsubscribe
+from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
 from .subscriptions import Subscriptions, join_burst
 
 log = logging.getLogger("service.session")
@@ -239,6 +239,10 @@ class Session:
                 await rooms.subscribe(frame)
             elif isinstance(frame, Unsubscribe):
                 await rooms.unsubscribe(frame)
+            elif isinstance(frame, HistoryRequest):
+                await rooms.history(frame)
+            elif isinstance(frame, Typing):
+                await rooms.typing(frame)
             elif isinstance(frame, Join):
                 detail = 'already joined; "subscribe" to be in another room as well'
                 self.connection.send_text(protocol.error("already_joined", detail))

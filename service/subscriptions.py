@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from . import protocol
+from . import protocol, room_frames
 from .broker import BrokerUnavailable, History
 from .connection import ClientConnection
 from .hub import Hub, JoinBurst
 from .members import Member
-from .room_frames import Subscribe, Unsubscribe
+from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
 
 log = logging.getLogger("service.subscriptions")
 
@@ -97,3 +97,19 @@ class Subscriptions:
     async def unsubscribe(self, frame: Unsubscribe) -> None:
         if self.check_in(frame.room):
             await self.hub.unsubscribe(frame.room, self.connection)
+
+    async def history(self, frame: HistoryRequest) -> None:
+        if not self.check_in(frame.room):
+            return
+        try:
+            page = await self.hub.history_page(frame.room, frame.before, frame.limit)
+        except BrokerUnavailable:
+            detail = "history not read: chat storage unreachable; retry"
+            self.connection.send_text(protocol.error("unavailable", detail, frame.room))
+            return
+        reply = room_frames.history_page(frame.room, frame.ref, page.messages, page.complete)
+        self.connection.send_text(reply)
+
+    async def typing(self, frame: Typing) -> None:
+        if frame.room in self.rooms():  # a notice for a room it left is dropped silently
+            await self.hub.typing(frame.room, self.member)

@@ -53,12 +53,15 @@ export class OlderMessages {
   received(room, frame) {
     room.loadingOlder = false;
     room.olderComplete = frame.complete;
+    // Anchored on the second message shown so far: the first may join the older page's
+    // last group (and lose its header); everything from the second on keeps its place.
     const list = room.list;
-    const height = list.scrollHeight;
-    const top = list.scrollTop;
+    const first = list.firstElementChild;
+    const anchor = first && (first.nextElementSibling || first);
+    const top = anchor ? anchor.getBoundingClientRect().top : 0;
     room.timeline.addOlder(frame.messages);
-    list.scrollTop = top + (list.scrollHeight - height);
-    if (room === this.room) this.render();
+    if (room === this.room) this.render(); // first: the button going moves the list too
+    if (anchor) list.scrollTop += anchor.getBoundingClientRect().top - top;
   }
 
   // The socket closed: a page in flight will not come.

@@ -122,3 +122,50 @@ async def test_closing_leaves_every_room(relay: RelayProcess) -> None:
             assert gone["id"] == joined.member["id"]
             rooms.add(gone["room"])
         assert rooms == {"close-1", "close-2"}
+
+
+async def test_history_pages_go_back_oldest_first_until_complete(relay: RelayProcess) -> None:
+    async with await ChatClient.connect(relay.ws) as ann:
+        await ann.join("paging")
+        ids = [(await ann.say(f"m{i}"))["id"] for i in range(7)]
+        await ann.send({"type": "history", "room": "paging", "before": ids[6], "limit": 4,
+                        "ref": "p1"})  # fmt: skip
+        page = await ann.recv_type("history_page")
+        assert page["room"] == "paging" and page["ref"] == "p1"
+        assert [m["id"] for m in page["messages"]] == ids[2:6]
+        assert page["complete"] is False
+        await ann.send({"type": "history", "room": "paging", "before": ids[2], "limit": 4})
+        page = await ann.recv_type("history_page")
+        assert [m["id"] for m in page["messages"]] == ids[:2] and page["complete"] is True
+        for bad, code in (
+            ({"limit": 0}, "bad_frame"),
+            ({"limit": 101}, "bad_frame"),
+            ({"before": None}, "bad_frame"),
+            ({"room": "elsewhere"}, "not_subscribed"),
+        ):
+            frame = {"type": "history", "room": "paging", "before": ids[2], **bad}
+            await ann.send({k: v for k, v in frame.items() if v is not None})
+            assert (await ann.recv_type("error"))["code"] == code, bad
+
+
+async def test_typing_reaches_the_others_once_per_interval_and_is_never_stored(
+    relay: RelayProcess,
+) -> None:
+    async with (
+        await ChatClient.connect(relay.ws) as ann,
+        await ChatClient.connect(relay.ws) as bob,
+    ):
+        joined = await ann.join("typing-room")
+        await bob.join("typing-room")
+        for _ in range(5):  # within 2 s: one passes, the rest are dropped silently
+            await ann.send({"type": "typing", "room": "typing-room"})
+        first = await bob.recv_type("typing")
+        assert first == {"type": "typing", "room": "typing-room", "member": joined.member["id"]}
+        await ann.send({"type": "ping"})
+        await ann.recv_type("pong")
+        await bob.say("after the notices")
+        assert not [f for f in bob.backlog if f["type"] == "typing"]
+        assert not [f for f in ann.backlog if f["type"] in ("typing", "error")]
+        async with await ChatClient.connect(relay.ws) as carol:
+            history = (await carol.join("typing-room")).history
+            assert [m["text"] for m in history["messages"]] == ["after the notices"]
