@@ -98,3 +98,20 @@ async def test_resume_after_a_kill_is_gap_free_per_room(fleet: RelayFleet) -> No
             await bob_sends(range(6, 8))  # live again
             await hear(back, 2)
         assert heard == sent  # every room: each message once, in order, no gap
+
+
+async def test_typing_and_history_pages_across_relays(fleet: RelayFleet) -> None:
+    a, b = fleet.start(2)
+    async with (
+        await ChatClient.connect(a.ws) as ann,
+        await ChatClient.connect(b.ws) as bob,
+    ):
+        await subscribe_all(ann)
+        await subscribe_all(bob)
+        ids = [(await bob.say(f"blue {i}", room="blue"))["id"] for i in range(5)]
+        await bob.send({"type": "typing", "room": "green"})
+        notice = await ann.recv_type("typing")
+        assert notice["room"] == "green" and set(notice) == {"type", "room", "member"}
+        await ann.send({"type": "history", "room": "blue", "before": ids[4], "limit": 3})
+        page = await ann.recv_type("history_page", room="blue")
+        assert [m["id"] for m in page["messages"]] == ids[1:4] and page["complete"] is False
