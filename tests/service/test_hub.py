@@ -161,3 +161,19 @@ async def test_unsubscribe_stops_one_rooms_frames_and_its_presence(hub: Hub) -> 
     await hub.leave(alice, 1000)
     assert set(await hub.backend.presence.members("two")) == {BOB.id}
     assert hub.rooms_of(alice) == set()
+
+
+async def test_typing_skips_the_typist_and_backlogged_sockets_and_is_throttled(hub: Hub) -> None:
+    alice, bob, slow = RecordingConnection(), RecordingConnection(), RecordingConnection()
+    for connection, member in ((alice, ALICE), (bob, BOB), (slow, BOB)):
+        connection.backlogged = False  # type: ignore[attr-defined]
+        await hub.join("r", connection, member, None, 10, burst_to(connection))
+    slow.backlogged = True  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    marks = {c: len(c.frames) for c in (alice, bob, slow)}
+    await hub.typing("r", ALICE)
+    await hub.typing("r", ALICE)  # within TYPING_INTERVAL: dropped
+    await asyncio.sleep(0)
+    assert bob.received()[marks[bob] :] == [{"type": "typing", "room": "r", "member": ALICE.id}]
+    assert len(alice.frames) == marks[alice] and len(slow.frames) == marks[slow]
+    assert await hub.backend.broker.history("r", None, 10) == History([], True, None)
