@@ -41,6 +41,9 @@ ROOM_NAME: Final = re.compile(ROOM_PATTERN)
 MAX_TEXT_CHARS: Final = 2000  # a `send`'s text after trimming
 MAX_REF_CHARS: Final = 64  # a `send`'s ref, echoed in the `ack`
 MAX_NAME_CHARS: Final = 40  # a `join`'s chosen display name
+MAX_HISTORY_PAGE: Final = 100  # a `history` frame's `limit`: 1..MAX_HISTORY_PAGE messages
+DEFAULT_HISTORY_PAGE: Final = 50  # a `history` frame's `limit` when it has none
+TYPING_INTERVAL: Final = 2.0  # seconds: one `typing` per member and room; more are dropped
 TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{16,128}"  # resume tokens, as the relay issues them
 TOKEN: Final = re.compile(TOKEN_PATTERN)  # use with ``fullmatch``
 # Rooms with this prefix need a `room_token` (a JWT, HS256 with ROOM_TOKEN_SECRET) to join.
@@ -49,6 +52,30 @@ MAX_ROOM_TOKEN_CHARS: Final = 4096  # a `join`'s room_token
 
 # Server frame types added after the design's first table (docs/protocol.md marks them).
 MESSAGE_DELETED_FRAME: Final = "message_deleted"  # {"type":"message_deleted","id":...}
+
+# Frame types, as the `type` field spells them.
+CLIENT_FRAME_TYPES: Final = (
+    "join",
+    "send",
+    "ping",
+    "subscribe",
+    "unsubscribe",
+    "history",
+    "typing",
+)
+# Frames about one room carry its name in `room` (an extra field: older clients ignore it).
+ROOM_FRAME_TYPES: Final = (
+    "welcome",
+    "member_history",
+    "message_history",
+    "messages",
+    "member_add",
+    "member_delete",
+    "ack",
+    "resync",
+    "history_page",
+    "typing",
+)
 
 # Close codes (RFC 6455 plus the relay's documented uses).
 CLOSE_NORMAL: Final = 1000
@@ -77,6 +104,8 @@ ErrorCode = Literal[
     "unavailable",
     "forbidden",  # a private room without a valid room_token
     "banned",  # the member was disconnected with ban_seconds and the ban has not ended
+    "too_many_rooms",
+    "not_subscribed",
 ]
 ERROR_CODES: Final[tuple[ErrorCode, ...]] = get_args(ErrorCode)
 # Errors after which the same `send` (same ref) is retried: nothing was stored.

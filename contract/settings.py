@@ -177,6 +177,13 @@ RATE_BURST: Final = IntSetting("RATE_BURST", 20, 1, 1_000_000, "burst of frames 
 MAX_CONNECTIONS: Final = IntSetting(
     "MAX_CONNECTIONS", 10_000, 1, 1_000_000, "WebSockets per process; more get 403"
 )
+MAX_ROOMS_PER_CONNECTION: Final = IntSetting(
+    "MAX_ROOMS_PER_CONNECTION",
+    50,
+    1,
+    10_000,
+    "rooms one connection may be in (its join and subscribes); more: too_many_rooms",
+)
 SEND_BUFFER_BYTES: Final = IntSetting(
     "SEND_BUFFER_BYTES",
     512 * 1024,
@@ -353,6 +360,7 @@ ALL: Final[tuple[Setting, ...]] = (
     RATE_LIMIT,
     RATE_BURST,
     MAX_CONNECTIONS,
+    MAX_ROOMS_PER_CONNECTION,
     SEND_BUFFER_BYTES,
     MAX_FRAME_BYTES,
     REQUEST_HEAD_MAX_BYTES,

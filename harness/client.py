@@ -1,7 +1,8 @@
 """The protocol-v1 client of tests and benchmarks, over a real WebSocket.
 
-One client for every use: `join` (with `token` / `since` to resume), `say` (send and await
-the ack), `recv` and `recv_type` (frames of other kinds kept for later reads), `frames`
+One client for every use: `join` (with `token` / `since` to resume), `subscribe` and
+`unsubscribe` (more rooms on the one socket), `say` (send and await the ack), `recv` and
+`recv_type` (frames of other kinds, or other rooms, kept for later reads), `frames`
 (every frame until the server closes), `closed_with`. Cookies sent with the upgrade and
 those the server (or a balancer in front) sets are kept in `cookies`, as a browser keeps
 a sticky cookie. Every read has a timeout except `frames`, which ends when the socket does.
@@ -90,17 +91,24 @@ class ChatClient:
         async for raw in self.ws:
             yield decode(raw)
 
-    async def recv_type(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        """Next frame of ``kind``; frames of other kinds are kept for later reads."""
+    async def recv_type(
+        self, kind: str, timeout: float = RECV_TIMEOUT, room: str | None = None
+    ) -> dict[str, Any]:
+        """Next frame of ``kind`` (and of ``room``, when given); other frames are kept for
+        later reads."""
+
+        def wanted(frame: Frame) -> bool:
+            return frame["type"] == kind and (room is None or frame.get("room") == room)
+
         for index, frame in enumerate(self.backlog):
-            if frame["type"] == kind:
+            if wanted(frame):
                 return self.backlog.pop(index)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - loop.time()))
             frame = decode(raw)
-            if frame["type"] == kind:
+            if wanted(frame):
                 return frame
             self.backlog.append(frame)
 
@@ -117,13 +125,32 @@ class ChatClient:
         assert history["type"] == "message_history", history
         return Joined(welcome, members, history)
 
-    async def say(self, text: str, ref: str | None = None) -> dict[str, Any]:
-        """Send a message and return its ack."""
+    async def subscribe(self, room: str, **fields: Any) -> Joined:
+        """One more room on this socket (after the join): its welcome, members and history.
+        Frames of other rooms that arrive meanwhile are kept for later reads."""
+        await self.send({"type": "subscribe", "room": room, **fields})
+        welcome = await self.recv_type("welcome", room=room)
+        members = await self.recv_type("member_history", room=room)
+        history = await self.recv_type("message_history", room=room)
+        return Joined(welcome, members, history)
+
+    async def unsubscribe(self, room: str) -> None:
+        """Leave one room; returns once the relay has handled it (a ping answered after it)."""
+        await self.send({"type": "unsubscribe", "room": room})
+        await self.send({"type": "ping"})
+        await self.recv_type("pong")
+
+    async def say(
+        self, text: str, ref: str | None = None, room: str | None = None
+    ) -> dict[str, Any]:
+        """Send a message (to ``room``, default the join's) and return its ack."""
         frame: dict[str, Any] = {"type": "send", "text": text}
         if ref is not None:
             frame["ref"] = ref
+        if room is not None:
+            frame["room"] = room
         await self.send(frame)
-        return await self.recv_type("ack")
+        return await self.recv_type("ack", room=room)
 
     async def closed_with(self, timeout: float = RECV_TIMEOUT) -> int | None:
         """Read (and drop) frames until the server closes; return its close code."""

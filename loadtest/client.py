@@ -1,4 +1,5 @@
-"""One simulated chat member: connects, joins its room, listens, maybe sends, and reconnects.
+"""One simulated chat member: connects, joins its room (and subscribes its other rooms with
+--rooms-per-client), listens, maybe sends, and reconnects, resuming each room.
 
 Every delivery of a measured message is checked (right room, not seen before, in order) and
 timed against the stamp its sender put in the text.
@@ -38,14 +39,16 @@ class ClientContext:
     # Set once by the worker when the run ends; an Event, read afresh after every await.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     prefix: str = ""
-    sender_rooms: dict[int, int] = field(default_factory=dict)
+    room_index: dict[str, int] = field(default_factory=dict)  # room name -> room
+    senders: frozenset[int] = frozenset()
     measure_start: int = 0
     measure_end: int = 0
     window_ns: int = 1
 
     def __post_init__(self) -> None:
         self.prefix = text_prefix(self.plan.run_id)
-        self.sender_rooms = {c: self.plan.room_of(c) for c in self.plan.sender_ranks()}
+        self.room_index = {self.plan.room_name(r): r for r in range(self.plan.rooms)}
+        self.senders = frozenset(self.plan.sender_ranks())
         self.measure_start = self.t0_ns + self.plan.measure_start_ns
         self.measure_end = self.t0_ns + self.plan.measure_end_ns
         self.window_ns = int(self.plan.window * NS_PER_S)
@@ -81,17 +84,19 @@ class SimulatedClient:
         self.sender_rank = sender_rank
         self.url = ctx.plan.url_of(index)
         self.room = ctx.plan.room_of(index)
+        self.rooms = ctx.plan.rooms_of(index)  # the join's first
         self.room_name = ctx.plan.room_name(self.room)
         self.conn: RelayConnection | None = None  # set while joined
         self.connected = asyncio.Event()
         self.token: str | None = None
         self.member_id: str | None = None
-        self.last_message_id: str | None = None
+        self.last_ids: dict[int, str] = {}  # room -> newest message id heard: its `since`
+        self.histories_due = 0  # message_history frames still to come in this join
         self.first_join_ns: int | None = None
         self.joining: asyncio.Future[None] | None = None
         self.dropping = False  # a churn drop we caused, not a failure
         self.seen: dict[int, bytearray] = {}  # sender -> seq -> delivered?
-        self.highest_seq: dict[int, int] = {}
+        self.highest_seq: dict[tuple[int, int], int] = {}  # (sender, room): order is per room
         self.unacked: dict[str, int] = {}  # ref -> stamp of measured messages
 
     @property
@@ -164,9 +169,12 @@ class SimulatedClient:
             join: dict[str, str] = {"type": "join", "room": self.room_name}
             if self.token:
                 join["token"] = self.token
-            if self.last_message_id:
-                join["since"] = self.last_message_id
-            conn.send_text(orjson.dumps(join))
+            self.histories_due = len(self.rooms)
+            for index, room in enumerate(self.rooms):
+                frame = join if index == 0 else {"type": "subscribe", "room": plan.room_name(room)}
+                if room in self.last_ids:
+                    frame["since"] = self.last_ids[room]
+                conn.send_text(orjson.dumps(frame))
             async with asyncio.timeout_at(deadline):
                 await asyncio.wait((self.joining, conn.closed), return_when=asyncio.FIRST_COMPLETED)
             if not self.joining.done():
@@ -187,7 +195,7 @@ class SimulatedClient:
             frame = orjson.loads(payload)
             kind = frame["type"]
             if kind == "messages":
-                self._on_message(frame["message"], now, from_history=False)
+                self._on_message(frame["message"], now, self._room(frame), from_history=False)
             elif kind == "ack":
                 stamp = self.unacked.pop(frame.get("ref"), None)
                 if stamp is not None:
@@ -213,14 +221,21 @@ class SimulatedClient:
         self.member_id = member_id
         self.token = frame.get("token", self.token)
 
+    def _room(self, frame: dict[str, Any]) -> int:
+        """The frame's room (a relay of one room per socket names none: the join's)."""
+        name = frame.get("room")
+        return self.room if name is None else self.ctx.room_index.get(name, -1)
+
     def _on_history(self, frame: dict[str, Any], now: int) -> None:
         resuming = self.first_join_ns is not None
         if resuming and not frame.get("complete", True):
             self.ctx.tally.history_incomplete += 1
+        room = self._room(frame)
         for message in frame.get("messages", ()):
             # On a first join the history predates us; on a resume it is what we missed.
-            self._on_message(message, now, from_history=resuming)
-        if self.joining is not None and not self.joining.done():
+            self._on_message(message, now, room, from_history=resuming)
+        self.histories_due -= 1
+        if self.histories_due <= 0 and self.joining is not None and not self.joining.done():
             self.joining.set_result(None)
 
     def drop(self) -> bool:
@@ -238,16 +253,21 @@ class SimulatedClient:
 
     # --- receiving ------------------------------------------------------------------------
 
-    def _on_message(self, message: dict[str, Any], now: int, from_history: bool) -> None:
+    def _on_message(self, message: dict[str, Any], now: int, room: int, from_history: bool) -> None:
         ctx = self.ctx
-        self.last_message_id = message.get("id", self.last_message_id)
+        if "id" in message:
+            self.last_ids[room] = message["id"]
         stamp = decode_text(message.get("text", ""), ctx.prefix)
         if stamp is None:
             return  # someone else's traffic in the room
         tally = ctx.tally
         sender, seq, offset_ns = stamp
         stamp_ns = ctx.t0_ns + offset_ns  # the sender's offset, on this process's clock
-        if ctx.sender_rooms.get(sender) != self.room:
+        if (
+            sender not in ctx.senders
+            or room not in self.rooms
+            or ctx.plan.room_of_send(sender, seq) != room
+        ):
             tally.misrouted += 1
             return
         if not (ctx.measure_start <= stamp_ns < ctx.measure_end) or not self.measured:
@@ -261,10 +281,10 @@ class SimulatedClient:
             tally.duplicated += 1
             return
         seen[seq] = 1
-        if seq < self.highest_seq.get(sender, -1):
+        if seq < self.highest_seq.get((sender, room), -1):
             tally.out_of_order += 1
         else:
-            self.highest_seq[sender] = seq
+            self.highest_seq[sender, room] = seq
         tally.delivered += 1
         if from_history:
             # Held back by our own reconnect: counted as delivered, but its delay measures
@@ -294,12 +314,16 @@ class SimulatedClient:
             ref = str(seq)
             text = encode_text(ctx.prefix, self.index, seq, stamp - ctx.t0_ns, plan.message_size)
             measured = ctx.measure_start <= stamp < ctx.measure_end
+            room = plan.room_of_send(self.index, seq)
+            frame: dict[str, str] = {"type": "send", "text": text, "ref": ref}
+            if plan.rooms_per_client > 1:
+                frame["room"] = plan.room_name(room)
             try:
-                conn.send_text(orjson.dumps({"type": "send", "text": text, "ref": ref}))
+                conn.send_text(orjson.dumps(frame))
             except ConnectionClosed:
                 tally.send_failures += 1
                 continue
             if measured:
-                tally.sent_by_room[self.room] += 1
+                tally.sent_by_room[room] += 1
                 tally.send_lateness_us.append(max(0, now - due) // 1000)
                 self.unacked[ref] = stamp

@@ -37,6 +37,7 @@ class RunPlan:
     urls: tuple[str, ...]
     clients: int = 100
     rooms: int = 1
+    rooms_per_client: int = 1  # rooms on each client's socket: its join's and K-1 subscribes
     senders: int = 10
     rate: float = 1.0  # messages per second, per sender
     duration: float = 30.0
@@ -63,6 +64,23 @@ class RunPlan:
     def room_of(self, client: int) -> int:
         # Contiguous blocks give rooms sizes that differ by at most one.
         return client * self.rooms // self.clients
+
+    def rooms_of(self, client: int) -> tuple[int, ...]:
+        """The client's rooms, its join's first: its block's room and the next K-1."""
+        first = self.room_of(client)
+        return tuple((first + step) % self.rooms for step in range(self.rooms_per_client))
+
+    def room_of_send(self, client: int, seq: int) -> int:
+        """Where a sender's message ``seq`` goes: its rooms in turn (senders spread)."""
+        rooms = self.rooms_of(client)
+        return rooms[seq % len(rooms)]
+
+    def room_size(self, room: int) -> int:
+        """Clients with ``room`` on their socket."""
+        return sum(
+            len(self.room_members((room - step) % self.rooms))
+            for step in range(self.rooms_per_client)
+        )
 
     def room_name(self, room: int) -> str:
         prefix = self.room_prefix or f"lt-{self.run_id}"

@@ -127,9 +127,13 @@ def plan_summary(plan: RunPlan) -> dict[str, Any]:
 
 
 def offered_deliveries_per_s(plan: RunPlan) -> float:
-    """Sends per second times the size of the sender's room, summed over senders."""
-    sizes = [len(plan.room_members(plan.room_of(c))) for c in plan.sender_ranks()]
-    return round(plan.rate * sum(sizes), 1)
+    """Sends per second times the size of the sender's rooms (each gets its share of the
+    sends), summed over senders."""
+    total = 0.0
+    for sender in plan.sender_ranks():
+        rooms = plan.rooms_of(sender)
+        total += sum(plan.room_size(room) for room in rooms) / len(rooms)
+    return round(plan.rate * total, 1)
 
 
 def timeline(plan: RunPlan, tally: Tally) -> list[dict[str, Any]]:

@@ -52,6 +52,14 @@ def build_parser() -> OneLineParser:
         "-r", "--rooms", type=int, default=1, help="rooms the clients spread over (default 1)"
     )
     load.add_argument(
+        "-k",
+        "--rooms-per-client",
+        type=int,
+        default=1,
+        help="rooms on each client's socket: it joins one and subscribes the next K-1 "
+        "(default 1); senders spread their messages over theirs",
+    )
+    load.add_argument(
         "-s", "--senders", type=int, default=10, help="clients that also send (default 10)"
     )
     load.add_argument(
@@ -186,6 +194,10 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         raise UsageError("--clients must be at least 1")
     if not 1 <= args.rooms <= args.clients:
         raise UsageError("--rooms must be between 1 and --clients")
+    if not 1 <= args.rooms_per_client <= args.rooms:
+        raise UsageError("--rooms-per-client must be between 1 and --rooms")
+    if args.rooms_per_client > 1 and args.protocol != "v1":
+        raise UsageError("--rooms-per-client above 1 needs --protocol v1 (subscribe)")
     if not 0 <= args.senders <= args.clients:
         raise UsageError("--senders must be between 0 and --clients")
     if args.senders and args.rate <= 0:
@@ -222,6 +234,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         urls=tuple(urls),
         clients=args.clients,
         rooms=args.rooms,
+        rooms_per_client=args.rooms_per_client,
         senders=args.senders,
         rate=args.rate if args.senders else 0.0,
         duration=args.duration,

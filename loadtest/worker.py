@@ -135,7 +135,8 @@ async def run_clients(
         if client.first_join_ns is None:
             tally.join_failures += 1
         elif client.measured:
-            tally.members_by_room[client.room] += 1
+            for room in client.rooms:
+                tally.members_by_room[room] += 1
         else:
             tally.late_joiners += 1
     return tally

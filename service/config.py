@@ -55,6 +55,7 @@ class Settings:
     rate_limit: float = contract.RATE_LIMIT.default
     rate_burst: int = contract.RATE_BURST.default
     max_connections: int = contract.MAX_CONNECTIONS.default
+    max_rooms_per_connection: int = contract.MAX_ROOMS_PER_CONNECTION.default
     send_buffer_bytes: int = contract.SEND_BUFFER_BYTES.default
     max_frame_bytes: int = contract.MAX_FRAME_BYTES.default
     request_head_max_bytes: int = contract.REQUEST_HEAD_MAX_BYTES.default

@@ -87,6 +87,12 @@ class ClientConnection:
     def closing(self) -> bool:
         return self._closing
 
+    @property
+    def backlogged(self) -> bool:
+        """The socket has not taken what it was given: the first thing to skip is a frame
+        nobody misses (a typing notice)."""
+        return self._closing or self._transport.get_write_buffer_size() > 0
+
     def send_frame(self, frame: bytes) -> None:
         """Queue one pre-encoded frame for this loop iteration's write."""
         if self._closing:

@@ -6,27 +6,32 @@ each local connection. It subscribes to a room when its first local connection
 arrives and unsubscribes after the last one leaves, so a process only hears rooms it
 serves, and it keeps each room's delivery position (the broker's backfill reads it).
 
-A session uses four calls: ``register`` (a connection opened), ``join`` (into a room,
-with its join burst), ``leave`` (the connection closed) and ``publish``.
+A session uses five calls: ``register`` (a connection opened), ``join`` (into a room,
+with its join burst; a connection may be in many rooms), ``unsubscribe`` (out of one),
+``leave`` (the connection closed: out of all) and ``publish``. Every frame about a room
+names it (``protocol.in_room``), built once per process like the frame itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from contract.events import MEMBER_DISCONNECTED, MESSAGE_DELETED, message_event_id
-from contract.protocol import CLOSE_DISCONNECTED
+from contract.protocol import CLOSE_DISCONNECTED, TYPING_INTERVAL
 
-from . import protocol
+from . import protocol, room_frames
 from .broker import (
     Backend,
     BrokerEvent,
     BrokerUnavailable,
     History,
     HistoryGap,
+    HistoryPage,
     MemberJoined,
     Notice,
     Publication,
@@ -48,6 +53,14 @@ JoinBurst = Callable[[History, dict[str, str]], None]
 
 
 @dataclass(slots=True)
+class Membership:
+    """Who a connection is and the rooms it is in (its join's and its subscribes')."""
+
+    member_id: str
+    rooms: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
 class LocalRoom:
     subscribed: asyncio.Future[None]
     connections: set[ClientConnection] = field(default_factory=set)
@@ -57,6 +70,7 @@ class LocalRoom:
         default_factory=dict
     )
     last_delivered: tuple[int, int] = (0, 0)  # the room's delivery position, kept only here
+    typing_at: dict[str, float] = field(default_factory=dict)  # member id -> last notice
 
     @property
     def empty(self) -> bool:
@@ -79,7 +93,7 @@ class Hub:
         self._broker = backend.broker
         self._presence = backend.presence
         self._member_events = MemberEvents(backend.broker)
-        self._members: dict[ClientConnection, tuple[str, str]] = {}  # -> (room, member id)
+        self._members: dict[ClientConnection, Membership] = {}
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -116,9 +130,16 @@ class Hub:
             frame = protocol.resync(event.after)
         elif isinstance(event, Notice):
             frame = event.frame
+            member = room_frames.typist(frame)
+            if member is not None:
+                self._deliver_typing(
+                    local, encode_text_frame(protocol.in_room(event.room, frame)), member
+                )
+                return
         else:
             frame = protocol.member_delete(event.member_id)
-        data = encode_text_frame(frame)  # once per process, whatever the audience
+        # Once per process, whatever the audience.
+        data = encode_text_frame(protocol.in_room(event.room, frame))
         connections = local.connections
         for connection in connections:
             connection.send_frame(data)
@@ -163,15 +184,18 @@ class Hub:
         Whatever is published after the subscribe is either in the history read or held
         for this connection until after it. On failure, ``leave`` undoes what was done.
         """
+        membership = self._members.setdefault(connection, Membership(member.id))
+        membership.rooms.add(room)  # first: an unsubscribe undoes whatever follows
         local = await self._attach(room, connection)
-        self._members[connection] = (room, member.id)
         history = await self._broker.history(room, since, limit)
         if await self._presence.join_room(room, member, connection.id):
             await self._member_events.joined(room, member.to_json())
         members = await self._presence.members(room)
         burst(history, members)
         if local is self.rooms.get(room):
-            own_add = encode_text_frame(protocol.member_add(member.to_json()))
+            own_add = encode_text_frame(
+                protocol.in_room(room, protocol.member_add(member.to_json()))
+            )
             self._activate(local, connection, history.last_id, own_add)
         self.metrics.joins += 1
         self.events.member_joined(room, member, connection.id)
@@ -212,16 +236,67 @@ class Hub:
         self.events.emit(MESSAGE_DELETED, room, None, event_id=event_id, message={"id": message_id})
         return True
 
+    def _deliver_typing(self, local: LocalRoom, data: bytes, member_id: str) -> None:
+        """To the room's other members only, and never to a backlogged socket."""
+        members = self._members
+        for connection in local.connections:
+            membership = members.get(connection)
+            others = membership is not None and membership.member_id != member_id
+            if others and not connection.backlogged:
+                connection.send_frame(data)
+
+    async def typing(self, room: str, member: Member) -> None:
+        """Pass on that ``member`` types in ``room``: at most once per TYPING_INTERVAL per
+        member on this relay (more are dropped), never stored, dropped when storage is down."""
+        local = self.rooms.get(room)
+        if local is None:
+            return
+        now = time.monotonic()
+        if now - local.typing_at.get(member.id, -TYPING_INTERVAL) < TYPING_INTERVAL:
+            return
+        local.typing_at[member.id] = now
+        with contextlib.suppress(BrokerUnavailable):
+            notice = room_frames.typing_notice(member.id)
+            await self._broker.publish(room, notice, PublishOptions(history=False))
+
+    async def history_page(self, room: str, before: str, limit: int) -> HistoryPage:
+        """Up to ``limit`` messages older than ``before``, oldest first."""
+        return await self._broker.history_before(room, before, limit)
+
+    def rooms_of(self, connection: ClientConnection) -> set[str]:
+        """The rooms the connection is in (joining or live)."""
+        membership = self._members.get(connection)
+        return membership.rooms if membership is not None else set()
+
+    async def unsubscribe(self, room: str, connection: ClientConnection) -> None:
+        """Out of one room: no more of its frames, and out of its presence on every relay."""
+        membership = self._members.get(connection)
+        if membership is None or room not in membership.rooms:
+            return
+        membership.rooms.discard(room)
+        self._detach(room, connection)
+        await self._leave_presence(room, membership.member_id, connection)
+
     async def leave(self, connection: ClientConnection, close_code: int) -> None:
-        """The connection closed: out of its room and its presence, and no longer counted."""
+        """The connection closed: out of its rooms and their presence, no longer counted."""
         self.connections.discard(connection)
         self.metrics.closed(close_code)
         self.events.connection_left(connection.id, close_code)
-        joined = self._members.pop(connection, None)
-        if joined is None:
+        membership = self._members.pop(connection, None)
+        if membership is None:
             return
-        room, member_id = joined
-        self._detach(room, connection)
+        for room in membership.rooms:
+            self._detach(room, connection)
+        await asyncio.gather(
+            *(
+                self._leave_presence(room, membership.member_id, connection)
+                for room in membership.rooms
+            )
+        )
+
+    async def _leave_presence(
+        self, room: str, member_id: str, connection: ClientConnection
+    ) -> None:
         try:
             if await self._presence.leave_room(room, member_id, connection.id):
                 await self._member_events.left(room, member_id)
@@ -234,10 +309,11 @@ class Hub:
 
     def disconnect_member(self, member_id: str, reason: str) -> int:
         """Close every local connection of the member with 4003 (moderation); how many."""
-        mine = [(c, room) for c, (room, joined) in self._members.items() if joined == member_id]
-        for connection, room in mine:
+        mine = [(c, m.rooms) for c, m in self._members.items() if m.member_id == member_id]
+        for connection, rooms in mine:
             connection.close_soon(CLOSE_DISCONNECTED, reason)
-            self.events.emit(MEMBER_DISCONNECTED, room, member_id, connection=connection.id)
+            for room in rooms:
+                self.events.emit(MEMBER_DISCONNECTED, room, member_id, connection=connection.id)
         return len(mine)
 
     # local rooms

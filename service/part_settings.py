@@ -45,4 +45,5 @@ def session_settings(settings: Settings) -> SessionSettings:
         rate_burst=settings.rate_burst,
         join_timeout=settings.join_timeout,
         history_size=settings.history_size,
+        max_rooms_per_connection=settings.max_rooms_per_connection,
     )

@@ -19,30 +19,29 @@ import orjson
 from contract.protocol import (
     DEFAULT_ROOM,
     MAX_NAME_CHARS,
-    MAX_REF_CHARS,
-    MAX_ROOM_TOKEN_CHARS,
     MAX_TEXT_CHARS,
     MESSAGE_DELETED_FRAME,
-    ROOM_NAME,
     TOKEN,
     ErrorCode,
 )
 
-# The limits, patterns and codes are contract.protocol's; this module reads and writes frames.
-# Message ids are exactly what Redis accepts as a stream id: two parts of 1-20 ASCII digits
-# (not Arabic-Indic or fullwidth ones), each an unsigned 64-bit integer (parse_message_id).
-MAX_ID_DIGITS = 20
-MAX_ID_PART = 2**64 - 1
+from . import room_frames
+from .frame_fields import (
+    MAX_ID_PART,
+    ProtocolError,
+    message_id_field,
+    optional_str,
+    parse_message_id,
+    ref_field,
+    room_field,
+    room_token_field,
+)
+from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
+
+# The limits, patterns and codes are contract.protocol's; this module reads and writes frames
+# (the checks shared with room_frames are frame_fields').
 MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
-
-
-class ProtocolError(Exception):
-    """Bad input from a client; becomes an ``error`` frame, the connection stays open."""
-
-    def __init__(self, code: ErrorCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+__all__ = ["ProtocolError", "parse_message_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,7 @@ class Join:
 class Send:
     text: str
     ref: str | None = None
+    room: str | None = None  # None: the room of the join
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +65,7 @@ class Ping:
     pass
 
 
-ClientFrame = Join | Send | Ping
-
-
-def parse_message_id(value: str) -> tuple[int, int]:
-    """Message ids are ``<ms>-<seq>`` (Redis stream ids); they order as integer pairs."""
-    # String tests, not a regex: this runs once per message per process on the fan-out.
-    # isdigit() on ASCII text is exactly 0-9 (int() alone takes "+1", " 1", Arabic-Indic).
-    millis, dash, seq = value.partition("-")
-    if not (
-        dash
-        and value.isascii()
-        and millis.isdigit()
-        and seq.isdigit()
-        and len(millis) <= MAX_ID_DIGITS
-        and len(seq) <= MAX_ID_DIGITS
-    ):
-        raise ValueError(f"not a message id: {value!r}")
-    pair = int(millis), int(seq)
-    if max(pair) > MAX_ID_PART:
-        raise ValueError(f"message id part over 2^64-1: {value!r}")
-    return pair
+ClientFrame = Join | Send | Ping | Subscribe | Unsubscribe | HistoryRequest | Typing
 
 
 def format_message_id(pair: tuple[int, int]) -> str:
@@ -125,15 +105,6 @@ def clean_display_name(raw: str) -> str:
     return name
 
 
-def _optional_str(obj: dict[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError("bad_frame", f'"{key}" must be a string')
-    return value
-
-
 def parse_client_frame(text: str) -> ClientFrame:
     """Parse one text frame; raise ProtocolError with a code a client can act on."""
     try:
@@ -149,39 +120,20 @@ def parse_client_frame(text: str) -> ClientFrame:
         return Ping()
     if kind == "join":
         return _parse_join(obj)
-    raise ProtocolError("bad_frame", 'unknown "type"; expected join, send or ping')
+    return room_frames.parse(kind, obj)
 
 
 def _parse_join(obj: dict[str, Any]) -> Join:
-    room = _optional_str(obj, "room")
-    if room is None:
-        room = DEFAULT_ROOM
-    elif not ROOM_NAME.fullmatch(room):
-        raise ProtocolError(
-            "bad_room",
-            "room must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
-        )
-    token = _optional_str(obj, "token")
+    room = room_field(obj, DEFAULT_ROOM)
+    assert room is not None
+    token = optional_str(obj, "token")
     if token is not None and not TOKEN.fullmatch(token):
         raise ProtocolError("bad_frame", '"token" must be the token a welcome frame gave')
-    since = _optional_str(obj, "since")
-    if since is not None:
-        try:
-            parse_message_id(since)
-        except ValueError:
-            raise ProtocolError(
-                "bad_frame",
-                '"since" must be a message id such as "1700000000000-0": two ASCII numbers '
-                "of at most 2^64-1 joined by '-'",
-            ) from None
-    name = _optional_str(obj, "name")
+    since = message_id_field(obj, "since")
+    name = optional_str(obj, "name")
     if name is not None:
         name = clean_display_name(name)
-    room_token = _optional_str(obj, "room_token")
-    if room_token is not None and not 0 < len(room_token) <= MAX_ROOM_TOKEN_CHARS:
-        raise ProtocolError(
-            "bad_frame", f'"room_token" must be a JWT of at most {MAX_ROOM_TOKEN_CHARS} characters'
-        )
+    room_token = room_token_field(obj)
     return Join(room=room, token=token, since=since, name=name, room_token=room_token)
 
 
@@ -194,13 +146,7 @@ def _parse_send(obj: dict[str, Any]) -> Send:
         raise ProtocolError("empty_text", "message text is empty (or only invisible characters)")
     if len(text) > MAX_TEXT_CHARS:
         raise ProtocolError("too_long", f"message text is over {MAX_TEXT_CHARS} characters")
-    ref = obj.get("ref")
-    if ref is not None:
-        if isinstance(ref, int | float) and not isinstance(ref, bool):
-            ref = str(ref)
-        if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS:
-            raise ProtocolError("bad_frame", f'"ref" must be a string of at most {MAX_REF_CHARS}')
-    return Send(text=text, ref=ref)
+    return Send(text=text, ref=ref_field(obj), room=room_field(obj, None))
 
 
 # --- server frames ----------------------------------------------------------------
@@ -208,6 +154,19 @@ def _parse_send(obj: dict[str, Any]) -> Send:
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _room_json(room: str) -> str:
+    return _dumps(room)
+
+
+def in_room(room: str, frame: str) -> str:
+    """``frame`` with ``"room":<room>`` after its type: how every frame about one room
+    names it (an extra field, so a client of one room reads it as before). Server frames
+    start with their type, whose value holds no comma."""
+    cut = frame.index(",", 9)
+    return f'{frame[:cut]},"room":{_room_json(room)}{frame[cut:]}'
 
 
 def welcome(room: str, member_json: str, token: str) -> str:
@@ -274,8 +233,11 @@ def ack(ref: str | None, message_id: str) -> str:
     return _dumps({"type": "ack", "ref": ref, "id": message_id})
 
 
-def error(code: ErrorCode, detail: str) -> str:
-    return _dumps({"type": "error", "code": code, "detail": detail})
+def error(code: ErrorCode, detail: str, room: str | None = None) -> str:
+    """``room``: the room the refused frame named, when it named one."""
+    if room is None:
+        return _dumps({"type": "error", "code": code, "detail": detail})
+    return _dumps({"type": "error", "code": code, "detail": detail, "room": room})
 
 
 PONG = '{"type":"pong"}'

@@ -20,13 +20,15 @@ from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 from . import protocol
 from .admission import Admission
-from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
+from .broker import BrokerUnavailable, HistoryFull, IdentityStore
 from .connection import ClientConnection
 from .hub import Hub
 from .identity_alb import SignedIn
 from .members import Member, MemberFactory, new_token
-from .protocol import Join, Ping, ProtocolError, Send
+from .protocol import ClientFrame, Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
+from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
+from .subscriptions import Subscriptions, join_burst
 
 log = logging.getLogger("service.session")
 
@@ -53,6 +55,7 @@ class SessionSettings:
     rate_burst: int  # RATE_BURST
     join_timeout: float  # JOIN_TIMEOUT: seconds to send the join frame
     history_size: int  # HISTORY_SIZE: messages in a join's history
+    max_rooms_per_connection: int  # MAX_ROOMS_PER_CONNECTION: its join's and subscribes
 
 
 class Session:
@@ -83,6 +86,7 @@ class Session:
         self.last_rate_notice = 0.0
         self.room: str | None = None
         self.member: Member | None = None
+        self.rooms: Subscriptions | None = None  # once joined
         self.peer_close_code: int | None = None
         self.started = time.monotonic()
 
@@ -146,8 +150,8 @@ class Session:
             self.connection.send_text(protocol.error("rate_limited", detail))
         return False
 
-    async def _next_frame(self, deadline: float | None = None) -> Join | Send:
-        """The next join or send; answers pings and bad frames on the way (the protocol
+    async def _next_frame(self, deadline: float | None = None) -> ClientFrame:
+        """The next frame other than a ping; answers pings and bad frames on the way (the protocol
         allows both at any time). Raises TimeoutError at the loop-time `deadline`."""
         loop = asyncio.get_running_loop()
         while True:
@@ -176,6 +180,7 @@ class Session:
             if isinstance(frame, Join):
                 return frame
             self.connection.send_text(protocol.error("not_joined", 'send a "join" frame first'))
+            # (a frame before the join is answered and dropped, whatever its type)
 
     # joining
 
@@ -214,13 +219,19 @@ class Session:
             connection.send_text(protocol.error("banned", banned))
             return False
         self.room, self.member = join.room, member
-
-        def burst(history: History, members: dict[str, str]) -> None:
-            connection.send_text(protocol.welcome(join.room, member.to_json(), token))
-            connection.send_text(protocol.member_history(members))
-            connection.send_text(protocol.message_history(history.messages, history.complete))
-
-        limit = self.settings.history_size
+        settings = self.settings
+        self.rooms = Subscriptions(
+            self.hub,
+            connection,
+            member,
+            token,
+            settings.max_rooms_per_connection,
+            settings.history_size,
+            self.admission,
+            subject,
+        )
+        burst = join_burst(connection, join.room, member, token)
+        limit = settings.history_size
         history = await self.hub.join(join.room, connection, member, join.since, limit, burst)
         log.info(
             "joined",
@@ -238,36 +249,50 @@ class Session:
     # serving
 
     async def _serve(self) -> None:
-        assert self.room is not None and self.member is not None
+        rooms = self.rooms
+        assert rooms is not None
         while True:
             frame = await self._next_frame()
             if isinstance(frame, Send):
                 await self._send_message(frame)
-            else:
-                self.connection.send_text(
-                    protocol.error("already_joined", "one room per connection; open another")
-                )
+            elif isinstance(frame, Subscribe):
+                await rooms.subscribe(frame)
+            elif isinstance(frame, Unsubscribe):
+                await rooms.unsubscribe(frame)
+            elif isinstance(frame, HistoryRequest):
+                await rooms.history(frame)
+            elif isinstance(frame, Typing):
+                await rooms.typing(frame)
+            elif isinstance(frame, Join):
+                detail = 'already joined; "subscribe" to be in another room as well'
+                self.connection.send_text(protocol.error("already_joined", detail))
 
     async def _send_message(self, frame: Send) -> None:
-        assert self.room is not None and self.member is not None
+        assert self.room is not None and self.member is not None and self.rooms is not None
+        room = frame.room or self.room
+        if not self.rooms.check_in(room):
+            return
         try:
-            message_id = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
+            message_id = await self.hub.publish(room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
-                protocol.error("unavailable", "message not stored: storage unreachable; retry")
+                protocol.error(
+                    "unavailable", "message not stored: storage unreachable; retry", room
+                )
             )
             return
         except HistoryFull:
-            log.warning("history full; refused a message to a new room", extra={"room": self.room})
+            log.warning("history full; refused a message to a new room", extra={"room": room})
             detail = (
                 "message not stored: this relay holds all the chat history it may "
                 "(MEMORY_HISTORY_BYTES) and new rooms wait until idle rooms expire; "
                 "rooms with history keep working"
             )
-            self.connection.send_text(protocol.error("history_full", detail))
+            self.connection.send_text(protocol.error("history_full", detail, room))
             return
-        self.connection.send_text(protocol.ack(frame.ref, message_id))
+        ack = protocol.ack(frame.ref, message_id)
+        self.connection.send_text(protocol.in_room(room, ack))
 
     # leaving
 

@@ -2,7 +2,10 @@
 // Everything a person types is shown with textContent, never parsed as HTML.
 
 import { Outbox } from "./outbox.js";
-import { Timeline, avatarImage } from "./timeline.js";
+import { roomTokenFor, takeRoomToken } from "./room_tokens.js";
+import { roomProblem, storedRoomNames } from "./rooms.js";
+import { RoomView } from "./roomview.js";
+import { ConnectionStatus } from "./status.js";
 
 // Protocol v1 facts, as the relay checks them (contract/protocol.py; a test compares).
 const DEFAULT_ROOM = "lobby";
@@ -14,19 +17,15 @@ const CLOSE_DISCONNECTED = 4003; // the product's backend removed this member: n
 const MESSAGE_DELETED_FRAME = "message_deleted"; // the frame carries the deleted id
 
 const params = new URLSearchParams(location.search);
-const room = params.get("room") || DEFAULT_ROOM;
+// The room the address names is shown; the rooms of earlier visits are there too.
+const firstRoom = params.get("room") || storedRoomNames()[0] || DEFAULT_ROOM;
 // Identities are not tied to a room (a token names a member everywhere), so one token per
 // browser gives one name in every room. The per-room key is what older pages stored.
 const TOKEN_KEY = "chat-relay:token";
-const LEGACY_TOKEN_KEY = `chat-relay:token:${room}`;
-// A private room's token comes in the URL fragment (#room_token=...), which browsers never
-// send to a server, so it stays out of every log. It is kept for this tab's reloads and
-// taken out of the address bar so a copied link does not hand it on.
-const ROOM_TOKEN_KEY = `chat-relay:room-token:${room}`;
-const roomToken = takeRoomToken();
+const LEGACY_TOKEN_KEY = `chat-relay:token:${firstRoom}`;
+takeRoomToken(firstRoom);
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_CAP_MS = 15000;
-const READY_POLL_MS = 5000;
 // Tabs of one browser are one person: a rename in one tab tells the others to rejoin.
 const identityChannel = "BroadcastChannel" in window ? new BroadcastChannel("chat-relay:identity") : null;
 const WAITING_FOR_CONNECTION = "waiting for the connection";
@@ -42,36 +41,64 @@ const ui = {
   renameForm: $("rename-form"), nameInput: $("name-input"), renameCancel: $("rename-cancel"),
   members: $("members"), memberCount: $("member-count"),
   membersToggle: $("members-toggle"), toggleCount: $("toggle-count"), panel: $("members-panel"),
-  messages: $("messages"), empty: $("empty"), notice: $("notice"), form: $("send-form"),
-  text: $("text"),
+  roomsToggle: $("rooms-toggle"), roomsUnread: $("rooms-unread"), roomsPanel: $("rooms-panel"),
+  rooms: $("rooms"), roomForm: $("room-form"), roomInput: $("room-input"),
+  lists: $("lists"), older: $("load-older"), typing: $("typing"),
+  empty: $("empty"), notice: $("notice"), form: $("send-form"), text: $("text"),
 };
 
 const state = {
   socket: null,
   joined: false,
   me: null,
-  members: new Map(),  // member id -> member
+  joinRoom: null,      // the room of this socket's join (its burst ends the join)
   attempt: 0,
-  degraded: false,     // the relay said its storage is unreachable
-  readyPoll: null,
   signIn: "none",      // "alb" when the load balancer signs people in (GET /auth/session)
   pendingName: null,   // a name chosen here, sent on the next join until welcome confirms it
   rejoining: false,    // the socket is being closed on purpose, to join again at once
   removed: false,      // disconnected by the server or banned: do not reconnect
 };
 
-function takeRoomToken() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const fromUrl = fragment.get("room_token");
-  if (fromUrl) {
-    sessionStorage.setItem(ROOM_TOKEN_KEY, fromUrl);
-    fragment.delete("room_token");
-    const rest = fragment.toString();
-    history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
-    return fromUrl;
-  }
-  return sessionStorage.getItem(ROOM_TOKEN_KEY);
-}
+// Every outbox callback names the item's room; a room left meanwhile has no timeline.
+const timelineOf = (item) => view.rooms.get(item.room)?.timeline;
+const outbox = new Outbox({
+  transmit: (frame) => state.joined && send(frame),
+  onQueued: (item) => {
+    timelineOf(item)?.addPending(item);
+    if (!state.joined) timelineOf(item)?.retrying(item.ref, WAITING_FOR_CONNECTION);
+  },
+  onSending: (item) => timelineOf(item)?.retrying(item.ref, "sending…"),
+  onStored: (item, id) => {
+    timelineOf(item)?.stored(item.ref, id);
+    setDegraded(false);
+    showNotice("");
+  },
+  onRetrying: (item, code, delay) => {
+    const seconds = (delay / 1000).toFixed(1);
+    if (code === "unavailable") {
+      setDegraded(true);
+      showNotice("The relay cannot reach its storage right now; your message is being retried.");
+      timelineOf(item)?.retrying(item.ref, `storage unreachable, retrying in ${seconds}s`);
+    } else {
+      timelineOf(item)?.retrying(item.ref, `waiting ${seconds}s`);
+      showNotice("Sending more slowly: the relay limits how many messages arrive each second.");
+    }
+  },
+  onFailed: (item, code, detail) => {
+    timelineOf(item)?.failed(item.ref, FAILURE_REASONS[code] || detail);
+    showNotice("A message could not be sent. Use its Retry button when the relay is back.");
+  },
+});
+
+const status = new ConnectionStatus({
+  element: ui.status,
+  joined: () => state.joined,
+  closed: () => Boolean(state.socket && state.socket.readyState === WebSocket.CLOSED),
+  busy: () => Boolean(outbox.inFlight),
+  recovered: () => showNotice(""),
+});
+const setDegraded = (degraded) => status.setDegraded(degraded);
+const setConnection = (label) => status.setConnection(label);
 
 // The server removed this member (a moderator, through the server API): say why and stay
 // disconnected; reloading the page after a ban ends joins again.
@@ -83,117 +110,24 @@ function showRemoved(why) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.close(1000, "removed");
 }
 
-const timeline = new Timeline({
-  list: ui.messages,
-  emptyLine: ui.empty,
-  onRetry: (ref) => {
-    timeline.requeued(ref);
-    if (!state.joined) timeline.retrying(ref, WAITING_FOR_CONNECTION);
-    outbox.retry(ref);
-    ui.text.focus();
-  },
-});
-
-const outbox = new Outbox({
-  transmit: (frame) => state.joined && send(frame),
-  onQueued: (item) => {
-    timeline.addPending(item);
-    if (!state.joined) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
-  },
-  onSending: (item) => timeline.retrying(item.ref, "sending…"),
-  onStored: (item, id) => {
-    timeline.stored(item.ref, id);
-    setDegraded(false);
-    showNotice("");
-  },
-  onRetrying: (item, code, delay) => {
-    const seconds = (delay / 1000).toFixed(1);
-    if (code === "unavailable") {
-      setDegraded(true);
-      showNotice("The relay cannot reach its storage right now; your message is being retried.");
-      timeline.retrying(item.ref, `storage unreachable, retrying in ${seconds}s`);
-    } else {
-      timeline.retrying(item.ref, `waiting ${seconds}s`);
-      showNotice("Sending more slowly: the relay limits how many messages arrive each second.");
-    }
-  },
-  onFailed: (item, code, detail) => {
-    timeline.failed(item.ref, FAILURE_REASONS[code] || detail);
-    showNotice("A message could not be sent. Use its Retry button when the relay is back.");
-  },
-});
-
-function renderStatus() {
-  let kind;
-  let label;
-  if (!state.joined) {
-    kind = state.socket && state.socket.readyState === WebSocket.CLOSED ? "offline" : "connecting";
-    label = state.statusLabel;
-  } else if (state.degraded) {
-    kind = "degraded";
-    label = "degraded";
-  } else {
-    kind = "online";
-    label = "online";
-  }
-  ui.status.dataset.state = kind;
-  ui.status.textContent = label;
-}
-
-function setConnection(label) {
-  state.statusLabel = label;
-  renderStatus();
-}
-
-// While degraded, /readyz says when storage is back even if nothing is being retried.
-// Behind the ALB the stickiness cookie sends it to the task holding this socket.
-function setDegraded(degraded) {
-  state.degraded = degraded;
-  clearInterval(state.readyPoll);
-  state.readyPoll = null;
-  if (degraded) {
-    state.readyPoll = setInterval(async () => {
-      if (outbox.inFlight) return;
-      try {
-        const response = await fetch("/readyz", { cache: "no-store" });
-        if (response.ok && state.degraded && !outbox.inFlight) {
-          setDegraded(false);
-          showNotice("");
-        }
-      } catch {
-        // offline: the socket's close handler shows that
-      }
-    }, READY_POLL_MS);
-  }
-  renderStatus();
-}
-
 function showNotice(text) {
   ui.notice.textContent = text;
   ui.notice.hidden = !text;
 }
 
-function renderMembers() {
-  ui.members.replaceChildren();
-  const sorted = [...state.members.values()].sort((a, b) => a.username.localeCompare(b.username));
-  for (const member of sorted) {
-    const li = document.createElement("li");
-    li.dataset.memberId = member.id;
-    const name = document.createElement("span");
-    name.textContent = member.username;
-    li.append(avatarImage(member.avatar, 24), name);
-    if (state.me && member.id === state.me.id) {
-      li.classList.add("self");
-      const you = document.createElement("span");
-      you.className = "you";
-      you.textContent = "(you)";
-      li.append(you);
-    }
-    ui.members.append(li);
-  }
-  ui.memberCount.textContent = String(state.members.size);
-  ui.toggleCount.textContent = String(state.members.size);
-}
+const view = new RoomView({
+  ui,
+  send: (frame) => state.joined && send(frame),
+  me: () => state.me,
+  onRetry: (room, ref) => {
+    room.timeline.requeued(ref);
+    if (!state.joined) room.timeline.retrying(ref, WAITING_FOR_CONNECTION);
+    outbox.retry(ref);
+    ui.text.focus();
+  },
+  notice: showNotice,
+  shown: () => showPanel(ui.roomsToggle, ui.roomsPanel, false),
+});
 
 function showMe(member) {
   state.me = member;
@@ -201,7 +135,7 @@ function showMe(member) {
   ui.meAvatar.src = member.avatar;
   ui.meAvatar.title = `You are ${member.username}`;
   ui.me.hidden = false;
-  timeline.setMe(member);
+  for (const room of view.rooms.values()) room.timeline.setMe(member);
   renderIdentityControls();
 }
 
@@ -278,7 +212,19 @@ function focusInput() {
   if (!active || active === document.body || active === ui.text) ui.text.focus();
 }
 
+// The join's burst is over: the socket is usable; the other rooms subscribe now.
+function joined() {
+  state.joined = true;
+  state.attempt = 0;
+  setDegraded(false); // the join itself read storage
+  showNotice("");
+  focusInput();
+  for (const room of view.rooms.values()) if (room.name !== state.joinRoom) view.subscribe(room);
+  outbox.connectionReady();
+}
+
 function handle(frame) {
+  const room = typeof frame.room === "string" ? view.rooms.get(frame.room) : undefined;
   switch (frame.type) {
     case "welcome":
       localStorage.setItem(TOKEN_KEY, frame.token);
@@ -288,40 +234,34 @@ function handle(frame) {
         if (identityChannel) identityChannel.postMessage({ renamed: frame.member.id });
       }
       break;
-    case "member_history":
-      state.members = new Map(Object.entries(frame.members));
-      renderMembers();
-      break;
     case "message_history":
-      if (!frame.complete && timeline.lastId) timeline.addGapMarker();
-      for (const message of frame.messages) timeline.addStored(message);
-      state.joined = true;
-      state.attempt = 0;
-      setDegraded(false); // the join itself read storage
-      showNotice("");
-      focusInput();
-      outbox.connectionReady();
+      if (room) view.history(room, frame);
+      if (frame.room === state.joinRoom && !state.joined) joined();
       break;
     case "messages":
-      timeline.addStored(frame.message);
-      break;
-    case MESSAGE_DELETED_FRAME:
-      timeline.removeStored(frame.id);
+      if (room) view.message(room, frame.message);
       break;
     case "member_add":
-      state.members.set(frame.member.id, frame.member);
       if (state.me && frame.member.id === state.me.id) showMe(frame.member); // renamed in another tab
-      renderMembers();
-      break;
+    // falls through
+    case "member_history":
     case "member_delete":
-      state.members.delete(frame.id);
-      renderMembers();
+      if (room) view.members(room, frame);
       break;
     case "ack":
       outbox.acknowledged(frame.ref, frame.id);
       break;
     case "resync":
-      timeline.addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
+      if (room) room.timeline.addGapMarker(); // the relay lost messages it cannot replay
+      break;
+    case "history_page":
+      if (room) view.older.received(room, frame);
+      break;
+    case "typing":
+      if (room) view.typed(room, frame);
+      break;
+    case MESSAGE_DELETED_FRAME:
+      if (room) room.timeline.removeStored(frame.id);
       break;
     case "error":
       if (frame.code === "bad_name" && !state.joined) {
@@ -338,7 +278,11 @@ function handle(frame) {
       if (frame.code === "forbidden" && !state.joined) {
         state.removed = true; // the same join would be refused again
         setConnection("not allowed in this room");
-        showNotice(`#${room} is a private room: ${frame.detail}`);
+        showNotice(`#${state.joinRoom} is a private room: ${frame.detail}`);
+        break;
+      }
+      if (room && !room.subscribed && state.joined) {
+        view.refused(room, frame);
         break;
       }
       if (!outbox.refused(frame.code, frame.detail)) showNotice(`${frame.code}: ${frame.detail}`);
@@ -355,12 +299,15 @@ function reconnectDelay() {
   return Math.random() * ceiling;
 }
 
+// The socket joins the room shown (its burst comes first); joined() subscribes the others.
 function sendJoin(socket) {
-  const join = { type: "join", room };
+  state.joinRoom = view.active.name;
+  const join = { type: "join", room: state.joinRoom };
   const token = localStorage.getItem(TOKEN_KEY) || localStorage.getItem(LEGACY_TOKEN_KEY);
   if (token) join.token = token;
-  if (timeline.lastId) join.since = timeline.lastId;
+  if (view.active.timeline.lastId) join.since = view.active.timeline.lastId;
   if (state.pendingName !== null) join.name = state.pendingName;
+  const roomToken = roomTokenFor(state.joinRoom);
   if (roomToken) join.room_token = roomToken;
   socket.send(JSON.stringify(join));
 }
@@ -385,8 +332,9 @@ function connect() {
     if (state.socket !== socket) return;
     if (state.signIn === "alb" && !state.joined && !state.rejoining) checkSignIn();
     state.joined = false;
+    view.disconnected();
     outbox.connectionLost();
-    for (const item of outbox.queue) timeline.retrying(item.ref, WAITING_FOR_CONNECTION);
+    for (const item of outbox.queue) timelineOf(item)?.retrying(item.ref, WAITING_FOR_CONNECTION);
     setDegraded(false);
     if (event.code === CLOSE_DISCONNECTED) {
       const reason = event.reason ? ` (${event.reason})` : "";
@@ -418,22 +366,47 @@ ui.form.addEventListener("submit", (event) => {
     return;
   }
   // Shown at once as pending; the outbox delivers it whenever the relay can take it.
-  outbox.add(text);
+  outbox.add(text, view.active.name);
+  view.typing.sent(view.active.name);
   ui.text.value = "";
 });
+ui.text.addEventListener("input", () => {
+  if (ui.text.value.trim() && view.active.subscribed) view.typing.typed(view.active.name);
+});
+ui.roomForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = ui.roomInput.value.trim().toLowerCase();
+  const problem = roomProblem(name);
+  showNotice(problem);
+  if (problem) return;
+  ui.roomInput.value = "";
+  view.open(name);
+  showPanel(ui.roomsToggle, ui.roomsPanel, false);
+  ui.text.focus();
+});
 
-function showMembersPanel(open) {
-  ui.membersToggle.setAttribute("aria-expanded", String(open));
-  ui.panel.classList.toggle("open", open);
+// Phones: the room list and the members list each fold behind a header toggle.
+function showPanel(toggle, panel, open) {
+  toggle.setAttribute("aria-expanded", String(open));
+  panel.classList.toggle("open", open);
 }
 
-ui.membersToggle.addEventListener("click", () => {
-  showMembersPanel(ui.membersToggle.getAttribute("aria-expanded") !== "true");
-});
+for (const [toggle, panel, other, otherPanel] of [
+  [ui.membersToggle, ui.panel, ui.roomsToggle, ui.roomsPanel],
+  [ui.roomsToggle, ui.roomsPanel, ui.membersToggle, ui.panel],
+]) {
+  toggle.addEventListener("click", () => {
+    showPanel(other, otherPanel, false);
+    showPanel(toggle, panel, toggle.getAttribute("aria-expanded") !== "true");
+  });
+}
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && ui.panel.classList.contains("open")) {
-    showMembersPanel(false);
-    ui.membersToggle.focus();
+  if (event.key !== "Escape") return;
+  for (const [toggle, panel] of [[ui.membersToggle, ui.panel], [ui.roomsToggle, ui.roomsPanel]]) {
+    if (panel.classList.contains("open")) {
+      showPanel(toggle, panel, false);
+      toggle.focus();
+    }
   }
 });
 
@@ -460,8 +433,8 @@ if (identityChannel) {
   });
 }
 
-ui.roomName.textContent = `#${room}`;
-document.title = `#${room} · chat-relay`;
+for (const name of [firstRoom, ...storedRoomNames()]) if (!view.rooms.has(name)) view.add(name);
+view.show(view.rooms.get(firstRoom));
 ui.text.focus();
 loadSignIn();
 connect();

@@ -34,12 +34,19 @@ export class Outbox {
     return this.queue.length;
   }
 
-  add(text) {
-    const item = { ref: newRef(), text, attempts: 0, firstTry: null };
+  // `room`: where it goes (all rooms share the one socket, so one queue keeps the order).
+  add(text, room) {
+    const item = { ref: newRef(), text, room, attempts: 0, firstTry: null };
     this.queue.push(item);
     this.listeners.onQueued(item);
     this.pump();
     return item;
+  }
+
+  // The person left a room: what waits for it is dropped (it has nowhere to go).
+  dropRoom(room) {
+    this.queue = this.queue.filter((item) => item.room !== room || item === this.inFlight);
+    for (const [ref, item] of this.failed) if (item.room === room) this.failed.delete(ref);
   }
 
   // A failed message goes to the back of the queue with its ref: still stored only once.
@@ -115,7 +122,7 @@ export class Outbox {
   pump() {
     if (!this.connected || this.inFlight || this.timer || this.queue.length === 0) return;
     const item = this.queue[0];
-    if (!this.transmit({ type: "send", text: item.text, ref: item.ref })) return;
+    if (!this.transmit({ type: "send", room: item.room, text: item.text, ref: item.ref })) return;
     this.inFlight = item;
     this.listeners.onSending(item);
     item.attempts += 1;

@@ -42,9 +42,10 @@ function fullTime(date) {
 }
 
 export class Timeline {
-  constructor({ list, emptyLine, onRetry }) {
+  constructor({ list, emptyLine, onRetry, onChange = () => {} }) {
     this.list = list;
-    this.emptyLine = emptyLine;
+    this.emptyLine = emptyLine; // null: onChange says when the list changed
+    this.onChange = onChange;
     this.onRetry = onRetry;
     this.me = null;
     this.byId = new Map();      // message id -> li, stored messages shown
@@ -64,8 +65,14 @@ export class Timeline {
     li.querySelector(".you").hidden = !li.classList.contains("own");
   }
 
+  // Older messages (a history page), placed by id without scrolling: the caller keeps
+  // what is on screen in place.
+  addOlder(messages) {
+    for (const message of messages) this.addStored(message, false);
+  }
+
   // A stored message, from history or live; a repeat of a shown id is ignored.
-  addStored(message) {
+  addStored(message, follow = true) {
     if (this.byId.has(message.id)) return;
     if (!this.lastId || compareIds(message.id, this.lastId) > 0) this.lastId = message.id;
     const li = this.build({
@@ -82,7 +89,7 @@ export class Timeline {
       this.awaiting.delete(message.id);
       this.removeOwn(ref);
     }
-    this.insertStored(li, message.id);
+    this.insertStored(li, message.id, follow);
   }
 
   addPending(item) {
@@ -218,7 +225,7 @@ export class Timeline {
   }
 
   // Stored messages keep id order; they all come before own unstored messages.
-  insertStored(li, id) {
+  insertStored(li, id, follow = true) {
     let before = this.list.querySelector("li[data-ref]");
     if (id !== null) {
       let previous = before ? before.previousElementSibling : this.list.lastElementChild;
@@ -227,7 +234,7 @@ export class Timeline {
         previous = previous.previousElementSibling;
       }
     }
-    const atBottom = this.atBottom();
+    const atBottom = follow && this.atBottom();
     this.list.insertBefore(li, before);
     this.afterChange(li, atBottom);
   }
@@ -242,8 +249,9 @@ export class Timeline {
       this.group(li);
       if (li.nextElementSibling) this.group(li.nextElementSibling);
     }
-    this.emptyLine.hidden = this.list.childElementCount > 0;
+    if (this.emptyLine) this.emptyLine.hidden = this.list.childElementCount > 0;
     if (scroll) this.list.scrollTop = this.list.scrollHeight;
+    this.onChange();
   }
 
   // A message continues the previous one's group: same sender, same day, within minutes.

@@ -73,3 +73,10 @@ def test_the_socketio_peer_enforces_the_protocols_limits() -> None:
     peer = dict(CONSTANT.findall((WEB.parent / "bench" / "peers" / "socketio-chat.js").read_text()))
     assert int(peer["MAX_TEXT"]) == protocol.MAX_TEXT_CHARS
     assert peer["ROOM"] == f"/^{protocol.ROOM_PATTERN}$/"
+
+
+def test_the_web_clients_room_limits_are_the_protocols() -> None:
+    assert json.loads(constants("rooms.js")["ROOM_PATTERN"]) == protocol.ROOM_PATTERN
+    typing_ms = int(constants("typing.js")["TYPING_INTERVAL_MS"])
+    assert typing_ms == protocol.TYPING_INTERVAL * 1000
+    assert 1 <= int(constants("older.js")["HISTORY_PAGE"]) <= protocol.MAX_HISTORY_PAGE

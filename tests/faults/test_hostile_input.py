@@ -22,7 +22,7 @@ from tests.support.figures import report
 
 KNOWN_TYPES = {
     "welcome", "member_history", "message_history", "messages", "member_add",
-    "member_delete", "ack", "error", "pong", "resync",
+    "member_delete", "ack", "error", "pong", "resync", "history_page", "typing",
 }  # fmt: skip
 
 

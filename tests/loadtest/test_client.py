@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -36,7 +38,7 @@ def test_a_delivery_is_counted_and_timed_from_its_stamp(listener: SimulatedClien
     tally = listener.ctx.tally
     assert tally.delivered == 1
     assert list(tally.latency_windows[0]) == [2500]  # microseconds
-    assert listener.last_message_id == "3-0"
+    assert listener.last_ids == {0: "3-0"}
 
 
 def test_a_second_copy_is_a_duplicate_not_a_delivery(listener: SimulatedClient) -> None:
@@ -82,7 +84,7 @@ def test_history_after_a_resume_recovers_missed_messages(listener: SimulatedClie
     assert (tally.delivered, tally.recovered, tally.duplicated) == (3, 2, 1)
     assert tally.history_incomplete == 1
     assert len(tally.latency_windows[0]) == 1  # recovered messages are not timed
-    assert listener.last_message_id == "5-0"
+    assert listener.last_ids == {0: "5-0"}
 
 
 def test_resuming_as_someone_else_is_an_identity_change(listener: SimulatedClient) -> None:
@@ -120,3 +122,54 @@ def test_stamps_are_offsets_from_t0_so_other_clocks_agree() -> None:
     client.first_join_ns = t0_elsewhere
     deliver(client, sender=0, seq=0, stamp_ns=IN_WINDOW, now_ns=t0_elsewhere + IN_WINDOW + 4000)
     assert list(ctx.tally.latency_windows[0]) == [4]
+
+
+# --rooms-per-client 2: client 1 has rooms 0 (its join's) and 1 on its socket; sender 2
+# (room 1's block) sends seq 0 to room 1 and seq 1 to room 0.
+PLAN_K2 = RunPlan(
+    urls=("ws://x/ws",), clients=4, rooms=2, rooms_per_client=2, senders=2,
+    ramp_up=0, warm_up=1, duration=2,
+)  # fmt: skip
+
+
+def in_room(client: SimulatedClient, room: int, sender: int, seq: int) -> None:
+    text = encode_text(text_prefix(PLAN_K2.run_id), sender, seq, IN_WINDOW, 80)
+    message = {"id": f"{seq}-{room}", "text": text}
+    name = PLAN_K2.room_name(room)
+    frame = {"type": "messages", "room": name, "message": message}
+    client._on_text(orjson.dumps(frame), IN_WINDOW)
+
+
+def test_with_two_rooms_a_client_hears_each_in_the_room_it_was_sent_to() -> None:
+    ctx = ClientContext(PLAN_K2, t0_ns=0, tally=Tally.with_windows(PLAN_K2.window_count))
+    client = SimulatedClient(1, ctx, sender_rank=None)
+    client.first_join_ns = 0
+    assert client.rooms == (0, 1)
+    in_room(client, room=1, sender=2, seq=0)
+    in_room(client, room=0, sender=2, seq=1)
+    in_room(client, room=0, sender=2, seq=2)  # seq 2 went to room 1: misrouted
+    assert (ctx.tally.delivered, ctx.tally.misrouted) == (2, 1)
+    assert client.last_ids == {1: "0-1", 0: "2-0"}
+
+
+def test_a_join_ends_with_the_history_of_every_room() -> None:
+    ctx = ClientContext(PLAN_K2, t0_ns=0, tally=Tally.with_windows(PLAN_K2.window_count))
+    client = SimulatedClient(1, ctx, sender_rank=None)
+
+    async def join() -> None:
+        client.joining = asyncio.get_running_loop().create_future()
+        client.histories_due = 2
+        for room in (0, 1):
+            history = {"type": "message_history", "room": PLAN_K2.room_name(room), "messages": []}
+            assert not client.joining.done()
+            client._on_text(orjson.dumps(history), 0)
+        assert client.joining.done()
+
+    asyncio.run(join())
+
+
+def test_the_plan_spreads_rooms_and_counts_their_members() -> None:
+    plan = RunPlan(urls=("ws://x/ws",), clients=6, rooms=3, rooms_per_client=2, senders=3)
+    assert [plan.rooms_of(c) for c in range(6)] == [(0, 1)] * 2 + [(1, 2)] * 2 + [(2, 0)] * 2
+    assert [plan.room_size(r) for r in range(3)] == [4, 4, 4]
+    assert [plan.room_of_send(0, seq) for seq in range(4)] == [0, 1, 0, 1]

@@ -65,3 +65,39 @@ def test_churn_across_two_relays_loses_nothing(
     assert messages["expected"] == 4 * 5 * 3 * 20  # sends x members of the room
     assert messages["lost"] == 0, messages
     assert messages["duplicated"] == 0
+
+
+def test_rooms_per_client_counts_every_delivery_in_every_room(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    args = ["--clients=30", "--rooms=3", "--rooms-per-client=3", "--senders=6", "--rate=4"]
+    gates = ["--max-loss=0", "--max-duplicates=0", "--max-errors=0"]
+    result = run_loadtest(relay.ws, *args, *SHORT, *gates, f"--json={report_path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(report_path.read_bytes())
+    assert report["plan"]["rooms_per_client"] == 3
+    messages = report["messages"]
+    # 72 sends spread over the senders' rooms; every client is in all 3 rooms
+    assert messages["sent"] == 72
+    assert messages["expected"] == messages["delivered"] == 72 * 30
+    assert messages["lost"] == messages["duplicated"] == messages["misrouted"] == 0
+    assert messages["out_of_order"] == 0
+    assert report["plan"]["offered_deliveries_per_s"] == 6 * 4 * 30
+
+
+@pytest.mark.redis
+def test_rooms_per_client_resume_each_room_across_two_relays(
+    redis_server: RedisServer, two_relays: list[RelayProcess], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    urls = [relay.ws for relay in two_relays]
+    args = ["--clients=40", "--rooms=4", "--rooms-per-client=2", "--senders=4", "--rate=5"]
+    churn = ["--churn=6", "--churn-downtime=0.2s"]
+    result = run_loadtest(*urls, *args, *churn, *SHORT, f"--json={report_path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(report_path.read_bytes())
+    assert report["connections"]["churn_drops"] > 0
+    messages = report["messages"]
+    assert messages["expected"] == 4 * 5 * 3 * 20  # sends x clients with the room (2 blocks)
+    assert messages["lost"] == messages["duplicated"] == messages["misrouted"] == 0, messages

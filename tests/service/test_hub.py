@@ -121,9 +121,59 @@ async def test_leave_removes_presence_and_the_room(hub: Hub) -> None:
     await hub.join("r", bob, BOB, None, 10, burst_to(bob))
     await hub.leave(bob, 1000)
     assert set(await hub.backend.presence.members("r")) == {ALICE.id}
-    assert alice.received()[-1] == {"type": "member_delete", "id": BOB.id}
+    assert alice.received()[-1] == {"type": "member_delete", "room": "r", "id": BOB.id}
     await hub.leave(alice, 1000)
     await asyncio.sleep(0)
     assert hub.snapshot().rooms == 0 and await hub.backend.presence.members("r") == {}
     await send(hub.backend.broker, "r", ALICE, "nobody hears")
     assert alice.types()[-1] == "member_delete"
+
+
+async def test_one_connection_in_two_rooms_gets_each_rooms_frames_naming_it(hub: Hub) -> None:
+    alice, bob = RecordingConnection(), RecordingConnection()
+    await hub.join("one", alice, ALICE, None, 10, burst_to(alice))
+    await hub.join("two", alice, ALICE, None, 10, burst_to(alice))
+    assert hub.rooms_of(alice) == {"one", "two"}
+    await hub.join("two", bob, BOB, None, 10, burst_to(bob))
+    await hub.publish("one", ALICE, "in one", None)
+    await hub.publish("two", BOB, "in two", None)
+    await asyncio.sleep(0)
+    live = [(f["type"], f["room"]) for f in alice.received() if f["type"] != "burst"]
+    assert live == [("member_add", "two"), ("messages", "one"), ("messages", "two")]
+    assert bob.received()[-1]["room"] == "two"
+
+
+async def test_unsubscribe_stops_one_rooms_frames_and_its_presence(hub: Hub) -> None:
+    alice, bob = RecordingConnection(), RecordingConnection()
+    for room in ("one", "two"):
+        await hub.join(room, alice, ALICE, None, 10, burst_to(alice))
+        await hub.join(room, bob, BOB, None, 10, burst_to(bob))
+    await hub.unsubscribe("one", alice)
+    assert hub.rooms_of(alice) == {"two"}
+    assert set(await hub.backend.presence.members("one")) == {BOB.id}
+    assert set(await hub.backend.presence.members("two")) == {ALICE.id, BOB.id}
+    assert bob.received()[-1] == {"type": "member_delete", "room": "one", "id": ALICE.id}
+    before = len(alice.frames)
+    await hub.publish("one", BOB, "not for alice", None)
+    await hub.publish("two", BOB, "for alice", None)
+    await asyncio.sleep(0)
+    assert [f["room"] for f in alice.received()[before:]] == ["two"]
+    await hub.leave(alice, 1000)
+    assert set(await hub.backend.presence.members("two")) == {BOB.id}
+    assert hub.rooms_of(alice) == set()
+
+
+async def test_typing_skips_the_typist_and_backlogged_sockets_and_is_throttled(hub: Hub) -> None:
+    alice, bob, slow = RecordingConnection(), RecordingConnection(), RecordingConnection()
+    for connection, member in ((alice, ALICE), (bob, BOB), (slow, BOB)):
+        connection.backlogged = False  # type: ignore[attr-defined]
+        await hub.join("r", connection, member, None, 10, burst_to(connection))
+    slow.backlogged = True  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    marks = {c: len(c.frames) for c in (alice, bob, slow)}
+    await hub.typing("r", ALICE)
+    await hub.typing("r", ALICE)  # within TYPING_INTERVAL: dropped
+    await asyncio.sleep(0)
+    assert bob.received()[marks[bob] :] == [{"type": "typing", "room": "r", "member": ALICE.id}]
+    assert len(alice.frames) == marks[alice] and len(slow.frames) == marks[slow]
+    assert await hub.backend.broker.history("r", None, 10) == History([], True, None)

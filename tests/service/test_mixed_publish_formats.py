@@ -79,7 +79,7 @@ async def test_a_fleet_publishing_both_formats_loses_and_repeats_nothing(mixed_f
     try:
         for joiner, client in enumerate(clients):
             members.append((await client.join(ROOM)).member)
-            added = {"type": "member_add", "member": members[joiner]}
+            added = {"type": "member_add", "room": ROOM, "member": members[joiner]}
             for earlier in wires[:joiner]:
                 (frame,) = await earlier.take(1)
                 assert orjson.loads(frame) == added
@@ -109,7 +109,11 @@ async def test_a_fleet_publishing_both_formats_loses_and_repeats_nothing(mixed_f
             await leaver.client.close()
             for wire in wires:
                 (frame,) = await wire.take(1)
-                assert orjson.loads(frame) == {"type": "member_delete", "id": gone["id"]}
+                assert orjson.loads(frame) == {
+                    "type": "member_delete",
+                    "room": ROOM,
+                    "id": gone["id"],
+                }
     finally:
         for client in clients:
             await client.close()

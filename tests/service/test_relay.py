@@ -36,7 +36,12 @@ async def test_join_burst_then_live_messages(relay: RelayProcess) -> None:
         assert set(a.member) == {"id", "username", "avatar"}
         assert a.member["avatar"] == f"/avatars/{a.member['id']}.svg"
         assert list(a.members["members"]) == [a.member["id"]]
-        assert a.history == {"type": "message_history", "messages": [], "complete": True}
+        assert a.history == {
+            "type": "message_history",
+            "room": "lobby",
+            "messages": [],
+            "complete": True,
+        }
 
         b = await bob.join()  # room defaults to lobby
         assert set(b.members["members"]) == {a.member["id"], b.member["id"]}
