@@ -157,6 +157,8 @@ class Relay:
             self.draining = True
             for running in watchers:
                 running.cancel()
+            if self.verifier is not None:
+                self.verifier.close()
             await self.hub.close()
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:

@@ -220,9 +220,10 @@ async def test_a_kid_the_endpoint_does_not_serve_is_not_asked_again(
 async def test_an_unreachable_key_endpoint_is_asked_again() -> None:
     key = AlbSigningKey()
     port = free_port()
-    verifier = AlbIdentityVerifier(ALB_ARN, f"http://127.0.0.1:{port}/")
+    verifier = AlbIdentityVerifier(ALB_ARN, f"http://127.0.0.1:{port}/", failure_retry_seconds=0.2)
     with pytest.raises(NotSignedIn, match="could not fetch the signing key"):
         await verifier.verify(key.token(ADA))
+    await asyncio.sleep(0.3)  # a failure is remembered briefly, then asked again
     with KeyEndpoint(key, port=port):  # the endpoint is back: the next upgrade succeeds
         signed_in = await verifier.verify(key.token(ADA))
     assert (signed_in.subject, signed_in.member.username) == ("idp-user-1", "Ada Lovelace")
