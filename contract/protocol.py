@@ -24,6 +24,11 @@ ROOM_NAME: Final = re.compile(ROOM_PATTERN)
 MAX_TEXT_CHARS: Final = 2000  # a `send`'s text after trimming
 MAX_REF_CHARS: Final = 64  # a `send`'s ref, echoed in the `ack`
 MAX_NAME_CHARS: Final = 40  # a `join`'s chosen display name
+# Bidi embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069): in a name they
+# reorder what is shown after it ("Bob\u202egnp.exe" shows as "Bobexe.png"). A chosen name
+# holding one is refused (bad_name); a signed-in identity's name has them removed.
+BIDI_CONTROLS_PATTERN: Final = "[\u202a-\u202e\u2066-\u2069]"
+BIDI_CONTROLS: Final = re.compile(BIDI_CONTROLS_PATTERN)  # use with ``search`` or ``sub``
 TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{16,128}"  # resume tokens, as the relay issues them
 TOKEN: Final = re.compile(TOKEN_PATTERN)  # use with ``fullmatch``
 

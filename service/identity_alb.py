@@ -36,7 +36,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from contract.protocol import MAX_NAME_CHARS
+from contract.protocol import BIDI_CONTROLS, MAX_NAME_CHARS
 
 from .members import Member, signed_in_member
 from .protocol import ProtocolError, clean_display_name
@@ -94,6 +94,7 @@ def display_name(claims: dict[str, Any]) -> str:
             continue
         if claim == "email":
             value = value.partition("@")[0]
+        value = BIDI_CONTROLS.sub("", value)  # the IdP's name is cleaned, not refused
         try:
             return clean_display_name(value.strip()[:MAX_NAME_CHARS])
         except ProtocolError:

@@ -1,6 +1,7 @@
 // chat-relay web client: protocol v1 over one WebSocket, no framework, no build step.
 // Everything a person types is shown with textContent, never parsed as HTML.
 
+import { showName } from "./names.js";
 import { Outbox } from "./outbox.js";
 import { Timeline, avatarImage } from "./timeline.js";
 
@@ -8,6 +9,7 @@ import { Timeline, avatarImage } from "./timeline.js";
 const DEFAULT_ROOM = "lobby";
 const TEXT_MAX_CHARS = 2000; // send "text", after trimming
 const NAME_MAX_CHARS = 40; // join "name"
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/u; // refused in a name (bad_name)
 const CLOSE_RESTARTING = 1012; // the relay drains: reconnect and resume
 const CLOSE_TRY_AGAIN = 1013; // slow consumer, connection cap, storage down at join
 
@@ -55,6 +57,7 @@ const state = {
 const timeline = new Timeline({
   list: ui.messages,
   emptyLine: ui.empty,
+  members: () => state.members,
   onRetry: (ref) => {
     timeline.requeued(ref);
     if (!state.joined) timeline.retrying(ref, WAITING_FOR_CONNECTION);
@@ -149,7 +152,7 @@ function renderMembers() {
     const li = document.createElement("li");
     li.dataset.memberId = member.id;
     const name = document.createElement("span");
-    name.textContent = member.username;
+    showName(name, member.id, member.username, state.members);
     li.append(avatarImage(member.avatar, 24), name);
     if (state.me && member.id === state.me.id) {
       li.classList.add("self");
@@ -162,11 +165,12 @@ function renderMembers() {
   }
   ui.memberCount.textContent = String(state.members.size);
   ui.toggleCount.textContent = String(state.members.size);
+  timeline.refreshNames();
 }
 
 function showMe(member) {
   state.me = member;
-  ui.meName.textContent = member.username;
+  showName(ui.meName, member.id, member.username, new Map());
   ui.meAvatar.src = member.avatar;
   ui.meAvatar.title = `You are ${member.username}`;
   ui.me.hidden = false;
@@ -197,6 +201,7 @@ function nameProblem(name) {
   if (!name || /^[\s\p{Default_Ignorable_Code_Point}]*$/u.test(name)) return "Choose a name with something visible in it.";
   if ([...name].length > NAME_MAX_CHARS) return `Names are limited to ${NAME_MAX_CHARS} characters.`;
   if (/[\p{Cc}\u2028\u2029]/u.test(name)) return "Names cannot hold control characters or line breaks.";
+  if (BIDI_CONTROLS.test(name)) return "Names cannot hold bidi controls (they reorder the text after the name).";
   return "";
 }
 

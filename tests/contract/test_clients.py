@@ -24,6 +24,8 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
     assert int(app["NAME_MAX_CHARS"]) == protocol.MAX_NAME_CHARS
     assert int(app["CLOSE_RESTARTING"]) == protocol.CLOSE_RESTARTING
     assert int(app["CLOSE_TRY_AGAIN"]) == protocol.CLOSE_TRY_AGAIN
+    (bidi,) = re.fullmatch(r"/(.+)/u", app["BIDI_CONTROLS"]).groups()  # type: ignore[union-attr]
+    assert bidi.encode().decode("unicode_escape") == protocol.BIDI_CONTROLS_PATTERN
 
 
 def test_the_limits_are_written_once_in_the_script() -> None:

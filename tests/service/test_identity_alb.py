@@ -195,6 +195,8 @@ def test_anonymous_relay_says_so(relay: RelayProcess) -> None:
         ({"email": "ada@example.com"}, "ada"),
         ({"name": "bad\nname", "sub": "1234"}, "1234"),
         ({"name": "x" * 100}, "x" * 40),
+        ({"name": "Bob\u202egnp.exe"}, "Bobgnp.exe"),  # bidi controls cleaned, not refused
+        ({"name": "\u2066\u2069", "preferred_username": "bob"}, "bob"),
         ({}, "signed-in user"),
     ],
 )
