@@ -234,6 +234,16 @@ LOG_RATE_LIMIT: Final = FloatSetting(
 METRICS_ENDPOINT: Final = BoolSetting(
     "METRICS_ENDPOINT", True, "serve Prometheus text at GET /metrics"
 )
+# Metrics on a port of their own: not the load balancer's target port, so no spelling of
+# /metrics reaches them from the internet. 0: on the main port (METRICS_ENDPOINT).
+METRICS_PORT: Final = IntSetting(
+    "METRICS_PORT",
+    0,
+    0,
+    65535,
+    "serve GET /metrics on this port instead (not PORT); the main port then answers 404 for "
+    "it; 0: on the main port",
+)
 METRICS_EMF_INTERVAL: Final = FloatSetting(
     "METRICS_EMF_INTERVAL",
     0.0,
@@ -330,6 +340,7 @@ ALL: Final[tuple[Setting, ...]] = (
     LOG_LEVEL,
     LOG_RATE_LIMIT,
     METRICS_ENDPOINT,
+    METRICS_PORT,
     METRICS_EMF_INTERVAL,
     METRICS_NAMESPACE,
     METRICS_SERVICE_NAME,

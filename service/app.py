@@ -39,6 +39,7 @@ from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn
 from .members import MEMBER_ID_BYTES, Member, MemberFactory
 from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
+from .metrics_server import MetricsServer
 from .origins import origin_allowed
 from .security_headers import SecurityHeaders
 from .session import Session
@@ -141,6 +142,9 @@ class Relay:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
+        metrics_server = self._metrics_server()
+        if metrics_server is not None:
+            await metrics_server.start()
         loop = asyncio.get_running_loop()
         watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
         if self.settings.metrics_emf_interval > 0:
@@ -159,7 +163,16 @@ class Relay:
                 running.cancel()
             if self.verifier is not None:
                 self.verifier.close()
+            if metrics_server is not None:
+                await metrics_server.close()
             await self.hub.close()
+
+    def _metrics_server(self) -> MetricsServer | None:
+        """/metrics on METRICS_PORT, when set (the main port then has no such route)."""
+        settings = self.settings
+        if not (settings.metrics_endpoint and settings.metrics_port):
+            return None
+        return MetricsServer(self.exposition.render, settings.host, settings.metrics_port)
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
         settings = self.settings
@@ -227,7 +240,11 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
         Route(LOGOUT_PATH, sign_in.logout),
         Route(HEALTH_PATH, relay.healthz),
         Route(READY_PATH, relay.readyz),
-        *([Route(METRICS_PATH, relay.metrics_endpoint)] if settings.metrics_endpoint else []),
+        *(
+            [Route(METRICS_PATH, relay.metrics_endpoint)]
+            if settings.metrics_endpoint and not settings.metrics_port
+            else []
+        ),
         Route("/avatars/{member_id}.svg", relay.avatar),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]

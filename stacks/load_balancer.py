@@ -171,15 +171,3 @@ def add_listeners(
     acknowledge_nag(listener, "NIST.800.53.R5-ELBv2ACMCertificateRequired", reason)
     acknowledge_nag(listener, "NIST.800.53.R5-ALBHttpToHttpsRedirection", reason)
     return Listeners(listener, None)
-
-
-def hide_metrics(listener: elbv2.ApplicationListener) -> None:
-    """/metrics is for scrapers inside the VPC (task IP, port 8000), not the internet."""
-    listener.add_action(
-        "HideMetrics",
-        priority=10,
-        conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
-        action=elbv2.ListenerAction.fixed_response(
-            404, content_type="text/plain", message_body="not found"
-        ),
-    )

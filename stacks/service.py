@@ -29,7 +29,6 @@ from stacks.config.sign_in import SignInSettings
 from stacks.load_balancer import (
     access_log_bucket,
     add_listeners,
-    hide_metrics,
     public_load_balancer,
     relay_target_group,
 )
@@ -112,7 +111,6 @@ class ServiceStack(StageStack):
             self.firewall = EdgeFirewall(
                 self, "Firewall", stage=stage, settings=props.waf, load_balancer=self.load_balancer
             )
-        hide_metrics(self.listener)
         # With sign-in on, every other path is authenticated first (stacks/sign_in.py).
         sign_in_environment: dict[str, str] = {}
         if props.sign_in.enabled:

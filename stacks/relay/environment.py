@@ -12,6 +12,9 @@ from stacks.config import RelaySettings
 
 # One EMF line per task per CloudWatch period: the per-task Average stays exact.
 METRICS_EMF_INTERVAL_SECONDS = 60
+# Prometheus text on a port the target group does not forward (the OpenTelemetry Prometheus
+# exporter's customary port): no spelling of /metrics reaches it through the load balancer.
+METRICS_PORT = 9464
 # How much longer than the ALB's idle timeout the relay keeps an idle HTTP connection.
 KEEPALIVE_MARGIN_SECONDS = 5
 
@@ -28,6 +31,8 @@ def relay_environment(
 ) -> dict[str, str]:
     """The relay's settings as environment variables (contract: contract.settings)."""
     s = settings
+    if relay.port == METRICS_PORT:
+        raise ValueError(f"the relay's port {relay.port} is its METRICS_PORT; choose another")
     environment = {
         s.PORT.name: s.PORT.env_value(relay.port),
         s.REDIS_URL.name: s.REDIS_URL.env_value(redis_url),
@@ -55,6 +60,7 @@ def relay_environment(
         s.METRICS_NAMESPACE.name: s.METRICS_NAMESPACE.env_value(metrics.NAMESPACE),
         s.METRICS_SERVICE_NAME.name: s.METRICS_SERVICE_NAME.env_value(service_name),
         s.METRICS_EMF_INTERVAL.name: s.METRICS_EMF_INTERVAL.env_value(METRICS_EMF_INTERVAL_SECONDS),
+        s.METRICS_PORT.name: s.METRICS_PORT.env_value(METRICS_PORT),
         # Python's own, not the relay's: no .pyc on the read-only root, logs unbuffered.
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",

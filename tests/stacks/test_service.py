@@ -397,14 +397,13 @@ def test_image_is_built_from_service_dockerfile_for_the_task_platform(
     assert "cdk-hnb659fds-container-assets" in image_ref
 
 
-def test_metrics_endpoint_is_not_served_through_the_load_balancer(stage: Synthesized) -> None:
-    rule = one(stage, "AWS::ElasticLoadBalancingV2::ListenerRule")
-    assert rule["Conditions"] == [
-        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/metrics", "/metrics/*"]}}
-    ]
-    (action,) = rule["Actions"]
-    assert action["Type"] == "fixed-response"
-    assert action["FixedResponseConfig"]["StatusCode"] == "404"
+def test_metrics_are_on_a_port_the_load_balancer_does_not_forward(stage: Synthesized) -> None:
+    """No listener rule hides /metrics (it missed /%6detrics): the relay serves it on
+    METRICS_PORT, which no target group forwards to; the main port answers 404."""
+    env = {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
+    target_group = one(stage, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert int(env["METRICS_PORT"]) != int(env["PORT"]) == target_group["Port"]
+    assert stage.resources("service", "AWS::ElasticLoadBalancingV2::ListenerRule") == {}
 
 
 def test_capacity_providers(stage: Synthesized) -> None:
