@@ -40,6 +40,9 @@ CLOSE_TOO_BIG: Final = 1009  # a frame over MAX_FRAME_BYTES
 CLOSE_PING_TIMEOUT: Final = 1011  # no pong within PING_TIMEOUT
 CLOSE_RESTARTING: Final = 1012  # draining: reconnect with jittered backoff and resume
 CLOSE_TRY_AGAIN: Final = 1013  # slow consumer, connection cap, storage down at join
+# A signed-in connection reached its load balancer token's exp: reconnect (the ALB issues a
+# fresh token from its session, or asks the person to sign in again).
+CLOSE_SIGN_IN_EXPIRED: Final = 4001
 
 # `error` frame codes (docs/protocol.md, Error codes). A type, so that mypy refuses a code
 # the relay would send without it being declared here.

@@ -36,8 +36,8 @@ from .drain import Drain
 from .emf import EmfReporter, task_id
 from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
-from .identity_alb import AlbIdentityVerifier, NotSignedIn
-from .members import MEMBER_ID_BYTES, Member, MemberFactory
+from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
+from .members import MEMBER_ID_BYTES, MemberFactory
 from .metrics import PROMETHEUS_CONTENT_TYPE, PrometheusExposition, RelayMetrics, watch_loop_lag
 from .metrics_server import MetricsServer
 from .origins import origin_allowed
@@ -92,16 +92,17 @@ class Relay:
             self.member_factory,
             websocket,
             self.process_id,
-            signed_in,
+            signed_in.member if signed_in else None,
+            signed_in.expires_at if signed_in else None,
         )
         await session.run()
 
-    async def _signed_in(self, websocket: WebSocket) -> Member | None:
-        """With sign-in on, the member the load balancer vouches for; else refuse with 401."""
+    async def _signed_in(self, websocket: WebSocket) -> SignedIn | None:
+        """With sign-in on, who the load balancer vouches for; else refuse with 401."""
         if self.verifier is None:
             return None
         try:
-            return (await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))).member
+            return await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))
         except NotSignedIn as exc:
             self.metrics.refuse("not_signed_in")
             log.info("refused a WebSocket: not signed in", extra={"reason": exc.reason})
@@ -237,7 +238,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
     sign_in = SignInEndpoints(settings, relay.verifier)
     routes = [
         Route(SESSION_PATH, sign_in.session),
-        Route(LOGOUT_PATH, sign_in.logout),
+        Route(LOGOUT_PATH, sign_in.logout, methods=["POST"]),
         Route(HEALTH_PATH, relay.healthz),
         Route(READY_PATH, relay.readyz),
         *(

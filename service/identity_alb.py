@@ -76,6 +76,7 @@ class SignedIn:
     subject: str
     issuer: str
     member: Member
+    expires_at: float  # the token's exp (Unix time): a connection it opened ends then
 
 
 def public_key_endpoint(alb_arn: str) -> str:
@@ -156,14 +157,16 @@ class AlbIdentityVerifier:
             )
         except jwt.PyJWTError as exc:
             raise NotSignedIn(f"token refused: {exc}") from None
-        _check_header_expiry(header.get("exp"))
-        if "exp" not in header and "exp" not in claims:
+        header_exp = _check_header_expiry(header.get("exp"))
+        if header_exp is None and "exp" not in claims:
             raise NotSignedIn("token has no expiry (exp)")
+        expiries = [e for e in (header_exp, claims.get("exp")) if e is not None]
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise NotSignedIn("token has no subject (sub)")
         issuer = str(header.get("iss") or claims.get("iss") or "")
-        return SignedIn(subject, issuer, signed_in_member(issuer, subject, display_name(claims)))
+        member = signed_in_member(issuer, subject, display_name(claims))
+        return SignedIn(subject, issuer, member, float(min(expiries)))
 
     async def _key(self, kid: str) -> ec.EllipticCurvePublicKey:
         key = self._keys.get(kid)
@@ -247,12 +250,13 @@ def _retrieve(fetch: asyncio.Task[Any]) -> None:
         fetch.exception()
 
 
-def _check_header_expiry(exp: Any) -> None:
+def _check_header_expiry(exp: Any) -> float | None:
     if exp is None:
-        return
+        return None
     try:
         expires = float(exp)
     except (TypeError, ValueError):
         raise NotSignedIn("token header exp is not a time") from None
     if expires + CLOCK_SKEW_SECONDS < time.time():
         raise NotSignedIn("token has expired (header exp)")
+    return expires

@@ -15,7 +15,7 @@ import time
 
 from starlette.websockets import WebSocket
 
-from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
+from contract.protocol import CLOSE_POLICY, CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGAIN
 
 from . import protocol
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
@@ -52,11 +52,13 @@ class Session:
         websocket: WebSocket,
         process_id: str,
         signed_in: Member | None = None,
+        sign_in_expires_at: float | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
+        self.sign_in_expires_at = sign_in_expires_at  # its token's exp (Unix time)
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -75,6 +77,7 @@ class Session:
         connection = self.connection
         self.hub.register(connection)
         log.debug("connection opened", extra={"conn": connection.id})
+        expiry = self._close_at_sign_in_expiry()
         try:
             join = await self._wait_for_join()
             if join is None:
@@ -92,7 +95,22 @@ class Session:
             self.connection.send_text(protocol.error("unavailable", "chat storage unreachable"))
             await self.connection.close(CLOSE_TRY_AGAIN, "storage unreachable; retry")
         finally:
+            if expiry is not None:
+                expiry.cancel()
             await self._cleanup()
+
+    def _close_at_sign_in_expiry(self) -> asyncio.TimerHandle | None:
+        """Signed in, the connection ends when the load balancer's token does: the token was
+        checked at the upgrade only, and a sign-out elsewhere must not leave it open."""
+        if self.sign_in_expires_at is None:
+            return None
+        delay = max(0.0, self.sign_in_expires_at - time.time())
+        return asyncio.get_running_loop().call_later(
+            delay,
+            self.connection.close_soon,
+            CLOSE_SIGN_IN_EXPIRED,
+            "sign-in expired; reconnect to sign in again",
+        )
 
     # receiving
 

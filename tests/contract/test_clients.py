@@ -24,6 +24,7 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
     assert int(app["NAME_MAX_CHARS"]) == protocol.MAX_NAME_CHARS
     assert int(app["CLOSE_RESTARTING"]) == protocol.CLOSE_RESTARTING
     assert int(app["CLOSE_TRY_AGAIN"]) == protocol.CLOSE_TRY_AGAIN
+    assert int(app["CLOSE_SIGN_IN_EXPIRED"]) == protocol.CLOSE_SIGN_IN_EXPIRED
     (bidi,) = re.fullmatch(r"/(.+)/u", app["BIDI_CONTROLS"]).groups()  # type: ignore[union-attr]
     assert bidi.encode().decode("unicode_escape") == protocol.BIDI_CONTROLS_PATTERN
 
@@ -31,7 +32,12 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
 def test_the_limits_are_written_once_in_the_script() -> None:
     """Every other use goes through the constant, so the test above covers it."""
     source = (WEB / "app.js").read_text()
-    for value in (protocol.MAX_TEXT_CHARS, protocol.CLOSE_RESTARTING, protocol.CLOSE_TRY_AGAIN):
+    for value in (
+        protocol.MAX_TEXT_CHARS,
+        protocol.CLOSE_RESTARTING,
+        protocol.CLOSE_TRY_AGAIN,
+        protocol.CLOSE_SIGN_IN_EXPIRED,
+    ):
         assert len(re.findall(rf"\b{value}\b", source)) == 1, value
     assert source.count(f'"{protocol.DEFAULT_ROOM}"') == 1
 

@@ -168,13 +168,13 @@ def test_session_endpoint_tells_the_page_who_is_signed_in(
 
 
 def test_logout_expires_the_alb_session_cookie_shards(alb_relay: RelayProcess) -> None:
-    request = urllib.request.Request(f"{alb_relay.http}/auth/logout")
-    opener = urllib.request.build_opener(NoRedirect)
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        opener.open(request, timeout=5)
-    assert caught.value.code == 302
-    assert caught.value.headers["location"] == "/"
-    cookies = caught.value.headers.get_all("set-cookie")
+    request = urllib.request.Request(
+        f"{alb_relay.http}/auth/logout", method="POST", headers={"Origin": alb_relay.http}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+        assert orjson.loads(response.read())["next"] == "/"
+        cookies = response.headers.get_all("set-cookie")
     for shard in range(4):
         cleared = [c for c in cookies if c.startswith(f"AWSELBAuthSessionCookie-{shard}=")]
         assert cleared and "Max-Age=0" in cleared[0] and "Secure" in cleared[0]
@@ -183,7 +183,10 @@ def test_logout_expires_the_alb_session_cookie_shards(alb_relay: RelayProcess) -
 def test_anonymous_relay_says_so(relay: RelayProcess) -> None:
     status, _, body = http_get(f"{relay.http}/auth/session", {})
     assert (status, orjson.loads(body)) == (200, {"mode": "none", "signed_in": False})
-    assert http_get(f"{relay.http}/auth/logout", {})[0] == 404
+    request = urllib.request.Request(f"{relay.http}/auth/logout", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    assert caught.value.code == 404
 
 
 @pytest.mark.parametrize(
