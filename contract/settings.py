@@ -146,6 +146,14 @@ MEMORY_HISTORY_BYTES: Final = IntSetting(
 IDENTITY_TTL_DAYS: Final = IntSetting(
     "IDENTITY_TTL_DAYS", 30, 1, 3650, "a resume token stays valid this long after last use"
 )
+IDENTITY_UNUSED_TTL: Final = IntSetting(
+    "IDENTITY_UNUSED_TTL",
+    3600,
+    60,
+    86400,
+    "seconds an anonymous identity that never sent a message is kept; its first message "
+    "extends it to IDENTITY_TTL_DAYS",
+)
 PRESENCE_TTL: Final = FloatSetting(
     "PRESENCE_TTL",
     20.0,
@@ -319,6 +327,7 @@ ALL: Final[tuple[Setting, ...]] = (
     HISTORY_TTL_DAYS,
     MEMORY_HISTORY_BYTES,
     IDENTITY_TTL_DAYS,
+    IDENTITY_UNUSED_TTL,
     PRESENCE_TTL,
     ALLOWED_ORIGINS,
     PING_INTERVAL,

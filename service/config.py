@@ -67,6 +67,7 @@ class Settings:
     drain_poll_seconds: float = contract.DRAIN_POLL_SECONDS.default
     presence_ttl: float = contract.PRESENCE_TTL.default
     identity_ttl_days: int = contract.IDENTITY_TTL_DAYS.default
+    identity_unused_ttl: int = contract.IDENTITY_UNUSED_TTL.default
     history_ttl_days: int = contract.HISTORY_TTL_DAYS.default
     memory_history_bytes: int = contract.MEMORY_HISTORY_BYTES.default
     log_level: str = contract.LOG_LEVEL.default

@@ -70,6 +70,8 @@ class Session:
         self.last_rate_notice = 0.0
         self.room: str | None = None
         self.member: Member | None = None
+        self.token: str | None = None
+        self.identity_used = False  # sent a message: the identity is kept IDENTITY_TTL_DAYS
         self.peer_close_code: int | None = None
         self.started = time.monotonic()
 
@@ -196,14 +198,27 @@ class Session:
             member = known
         if self.signed_in is None and join.name is not None and join.name != member.username:
             member = dataclasses.replace(member, username=join.name)
-        token = token or new_token()
-        await identities.save_identity(token, member)
+        # An anonymous identity is kept IDENTITY_UNUSED_TTL until it sends (_send_message):
+        # a flood of joins that never speak does not fill the store for IDENTITY_TTL_DAYS.
+        if self.signed_in is not None:
+            token = token or new_token()
+            await identities.save_identity(token, member)
+        elif token is None:
+            token = new_token()
+            await identities.save_identity(
+                token, member, ttl_seconds=self.settings.identity_unused_ttl
+            )
+        else:
+            await identities.save_identity(
+                token, member, ttl_seconds=self.settings.identity_unused_ttl, keep_ttl=True
+            )
         return member, token
 
     async def _join(self, join: Join) -> None:
         connection = self.connection
         member, token = await self._identify(join)
-        self.room, self.member = join.room, member
+        self.room, self.member, self.token = join.room, member, token
+        self.identity_used = self.signed_in is not None
 
         def burst(history: History, members: dict[str, str]) -> None:
             connection.send_text(protocol.welcome(join.room, member.to_json(), token))
@@ -257,6 +272,12 @@ class Session:
             self.connection.send_text(protocol.error("history_full", detail))
             return
         self.connection.send_text(protocol.ack(frame.ref, published.message_id))
+        if not self.identity_used and self.token is not None:
+            self.identity_used = True
+            try:
+                await self.identities.save_identity(self.token, self.member)  # now kept long
+            except BrokerUnavailable:
+                self.identity_used = False  # try again with the next message
 
     # leaving
 
