@@ -154,6 +154,21 @@ IDENTITY_UNUSED_TTL: Final = IntSetting(
     "seconds an anonymous identity that never sent a message is kept; its first message "
     "extends it to IDENTITY_TTL_DAYS",
 )
+TRUSTED_PROXY_HOPS: Final = IntSetting(
+    "TRUSTED_PROXY_HOPS",
+    0,
+    0,
+    5,
+    "proxies in front that append to X-Forwarded-For (the ALB: 1); the client address is "
+    "that many entries from its right; 0: the socket's peer",
+)
+NEW_IDENTITIES_PER_MINUTE: Final = IntSetting(
+    "NEW_IDENTITIES_PER_MINUTE",
+    0,
+    0,
+    100_000,
+    "anonymous identities one client address may create per minute (per process); 0: no limit",
+)
 PRESENCE_TTL: Final = FloatSetting(
     "PRESENCE_TTL",
     20.0,
@@ -328,6 +343,8 @@ ALL: Final[tuple[Setting, ...]] = (
     MEMORY_HISTORY_BYTES,
     IDENTITY_TTL_DAYS,
     IDENTITY_UNUSED_TTL,
+    TRUSTED_PROXY_HOPS,
+    NEW_IDENTITIES_PER_MINUTE,
     PRESENCE_TTL,
     ALLOWED_ORIGINS,
     PING_INTERVAL,

@@ -28,6 +28,7 @@ from contract.protocol import (
     WEBSOCKET_PATH,
 )
 
+from .address_quota import AddressQuota
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -62,6 +63,7 @@ class Relay:
         self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
+        self.identity_quota = AddressQuota(settings.new_identities_per_minute)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -94,6 +96,7 @@ class Relay:
             self.process_id,
             signed_in.member if signed_in else None,
             signed_in.expires_at if signed_in else None,
+            self.identity_quota,
         )
         await session.run()
 

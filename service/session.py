@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from contract.protocol import CLOSE_POLICY, CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGAIN
 
 from . import protocol
+from .address_quota import AddressQuota, client_address
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
 from .config import Settings
 from .connection import ClientConnection
@@ -53,12 +54,14 @@ class Session:
         process_id: str,
         signed_in: Member | None = None,
         sign_in_expires_at: float | None = None,
+        identity_quota: AddressQuota | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.sign_in_expires_at = sign_in_expires_at  # its token's exp (Unix time)
+        self.identity_quota = identity_quota  # new anonymous identities per client address
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -204,6 +207,7 @@ class Session:
             token = token or new_token()
             await identities.save_identity(token, member)
         elif token is None:
+            self._count_new_identity()
             token = new_token()
             await identities.save_identity(
                 token, member, ttl_seconds=self.settings.identity_unused_ttl
@@ -213,6 +217,20 @@ class Session:
                 token, member, ttl_seconds=self.settings.identity_unused_ttl, keep_ttl=True
             )
         return member, token
+
+    def _count_new_identity(self) -> None:
+        if self.identity_quota is None:
+            return
+        peer = self.websocket.client.host if self.websocket.client else None
+        address = client_address(self.websocket.headers, peer, self.settings.trusted_proxy_hops)
+        if not self.identity_quota.allow(address):
+            log.warning("new identities over the limit", extra={"address": address})
+            detail = (
+                f"over {self.settings.new_identities_per_minute} new identities a minute from "
+                "this address; join with your token, or wait a minute"
+            )
+            self.connection.send_text(protocol.error("rate_limited", detail))
+            raise _Disconnected(CLOSE_TRY_AGAIN, "too many new identities from this address")
 
     async def _join(self, join: Join) -> None:
         connection = self.connection

@@ -70,6 +70,14 @@ def relay_environment(
         environment[s.REDIS_PUBLISH_FORMAT.name] = s.REDIS_PUBLISH_FORMAT.env_value(
             relay.publish_format
         )
+    for field in ("trusted_proxy_hops", "new_identities_per_minute"):
+        variable = {
+            "trusted_proxy_hops": s.TRUSTED_PROXY_HOPS,
+            "new_identities_per_minute": s.NEW_IDENTITIES_PER_MINUTE,
+        }[field]
+        value = getattr(relay, field)
+        if value != variable.default:  # only a stage's own choice (prod): others unchanged
+            environment[variable.name] = variable.env_value(value)
     if redis_cluster:
         # Sharded Pub/Sub and slot-aware commands against the configuration endpoint.
         environment[s.REDIS_CLUSTER.name] = s.REDIS_CLUSTER.env_value(True)

@@ -28,9 +28,7 @@ async def test_token_less_joins_that_never_send_leave_nothing_for_long(
 ) -> None:
     with RelayProcess({"REDIS_URL": redis_url}) as relay:
         for batch in range(JOINS // 25):
-            await asyncio.gather(
-                *(join_and_leave(relay, f"flood-{batch}-{i}") for i in range(25))
-            )
+            await asyncio.gather(*(join_and_leave(relay, f"flood-{batch}-{i}") for i in range(25)))
         async with await ChatClient.connect(relay.ws) as speaker:
             spoke = await speaker.join("lobby")
             await speaker.say("hello", ref="r1")

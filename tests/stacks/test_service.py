@@ -429,3 +429,13 @@ def test_a_spot_share_splits_the_strategy() -> None:
     assert [(s.capacity_provider, s.weight) for s in capacity_provider_strategies(relay)] == [
         ("FARGATE", 100)
     ]
+
+
+def test_prod_bounds_new_identities_per_client_address(stage: Synthesized) -> None:
+    """Behind the ALB the client's address is the last X-Forwarded-For entry; only prod
+    limits new anonymous identities per address (a load test would hit any limit)."""
+    env = {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
+    if stage.stage == "prod":
+        assert (env["TRUSTED_PROXY_HOPS"], env["NEW_IDENTITIES_PER_MINUTE"]) == ("1", "30")
+    else:
+        assert "TRUSTED_PROXY_HOPS" not in env and "NEW_IDENTITIES_PER_MINUTE" not in env
