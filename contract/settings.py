@@ -169,6 +169,14 @@ NEW_IDENTITIES_PER_MINUTE: Final = IntSetting(
     100_000,
     "anonymous identities one client address may create per minute (per process); 0: no limit",
 )
+NEW_ROOMS_PER_MINUTE: Final = IntSetting(
+    "NEW_ROOMS_PER_MINUTE",
+    0,
+    0,
+    100_000,
+    "rooms one client address may start (first message in an empty room) per minute (per "
+    "process); 0: no limit",
+)
 PRESENCE_TTL: Final = FloatSetting(
     "PRESENCE_TTL",
     20.0,
@@ -345,6 +353,7 @@ ALL: Final[tuple[Setting, ...]] = (
     IDENTITY_UNUSED_TTL,
     TRUSTED_PROXY_HOPS,
     NEW_IDENTITIES_PER_MINUTE,
+    NEW_ROOMS_PER_MINUTE,
     PRESENCE_TTL,
     ALLOWED_ORIGINS,
     PING_INTERVAL,

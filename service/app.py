@@ -64,6 +64,7 @@ class Relay:
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
         self.identity_quota = AddressQuota(settings.new_identities_per_minute)
+        self.room_quota = AddressQuota(settings.new_rooms_per_minute)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -97,6 +98,7 @@ class Relay:
             signed_in.member if signed_in else None,
             signed_in.expires_at if signed_in else None,
             self.identity_quota,
+            self.room_quota,
         )
         await session.run()
 

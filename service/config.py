@@ -70,6 +70,7 @@ class Settings:
     identity_unused_ttl: int = contract.IDENTITY_UNUSED_TTL.default
     trusted_proxy_hops: int = contract.TRUSTED_PROXY_HOPS.default
     new_identities_per_minute: int = contract.NEW_IDENTITIES_PER_MINUTE.default
+    new_rooms_per_minute: int = contract.NEW_ROOMS_PER_MINUTE.default
     history_ttl_days: int = contract.HISTORY_TTL_DAYS.default
     memory_history_bytes: int = contract.MEMORY_HISTORY_BYTES.default
     log_level: str = contract.LOG_LEVEL.default

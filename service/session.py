@@ -55,6 +55,7 @@ class Session:
         signed_in: Member | None = None,
         sign_in_expires_at: float | None = None,
         identity_quota: AddressQuota | None = None,
+        room_quota: AddressQuota | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
@@ -62,6 +63,8 @@ class Session:
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.sign_in_expires_at = sign_in_expires_at  # its token's exp (Unix time)
         self.identity_quota = identity_quota  # new anonymous identities per client address
+        self.room_quota = room_quota  # rooms started (first message) per client address
+        self.room_was_empty = False  # no history at join: a first message starts the room
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -218,13 +221,15 @@ class Session:
             )
         return member, token
 
+    def _address(self) -> str:
+        peer = self.websocket.client.host if self.websocket.client else None
+        return client_address(self.websocket.headers, peer, self.settings.trusted_proxy_hops)
+
     def _count_new_identity(self) -> None:
         if self.identity_quota is None:
             return
-        peer = self.websocket.client.host if self.websocket.client else None
-        address = client_address(self.websocket.headers, peer, self.settings.trusted_proxy_hops)
-        if not self.identity_quota.allow(address):
-            log.warning("new identities over the limit", extra={"address": address})
+        if not self.identity_quota.allow(self._address()):
+            log.warning("new identities over the limit", extra={"address": self._address()})
             detail = (
                 f"over {self.settings.new_identities_per_minute} new identities a minute from "
                 "this address; join with your token, or wait a minute"
@@ -245,6 +250,7 @@ class Session:
 
         limit = self.settings.history_size
         history = await self.hub.join(join.room, connection, member, join.since, limit, burst)
+        self.room_was_empty = not history.messages and join.since is None
         log.info(
             "joined",
             extra={
@@ -272,6 +278,15 @@ class Session:
 
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None
+        if self.room_was_empty and self.room_quota is not None:
+            if not self.room_quota.allow(self._address()):
+                detail = (
+                    f"message not stored: over {self.settings.new_rooms_per_minute} new rooms "
+                    "a minute from this address; wait a minute, or use a room with history"
+                )
+                self.connection.send_text(protocol.error("rate_limited", detail))
+                return
+            self.room_was_empty = False  # counted once, whether or not this send is stored
         try:
             published = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:

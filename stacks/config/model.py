@@ -127,6 +127,7 @@ class RelaySettings:
     # test from a few generator tasks would hit any limit, so only prod sets one).
     trusted_proxy_hops: int = settings.TRUSTED_PROXY_HOPS.default
     new_identities_per_minute: int = settings.NEW_IDENTITIES_PER_MINUTE.default
+    new_rooms_per_minute: int = settings.NEW_ROOMS_PER_MINUTE.default
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 900

@@ -70,11 +70,11 @@ def relay_environment(
         environment[s.REDIS_PUBLISH_FORMAT.name] = s.REDIS_PUBLISH_FORMAT.env_value(
             relay.publish_format
         )
-    for field in ("trusted_proxy_hops", "new_identities_per_minute"):
-        variable = {
-            "trusted_proxy_hops": s.TRUSTED_PROXY_HOPS,
-            "new_identities_per_minute": s.NEW_IDENTITIES_PER_MINUTE,
-        }[field]
+    for field, variable in (
+        ("trusted_proxy_hops", s.TRUSTED_PROXY_HOPS),
+        ("new_identities_per_minute", s.NEW_IDENTITIES_PER_MINUTE),
+        ("new_rooms_per_minute", s.NEW_ROOMS_PER_MINUTE),
+    ):
         value = getattr(relay, field)
         if value != variable.default:  # only a stage's own choice (prod): others unchanged
             environment[variable.name] = variable.env_value(value)

@@ -49,3 +49,19 @@ async def test_new_identities_per_address_are_bounded() -> None:
             assert (await client.join("lobby", token=tokens[0])).token == tokens[0]
         async with await ChatClient.connect(relay.ws, **xff("198.51.100.2")) as client:
             await client.join("lobby")
+
+
+async def test_rooms_started_per_address_are_bounded() -> None:
+    with RelayProcess({"NEW_ROOMS_PER_MINUTE": "2"}) as relay:
+        for room in ("fresh-1", "fresh-2"):
+            async with await ChatClient.connect(relay.ws) as client:
+                await client.join(room)
+                await client.say("first", ref="r1")
+        async with await ChatClient.connect(relay.ws) as client:
+            await client.join("fresh-3")
+            await client.send({"type": "send", "text": "first", "ref": "r1"})
+            error = await client.recv_type("error")
+            assert error["code"] == "rate_limited" and "new rooms" in error["detail"]
+        async with await ChatClient.connect(relay.ws) as client:  # a room with history
+            await client.join("fresh-1")
+            await client.say("more", ref="r2")

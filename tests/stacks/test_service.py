@@ -437,5 +437,7 @@ def test_prod_bounds_new_identities_per_client_address(stage: Synthesized) -> No
     env = {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
     if stage.stage == "prod":
         assert (env["TRUSTED_PROXY_HOPS"], env["NEW_IDENTITIES_PER_MINUTE"]) == ("1", "30")
+        assert env["NEW_ROOMS_PER_MINUTE"] == "10"
     else:
-        assert "TRUSTED_PROXY_HOPS" not in env and "NEW_IDENTITIES_PER_MINUTE" not in env
+        limits = {"TRUSTED_PROXY_HOPS", "NEW_IDENTITIES_PER_MINUTE", "NEW_ROOMS_PER_MINUTE"}
+        assert not limits & set(env)
