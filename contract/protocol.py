@@ -44,6 +44,11 @@ MAX_NAME_CHARS: Final = 40  # a `join`'s chosen display name
 MAX_HISTORY_PAGE: Final = 100  # a `history` frame's `limit`: 1..MAX_HISTORY_PAGE messages
 DEFAULT_HISTORY_PAGE: Final = 50  # a `history` frame's `limit` when it has none
 TYPING_INTERVAL: Final = 2.0  # seconds: one `typing` per member and room; more are dropped
+# Bidi embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069): in a name they
+# reorder what is shown after it ("Bob\u202egnp.exe" shows as "Bobexe.png"). A chosen name
+# holding one is refused (bad_name); a signed-in identity's name has them removed.
+BIDI_CONTROLS_PATTERN: Final = "[\u202a-\u202e\u2066-\u2069]"
+BIDI_CONTROLS: Final = re.compile(BIDI_CONTROLS_PATTERN)  # use with ``search`` or ``sub``
 TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{16,128}"  # resume tokens, as the relay issues them
 TOKEN: Final = re.compile(TOKEN_PATTERN)  # use with ``fullmatch``
 # Rooms with this prefix need a `room_token` (a JWT, HS256 with ROOM_TOKEN_SECRET) to join.
@@ -88,6 +93,9 @@ CLOSE_TRY_AGAIN: Final = 1013  # slow consumer, connection cap, storage down at 
 # The product's backend disconnected the member (POST .../disconnect): do not reconnect
 # while banned; the close reason says for how long.
 CLOSE_DISCONNECTED: Final = 4003
+# A signed-in connection reached its load balancer token's exp: reconnect (the ALB issues a
+# fresh token from its session, or asks the person to sign in again).
+CLOSE_SIGN_IN_EXPIRED: Final = 4001
 
 # `error` frame codes (docs/protocol.md, Error codes). A type, so that mypy refuses a code
 # the relay would send without it being declared here.

@@ -146,6 +146,37 @@ MEMORY_HISTORY_BYTES: Final = IntSetting(
 IDENTITY_TTL_DAYS: Final = IntSetting(
     "IDENTITY_TTL_DAYS", 30, 1, 3650, "a resume token stays valid this long after last use"
 )
+IDENTITY_UNUSED_TTL: Final = IntSetting(
+    "IDENTITY_UNUSED_TTL",
+    3600,
+    60,
+    86400,
+    "seconds an anonymous identity that never sent a message is kept; its first message "
+    "extends it to IDENTITY_TTL_DAYS",
+)
+TRUSTED_PROXY_HOPS: Final = IntSetting(
+    "TRUSTED_PROXY_HOPS",
+    0,
+    0,
+    5,
+    "proxies in front that append to X-Forwarded-For (the ALB: 1); the client address is "
+    "that many entries from its right; 0: the socket's peer",
+)
+NEW_IDENTITIES_PER_MINUTE: Final = IntSetting(
+    "NEW_IDENTITIES_PER_MINUTE",
+    0,
+    0,
+    100_000,
+    "anonymous identities one client address may create per minute (per process); 0: no limit",
+)
+NEW_ROOMS_PER_MINUTE: Final = IntSetting(
+    "NEW_ROOMS_PER_MINUTE",
+    0,
+    0,
+    100_000,
+    "rooms one client address may start (first message in an empty room) per minute (per "
+    "process); 0: no limit",
+)
 PRESENCE_TTL: Final = FloatSetting(
     "PRESENCE_TTL",
     20.0,
@@ -240,6 +271,16 @@ LOG_RATE_LIMIT: Final = FloatSetting(
 )
 METRICS_ENDPOINT: Final = BoolSetting(
     "METRICS_ENDPOINT", True, "serve Prometheus text at GET /metrics"
+)
+# Metrics on a port of their own: not the load balancer's target port, so no spelling of
+# /metrics reaches them from the internet. 0: on the main port (METRICS_ENDPOINT).
+METRICS_PORT: Final = IntSetting(
+    "METRICS_PORT",
+    0,
+    0,
+    65535,
+    "serve GET /metrics on this port instead (not PORT); the main port then answers 404 for "
+    "it; 0: on the main port",
 )
 METRICS_EMF_INTERVAL: Final = FloatSetting(
     "METRICS_EMF_INTERVAL",
@@ -352,6 +393,10 @@ ALL: Final[tuple[Setting, ...]] = (
     HISTORY_TTL_DAYS,
     MEMORY_HISTORY_BYTES,
     IDENTITY_TTL_DAYS,
+    IDENTITY_UNUSED_TTL,
+    TRUSTED_PROXY_HOPS,
+    NEW_IDENTITIES_PER_MINUTE,
+    NEW_ROOMS_PER_MINUTE,
     PRESENCE_TTL,
     ALLOWED_ORIGINS,
     PING_INTERVAL,
@@ -374,6 +419,7 @@ ALL: Final[tuple[Setting, ...]] = (
     LOG_LEVEL,
     LOG_RATE_LIMIT,
     METRICS_ENDPOINT,
+    METRICS_PORT,
     METRICS_EMF_INTERVAL,
     METRICS_NAMESPACE,
     METRICS_SERVICE_NAME,

@@ -30,6 +30,7 @@ from contract.protocol import (
 
 from .admission import Admission
 from .api import api_routes
+from .address_quota import AddressQuota
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -48,6 +49,7 @@ from .observability.metrics import (
     RelayMetrics,
     watch_loop_lag,
 )
+from .metrics_server import MetricsServer
 from .origins import origin_allowed
 from .part_settings import backend_settings, session_settings
 from .room_tokens import RoomTokens
@@ -79,6 +81,8 @@ class Relay:
         self.member_factory = MemberFactory()
         self.moderation = create_moderation(settings)
         self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
+        self.identity_quota = AddressQuota(settings.new_identities_per_minute)
+        self.room_quota = AddressQuota(settings.new_rooms_per_minute)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -111,6 +115,8 @@ class Relay:
             self.process_id,
             self.admission,
             signed_in,
+            self.identity_quota,
+            self.room_quota,
         )
         await session.run()
 
@@ -162,6 +168,9 @@ class Relay:
         await self.hub.start()
         await self.moderation.start(self.hub)
         self.events.start()
+        metrics_server = self._metrics_server()
+        if metrics_server is not None:
+            await metrics_server.start()
         loop = asyncio.get_running_loop()
         watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
         if self.settings.metrics_emf_interval > 0:
@@ -179,8 +188,19 @@ class Relay:
             for running in watchers:
                 running.cancel()
             await self.moderation.close()
+            if self.verifier is not None:
+                self.verifier.close()
+            if metrics_server is not None:
+                await metrics_server.close()
             await self.hub.close()
             await self.events.close(EVENTS_FLUSH_SECONDS)
+
+    def _metrics_server(self) -> MetricsServer | None:
+        """/metrics on METRICS_PORT, when set (the main port then has no such route)."""
+        settings = self.settings
+        if not (settings.metrics_endpoint and settings.metrics_port):
+            return None
+        return MetricsServer(self.exposition.render, settings.host, settings.metrics_port)
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
         settings = self.settings
@@ -245,10 +265,14 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
     sign_in = SignInEndpoints(settings, relay.verifier)
     routes = [
         Route(SESSION_PATH, sign_in.session),
-        Route(LOGOUT_PATH, sign_in.logout),
+        Route(LOGOUT_PATH, sign_in.logout, methods=["POST"]),
         Route(HEALTH_PATH, relay.healthz),
         Route(READY_PATH, relay.readyz),
-        *([Route(METRICS_PATH, relay.metrics_endpoint)] if settings.metrics_endpoint else []),
+        *(
+            [Route(METRICS_PATH, relay.metrics_endpoint)]
+            if settings.metrics_endpoint and not settings.metrics_port
+            else []
+        ),
         Route("/avatars/{member_id}.svg", relay.avatar),
         *api_routes(relay),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),

@@ -68,11 +68,16 @@ class Settings:
     drain_poll_seconds: float = contract.DRAIN_POLL_SECONDS.default
     presence_ttl: float = contract.PRESENCE_TTL.default
     identity_ttl_days: int = contract.IDENTITY_TTL_DAYS.default
+    identity_unused_ttl: int = contract.IDENTITY_UNUSED_TTL.default
+    trusted_proxy_hops: int = contract.TRUSTED_PROXY_HOPS.default
+    new_identities_per_minute: int = contract.NEW_IDENTITIES_PER_MINUTE.default
+    new_rooms_per_minute: int = contract.NEW_ROOMS_PER_MINUTE.default
     history_ttl_days: int = contract.HISTORY_TTL_DAYS.default
     memory_history_bytes: int = contract.MEMORY_HISTORY_BYTES.default
     log_level: str = contract.LOG_LEVEL.default
     log_rate_limit: float = contract.LOG_RATE_LIMIT.default
     metrics_endpoint: bool = contract.METRICS_ENDPOINT.default
+    metrics_port: int = contract.METRICS_PORT.default
     metrics_emf_interval: float = contract.METRICS_EMF_INTERVAL.default
     metrics_namespace: str = _text_default(contract.METRICS_NAMESPACE)
     metrics_service_name: str = _text_default(contract.METRICS_SERVICE_NAME)
@@ -236,6 +241,11 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(
             "DRAIN_TARGET_GROUP_ARN needs ECS_CONTAINER_METADATA_URI_V4 (ECS sets it) to learn "
             "this task's address; unset DRAIN_TARGET_GROUP_ARN outside ECS"
+        )
+    if settings.metrics_port == settings.port:
+        raise ConfigError(
+            f"METRICS_PORT={settings.metrics_port} is PORT: metrics need a port of their own "
+            "(one the load balancer does not forward to), or METRICS_PORT=0"
         )
     if settings.history_size > settings.history_max_len:
         raise ConfigError(

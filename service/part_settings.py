@@ -46,4 +46,8 @@ def session_settings(settings: Settings) -> SessionSettings:
         join_timeout=settings.join_timeout,
         history_size=settings.history_size,
         max_rooms_per_connection=settings.max_rooms_per_connection,
+        identity_unused_ttl=settings.identity_unused_ttl,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        new_identities_per_minute=settings.new_identities_per_minute,
+        new_rooms_per_minute=settings.new_rooms_per_minute,
     )

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from contract.protocol import (
+    BIDI_CONTROLS,
     DEFAULT_ROOM,
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
@@ -102,6 +103,12 @@ def clean_display_name(raw: str) -> str:
         raise ProtocolError("bad_name", f"name is over {MAX_NAME_CHARS} characters")
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
         raise ProtocolError("bad_name", "name holds a control character or line break")
+    if BIDI_CONTROLS.search(name):
+        raise ProtocolError(
+            "bad_name",
+            "name holds a bidi control (U+202A-U+202E, U+2066-U+2069), which would reorder "
+            "the text shown after it; remove it",
+        )
     return name
 
 

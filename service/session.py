@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
 
-from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
+from contract.protocol import CLOSE_POLICY, CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGAIN
 
 from . import protocol
 from .admission import Admission
 from .broker import BrokerUnavailable, HistoryFull, IdentityStore
+from .address_quota import AddressQuota, client_address
 from .connection import ClientConnection
 from .hub import Hub
 from .identity_alb import SignedIn
@@ -56,6 +57,10 @@ class SessionSettings:
     join_timeout: float  # JOIN_TIMEOUT: seconds to send the join frame
     history_size: int  # HISTORY_SIZE: messages in a join's history
     max_rooms_per_connection: int  # MAX_ROOMS_PER_CONNECTION: its join's and subscribes
+    identity_unused_ttl: int  # IDENTITY_UNUSED_TTL: an identity that never sent, in seconds
+    trusted_proxy_hops: int  # TRUSTED_PROXY_HOPS: proxies whose X-Forwarded-For is believed
+    new_identities_per_minute: int  # NEW_IDENTITIES_PER_MINUTE per client address (0: off)
+    new_rooms_per_minute: int  # NEW_ROOMS_PER_MINUTE per client address (0: off)
 
 
 class Session:
@@ -69,12 +74,19 @@ class Session:
         process_id: str,
         admission: Admission,
         signed_in: SignedIn | None = None,
+        identity_quota: AddressQuota | None = None,
+        room_quota: AddressQuota | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.admission = admission
+        # its token's exp (Unix time): the connection ends then
+        self.sign_in_expires_at = signed_in.expires_at if signed_in is not None else None
+        self.identity_quota = identity_quota  # new anonymous identities per client address
+        self.room_quota = room_quota  # rooms started (first message) per client address
+        self.room_was_empty = False  # no history at join: a first message starts the room
         self.settings = settings
         self.member_factory = member_factory
         self.websocket = websocket
@@ -87,6 +99,8 @@ class Session:
         self.room: str | None = None
         self.member: Member | None = None
         self.rooms: Subscriptions | None = None  # once joined
+        self.token: str | None = None
+        self.identity_used = False  # sent a message: the identity is kept IDENTITY_TTL_DAYS
         self.peer_close_code: int | None = None
         self.started = time.monotonic()
 
@@ -94,6 +108,7 @@ class Session:
         connection = self.connection
         self.hub.register(connection)
         log.debug("connection opened", extra={"conn": connection.id})
+        expiry = self._close_at_sign_in_expiry()
         try:
             while True:  # a refused join leaves the connection usable for another
                 join = await self._wait_for_join()
@@ -113,7 +128,22 @@ class Session:
             self.connection.send_text(protocol.error("unavailable", "chat storage unreachable"))
             await self.connection.close(CLOSE_TRY_AGAIN, "storage unreachable; retry")
         finally:
+            if expiry is not None:
+                expiry.cancel()
             await self._cleanup()
+
+    def _close_at_sign_in_expiry(self) -> asyncio.TimerHandle | None:
+        """Signed in, the connection ends when the load balancer's token does: the token was
+        checked at the upgrade only, and a sign-out elsewhere must not leave it open."""
+        if self.sign_in_expires_at is None:
+            return None
+        delay = max(0.0, self.sign_in_expires_at - time.time())
+        return asyncio.get_running_loop().call_later(
+            delay,
+            self.connection.close_soon,
+            CLOSE_SIGN_IN_EXPIRED,
+            "sign-in expired; reconnect to sign in again",
+        )
 
     # receiving
 
@@ -200,9 +230,38 @@ class Session:
             member = known
         if self.signed_in is None and join.name is not None and join.name != member.username:
             member = dataclasses.replace(member, username=join.name)
-        token = token or new_token()
-        await identities.save_identity(token, member)
+        # An anonymous identity is kept IDENTITY_UNUSED_TTL until it sends (_send_message):
+        # a flood of joins that never speak does not fill the store for IDENTITY_TTL_DAYS.
+        if self.signed_in is not None:
+            token = token or new_token()
+            await identities.save_identity(token, member)
+        elif token is None:
+            self._count_new_identity()
+            token = new_token()
+            await identities.save_identity(
+                token, member, ttl_seconds=self.settings.identity_unused_ttl
+            )
+        else:
+            await identities.save_identity(
+                token, member, ttl_seconds=self.settings.identity_unused_ttl, keep_ttl=True
+            )
         return member, token
+
+    def _address(self) -> str:
+        peer = self.websocket.client.host if self.websocket.client else None
+        return client_address(self.websocket.headers, peer, self.settings.trusted_proxy_hops)
+
+    def _count_new_identity(self) -> None:
+        if self.identity_quota is None:
+            return
+        if not self.identity_quota.allow(self._address()):
+            log.warning("new identities over the limit", extra={"address": self._address()})
+            detail = (
+                f"over {self.settings.new_identities_per_minute} new identities a minute from "
+                "this address; join with your token, or wait a minute"
+            )
+            self.connection.send_text(protocol.error("rate_limited", detail))
+            raise _Disconnected(CLOSE_TRY_AGAIN, "too many new identities from this address")
 
     async def _join(self, join: Join) -> bool:
         """Join the room; False (an ``error`` sent, nothing joined) when refused."""
@@ -218,7 +277,8 @@ class Session:
             log.info("refused a banned member's join", extra={"conn": connection.id})
             connection.send_text(protocol.error("banned", banned))
             return False
-        self.room, self.member = join.room, member
+        self.room, self.member, self.token = join.room, member, token
+        self.identity_used = self.signed_in is not None
         settings = self.settings
         self.rooms = Subscriptions(
             self.hub,
@@ -233,6 +293,7 @@ class Session:
         burst = join_burst(connection, join.room, member, token)
         limit = settings.history_size
         history = await self.hub.join(join.room, connection, member, join.since, limit, burst)
+        self.room_was_empty = not history.messages and join.since is None
         log.info(
             "joined",
             extra={
@@ -272,6 +333,15 @@ class Session:
         room = frame.room or self.room
         if not self.rooms.check_in(room):
             return
+        if self.room_was_empty and self.room_quota is not None:
+            if not self.room_quota.allow(self._address()):
+                detail = (
+                    f"message not stored: over {self.settings.new_rooms_per_minute} new rooms "
+                    "a minute from this address; wait a minute, or use a room with history"
+                )
+                self.connection.send_text(protocol.error("rate_limited", detail, room))
+                return
+            self.room_was_empty = False  # counted once, whether or not this send is stored
         try:
             message_id = await self.hub.publish(room, self.member, frame.text, frame.ref)
         except BrokerUnavailable:
@@ -293,6 +363,12 @@ class Session:
             return
         ack = protocol.ack(frame.ref, message_id)
         self.connection.send_text(protocol.in_room(room, ack))
+        if not self.identity_used and self.token is not None:
+            self.identity_used = True
+            try:
+                await self.identities.save_identity(self.token, self.member)  # now kept long
+            except BrokerUnavailable:
+                self.identity_used = False  # try again with the next message
 
     # leaving
 

@@ -220,9 +220,13 @@ def cache_node_ids(group_id: str, settings: CacheSettings) -> list[str]:
 
 def cache_parameters(settings: CacheSettings) -> dict[str, str]:
     return {
-        # History streams are capped and presence expires; should memory still run out,
-        # the least recently used rooms lose history first instead of writes failing.
-        "maxmemory-policy": "allkeys-lru",
+        # Should memory run out, evict the least *frequently* used keys: presence (refreshed
+        # every PRESENCE_TTL/4) and live rooms (read and written on every message) score
+        # high, while a flood of keys written once scores low and goes first. LRU would
+        # evict the oldest real data instead (the flood's keys are the most recent), and
+        # volatile-ttl presence first (its TTL is the shortest). Volatile: only keys with a
+        # TTL (every key the relay writes has one) can be evicted.
+        "maxmemory-policy": "volatile-lfu",
         "cluster-enabled": "yes" if settings.cluster_mode else "no",
     }
 

@@ -174,19 +174,7 @@ def add_listeners(
     return Listeners(listener, None)
 
 
-def hide_metrics(listener: elbv2.ApplicationListener) -> None:
-    """/metrics is for scrapers inside the VPC (task IP, port 8000), not the internet."""
-    listener.add_action(
-        "HideMetrics",
-        priority=10,
-        conditions=[elbv2.ListenerCondition.path_patterns(["/metrics", "/metrics/*"])],
-        action=elbv2.ListenerAction.fixed_response(
-            404, content_type="text/plain", message_body="not found"
-        ),
-    )
-
-
-# The server API's rules sit after HideMetrics (10) and before the listener's default
+# The server API's rules sit before the listener's default
 # action (with sign-in on: authenticate): the API authenticates callers by key, not by
 # the ALB's sign-in, and only the stage's listed sources reach it.
 API_PATHS = ["/api/*"]

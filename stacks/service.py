@@ -35,7 +35,6 @@ from stacks.config.sign_in import SignInSettings
 from stacks.load_balancer import (
     access_log_bucket,
     add_listeners,
-    hide_metrics,
     limit_api,
     public_load_balancer,
     relay_target_group,
@@ -122,7 +121,6 @@ class ServiceStack(StageStack):
             self.firewall = EdgeFirewall(
                 self, "Firewall", stage=stage, settings=props.waf, load_balancer=self.load_balancer
             )
-        hide_metrics(self.listener)
         limit_api(self.listener, self.target_group, allow_cidrs=props.api.allow_cidrs)
         # With sign-in on, every other path is authenticated first (stacks/sign_in.py).
         sign_in_environment: dict[str, str] = {}

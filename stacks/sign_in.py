@@ -31,7 +31,7 @@ SESSION_COOKIE = "AWSELBAuthSessionCookie"
 # Paths a browser reaches by script, where a login redirect cannot be followed: a 401
 # lets the page say "sign in again" (docs/web-client.md) instead of failing silently.
 NO_REDIRECT_PATHS = ["/ws", "/auth/session"]
-NO_REDIRECT_PRIORITY = 5  # before every other rule (HideMetrics is 10)
+NO_REDIRECT_PRIORITY = 5  # before every other rule (the API's start at 20)
 # An authenticate action (then forward) for a given answer to an unauthenticated request.
 Authenticate = Callable[[elbv2.UnauthenticatedAction], elbv2.ListenerAction]
 

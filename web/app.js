@@ -1,6 +1,7 @@
 // chat-relay web client: protocol v1 over one WebSocket, no framework, no build step.
 // Everything a person types is shown with textContent, never parsed as HTML.
 
+import { showName } from "./names.js";
 import { Outbox } from "./outbox.js";
 import { roomTokenFor, takeRoomToken } from "./room_tokens.js";
 import { roomProblem, storedRoomNames } from "./rooms.js";
@@ -11,10 +12,12 @@ import { ConnectionStatus } from "./status.js";
 const DEFAULT_ROOM = "lobby";
 const TEXT_MAX_CHARS = 2000; // send "text", after trimming
 const NAME_MAX_CHARS = 40; // join "name"
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/u; // refused in a name (bad_name)
 const CLOSE_RESTARTING = 1012; // the relay drains: reconnect and resume
 const CLOSE_TRY_AGAIN = 1013; // slow consumer, connection cap, storage down at join
 const CLOSE_DISCONNECTED = 4003; // the product's backend removed this member: no reconnect
 const MESSAGE_DELETED_FRAME = "message_deleted"; // the frame carries the deleted id
+const CLOSE_SIGN_IN_EXPIRED = 4001; // the load balancer's token expired: reconnect at once
 
 const params = new URLSearchParams(location.search);
 // The room the address names is shown; the rooms of earlier visits are there too.
@@ -131,7 +134,7 @@ const view = new RoomView({
 
 function showMe(member) {
   state.me = member;
-  ui.meName.textContent = member.username;
+  showName(ui.meName, member.id, member.username, new Map());
   ui.meAvatar.src = member.avatar;
   ui.meAvatar.title = `You are ${member.username}`;
   ui.me.hidden = false;
@@ -150,7 +153,7 @@ async function loadSignIn() {
     const response = await fetch("/auth/session", { cache: "no-store" });
     const session = await response.json();
     state.signIn = session.mode === "alb" ? "alb" : "none";
-    if (session.logout_url) ui.signOut.href = session.logout_url;
+    if (session.logout_url) ui.signOut.dataset.logoutUrl = session.logout_url;
   } catch {
     state.signIn = "none";
   }
@@ -162,6 +165,7 @@ function nameProblem(name) {
   if (!name || /^[\s\p{Default_Ignorable_Code_Point}]*$/u.test(name)) return "Choose a name with something visible in it.";
   if ([...name].length > NAME_MAX_CHARS) return `Names are limited to ${NAME_MAX_CHARS} characters.`;
   if (/[\p{Cc}\u2028\u2029]/u.test(name)) return "Names cannot hold control characters or line breaks.";
+  if (BIDI_CONTROLS.test(name)) return "Names cannot hold bidi controls (they reorder the text after the name).";
   return "";
 }
 
@@ -348,13 +352,39 @@ function connect() {
       connect();
       return;
     }
+    if (event.code === CLOSE_SIGN_IN_EXPIRED && state.attempt === 0) {
+      // The relay closes a signed-in socket at its token's exp; the reconnect goes through
+      // the load balancer, which issues a fresh token (or the sign-in has ended: see close).
+      state.attempt = 1;
+      setConnection("refreshing sign-in…");
+      connect();
+      return;
+    }
     const delay = reconnectDelay();
-    const why = event.code === CLOSE_RESTARTING ? "relay restarting" : event.code === CLOSE_TRY_AGAIN ? "relay busy" : "offline";
+    const why = event.code === CLOSE_SIGN_IN_EXPIRED ? "sign-in expired" : event.code === CLOSE_RESTARTING ? "relay restarting" : event.code === CLOSE_TRY_AGAIN ? "relay busy" : "offline";
     const waiting = outbox.size ? `; ${outbox.size} waiting to send` : "";
     setConnection(`${why}; retrying in ${(delay / 1000).toFixed(1)}s${waiting}`);
     setTimeout(connect, delay);
   });
 }
+
+// Sign out is a POST from this page (a link elsewhere must not sign anyone out); the relay
+// expires the load balancer's session cookie and says where to go next (the identity
+// provider's logout page).
+ui.signOut.addEventListener("click", async () => {
+  ui.signOut.disabled = true;
+  try {
+    const response = await fetch(ui.signOut.dataset.logoutUrl || "/auth/logout", {
+      method: "POST",
+      cache: "no-store",
+    });
+    const answer = await response.json();
+    location.assign(answer.next || "/");
+  } catch {
+    ui.signOut.disabled = false;
+    showNotice("Sign out did not go through; try again.");
+  }
+});
 
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();

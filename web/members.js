@@ -1,6 +1,7 @@
 // The members list of the room shown: avatar, name, and "(you)" for the person, which
 // never wraps inside itself beside a long name.
 
+import { showName } from "./names.js";
 import { avatarImage } from "./timeline.js";
 
 export function renderMembers({ list, counts }, members, me) {
@@ -10,8 +11,8 @@ export function renderMembers({ list, counts }, members, me) {
     const li = document.createElement("li");
     li.dataset.memberId = member.id;
     const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = member.username;
+    name.className = "who";
+    showName(name, member.id, member.username, members);
     li.append(avatarImage(member.avatar, 24), name);
     if (me && member.id === me.id) {
       li.classList.add("self");

@@ -32,7 +32,9 @@ export class Room {
     this.list.setAttribute("aria-label", `messages in #${name}`);
     this.list.setAttribute("aria-live", "polite");
     this.list.hidden = true;
-    this.timeline = new Timeline({ list: this.list, emptyLine: null, onRetry, onChange });
+    this.timeline = new Timeline({
+      list: this.list, emptyLine: null, onRetry, onChange, members: () => this.members,
+    });
     this.members = new Map(); // member id -> member
     this.unread = 0;
     this.lastRead = localStorage.getItem(readKey(name));

@@ -138,6 +138,7 @@ export class RoomView {
     if (frame.type === "member_history") room.members = new Map(Object.entries(frame.members));
     else if (frame.type === "member_delete") room.members.delete(frame.id);
     else room.members.set(frame.member.id, frame.member);
+    room.timeline.refreshNames();
     if (room === this.active) this.renderMembers();
   }
 

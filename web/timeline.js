@@ -2,6 +2,8 @@
 // relay has not stored yet (pending, or failed with a Retry button). Text is always set
 // with textContent, never parsed as HTML.
 
+import { showName } from "./names.js";
+
 const GROUP_WINDOW_MS = 5 * 60 * 1000; // consecutive messages of one sender share a header
 
 export function compareIds(a, b) {
@@ -42,8 +44,9 @@ function fullTime(date) {
 }
 
 export class Timeline {
-  constructor({ list, emptyLine, onRetry, onChange = () => {} }) {
+  constructor({ list, emptyLine, onRetry, members, onChange = () => {} }) {
     this.list = list;
+    this.members = members;     // () -> the members present (id -> member), for name suffixes
     this.emptyLine = emptyLine; // null: onChange says when the list changed
     this.onChange = onChange;
     this.onRetry = onRetry;
@@ -57,6 +60,14 @@ export class Timeline {
   setMe(member) {
     this.me = member;
     for (const li of this.list.querySelectorAll("li.message")) this.markOwn(li);
+  }
+
+  // Members came or went: a name may now need its id suffix, or no longer.
+  refreshNames() {
+    const members = this.members();
+    for (const li of this.list.querySelectorAll("li.message")) {
+      showName(li.querySelector(".meta b"), li.dataset.member, li.dataset.username, members);
+    }
   }
 
   markOwn(li) {
@@ -162,13 +173,14 @@ export class Timeline {
     const li = document.createElement("li");
     li.className = "message";
     li.dataset.member = member;
+    li.dataset.username = username;
     li.dataset.date = String(date.getTime());
     const body = document.createElement("div");
     body.className = "body";
     const meta = document.createElement("div");
     meta.className = "meta";
     const who = document.createElement("b");
-    who.textContent = username;
+    showName(who, member, username, this.members());
     const you = document.createElement("span");
     you.className = "you";
     you.textContent = "(you)";

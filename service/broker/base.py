@@ -163,7 +163,11 @@ class IdentityStore(ABC):
     """Resume tokens: which member a token stands for."""
 
     @abstractmethod
-    async def save_identity(self, token: str, member: Member) -> None: ...
+    async def save_identity(
+        self, token: str, member: Member, *, ttl_seconds: int | None = None, keep_ttl: bool = False
+    ) -> None:
+        """Store the member under ``token`` for ``ttl_seconds`` (None: IDENTITY_TTL_DAYS), or
+        with ``keep_ttl`` for as long as the token already had (a rename)."""
 
     @abstractmethod
     async def load_identity(self, token: str) -> Member | None: ...

@@ -122,6 +122,12 @@ class RelaySettings:
     # REDIS_PUBLISH_FORMAT: "frame" until no task of a release before it runs, then
     # "compact" (docs/operations.md, upgrading the publish format).
     publish_format: str = settings.REDIS_PUBLISH_FORMAT.default
+    # Behind the ALB the client's address is the last X-Forwarded-For entry (1 hop); with it,
+    # at most new_identities_per_minute anonymous identities per address (0: no limit; a load
+    # test from a few generator tasks would hit any limit, so only prod sets one).
+    trusted_proxy_hops: int = settings.TRUSTED_PROXY_HOPS.default
+    new_identities_per_minute: int = settings.NEW_IDENTITIES_PER_MINUTE.default
+    new_rooms_per_minute: int = settings.NEW_ROOMS_PER_MINUTE.default
     # Scale out fast, scale in slowly: each removed task drops its sockets.
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 900

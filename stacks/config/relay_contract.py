@@ -37,6 +37,9 @@ RELAY_VARIABLES: Final[Mapping[str, RelayVariable]] = {
 # relay's default, so that adding the setting left every stage's template as it was.
 RELAY_VARIABLES_UNLESS_DEFAULT: Final[Mapping[str, RelayVariable]] = {
     "publish_format": settings.REDIS_PUBLISH_FORMAT,
+    "trusted_proxy_hops": settings.TRUSTED_PROXY_HOPS,
+    "new_identities_per_minute": settings.NEW_IDENTITIES_PER_MINUTE,
+    "new_rooms_per_minute": settings.NEW_ROOMS_PER_MINUTE,
 }
 # Every field checked against the relay's contract.
 ALL_RELAY_VARIABLES: Final[Mapping[str, RelayVariable]] = {

@@ -12,6 +12,9 @@ from stacks.config import RelaySettings
 
 # One EMF line per task per CloudWatch period: the per-task Average stays exact.
 METRICS_EMF_INTERVAL_SECONDS = 60
+# Prometheus text on a port the target group does not forward (the OpenTelemetry Prometheus
+# exporter's customary port): no spelling of /metrics reaches it through the load balancer.
+METRICS_PORT = 9464
 # How much longer than the ALB's idle timeout the relay keeps an idle HTTP connection.
 KEEPALIVE_MARGIN_SECONDS = 5
 
@@ -29,6 +32,8 @@ def relay_environment(
 ) -> dict[str, str]:
     """The relay's settings as environment variables (contract: contract.settings)."""
     s = settings
+    if relay.port == METRICS_PORT:
+        raise ValueError(f"the relay's port {relay.port} is its METRICS_PORT; choose another")
     environment = {
         s.PORT.name: s.PORT.env_value(relay.port),
         s.REDIS_URL.name: s.REDIS_URL.env_value(redis_url),
@@ -58,6 +63,7 @@ def relay_environment(
         s.METRICS_EMF_INTERVAL.name: s.METRICS_EMF_INTERVAL.env_value(METRICS_EMF_INTERVAL_SECONDS),
         # The stage's bus (stacks/relay/events.py); the task role may put events on it only.
         s.EVENT_BUS_NAME.name: s.EVENT_BUS_NAME.env_value(event_bus_name),
+        s.METRICS_PORT.name: s.METRICS_PORT.env_value(METRICS_PORT),
         # Python's own, not the relay's: no .pyc on the read-only root, logs unbuffered.
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
@@ -67,6 +73,14 @@ def relay_environment(
         environment[s.REDIS_PUBLISH_FORMAT.name] = s.REDIS_PUBLISH_FORMAT.env_value(
             relay.publish_format
         )
+    for field, variable in (
+        ("trusted_proxy_hops", s.TRUSTED_PROXY_HOPS),
+        ("new_identities_per_minute", s.NEW_IDENTITIES_PER_MINUTE),
+        ("new_rooms_per_minute", s.NEW_ROOMS_PER_MINUTE),
+    ):
+        value = getattr(relay, field)
+        if value != variable.default:  # only a stage's own choice (prod): others unchanged
+            environment[variable.name] = variable.env_value(value)
     if redis_cluster:
         # Sharded Pub/Sub and slot-aware commands against the configuration endpoint.
         environment[s.REDIS_CLUSTER.name] = s.REDIS_CLUSTER.env_value(True)

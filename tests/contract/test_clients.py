@@ -26,6 +26,9 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
     assert int(app["CLOSE_TRY_AGAIN"]) == protocol.CLOSE_TRY_AGAIN
     assert int(app["CLOSE_DISCONNECTED"]) == protocol.CLOSE_DISCONNECTED
     assert json.loads(app["MESSAGE_DELETED_FRAME"]) == protocol.MESSAGE_DELETED_FRAME
+    assert int(app["CLOSE_SIGN_IN_EXPIRED"]) == protocol.CLOSE_SIGN_IN_EXPIRED
+    (bidi,) = re.fullmatch(r"/(.+)/u", app["BIDI_CONTROLS"]).groups()  # type: ignore[union-attr]
+    assert bidi.encode().decode("unicode_escape") == protocol.BIDI_CONTROLS_PATTERN
 
 
 def test_the_limits_are_written_once_in_the_script() -> None:
@@ -36,6 +39,7 @@ def test_the_limits_are_written_once_in_the_script() -> None:
         protocol.CLOSE_RESTARTING,
         protocol.CLOSE_TRY_AGAIN,
         protocol.CLOSE_DISCONNECTED,
+        protocol.CLOSE_SIGN_IN_EXPIRED,
     )
     for value in numbers:
         assert len(re.findall(rf"\b{value}\b", source)) == 1, value

@@ -48,3 +48,13 @@ async def test_a_bad_name_is_refused_and_the_connection_can_join(relay: RelayPro
         assert (await client.recv())["code"] == "not_joined"
         joined = await client.join("lobby", name="fine")
         assert joined.member["username"] == "fine"
+
+
+async def test_a_name_with_bidi_controls_is_refused(relay: RelayProcess) -> None:
+    """ "Bob\u202egnp.exe" would show as "Bobexe.png": the override reorders what follows."""
+    async with await ChatClient.connect(relay.ws) as client:
+        for control in ("\u202e", "\u2067"):
+            await client.send({"type": "join", "name": f"Bob{control}gnp.exe"})
+            error = await client.recv()
+            assert error["type"] == "error" and error["code"] == "bad_name"
+            assert "bidi" in error["detail"]

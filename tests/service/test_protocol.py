@@ -31,6 +31,10 @@ def test_join_with_a_chosen_name_is_trimmed() -> None:
         ("Ada\nLovelace", "control"),
         ("Ada\u001b[31m", "control"),
         ("Ada\u2028Lovelace", "line break"),
+        *(
+            (f"Bob{chr(c)}gnp.exe", "bidi")
+            for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+        ),
     ],
 )
 def test_bad_names_are_refused_with_bad_name(name: str, detail: str) -> None:

@@ -72,7 +72,7 @@ def test_parameter_group(stage: Synthesized) -> None:
         "AWS::ElastiCache::ParameterGroup",
         {
             "CacheParameterGroupFamily": "valkey8",
-            "Properties": {"maxmemory-policy": "allkeys-lru", "cluster-enabled": "no"},
+            "Properties": {"maxmemory-policy": "volatile-lfu", "cluster-enabled": "no"},
         },
     )
 

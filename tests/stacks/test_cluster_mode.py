@@ -57,7 +57,7 @@ def test_cluster_parameter_group_enables_cluster_mode(cluster: Synthesized) -> N
         "AWS::ElastiCache::ParameterGroup",
         {
             "CacheParameterGroupFamily": "valkey8",
-            "Properties": {"maxmemory-policy": "allkeys-lru", "cluster-enabled": "yes"},
+            "Properties": {"maxmemory-policy": "volatile-lfu", "cluster-enabled": "yes"},
         },
     )
     assert replication_group(cluster)["CacheParameterGroupName"] == {"Ref": logical_id}

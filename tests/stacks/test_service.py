@@ -401,15 +401,20 @@ def test_image_is_built_from_service_dockerfile_for_the_task_platform(
     assert "cdk-hnb659fds-container-assets" in image_ref
 
 
-def test_metrics_endpoint_is_not_served_through_the_load_balancer(stage: Synthesized) -> None:
+def test_metrics_are_on_a_port_the_load_balancer_does_not_forward(stage: Synthesized) -> None:
+    """No listener rule hides /metrics (it missed /%6detrics): the relay serves it on
+    METRICS_PORT, which no target group forwards to; the main port answers 404."""
+    env = {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
+    target_group = one(stage, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert int(env["METRICS_PORT"]) != int(env["PORT"]) == target_group["Port"]
     rules = stage.resources("service", "AWS::ElasticLoadBalancingV2::ListenerRule").values()
-    (rule,) = [r["Properties"] for r in rules if r["Properties"]["Priority"] == 10]
-    assert rule["Conditions"] == [
-        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/metrics", "/metrics/*"]}}
+    paths = [
+        value
+        for rule in rules
+        for condition in rule["Properties"]["Conditions"]
+        for value in condition.get("PathPatternConfig", {}).get("Values", [])
     ]
-    (action,) = rule["Actions"]
-    assert action["Type"] == "fixed-response"
-    assert action["FixedResponseConfig"]["StatusCode"] == "404"
+    assert not any("metrics" in path for path in paths), paths
 
 
 def test_capacity_providers(stage: Synthesized) -> None:
@@ -435,3 +440,15 @@ def test_a_spot_share_splits_the_strategy() -> None:
     assert [(s.capacity_provider, s.weight) for s in capacity_provider_strategies(relay)] == [
         ("FARGATE", 100)
     ]
+
+
+def test_prod_bounds_new_identities_per_client_address(stage: Synthesized) -> None:
+    """Behind the ALB the client's address is the last X-Forwarded-For entry; only prod
+    limits new anonymous identities per address (a load test would hit any limit)."""
+    env = {e["Name"]: e["Value"] for e in container(stage)["Environment"]}
+    if stage.stage == "prod":
+        assert (env["TRUSTED_PROXY_HOPS"], env["NEW_IDENTITIES_PER_MINUTE"]) == ("1", "30")
+        assert env["NEW_ROOMS_PER_MINUTE"] == "10"
+    else:
+        limits = {"TRUSTED_PROXY_HOPS", "NEW_IDENTITIES_PER_MINUTE", "NEW_ROOMS_PER_MINUTE"}
+        assert not limits & set(env)

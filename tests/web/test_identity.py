@@ -91,8 +91,32 @@ def test_signed_in_page_shows_the_identity_and_sign_out(
     expect(chat.page.locator("#me-name")).to_have_text("Grace Hopper")
     expect(chat.page.locator("#rename")).to_be_hidden()
     expect(chat.page.locator("#sign-out")).to_be_visible()
-    expect(chat.page.locator("#sign-out")).to_have_attribute("href", "/auth/logout")
+    # Sign out is a POST from the page (a link elsewhere cannot sign anyone out): the relay
+    # expires the ALB's session cookie and the page goes where the relay says.
+    with chat.page.expect_response("**/auth/logout") as answer:
+        chat.page.click("#sign-out")
+    assert answer.value.request.method == "POST" and answer.value.status == 200
+    assert "AWSELBAuthSessionCookie-0=" in (answer.value.header_value("set-cookie") or "")
+    chat.page.wait_for_url(f"{alb_relay.http}/")
     assert chat.problems() == []
+    context.close()
+
+
+def test_a_socket_is_closed_when_its_sign_in_expires(
+    alb_relay: RelayProcess, signing_key: AlbSigningKey, browser: Browser
+) -> None:
+    """The relay closes the socket at the token's exp (4001); the page reconnects, and with
+    no fresh token (the session ended: here the header stays the expired one) says so."""
+    short = signing_key.token({"sub": "user-9", "name": "Brief"}, expires_in=3)
+    context = browser.new_context(extra_http_headers={HEADER: short})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{alb_relay.http}/?room=signed")
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#notice")).to_have_text(
+        "Your sign-in has ended. Reload the page to sign in again.", timeout=30_000
+    )
+    expect(page.locator("#status")).not_to_have_text("online")
     context.close()
 
 

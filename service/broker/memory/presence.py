@@ -63,7 +63,10 @@ class MemoryIdentityStore(IdentityStore):
     def __init__(self) -> None:
         self._identities: OrderedDict[str, str] = OrderedDict()
 
-    async def save_identity(self, token: str, member: Member) -> None:
+    async def save_identity(
+        self, token: str, member: Member, *, ttl_seconds: int | None = None, keep_ttl: bool = False
+    ) -> None:
+        # Bounded by count (MAX_IDENTITIES, oldest out), not by time: nothing outlives the process.
         self._identities[token] = member.to_json()
         self._identities.move_to_end(token)
         if len(self._identities) > MAX_IDENTITIES:

@@ -16,9 +16,14 @@ class RedisIdentityStore(IdentityStore):
         self._redis = clients.commands
         self._ttl = settings.identity_ttl
 
-    async def save_identity(self, token: str, member: Member) -> None:
+    async def save_identity(
+        self, token: str, member: Member, *, ttl_seconds: int | None = None, keep_ttl: bool = False
+    ) -> None:
+        key, value = identity_key(token), member.to_json()
         async with self._clients.guard():
-            await self._redis.set(identity_key(token), member.to_json(), ex=self._ttl)
+            if keep_ttl and await self._redis.set(key, value, keepttl=True, xx=True):
+                return
+            await self._redis.set(key, value, ex=ttl_seconds or self._ttl)
 
     async def load_identity(self, token: str) -> Member | None:
         async with self._clients.guard():
