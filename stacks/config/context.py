@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stacks.config.defaults import default_config
+from stacks.config.limits import DEFAULT_REGION
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
 from stacks.config.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
 from stacks.config.validation import validate
@@ -88,8 +89,12 @@ def load_stage_config(
         zones = tuple(z.strip() for z in zones_text.split(",") if z.strip())
     elif config.network.availability_zones:
         zones = config.network.availability_zones
-    else:
+    elif region == DEFAULT_REGION:
+        # Fargate runs in every AZ of us-east-1 (AWS's "Supported Regions for Amazon ECS
+        # on AWS Fargate" page); elsewhere some AZ ids lack it, so validate asks for names.
         zones = tuple(f"{region}{letter}" for letter in "abcdef"[: config.network.az_count])
+    else:
+        zones = ()
 
     lb = config.load_balancer
     config = dataclasses.replace(
