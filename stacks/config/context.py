@@ -13,6 +13,7 @@ from typing import Any
 
 from stacks.config.defaults import default_config
 from stacks.config.limits import DEFAULT_REGION
+from stacks.config.lock import lock_path, lock_problems, read_lock
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
 from stacks.config.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
 from stacks.config.validation import validate
@@ -50,6 +51,8 @@ def load_stage_config(
     context: Mapping[str, Any],
     environ: Mapping[str, str],
     settings: SettingsFile | None = None,
+    *,
+    check_lock: bool = True,
 ) -> StageConfig:
     """Build the stage's config: defaults, then the settings file, then CDK context.
 
@@ -59,6 +62,10 @@ def load_stage_config(
     `cacheReplicasPerShard`. `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (the CLI's
     credentials) fill in only what neither pins: a stage pinned to an account never
     follows whichever credentials happen to be active.
+
+    A stage recorded in the settings file's lock (stages.lock.toml, stacks/config/lock.py)
+    must keep the values CloudFormation can only set on create, unless `check_lock` is off
+    (the lock writer itself).
     """
     stage = _text(context.get(CONTEXT_STAGE))
     if stage is None:
@@ -111,6 +118,15 @@ def load_stage_config(
         ),
     )
     validate(config, source=settings.path.name if settings is not None else None)
+    if settings is not None and check_lock:
+        # A deployed stage keeps what CloudFormation can only set on create.
+        path = lock_path(settings.path)
+        problems = lock_problems(config, read_lock(path).get(stage), lock=path.name)
+        if problems:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            raise StageConfigError(
+                f"Settings of deployed stage '{stage}' that cannot change in place:\n{lines}"
+            )
     return config
 
 
