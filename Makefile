@@ -136,12 +136,12 @@ diff: cdk-cli
 # (only if it is not there yet): commit that file.
 deploy: cdk-cli
 	$(CDK) deploy $(CDK_STAGE) $(STAGE_STACKS) --require-approval broadening --outputs-file cdk.out/outputs-$(STAGE).json
-	$(INFRA_ENV) $(BIN)/python -m stacks.config.lock $(STAGE) --if-missing
+	$(INFRA_ENV) $(BIN)/python -m stacks.settings_lock $(STAGE) --if-missing
 
 # Record what the stage was created with, for the settings CloudFormation sets only on
 # create (stacks/config/lock.py); after a first deploy or a refused change's procedure.
 settings-lock: $(VENV)/.dev-deps
-	$(INFRA_ENV) $(BIN)/python -m stacks.config.lock $(STAGE)
+	$(INFRA_ENV) $(BIN)/python -m stacks.settings_lock $(STAGE)
 
 # Rewrite the settings-change table in docs/infrastructure.md from the matrix test.
 settings-table: $(VENV)/.dev-deps cdk-cli

@@ -9,17 +9,14 @@ created with; synth refuses a stage whose settings differ, naming the safe proce
 tests/stacks/test_settings_matrix.py finds these settings by changing every setting and
 classifying the template diff, and fails if one is missing here.
 
-    python -m stacks.config.lock STAGE [--if-missing]   (make settings-lock STAGE=...)
+    python -m stacks.settings_lock STAGE [--if-missing]   (make settings-lock STAGE=...)
 
 writes the stage's current values (after its first deploy, or after a procedure below).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -176,26 +173,3 @@ def write_stage(path: Path, config: StageConfig, *, if_missing: bool = False) ->
     stages[config.name] = locked_values(config)
     path.write_text(render_lock(stages))
     return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    from stacks.assembly import settings_file
-    from stacks.config.context import load_stage_config
-
-    parser = argparse.ArgumentParser(prog="python -m stacks.config.lock", description=__doc__)
-    parser.add_argument("stage")
-    parser.add_argument("--if-missing", action="store_true", help="keep an existing entry")
-    parser.add_argument("--settings-file", default=None, help="default: stages.toml")
-    args = parser.parse_args(argv)
-    repo_root = Path(__file__).resolve().parents[2]
-    context = {"stage": args.stage, "settingsFile": args.settings_file}
-    settings = settings_file(context, repo_root)
-    config = load_stage_config(context, os.environ, settings, check_lock=False)
-    path = lock_path(settings.path)
-    written = write_stage(path, config, if_missing=args.if_missing)
-    print(f"{path.name}: stage {args.stage} {'recorded' if written else 'already recorded'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
