@@ -23,6 +23,8 @@ help:
 	@echo "make deploy-pipeline  cdk deploy the delivery pipeline stack (once; it updates itself)"
 	@echo "make bootstrap    cdk bootstrap, once per account and region (STAGE=...)"
 	@echo "make destroy      cdk destroy every stack of the stage (STAGE=...)"
+	@echo "make settings-lock  record the stage's create-only settings in stages.lock.toml (STAGE=...)"
+	@echo "make settings-table regenerate the settings-change table in docs/infrastructure.md"
 	@echo "make infra-lint   cfn-lint and checkov over what make synth wrote"
 	@echo "make snapshots    refresh the synth snapshot files"
 	@echo "make bench        run the benchmark scenarios, write bench/results and docs/benchmarks.md"
@@ -93,7 +95,7 @@ CDK_STAGE := -c stage=$(STAGE) $(CDK_ARGS)
 # selected here.
 STAGE_STACKS := 'chat-relay-$(STAGE)/*'
 
-.PHONY: node cdk-cli checkov synth diff deploy deploy-pipeline bootstrap destroy snapshots infra-lint infra-test
+.PHONY: node cdk-cli checkov synth diff deploy deploy-pipeline bootstrap destroy snapshots infra-lint infra-test settings-lock settings-table
 
 # node and npm as .venv/bin commands (the wheel ships them inside its package directory).
 $(VENV)/.node: $(VENV)/.dev-deps
@@ -130,8 +132,20 @@ synth: cdk-cli
 diff: cdk-cli
 	$(CDK) diff $(CDK_STAGE) $(STAGE_STACKS)
 
+# After a successful deploy the stage's create-only settings go into stages.lock.toml
+# (only if it is not there yet): commit that file.
 deploy: cdk-cli
 	$(CDK) deploy $(CDK_STAGE) $(STAGE_STACKS) --require-approval broadening --outputs-file cdk.out/outputs-$(STAGE).json
+	$(INFRA_ENV) $(BIN)/python -m stacks.settings_lock $(STAGE) --if-missing
+
+# Record what the stage was created with, for the settings CloudFormation sets only on
+# create (stacks/config/lock.py); after a first deploy or a refused change's procedure.
+settings-lock: $(VENV)/.dev-deps
+	$(INFRA_ENV) $(BIN)/python -m stacks.settings_lock $(STAGE)
+
+# Rewrite the settings-change table in docs/infrastructure.md from the matrix test.
+settings-table: $(VENV)/.dev-deps cdk-cli
+	UPDATE_SETTINGS_TABLE=1 $(BIN)/python -m pytest tests/stacks/test_settings_matrix.py -q -k docs_table
 
 # The pipeline stack, deployed by hand once (docs/infrastructure.md); after that each push
 # updates it (self-mutation) before it deploys anything else.

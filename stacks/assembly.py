@@ -69,6 +69,7 @@ def build_app(
         # hand deploy must not change what the pipeline ships.
         promoted = [load_stage_config({"stage": s}, {}, settings) for s in PIPELINE_STAGES]
         check_one_architecture(promoted)
+        check_gate_is_anonymous(promoted)
         pipeline = PipelineStack(
             app,
             PIPELINE_STACK_NAME,
@@ -86,4 +87,18 @@ def check_one_architecture(promoted: list[StageConfig]) -> None:
             f"relay.cpu_architecture differs between the pipeline's stages ({found}): prod "
             "runs the image staging tested, built once for one architecture; set the same "
             "cpu_architecture in [stages.staging.relay] and [stages.prod.relay] of stages.toml."
+        )
+
+
+def check_gate_is_anonymous(promoted: list[StageConfig]) -> None:
+    """The pipeline's smoke check and load-test gate connect to staging anonymously; behind
+    sign-in at the load balancer they get 401 and the pipeline could never pass."""
+    gated = [c.name for c in promoted if c.name != "prod" and c.sign_in.enabled]
+    if gated:
+        names = ", ".join(gated)
+        raise StageConfigError(
+            f"sign_in is set for {names}, which the pipeline smoke-checks and load-tests "
+            "without signing in: every request would get 401 and no build could reach prod. "
+            f"Remove [stages.{gated[0]}.sign_in] from stages.toml (sign-in belongs in prod), or "
+            "remove [pipeline] and deploy that stage by hand (make deploy STAGE=...)."
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from aws_cdk import CfnDeletionPolicy, CfnOutput
+from aws_cdk import CfnDeletionPolicy, CfnOutput, CfnUpdatePolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_kms as kms
@@ -173,6 +173,13 @@ class CacheStack(StageStack):
             "history itself expires after HISTORY_TTL_DAYS (7), so older snapshots would keep "
             "messages the design deletes.",
         )
+        if settings.cluster_mode:
+            # A NumNodeGroups change reshards online (slots move, clients stay connected);
+            # without this policy CloudFormation would replace the group, which its fixed
+            # ReplicationGroupId forbids (docs/infrastructure.md, "Settings changes").
+            self.replication_group.cfn_options.update_policy = CfnUpdatePolicy(
+                use_online_resharding=True
+            )
         CfnOutput(self, "ReplicationGroupId", value=self.replication_group.ref)
         CfnOutput(self, "AuthTokenSecretArn", value=self.auth_token.secret_arn)
         if stage.retain_data:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnElement, CfnOutput, Duration
+from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -32,7 +32,7 @@ from stacks import fargate
 from stacks.buckets import expiring_bucket
 from stacks.compliance import acknowledge_nag, skip_checkov
 from stacks.config import StageIdentity
-from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
+from stacks.log_groups import encrypted_log_group, logs_key
 from stacks.stage_stack import StageStack
 
 CONTAINER_NAME = "loadtest"
@@ -221,7 +221,9 @@ class LoadGeneratorStack(StageStack):
             "ResultsBucket",
             expire_after_days=settings.results_retention_days,
             rule_id="expire-results",
-            removal_policy=removal_policy(stage),
+            # Kept on delete in every stage: CloudFormation cannot delete a bucket that
+            # still holds reports, and `make destroy` would stop there.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         reason = (
             "Load-test reports only, written by the generator tasks' role (put below "

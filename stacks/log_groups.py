@@ -45,7 +45,10 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 def removal_policy(stage: StageIdentity) -> RemovalPolicy:
-    return RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
+    """Kept on update and delete (CloudFormation's RetainExceptOnCreate) where the stage
+    retains data: a first create that rolls back still deletes what it made, so a retry
+    does not fail on a fixed name (the WAF log group) that a plain Retain left behind."""
+    return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if stage.retain_data else RemovalPolicy.DESTROY
 
 
 def encrypted_log_group(

@@ -236,6 +236,8 @@ class Monitoring(Construct):
                 "(DNS, certificate, ALB, origin check) or the relays do not report",
                 periods=minutes,
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                # No data is no task reporting (at any hour): the very outage this catches.
+                missing=cloudwatch.TreatMissingData.BREACHING,
             )
         return relay
 
@@ -273,6 +275,8 @@ class Monitoring(Construct):
         comparison: cloudwatch.ComparisonOperator = (
             cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         ),
+        # No data = nothing bad happened: no 5XX, no replica lag on the primary.
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -284,8 +288,7 @@ class Monitoring(Construct):
             comparison_operator=comparison,
             evaluation_periods=periods,
             datapoints_to_alarm=datapoints or periods,
-            # No data = nothing bad happened: no 5XX, no replica lag on the primary.
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=missing,
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         alarm.add_ok_action(actions.SnsAction(self.topic))

@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration
+import jsii
+from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, IAspect
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from stacks.cache import CacheAccess
 from stacks.config import (
@@ -74,6 +75,18 @@ class ServiceProps:
     cache: CacheAccess
     # The relay image's Docker build context (the repository root).
     image_directory: Path
+
+
+@jsii.implements(IAspect)
+class DependOnAssociation:
+    """Makes `dependent` depend on the cluster's capacity-provider association."""
+
+    def __init__(self, dependent: Construct) -> None:
+        self.dependent = dependent
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, ecs.CfnClusterCapacityProviderAssociations):
+            self.dependent.node.add_dependency(node)
 
 
 class ServiceStack(StageStack):
@@ -192,6 +205,14 @@ class ServiceStack(StageStack):
             enable_execute_command=False,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             availability_zone_rebalancing=ecs.AvailabilityZoneRebalancing.ENABLED,
+        )
+        # Created after, and so deleted before, the cluster's capacity-provider association:
+        # otherwise a stack delete may remove the association while the service still uses
+        # FARGATE/FARGATE_SPOT and fail with "capacity provider is in use"
+        # (aws/containers-roadmap#631).
+        # CDK creates the association in an aspect at synth, so this waits for it too.
+        Aspects.of(self.cluster).add(
+            DependOnAssociation(self.service), priority=AspectPriority.DEFAULT
         )
         self.service.attach_to_application_target_group(self.target_group)
         allow_target_health_read(self.task_definition)

@@ -60,7 +60,7 @@ class EdgeFirewall(Construct):
                 self,
                 "LoadGenerators",
                 name=f"{stage.prefix}-load-generators",
-                description=f"{stage.prefix}: load generators (waf.allow_cidrs)",
+                description=f"{stage.prefix}: load generators, the WAF allow list",
                 scope="REGIONAL",
                 ip_address_version="IPV4",
                 addresses=list(settings.allow_cidrs),

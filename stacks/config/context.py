@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from stacks.config.defaults import default_config
+from stacks.config.limits import DEFAULT_REGION
+from stacks.config.lock import lock_path, lock_problems, read_lock
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
 from stacks.config.settings_file import STAGE_KEYS, STAGE_SECTIONS, SettingsFile, apply_table
 from stacks.config.validation import validate
@@ -49,6 +51,8 @@ def load_stage_config(
     context: Mapping[str, Any],
     environ: Mapping[str, str],
     settings: SettingsFile | None = None,
+    *,
+    check_lock: bool = True,
 ) -> StageConfig:
     """Build the stage's config: defaults, then the settings file, then CDK context.
 
@@ -58,6 +62,10 @@ def load_stage_config(
     `cacheReplicasPerShard`. `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (the CLI's
     credentials) fill in only what neither pins: a stage pinned to an account never
     follows whichever credentials happen to be active.
+
+    A stage recorded in the settings file's lock (stages.lock.toml, stacks/config/lock.py)
+    must keep the values CloudFormation can only set on create, unless `check_lock` is off
+    (the lock writer itself).
     """
     stage = _text(context.get(CONTEXT_STAGE))
     if stage is None:
@@ -88,8 +96,12 @@ def load_stage_config(
         zones = tuple(z.strip() for z in zones_text.split(",") if z.strip())
     elif config.network.availability_zones:
         zones = config.network.availability_zones
-    else:
+    elif region == DEFAULT_REGION:
+        # Fargate runs in every AZ of us-east-1 (AWS's "Supported Regions for Amazon ECS
+        # on AWS Fargate" page); elsewhere some AZ ids lack it, so validate asks for names.
         zones = tuple(f"{region}{letter}" for letter in "abcdef"[: config.network.az_count])
+    else:
+        zones = ()
 
     lb = config.load_balancer
     config = dataclasses.replace(
@@ -106,6 +118,15 @@ def load_stage_config(
         ),
     )
     validate(config, source=settings.path.name if settings is not None else None)
+    if settings is not None and check_lock:
+        # A deployed stage keeps what CloudFormation can only set on create.
+        path = lock_path(settings.path)
+        problems = lock_problems(config, read_lock(path).get(stage), lock=path.name)
+        if problems:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            raise StageConfigError(
+                f"Settings of deployed stage '{stage}' that cannot change in place:\n{lines}"
+            )
     return config
 
 

@@ -88,7 +88,16 @@ def _network_problems(c: StageConfig) -> list[str]:
     problems = []
     if n.az_count < 2:
         problems.append(f"network.az_count={n.az_count}: the stack needs at least 2 AZs.")
-    if len(n.availability_zones) != n.az_count:
+    if not n.availability_zones:
+        problems.append(
+            f"network.availability_zones is not set for region {c.region}: outside "
+            f"{DEFAULT_REGION} Fargate does not run in every zone (AWS's Fargate regions page "
+            "lists the zone ids per region). Pick zones whose ids it supports (`aws ec2 "
+            "describe-availability-zones` maps names to ids) and set availability_zones = "
+            f"[{', '.join(repr(f'{c.region}{x}') for x in 'abc'[: n.az_count])}] in "
+            f"[stages.{c.name}.network] (or -c availabilityZones=...)."
+        )
+    elif len(n.availability_zones) != n.az_count:
         problems.append(
             f"availabilityZones names {len(n.availability_zones)} zone(s) but stage "
             f"'{c.name}' uses {n.az_count}: pass exactly {n.az_count}, e.g. "

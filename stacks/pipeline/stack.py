@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aws_cdk import CfnResource, Duration, Environment, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.chat_relay import ChatRelayStage
@@ -130,6 +131,7 @@ class PipelineStack(Stack):
             self.pipeline.add_stage(stage, post=[smoke, gate])
         self.pipeline.build_pipeline()
         self._drop_redundant_dependency()
+        self._allow_connection_use(settings.connection_arn)
         acknowledge_pipeline_findings(self, self.pipeline, settings)
 
     def _drop_redundant_dependency(self) -> None:
@@ -141,6 +143,22 @@ class PipelineStack(Stack):
         # The policy must exist before the pipeline starts its first run; the role need not
         # be repeated.
         cfn_pipeline.add_override("DependsOn", [self.get_logical_id(policy)])
+
+    def _allow_connection_use(self, connection_arn: str) -> None:
+        """CDK grants `codestar-connections:UseConnection` whatever the ARN; since the
+        CodeConnections rename an IAM policy must use the prefix of the resource's ARN
+        (docs.aws.amazon.com/dtconsole/latest/userguide/rename.html), so a connection
+        created as `arn:aws:codeconnections:...` needs `codeconnections:UseConnection`."""
+        prefix = connection_arn.split(":")[2]
+        source_stage = self.pipeline.pipeline.node.find_child("Source")
+        (role,) = (
+            c
+            for c in source_stage.node.find_all()
+            if isinstance(c, iam.Role) and c.node.id == "CodePipelineActionRole"
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=[f"{prefix}:UseConnection"], resources=[connection_arn])
+        )
 
     def _post_deploy_step(
         self,

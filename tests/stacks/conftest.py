@@ -231,19 +231,25 @@ logout_url = "https://idp.example.com/logout"
 }
 
 
-def settings_with(tmp: Path, table: str) -> Path:
-    """The shipped stages.toml with `table` appended, as a file under `tmp`."""
+def settings_with(tmp: Path, table: str, *, pipeline: bool = True) -> Path:
+    """The shipped stages.toml with `table` appended, as a file under `tmp`; without its
+    [pipeline] tables when `pipeline` is false (they come last in the file)."""
+    text = SHIPPED_SETTINGS.read_text()
+    if not pipeline:
+        text, found, _ = text.partition("\n[pipeline]\n")
+        assert found, "stages.toml ends with its [pipeline] tables"
     path = tmp / "stages.toml"
-    path.write_text(SHIPPED_SETTINGS.read_text() + table)
+    path.write_text(text + table)
     return path
 
 
 @pytest.fixture(scope="session")
 def sign_in(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
-    """staging with sign-in at the load balancer, per mode: cognito, oidc."""
+    """staging with sign-in at the load balancer, per mode: cognito, oidc; deployed by hand,
+    without the pipeline (whose anonymous gate refuses a signed-in staging)."""
     found = {}
     for mode, table in SIGN_IN_TABLES.items():
-        path = settings_with(tmp_path_factory.mktemp(f"settings-{mode}"), table)
+        path = settings_with(tmp_path_factory.mktemp(f"settings-{mode}"), table, pipeline=False)
         outdir = tmp_path_factory.mktemp(f"cdk-staging-{mode}")
         found[mode] = synthesize("staging", outdir, {"settingsFile": str(path)}).stage
     return found

@@ -73,6 +73,15 @@ def test_relay_gets_the_configuration_endpoint_and_cluster_flag(cluster: Synthes
     assert ":6380/0" in url
 
 
+def test_shard_count_changes_reshard_online(cluster: Synthesized, prod: Synthesized) -> None:
+    """Without UseOnlineResharding a NumNodeGroups change replaces the group, which its
+    fixed ReplicationGroupId forbids; standalone groups take no such policy."""
+    ((group_id, group),) = cluster.resources("cache", "AWS::ElastiCache::ReplicationGroup").items()
+    assert group["UpdatePolicy"] == {"UseOnlineResharding": True}, group_id
+    (standalone,) = prod.resources("cache", "AWS::ElastiCache::ReplicationGroup").values()
+    assert "UpdatePolicy" not in standalone
+
+
 def test_standalone_stages_do_not_speak_cluster(stage: Synthesized) -> None:
     env = relay_environment(stage)
     assert "REDIS_CLUSTER" not in env

@@ -161,9 +161,20 @@ def test_unknown_stage_or_table_in_the_file_fails(tmp_path: Path) -> None:
 
 def test_environment_sets_account_and_region_of_an_unpinned_stage() -> None:
     environ = {"CDK_DEFAULT_ACCOUNT": "210987654321", "CDK_DEFAULT_REGION": "eu-west-1"}
-    config = load("dev", environ)
+    config = load("dev", environ, availabilityZones="eu-west-1a,eu-west-1c")
     assert (config.account, config.region) == ("210987654321", "eu-west-1")
-    assert config.network.availability_zones == ("eu-west-1a", "eu-west-1b")
+    assert config.network.availability_zones == ("eu-west-1a", "eu-west-1c")
+
+
+def test_zones_must_be_named_outside_us_east_1() -> None:
+    """Fargate runs in every us-east-1 zone, not in every zone elsewhere (us-west-1 and
+    ap-northeast-1 list only some zone ids): a guessed `{region}a..` could lack it."""
+    with pytest.raises(StageConfigError) as raised:
+        load("dev", {"CDK_DEFAULT_REGION": "ap-northeast-1"})
+    message = str(raised.value)
+    assert "network.availability_zones is not set for region ap-northeast-1" in message
+    assert "[stages.dev.network]" in message and "-c availabilityZones=" in message
+    assert load("dev").network.availability_zones == ("us-east-1a", "us-east-1b")
 
 
 def test_availability_zones_follow_the_stage_and_can_be_named() -> None:

@@ -164,3 +164,28 @@ def test_nothing_imports_from_the_service_stack(stage: Synthesized) -> None:
         name for name, (part, _) in exports(stage.templates).items() if part == "service"
     }
     assert service_exports.isdisjoint(imports(stage.templates))
+
+
+def test_every_import_is_exported_by_a_stack_it_depends_on(stage: Synthesized) -> None:
+    """Imports match exports across the stage's templates, and each importer depends on
+    its exporter in the cloud assembly: `cdk deploy` creates the exporter first and
+    `make destroy` (cdk destroy, reverse dependency order) deletes the importer first, so
+    no delete meets "export ... in use"."""
+    exported = exports(stage.templates)
+    imported = imports(stage.templates)
+    assert imported, "the cache, service and loadgen stacks import from the network stack"
+    assert set(imported) <= set(exported), set(imported) - set(exported)
+    manifest = json.loads((stage.template_path("network").parent / "manifest.json").read_text())
+    prefix = f"chat-relay-{stage.stage}-"
+    artifact = {}
+    depends: dict[str, set[str]] = {}
+    for artifact_id, entry in manifest["artifacts"].items():
+        if entry["type"] == "aws:cloudformation:stack":
+            part = entry["properties"]["stackName"].removeprefix(prefix)
+            artifact[part] = artifact_id
+            depends[part] = set(entry.get("dependencies", []))
+    for name, importers in imported.items():
+        exporter, _ = exported[name]
+        for importer in importers:
+            assert importer != exporter, name
+            assert artifact[exporter] in depends[importer], (importer, exporter)

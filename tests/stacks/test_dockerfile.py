@@ -71,9 +71,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_base_image_is_slim_python_pinned_by_version() -> None:
+# ECR Public's mirror of the Docker official images: no Docker Hub rate limit on
+# CodeBuild's shared addresses.
+MIRROR = "public.ecr.aws/docker/library/"
+
+
+def test_base_image_is_slim_python_pinned_by_version_and_digest() -> None:
     (base,) = arguments("FROM")
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", base), base
+    assert re.fullmatch(
+        rf"{re.escape(MIRROR)}python:3\.11\.\d+-slim(-[a-z]+)?@sha256:[0-9a-f]{{64}}", base
+    ), base
+
+
+def test_load_generator_image_has_the_same_base() -> None:
+    """Both images come from the mirror, by one digest (bumped together)."""
+    loadtest = instructions((REPO_ROOT / "loadtest" / "Dockerfile").read_text())
+    assert [rest for kw, rest in loadtest if kw == "FROM"] == arguments("FROM")
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:

@@ -172,3 +172,11 @@ def test_image_is_built_from_the_repo_root_with_only_the_tool_and_the_contract(
     assert not names & {"service", "web", "requirements.lock", ".venv", "tests", "docs", "stacks"}
     assert (staged / "loadtest" / "Dockerfile.dockerignore").is_file()
     assert not list(staged.rglob("__pycache__"))
+
+
+def test_results_bucket_never_blocks_make_destroy(stage: Synthesized) -> None:
+    """CloudFormation cannot delete a bucket holding reports: it is kept on delete (and
+    deleted only when the create that made it rolls back), so `make destroy` completes."""
+    (bucket,) = stage.resources("loadgen", "AWS::S3::Bucket").values()
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert bucket["UpdateReplacePolicy"] == "Retain"

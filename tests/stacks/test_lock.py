@@ -31,7 +31,9 @@ def pip_install_line() -> list[str]:
 
 def test_base_image_is_pinned_by_digest() -> None:
     (base,) = arguments("FROM")
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base), base
+    assert re.fullmatch(
+        r"public\.ecr\.aws/docker/library/python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base
+    ), base
 
 
 def test_dockerfile_installs_the_lock_with_hashes_and_nothing_else() -> None:

@@ -13,7 +13,7 @@ from stacks.assembly import check_one_architecture
 from stacks.config import StageConfigError
 from stacks.config.pipeline import GateSettings, load_pipeline_settings
 from stacks.pipeline.steps import BUILD_IMAGE, gate_command
-from tests.stacks.conftest import Synthesized, load, shipped_settings, stack_templates
+from tests.stacks.conftest import PIPELINE, Synthesized, load, shipped_settings, stack_templates
 
 # What every CodeBuild step may do in its own account: write its logs and test reports,
 # read (and for synth/source, write) the artifact bucket, use the artifact key.
@@ -106,6 +106,23 @@ def test_source_is_the_connection_from_the_settings_file(pipeline: Synthesized) 
     assert source["Configuration"]["ConnectionArn"] == settings.connection_arn
     assert source["Configuration"]["FullRepositoryId"] == settings.repository
     assert source["Configuration"]["BranchName"] == settings.branch
+
+
+def test_source_role_may_use_the_connection_under_its_arns_prefix(pipeline: Synthesized) -> None:
+    """An IAM action's service prefix must match the resource ARN's since the
+    CodeConnections rename: arn:aws:codeconnections needs codeconnections:UseConnection."""
+    arn = load_pipeline_settings(shipped_settings()).connection_arn
+    assert arn.startswith("arn:aws:codeconnections:")
+    granted = {
+        action
+        for policy in pipeline.resources(PIPELINE, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Resource"] == arn
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert "codeconnections:UseConnection" in granted
 
 
 def test_synth_runs_the_project_test_command(pipeline: Synthesized) -> None:

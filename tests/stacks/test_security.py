@@ -107,7 +107,10 @@ def test_prod_keeps_its_data(prod: Synthesized, dev: Synthesized) -> None:
             "AWS::KMS::Key",
             "AWS::SecretsManager::Secret",
         ):
-            assert resource["DeletionPolicy"] == "Retain", logical_id
+            # Kept on update and delete, but a first create that rolls back deletes it: a
+            # retry must not meet "already exists" on a fixed name (the WAF log group).
+            assert resource["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+            assert resource["UpdateReplacePolicy"] == "Retain", logical_id
     for _, logical_id, resource in all_resources(dev):
         if resource["Type"] in ("AWS::Logs::LogGroup", "AWS::KMS::Key"):
             assert resource["DeletionPolicy"] == "Delete", logical_id

@@ -429,6 +429,14 @@ def test_capacity_providers(stage: Synthesized) -> None:
         assert strategy == [{"Base": 0, "CapacityProvider": "FARGATE", "Weight": 100}]
 
 
+def test_service_is_deleted_before_the_capacity_provider_association(stage: Synthesized) -> None:
+    """CloudFormation deletes in reverse dependency order: without the DependsOn the
+    association may go first and `make destroy` fails with "capacity provider is in use"."""
+    (association_id,) = stage.resources("service", "AWS::ECS::ClusterCapacityProviderAssociations")
+    (service,) = stage.resources("service", "AWS::ECS::Service").values()
+    assert association_id in service["DependsOn"]
+
+
 def test_a_spot_share_splits_the_strategy() -> None:
     from stacks.relay.scaling import capacity_provider_strategies
 

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App
 
+from stacks.assembly import build_app
 from stacks.config import STAGES, StageConfigError, load_stage_config
 from stacks.config.settings_file import read_settings_file
 from stacks.config.sign_in import SignInSettings, sign_in_problems
-from tests.stacks.conftest import SIGN_IN_TABLES, Synthesized, settings_with
+from tests.stacks.conftest import REPO_ROOT, SIGN_IN_TABLES, Synthesized, settings_with
 from tests.stacks.test_nag import acknowledged, reviewed
 from tests.stacks.test_service import environment, one
 
@@ -179,6 +181,19 @@ def test_dev_cannot_sign_in_without_https(tmp_path: Path) -> None:
         load_with(tmp_path, "dev", '\n[stages.dev.sign_in]\nmode = "cognito"\n')
     assert "needs HTTPS and a domain" in str(raised.value)
     assert "certificate_arn and domain_name" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", sorted(SIGN_IN_TABLES))
+def test_the_pipeline_refuses_a_signed_in_staging(tmp_path: Path, mode: str) -> None:
+    """The pipeline's smoke check and load-test gate are anonymous: behind sign-in they
+    get 401, so a signed-in staging with [pipeline] is refused at synth."""
+    path = settings_with(tmp_path, SIGN_IN_TABLES[mode])
+    context = {"stage": "dev", "settingsFile": str(path)}
+    with pytest.raises(StageConfigError) as raised:
+        build_app(App(), context, {}, repo_root=REPO_ROOT)
+    message = str(raised.value)
+    assert "sign_in is set for staging" in message and "401" in message
+    assert "Remove [stages.staging.sign_in]" in message
 
 
 def test_unknown_sign_in_key_names_the_valid_ones(tmp_path: Path) -> None:
