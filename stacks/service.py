@@ -24,6 +24,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
 from stacks.cache import CacheAccess
+from stacks.cache_users import connect_arns
 from stacks.config import LoadBalancerSettings, RelaySettings, StageIdentity, WafSettings
 from stacks.config.sign_in import SignInSettings
 from stacks.load_balancer import (
@@ -36,7 +37,7 @@ from stacks.load_balancer import (
 from stacks.network import SERVICE_SUBNETS
 from stacks.relay.environment import relay_environment
 from stacks.relay.scaling import capacity_provider_strategies, scale_relay
-from stacks.relay.task import allow_target_health_read, relay_task
+from stacks.relay.task import allow_cache_connect, allow_target_health_read, relay_task
 from stacks.sign_in import SignIn
 from stacks.stage_stack import StageStack
 from stacks.waf import EdgeFirewall
@@ -144,6 +145,9 @@ class ServiceStack(StageStack):
             relay,
             redis_url=cache.redis_url,
             redis_cluster=cache.cluster,
+            redis_iam_user=cache.iam_user_id,
+            redis_iam_cache_name=cache.replication_group_id,
+            region=stage.region,
             target_group_arn=self.target_group.target_group_arn,
             idle_timeout_seconds=lb_settings.idle_timeout_seconds,
             domain_name=lb_settings.domain_name,
@@ -154,12 +158,14 @@ class ServiceStack(StageStack):
             stage=stage,
             relay=relay,
             environment={**environment, **sign_in_environment},
-            auth_token=cache.auth_token,
-            auth_token_key=cache.auth_token_key,
             image_directory=props.image_directory,
         )
         self.log_group, self.task_definition = task.log_group, task.task_definition
         self.container = task.container
+        allow_cache_connect(
+            self.task_definition,
+            connect_arns(self, cache.replication_group_id, cache.iam_user_id),
+        )
 
         self.service = ecs.FargateService(
             self,

@@ -28,6 +28,7 @@ import redis
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
 from harness.tls import Certificates, make_certificates
+from stacks.cache_users import RELAY_ACCESS_STRING
 from tests.support.figures import report
 from tests.support.traffic import Listener, Sender, check_delivery
 
@@ -50,8 +51,9 @@ class TlsRedisServer(RedisServer):
             "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
             "--tls-ca-cert-file", str(self.tls.ca),
             "--user", "admin", "on", f">{ADMIN_PASSWORD}", "~*", "&*", "+@all",
-            # redis-server cannot verify a SigV4 token: the stand-in IAM user takes any.
-            "--user", IAM_USER, "on", "nopass", "~*", "&*", "+@all",
+            # redis-server cannot verify a SigV4 token: the stand-in IAM user takes any;
+            # its rights are the ones the stacks give the relay's ElastiCache user.
+            "--user", IAM_USER, "nopass", *RELAY_ACCESS_STRING.split(),
             "--user", "default", "off",
         ]  # fmt: skip
 

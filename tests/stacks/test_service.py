@@ -282,12 +282,12 @@ def test_relay_keeps_idle_http_connections_longer_than_the_load_balancer(
     assert int(environment(stage)["HTTP_KEEPALIVE_SECONDS"]) == idle + 5
 
 
-def test_auth_token_arrives_as_an_ecs_secret(stage: Synthesized) -> None:
-    relay = container(stage)
-    assert "REDIS_AUTH_TOKEN" not in environment(stage)
-    (secret,) = relay["Secrets"]
-    assert secret["Name"] == "REDIS_AUTH_TOKEN"
-    assert "AuthToken" in json.dumps(secret["ValueFrom"])
+def test_redis_credentials_are_iam_not_a_secret(stage: Synthesized) -> None:
+    env = environment(stage)
+    assert "REDIS_AUTH_TOKEN" not in env and "Secrets" not in container(stage)
+    assert env["REDIS_IAM_USER"] == f"chat-relay-{stage.stage}-relay"
+    assert env["REDIS_IAM_CACHE_NAME"] == f"chat-relay-{stage.stage}"
+    assert env["AWS_REGION"] == "us-east-1"
 
 
 def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
@@ -306,26 +306,21 @@ def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert actions == {
-        "kms:Decrypt",
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchGetImage",
         "ecr:GetAuthorizationToken",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:DescribeSecret",
     }
     for statement in statements:
         if statement["Resource"] == "*":
             assert statement["Action"] == "ecr:GetAuthorizationToken"
-    kms = next(s for s in statements if s["Action"] == "kms:Decrypt")
-    assert kms["Condition"] == {
-        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
-    }
 
 
-def test_task_role_may_only_read_target_health(stage: Synthesized) -> None:
+def test_task_role_may_only_read_target_health_and_connect_to_its_cache(
+    stage: Synthesized,
+) -> None:
     roles = stage.resources("service", "AWS::IAM::Role")
     task_role = next(i for i in roles if i.startswith("TaskDefinitionTaskRole"))
     attached = [
@@ -334,9 +329,29 @@ def test_task_role_may_only_read_target_health(stage: Synthesized) -> None:
         if {"Ref": task_role} in p["Properties"]["Roles"]
     ]
     (policy,) = attached
+
     # One read-only action; ELB's Describe* actions take no resource-level permissions.
-    assert policy["PolicyDocument"]["Statement"] == [
-        {"Action": "elasticloadbalancing:DescribeTargetHealth", "Effect": "Allow", "Resource": "*"}
+    # elasticache:Connect on exactly the stage's replication group and its relay user.
+    def flat(arn: Any) -> str:  # an ARN with the account as a literal or AWS::AccountId
+        if isinstance(arn, str):
+            return arn
+        return "".join(p if isinstance(p, str) else "ACCOUNT" for p in arn["Fn::Join"][1])
+
+    prefix = f"chat-relay-{stage.stage}"
+    connect, describe = policy["PolicyDocument"]["Statement"]
+    assert describe == {
+        "Action": "elasticloadbalancing:DescribeTargetHealth",
+        "Effect": "Allow",
+        "Resource": "*",
+    }
+    assert connect["Action"] == "elasticache:Connect" and connect["Effect"] == "Allow"
+    resources = [flat(r) for r in connect["Resource"]]
+    assert [r.split(":", 5)[:4] for r in resources] == [
+        ["arn", "aws", "elasticache", "us-east-1"]
+    ] * 2
+    assert [r.split(":", 5)[5] for r in resources] == [
+        f"replicationgroup:{prefix}",
+        f"user:{prefix}-relay",
     ]
     assert "ManagedPolicyArns" not in roles[task_role]["Properties"]
 
