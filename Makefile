@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make run          serve the chat at http://$(HOST):$(PORT) (in-process broker, no Redis)"
 	@echo "make test         lint + the whole pytest suite (installs redis-server and Chromium if missing)"
-	@echo "make lint         ruff, and mypy (strict) on service/, stacks/ and contract/"
+	@echo "make lint         ruff, and mypy (strict) on every package (pyproject.toml [tool.mypy])"
 	@echo "make synth        synthesize the stage and the pipeline into cdk.out/ (STAGE=dev|staging|prod)"
 	@echo "make diff         cdk diff the stage's stacks against what is deployed (STAGE=...)"
 	@echo "make deploy       cdk deploy the stage's stacks by hand (STAGE=...)"

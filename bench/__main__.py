@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.environment import describe
 from bench.idle import IDLE, scenario_idle
 from bench.markdown import render, update_page
-from bench.scenarios import FULL, QUICK, SCENARIOS, BenchError, Cluster
+from bench.runs import BenchError
+from bench.scenarios import FULL, QUICK, SCENARIOS, Cluster
 from bench.versus import VERSUS, scenario_versus
 from bench.versus_page import render_versus, update_versus_page, write_versus_plot
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         orjson.dumps(environment, option=orjson.OPT_INDENT_2)
     )
     timing = QUICK if args.quick else FULL
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     failed = None
     with Cluster() as cluster:
         for name in chosen:

@@ -46,14 +46,30 @@ def figures(run: Path) -> dict[str, float]:
         found["C highest clean deliveries/s"] = c["highest_clean_deliveries_per_s"]
     if (path := run / "D.json").exists():
         d = orjson.loads(path.read_bytes())
-        found["D join p50 ms"] = d["join"]["p50"]
-        found["D join p99 ms"] = d["join"]["p99"]
-        found["D bytes per idle connection"] = d["relay_memory"]["bytes_per_idle_connection"]
+        found["D clients joined"] = d["join"]["joined"]
+        if d["join"]["joined"]:  # with no join there is no join time or memory per connection
+            found["D join p50 ms"] = d["join"]["p50"]
+            found["D join p99 ms"] = d["join"]["p99"]
+            found["D bytes per idle connection"] = d["relay_memory"]["bytes_per_idle_connection"]
     return found
 
 
-def summary(before: list[dict[str, float]], after: list[dict[str, float]]) -> str:
-    """Medians of each figure on both sides, their ratio (after / before) and every run."""
+def problems(run: Path) -> list[str]:
+    """Why a run lacks figures the others have, each naming the run's log."""
+    path = run / "D.json"
+    if path.exists() and not orjson.loads(path.read_bytes())["join"]["joined"]:
+        return [
+            f"{run}: scenario D: no client joined, so it has no join time or memory per "
+            f"connection (the relays refused or never answered: see {run / 'log.txt'})"
+        ]
+    return []
+
+
+def summary(
+    before: list[dict[str, float]], after: list[dict[str, float]], notes: list[str] | None = None
+) -> str:
+    """Medians of each figure on both sides, their ratio (after / before) and every run;
+    `notes` (runs that lack figures, see `problems`) follow the table."""
     lines = [
         f"{len(before)} runs before, {len(after)} after (medians; ratio = after / before)",
         "",
@@ -72,6 +88,8 @@ def summary(before: list[dict[str, float]], after: list[dict[str, float]]) -> st
             f"| {name} | {median_old:g} | {median_new:g} | {ratio} | "
             f"{', '.join(f'{v:g}' for v in old)} | {', '.join(f'{v:g}' for v in new)} |"
         )
+    if notes:
+        lines += ["", "Left out of the medians:", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -149,11 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             for side in order(round_number):
                 print(f"round {round_number}: {side}", flush=True)
                 run_once(trees[side], args.only, OUT / side / str(round_number))
-    runs = {
-        side: [figures(run) for run in sorted((OUT / side).iterdir(), key=lambda p: int(p.name))]
-        for side in SIDES
-    }
-    table = summary(runs["before"], runs["after"])
+    run_dirs = {side: sorted((OUT / side).iterdir(), key=lambda p: int(p.name)) for side in SIDES}
+    runs = {side: [figures(run) for run in run_dirs[side]] for side in SIDES}
+    notes = [note for side in SIDES for run in run_dirs[side] for note in problems(run)]
+    for note in notes:
+        print(f"python -m bench.ab: {note}", file=sys.stderr)
+    table = summary(runs["before"], runs["after"], notes)
     (OUT / "summary.md").write_text(f"base {args.base}\n\n{table}")
     print(table)
     return 0

@@ -8,6 +8,7 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,7 +32,7 @@ def _command_output(*command: str) -> str:
         return "unknown"
 
 
-def describe(repo: Path) -> dict:
+def describe(repo: Path) -> dict[str, Any]:
     versions = {}
     for package in PACKAGES:
         try:

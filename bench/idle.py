@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
 
 from bench.contenders import RELAY_ENV
-from bench.scenarios import JOINED, QUICK, Cluster, Timing, run_loadtest
+from bench.runs import JOINED, run_loadtest
+from bench.scenarios import QUICK, Cluster, Timing
 from harness.relay import RelayProcess
 
 IDLE = "idle"
@@ -22,7 +24,7 @@ IDLE_RAMP_S, IDLE_HOLD_S = 20, 45  # the hold spans two ping intervals
 QUICK_CLIENTS, QUICK_RAMP_S, QUICK_HOLD_S = 1000, 2, 6
 
 
-def scenario_idle(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_idle(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     quick = timing is QUICK
     clients = QUICK_CLIENTS if quick else IDLE_CLIENTS
     ramp_s, hold_s = (QUICK_RAMP_S, QUICK_HOLD_S) if quick else (IDLE_RAMP_S, IDLE_HOLD_S)
@@ -62,7 +64,7 @@ def scenario_idle(cluster: Cluster, timing: Timing, results: Path) -> dict:
         report = run_loadtest([relay.ws], args, IDLE, results, on_progress=on_progress)
     joined = report["join"]["joined"]
     idle = marks.get("idle_from")
-    summary: dict = {
+    summary: dict[str, Any] = {
         "clients": clients,
         "joined": joined,
         "rooms": IDLE_ROOMS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench.shards import E_SHARDS
 
@@ -34,7 +35,7 @@ def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("met" if ok else "**missed**")
 
 
-def targets_table(results: dict[str, dict]) -> list[str]:
+def targets_table(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = ["| target | measured | verdict |", "|---|---|---|"]
     if b := results.get("B"):
         p99, lost = b["latency_ms"].get("p99"), b["messages"]["lost"]
@@ -104,7 +105,7 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def figures_table(results: dict[str, dict]) -> list[str]:
+def figures_table(results: dict[str, dict[str, Any]]) -> list[str]:
     reports = {name: r for name, r in results.items() if name not in ("C", E_SHARDS)}
     if (c := results.get("C")) and c.get("best"):
         reports["C (best clean step)"] = c["best"]
@@ -127,7 +128,7 @@ def figures_table(results: dict[str, dict]) -> list[str]:
     return rows
 
 
-def c_steps_table(c: dict) -> list[str]:
+def c_steps_table(c: dict[str, Any]) -> list[str]:
     rows = [
         "| msg/s per sender | offered deliveries/s | delivered/s | p99 ms | lost | "
         "generator saturated | clean |",
@@ -170,7 +171,7 @@ SHARD_FIGURES = (
 )
 
 
-def shards_tables(e_shards: dict) -> list[str]:
+def shards_tables(e_shards: dict[str, Any]) -> list[str]:
     """E on 1 shard vs 3: the run's figures side by side, then one row per shard."""
     runs = e_shards["runs"]
     environment = e_shards.get("environment", {})
@@ -211,7 +212,7 @@ def shards_tables(e_shards: dict) -> list[str]:
     return lines
 
 
-def idle_lines(idle: dict) -> list[str]:
+def idle_lines(idle: dict[str, Any]) -> list[str]:
     """The 10,000-idle-connection run (bench/idle.py) and the relay's own memory floor."""
     per_conn = idle.get("rss_per_connection_bytes")
     share = idle.get("idle_cpu_core_share")
@@ -233,7 +234,10 @@ def idle_lines(idle: dict) -> list[str]:
 
 
 def render(
-    environment: dict, results: dict[str, dict], quick: bool, idle: dict | None = None
+    environment: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    quick: bool,
+    idle: dict[str, Any] | None = None,
 ) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in environment["packages"].items())
     lines = [

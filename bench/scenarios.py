@@ -3,15 +3,12 @@ E-shards of issue 6 (E on one Redis shard, then on a 3-primary Redis Cluster).""
 
 from __future__ import annotations
 
-import re
-import statistics
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -19,21 +16,18 @@ import redis
 
 from bench.contenders import RELAY_ENV
 from bench.environment import describe
+from bench.runs import BenchError, run_loadtest
 from bench.shards import E_SHARDS, ShardProbe, count_keys, summarise, window
+from bench.storm import join_storm
 from harness.cluster import LocalCluster
 from harness.redis_server import RedisServer
 from harness.relay import RelayFleet, RelayProcess
 
 REPO = Path(__file__).resolve().parents[1]
-JOINED = re.compile(r"joined (\d+)/(\d+)")
 
 
 C_MAX_P99_MS = 250.0
 C_RATES = (10, 20, 30, 40, 50, 60, 80, 100, 125, 150)  # msg/s per sender on B's shape
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -93,58 +87,6 @@ class Cluster:
         )
 
 
-def run_loadtest(
-    urls: list[str],
-    args: list[str],
-    name: str,
-    results: Path,
-    on_progress: Callable[[str], None] | None = None,
-) -> dict:
-    """Run the tool as an operator would; return its JSON report."""
-    json_path, plot_path = results / f"{name}.json", results / f"{name}.png"
-    command = [
-        sys.executable,
-        "-m",
-        "loadtest",
-        *urls,
-        *args,
-        "--json",
-        str(json_path),
-        "--plot",
-        str(plot_path),
-        "--progress-every",
-        "0.5" if on_progress else "5",
-    ]
-    print(f"\n=== {name}: loadtest {' '.join(args)}", flush=True)
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    stderr_lines: list[str] = []
-
-    def follow_progress() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr_lines.append(line)
-            if on_progress is not None:
-                on_progress(line)
-            elif "joined" in line:
-                print("   ", line.rstrip(), flush=True)
-
-    reader = threading.Thread(target=follow_progress, daemon=True)
-    reader.start()
-    try:
-        stdout, _ = process.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise BenchError(f"{name}: loadtest did not finish in 15 minutes") from None
-    reader.join(timeout=5)
-    print(stdout, end="", flush=True)
-    if process.returncode not in (0, 1):
-        raise BenchError(f"{name}: loadtest exited {process.returncode}: {''.join(stderr_lines)}")
-    return orjson.loads(json_path.read_bytes())
-
-
 def shape(clients: int, rooms: int, senders: int, rate: float, timing: Timing) -> list[str]:
     return [
         f"--clients={clients}",
@@ -157,20 +99,20 @@ def shape(clients: int, rooms: int, senders: int, rate: float, timing: Timing) -
     ]
 
 
-def scenario_a(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_a(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, shape(100, 1, 10, 2, timing), "A", results)
 
 
-def scenario_b(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_b(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, shape(200, 1, 20, 5, timing), "B", results)
 
 
-def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     """B's shape at rising rates until p99 passes 250 ms or a message is lost."""
     steps = []
-    best: dict | None = None
+    best: dict[str, Any] | None = None
     for rate in C_RATES:
         urls = cluster.start_relays()
         step_timing = Timing(timing.step, timing.warm_up, timing.ramp_up, timing.step, timing.hold)
@@ -200,62 +142,29 @@ def scenario_c(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return summary
 
 
-def scenario_d(cluster: Cluster, timing: Timing, results: Path) -> dict:
-    """1000 clients at once, nobody sends: join time, then relay memory per idle connection."""
-    clients = 1000
+def scenario_d(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
+    """The join storm (bench/storm.py) on the relays: join time, then relay memory per idle
+    connection while they are held."""
     urls = cluster.start_relays()
     time.sleep(1.0)  # let the fresh relays settle before the baseline
-    before = cluster.relay_rss()
-    all_joined_at: list[float] = []
-    samples: list[tuple[float, int]] = []
-    stop_sampling = threading.Event()
-
-    def watch_joins(line: str) -> None:
-        match = JOINED.search(line)
-        if match and int(match.group(1)) == clients and not all_joined_at:
-            all_joined_at.append(time.monotonic())
-
-    def sample_rss() -> None:
-        while not stop_sampling.wait(0.2):
-            samples.append((time.monotonic(), cluster.relay_rss()))
-
-    sampler = threading.Thread(target=sample_rss, daemon=True)
-    sampler.start()
-    args = [
-        f"--clients={clients}",
-        "--senders=0",
-        "--ramp-up=0",
-        "--warm-up=0",
-        "--drain=0",
-        f"--duration={timing.hold}",
-        "--workers=2",
-    ]
-    try:
-        report = run_loadtest(urls, args, "D", results, on_progress=watch_joins)
-    finally:
-        stop_sampling.set()
-        sampler.join(timeout=5)
-    # Steady state: from a second after everyone joined until a second before the hold ends.
-    steady = [
-        rss
-        for t, rss in samples
-        if all_joined_at and all_joined_at[0] + 1.0 <= t <= samples[-1][0] - 1.0
-    ]
-    during = int(statistics.median(steady)) if steady else max((r for _, r in samples), default=0)
-    joined = report["join"]["joined"]
+    storm = join_storm(urls, cluster.relay_rss, hold=timing.hold, name="D", results=results)
+    report, joined = storm.report, storm.joined
+    during = storm.steady_rss()
     report["relay_memory"] = {
-        "rss_before_bytes": before,
+        "rss_before_bytes": storm.rss_before,
         "rss_with_idle_connections_bytes": during,
-        "rss_peak_bytes": max((r for _, r in samples), default=0),
+        "rss_peak_bytes": storm.peak_rss(),
         "idle_connections": joined,
-        "bytes_per_idle_connection": round((during - before) / joined) if joined else None,
-        "samples": len(steady),
+        "bytes_per_idle_connection": round((during - storm.rss_before) / joined)
+        if joined
+        else None,
+        "samples": len(storm.steady_samples()),
     }
     (results / "D.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     return report
 
 
-def scenario_e(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_e(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
     return run_loadtest(urls, [*shape(1000, 100, 100, 2, timing), "--workers=2"], "E", results)
 
@@ -264,9 +173,9 @@ def run_e_on(
     cluster: Cluster,
     timing: Timing,
     results: Path,
-    shards: list[RedisServer],
+    shards: Sequence[RedisServer],
     redis_cluster: LocalCluster | None,
-) -> dict:
+) -> dict[str, Any]:
     """E's shape against relays on `shards` (one standalone server, or the cluster's
     primaries); returns the loadtest report with a "redis" section per shard."""
     count = len(shards)
@@ -314,7 +223,7 @@ def run_e_on(
     return report
 
 
-def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict:
+def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict[str, Any]:
     """E on the bench's standalone redis-server, then on a 3-primary local Redis Cluster."""
     environment = describe(REPO)
     redis_cluster = LocalCluster(primaries=3, replicas=0)
@@ -335,7 +244,7 @@ def scenario_e_shards(cluster: Cluster, timing: Timing, results: Path) -> dict:
     return summary
 
 
-SCENARIOS: dict[str, Callable[[Cluster, Timing, Path], dict]] = {
+SCENARIOS: dict[str, Callable[[Cluster, Timing, Path], dict[str, Any]]] = {
     "A": scenario_a,
     "B": scenario_b,
     "C": scenario_c,

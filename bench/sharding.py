@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -51,7 +52,7 @@ def run_tool(args: list[str], timeout: float = 600) -> subprocess.CompletedProce
 
 def run_shards(
     urls: list[str], args: list[str], shards: int, out: Path, relays: list[int]
-) -> tuple[dict, list[float]]:
+) -> tuple[dict[str, Any], list[float]]:
     """`shards` processes on one --start-at, merged; and each relay's CPU share (of a core)
     over the measured window, sampled at the planned instants of that window."""
     start_at = int(time.time()) + START_LEAD_S
@@ -105,7 +106,7 @@ def relay_cpu_share(relays: list[int], start_at: float, args: list[str]) -> list
     return [round((a - b) / wall, 3) for a, b in zip(after[0], before[0], strict=True)]
 
 
-def figures(report: dict) -> dict:
+def figures(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "expected": report["messages"]["expected"],
         "delivered": report["messages"]["delivered"],
@@ -120,8 +121,8 @@ def figures(report: dict) -> dict:
     }
 
 
-def same_plan(cluster: Cluster, timing: list[str], out: Path) -> dict:
-    runs: dict[str, dict] = {}
+def same_plan(cluster: Cluster, timing: list[str], out: Path) -> dict[str, Any]:
+    runs: dict[str, dict[str, Any]] = {}
     for name in ("unsharded-1", "sharded-3", "unsharded-2"):  # interleaved: same conditions
         urls = cluster.start_relays()
         if name.startswith("unsharded"):
@@ -129,7 +130,7 @@ def same_plan(cluster: Cluster, timing: list[str], out: Path) -> dict:
             run_tool([*urls, *SAME_PLAN, *timing, "--workers=3", "-q", f"--json={path}"])
             runs[name] = figures(orjson.loads(path.read_bytes()))
         else:
-            pids = [relay.process.pid for relay in cluster.relays]
+            pids = [relay.pid for relay in cluster.relays]
             merged, _ = run_shards(urls, [*SAME_PLAN, *timing], 3, out, pids)
             runs[name] = figures(merged)
     print("\nsame plan, unsharded (3 workers) x2 and 3 shards x 1 worker:")
@@ -143,9 +144,9 @@ def same_plan(cluster: Cluster, timing: list[str], out: Path) -> dict:
     return runs
 
 
-def ten_k(cluster: Cluster, timing: list[str], out: Path) -> dict:
+def ten_k(cluster: Cluster, timing: list[str], out: Path) -> dict[str, Any]:
     urls = cluster.start_relays()
-    pids = [relay.process.pid for relay in cluster.relays]
+    pids = [relay.pid for relay in cluster.relays]
     merged, relay_cpu = run_shards(urls, [*TEN_K, *timing], TEN_K_SHARDS, out, pids)
     result = {**figures(merged), "relay_cpu": relay_cpu, "shards": TEN_K_SHARDS}
     print(
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "sharding"
     out.mkdir(exist_ok=True)
-    results: dict = {"environment": describe(REPO), "quick": args.quick}
+    results: dict[str, Any] = {"environment": describe(REPO), "quick": args.quick}
     with Cluster() as cluster:
         if "same-plan" in args.only:
             results["same_plan"] = same_plan(cluster, [*timing, "--ramp-up=2s"], out)

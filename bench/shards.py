@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 import redis
@@ -98,10 +99,10 @@ def summarise(
     shards: list[str],
     relays: list[str],
     keys: dict[str, dict[str, int]],
-) -> dict:
+) -> dict[str, Any]:
     """Per-shard CPU seconds, CPU as a share of one core, commands/s, keys and rooms."""
     wall = after.at - before.at
-    rows = []
+    rows: list[dict[str, Any]] = []
     for label in shards:
         cpu = after.cpu_s[label] - before.cpu_s[label]
         commands = after.commands[label] - before.commands[label]

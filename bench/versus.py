@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import os
 import statistics
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.contenders import CONTENDERS, Contender, ContenderServers, check_node_peers
 from bench.environment import describe
-from bench.scenarios import JOINED, QUICK, Cluster, Timing, run_loadtest
+from bench.runs import run_loadtest
+from bench.scenarios import QUICK, Cluster, Timing
+from bench.storm import STORM_CLIENTS, join_storm
 
 VERSUS = "versus"
 ROUNDS = 3
-STORM_CLIENTS = 1000
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -70,7 +70,7 @@ def fan_out_args(shape: FanOut, contender: Contender, timing: VersusTiming) -> l
     ]
 
 
-def fan_out_figures(report: dict) -> dict:
+def fan_out_figures(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "p99_ms": report["latency_ms"].get("p99"),
         "p50_ms": report["latency_ms"].get("p50"),
@@ -82,66 +82,43 @@ def fan_out_figures(report: dict) -> dict:
     }
 
 
-def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path) -> dict:
-    """1000 clients connect at once, nobody sends: time until all joined, and the servers'
-    RSS per connection over the storm's last 2 s (what the storm leaves behind)."""
-    before = servers.rss()
-    all_joined_at: list[float] = []
-    samples: list[tuple[float, int]] = []
-    stop = threading.Event()
-
-    def watch_joins(line: str) -> None:
-        match = JOINED.search(line)
-        if match and int(match.group(1)) == STORM_CLIENTS and not all_joined_at:
-            all_joined_at.append(time.monotonic())
-
-    def sample_rss() -> None:
-        while not stop.wait(0.25):
-            samples.append((time.monotonic(), servers.rss()))
-
-    sampler = threading.Thread(target=sample_rss, daemon=True)
-    sampler.start()
-    args = [
-        f"--protocol={servers.contender.protocol}",
-        f"--clients={STORM_CLIENTS}",
-        "--senders=0",
-        "--ramp-up=0",
-        "--warm-up=0",
-        "--drain=0",
-        f"--duration={timing.storm_hold}",
-        f"--join-timeout={timing.storm_hold}",  # a slow join is waited for, not retried
-        "--workers=2",
-    ]
-    try:
-        report = run_loadtest(servers.urls, args, name, out, on_progress=watch_joins)
-    finally:
-        stop.set()
-        sampler.join(timeout=5)
-    last = samples[-1][0] if samples else 0.0
-    tail = [rss for t, rss in samples if t >= last - 2.0]
-    after = int(statistics.median(tail)) if tail else before
-    joined = report["join"]["joined"]
+def storm(servers: ContenderServers, timing: VersusTiming, name: str, out: Path) -> dict[str, Any]:
+    """The join storm (bench/storm.py) on one contender: time until all joined, and the
+    servers' RSS per connection over the storm's last 2 s (what the storm leaves behind)."""
+    run = join_storm(
+        servers.urls,
+        servers.rss,
+        hold=timing.storm_hold,
+        name=name,
+        results=out,
+        protocol=servers.contender.protocol,
+        join_timeout=timing.storm_hold,
+    )
+    report, joined = run.report, run.joined
+    after = run.tail_rss(2.0)
     return {
         "all_joined_s": report["join"]["all_joined_s"],
         "joined": joined,
         "clients": STORM_CLIENTS,
         "hold_s": report["plan"]["duration"],
-        "rss_before_bytes": before,
+        "rss_before_bytes": run.rss_before,
         "rss_after_bytes": after,
-        "rss_per_connection_bytes": round((after - before) / joined) if joined else None,
+        "rss_per_connection_bytes": round((after - run.rss_before) / joined) if joined else None,
         "generator_saturated": report["generator"]["saturated"],
     }
 
 
-def median_of(runs: list[dict], key: str) -> float | None:
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
     values = [run[key] for run in runs if run.get(key) is not None]
     return statistics.median(values) if len(values) == len(runs) and values else None
 
 
-def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dict]]:
+def summarise(
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Medians per scenario and contender; a figure some run lacks (a storm that did not
     finish joining) has no median, and the table says so."""
-    medians: dict[str, dict[str, dict]] = {}
+    medians: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario, by_contender in runs.items():
         medians[scenario] = {}
         for key, contender_runs in by_contender.items():
@@ -159,7 +136,9 @@ def summarise(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dic
     return medians
 
 
-def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int = ROUNDS) -> dict:
+def scenario_versus(
+    cluster: Cluster, timing: Timing, results: Path, rounds: int = ROUNDS
+) -> dict[str, Any]:
     """Relay, Socket.IO 4 + redis-adapter and the original sample through B, C and D."""
     check_node_peers()
     cluster.stop_relays()
@@ -168,10 +147,10 @@ def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int
     out = results / VERSUS
     out.mkdir(parents=True, exist_ok=True)
     environment = describe(REPO)
-    runs: dict[str, dict[str, list[dict]]] = {
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {c.key: [] for c in CONTENDERS} for name in (*[s.key for s in FAN_OUTS], "D")
     }
-    load_averages: list[dict] = []
+    load_averages: list[dict[str, Any]] = []
     for round_index in range(rounds):
         shift = round_index % len(CONTENDERS)
         order = CONTENDERS[shift:] + CONTENDERS[:shift]
@@ -202,10 +181,10 @@ def scenario_versus(cluster: Cluster, timing: Timing, results: Path, rounds: int
 
 def scenario_runs(
     contender: Contender, timing: VersusTiming, out: Path, round_index: int
-) -> list[tuple[str, Callable[[ContenderServers], dict]]]:
+) -> list[tuple[str, Callable[[ContenderServers], dict[str, Any]]]]:
     """(scenario, run on fresh servers) for one contender in one round."""
 
-    def fan_out(shape: FanOut) -> Callable[[ContenderServers], dict]:
+    def fan_out(shape: FanOut) -> Callable[[ContenderServers], dict[str, Any]]:
         name = f"{shape.key}-{contender.key}-{round_index + 1}"
         args = fan_out_args(shape, contender, timing)
         return lambda servers: fan_out_figures(run_loadtest(servers.urls, args, name, out))
@@ -216,6 +195,6 @@ def scenario_runs(
     ]
 
 
-def load_average() -> dict:
+def load_average() -> dict[str, Any]:
     one, five, fifteen = os.getloadavg()
     return {"load_average": [round(one, 2), round(five, 2), round(fifteen, 2)]}

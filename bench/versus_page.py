@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench.contenders import RELAY
 
@@ -21,7 +22,9 @@ ROWS = (
 )
 
 
-def _value(scenario: str, figure: str, medians: dict, hold_s: float) -> tuple[float | None, str]:
+def _value(
+    scenario: str, figure: str, medians: dict[str, Any], hold_s: float
+) -> tuple[float | None, str]:
     """(number used for ratios, text for the table); a storm that did not finish joining
     within the hold counts as the hold, a lower bound."""
     value = medians.get(figure)
@@ -37,7 +40,7 @@ def _value(scenario: str, figure: str, medians: dict, hold_s: float) -> tuple[fl
     return value, f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
 
 
-def ratio_rows(summary: dict) -> list[str]:
+def ratio_rows(summary: dict[str, Any]) -> list[str]:
     titles = summary["contenders"]
     others = [key for key in titles if key != RELAY.key]
     hold_s = float(summary["timing"]["storm_hold"].rstrip("s"))
@@ -53,7 +56,7 @@ def ratio_rows(summary: dict) -> list[str]:
             continue
         cells = {key: _value(scenario, figure, medians[scenario][key], hold_s) for key in titles}
         relay, _ = cells[RELAY.key]
-        rivals = [cells[key][0] for key in others if cells[key][0] is not None]
+        rivals = [value for value, _ in (cells[key] for key in others) if value is not None]
         best = min(rivals) if rivals else None
         # A rival still joining at the end of the hold: the ratio is an upper bound.
         bound = any(
@@ -70,7 +73,12 @@ def ratio_rows(summary: dict) -> list[str]:
                 f"{'< ' if bound else ''}{relay / best:.2f}x" if relay is not None and best else "-"
             )
             target_text = f"<= {target}x"
-            ok = relay is not None and best is not None and relay <= target * best
+            ok = (
+                relay is not None
+                and best is not None
+                and target is not None
+                and relay <= target * best
+            )
         verdict = "-" if ok is None else ("met" if ok else "**missed**")
         rows.append(
             f"| {label} | "
@@ -80,7 +88,7 @@ def ratio_rows(summary: dict) -> list[str]:
     return rows
 
 
-def render_versus(summary: dict, plot_name: str) -> str:
+def render_versus(summary: dict[str, Any], plot_name: str) -> str:
     env = summary["environment"]
     loads = [entry["load_average"][0] for entry in summary["load_averages"]]
     scenarios = "; ".join(f"{key} {title}" for key, title in summary["scenarios"].items())
@@ -105,7 +113,7 @@ def render_versus(summary: dict, plot_name: str) -> str:
     return "\n".join(lines)
 
 
-def write_versus_plot(summary: dict, path: Path) -> None:
+def write_versus_plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib  # only a run that writes the page needs matplotlib
 
     matplotlib.use("Agg")

@@ -41,6 +41,13 @@ class RelayProcess:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def pid(self) -> int:
+        """The started relay's process id (what the benchmarks sample CPU from)."""
+        if self.process is None:
+            raise RuntimeError("the relay has not been started: call start() first")
+        return self.process.pid
+
     def command(self) -> list[str]:
         """What runs; the benchmark's Node peers (bench/contenders.py) put theirs here."""
         return [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -11,6 +11,7 @@ import random
 import ssl
 from dataclasses import dataclass, field
 from time import monotonic_ns
+from typing import Any
 
 import orjson
 
@@ -34,7 +35,8 @@ class ClientContext:
     t0_ns: int
     tally: Tally
     ssl_context: ssl.SSLContext | None = None
-    stopping: bool = False
+    # Set once by the worker when the run ends; an Event, read afresh after every await.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     prefix: str = ""
     sender_rooms: dict[int, int] = field(default_factory=dict)
     measure_start: int = 0
@@ -107,7 +109,7 @@ class SimulatedClient:
         await sleep_until(self.ctx.t0_ns + self.ctx.plan.connect_offset_ns(self.index))
         first_attempt_ns = monotonic_ns()
         backoff = 0.1
-        while not self.ctx.stopping:
+        while not self.ctx.stopping.is_set():
             try:
                 conn = await self._connect_and_join()
             except (
@@ -118,7 +120,7 @@ class SimulatedClient:
                 ClosedDuringJoin,
                 NamespaceRefused,
             ) as exc:
-                if self.ctx.stopping:
+                if self.ctx.stopping.is_set():
                     return
                 self.ctx.tally.connect_errors[connect_error_name(exc)] += 1
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
@@ -141,7 +143,7 @@ class SimulatedClient:
             if self.dropping:
                 self.dropping = False
                 await asyncio.sleep(self.ctx.plan.churn_downtime)
-            elif not self.ctx.stopping:
+            elif not self.ctx.stopping.is_set():
                 tally.close_codes[code] += 1
                 # 1012 and friends: come back with jitter, as the web client does.
                 await asyncio.sleep(random.uniform(0.05, 0.5))
@@ -204,14 +206,14 @@ class SimulatedClient:
         except (ValueError, KeyError, TypeError, AttributeError):
             self.ctx.tally.error_frames["unreadable_frame"] += 1
 
-    def _on_welcome(self, frame: dict) -> None:
+    def _on_welcome(self, frame: dict[str, Any]) -> None:
         member_id = frame["member"]["id"]
         if self.first_join_ns is not None and member_id != self.member_id:
             self.ctx.tally.identity_changes += 1
         self.member_id = member_id
         self.token = frame.get("token", self.token)
 
-    def _on_history(self, frame: dict, now: int) -> None:
+    def _on_history(self, frame: dict[str, Any], now: int) -> None:
         resuming = self.first_join_ns is not None
         if resuming and not frame.get("complete", True):
             self.ctx.tally.history_incomplete += 1
@@ -236,7 +238,7 @@ class SimulatedClient:
 
     # --- receiving ------------------------------------------------------------------------
 
-    def _on_message(self, message: dict, now: int, from_history: bool) -> None:
+    def _on_message(self, message: dict[str, Any], now: int, from_history: bool) -> None:
         ctx = self.ctx
         self.last_message_id = message.get("id", self.last_message_id)
         stamp = decode_text(message.get("text", ""), ctx.prefix)
@@ -285,7 +287,7 @@ class SimulatedClient:
             if self.conn is None:
                 await self.connected.wait()  # open loop: sent late, still stamped when due
             conn = self.conn
-            if ctx.stopping or conn is None:
+            if ctx.stopping.is_set() or conn is None:
                 return
             now = monotonic_ns()
             stamp = stamp_for(due, now)

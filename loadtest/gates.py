@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from loadtest.plan import Gates
 
 
-def _figure(report: dict, path: str) -> float | None:
+def _figure(report: dict[str, Any], path: str) -> float | None:
     value: object = report
     for key in path.split("."):
         if not isinstance(value, dict) or key not in value:
@@ -28,7 +30,7 @@ GATE_FIGURES: dict[str, tuple[str, bool]] = {
 }
 
 
-def evaluate_gates(gates: Gates, report: dict) -> list[dict]:
+def evaluate_gates(gates: Gates, report: dict[str, Any]) -> list[dict[str, Any]]:
     """One verdict per gate that was set, after a `measured` verdict if the run measured
     nothing. A figure the run could not produce (no deliveries, not everyone joined) fails
     its gate: a pipeline must not pass on missing data."""
@@ -47,7 +49,7 @@ def evaluate_gates(gates: Gates, report: dict) -> list[dict]:
     return verdicts
 
 
-def measured_nothing(report: dict) -> str | None:
+def measured_nothing(report: dict[str, Any]) -> str | None:
     """Why the run has no figures to judge, or None when it measured something.
 
     A plan with senders must yield expected deliveries and latency samples; one without

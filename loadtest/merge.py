@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -103,7 +104,7 @@ def check_one_run(shards: Sequence[ShardResult]) -> RunPlan:
     return whole
 
 
-def merge_shards(shards: Sequence[ShardResult], gates: Gates | None = None) -> dict:
+def merge_shards(shards: Sequence[ShardResult], gates: Gates | None = None) -> dict[str, Any]:
     """The merged report (without gate verdicts); `gates` overrides the shards' own."""
     plan = check_one_run(shards)
     if gates is not None:
@@ -125,7 +126,7 @@ def merge_shards(shards: Sequence[ShardResult], gates: Gates | None = None) -> d
     return report
 
 
-def shard_line(shard: ShardResult) -> dict:
+def shard_line(shard: ShardResult) -> dict[str, Any]:
     """Where one shard ran and whether its generator kept up."""
     cpu = cpu_shares(shard.tally)
     lag = summarize_us(shard.tally.loop_lag_us, (99,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,18 +24,18 @@ def plot_available() -> bool:
     return True
 
 
-def apply_gates(report: dict, gates: Gates) -> None:
+def apply_gates(report: dict[str, Any], gates: Gates) -> None:
     report["gates"] = evaluate_gates(gates, report)
     report["passed"] = all(gate["passed"] for gate in report["gates"])
 
 
-def write_json(report: dict, path: Path) -> None:
+def write_json(report: dict[str, Any], path: Path) -> None:
     # A shard's report is mostly histograms for `merge` to read: compact, a third the size.
     option = 0 if "shard" in report else orjson.OPT_INDENT_2
     path.write_bytes(orjson.dumps(report, option=option) + b"\n")
 
 
-def publish(report: dict, json_path: Path | None, plot_path: Path | None) -> None:
+def publish(report: dict[str, Any], json_path: Path | None, plot_path: Path | None) -> None:
     """Print the summary, then write the files asked for."""
     print(format_summary(report), flush=True)
     if json_path is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SERIES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
 # gate -> label and colour of its limit line (the colours of the p99 and p99.9 series)
@@ -12,7 +13,7 @@ LATENCY_LIMITS = (
 )
 
 
-def write_plot(report: dict, path: Path) -> None:
+def write_plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib  # imported here: only runs that ask for a plot need matplotlib
 
     matplotlib.use("Agg")

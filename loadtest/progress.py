@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 from loadtest.plan import NS_PER_S, RunPlan
 
@@ -30,7 +30,7 @@ class ProgressDisplay:
             return "measure"
         return "drain"
 
-    def update(self, t: float, progress: dict) -> None:
+    def update(self, t: float, progress: dict[str, Any]) -> None:
         if self.quiet or t - self.last_shown < self.every_s * 0.9:
             return
         rate = (progress["delivered"] - self.last_delivered) / max(t - self.last_t, 1e-9)

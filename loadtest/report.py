@@ -6,6 +6,7 @@ import dataclasses
 import os
 import platform
 from datetime import datetime
+from typing import Any
 
 from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.stats import Tally, percentile, summarize_us
@@ -41,7 +42,7 @@ def build_report(
     *,
     interrupted: bool = False,
     merged: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """The report of one run, of one shard's share (a sharded plan) or of merged shards."""
     joined = len(tally.join_us)
     clients = len(plan.clients_of_shard()) if plan.is_sharded and not merged else plan.clients
@@ -117,7 +118,7 @@ def build_report(
     }
 
 
-def plan_summary(plan: RunPlan) -> dict:
+def plan_summary(plan: RunPlan) -> dict[str, Any]:
     summary = dataclasses.asdict(plan)
     summary["urls"] = list(plan.urls)
     summary["gates"] = {k: v for k, v in summary["gates"].items() if v is not None}
@@ -131,11 +132,11 @@ def offered_deliveries_per_s(plan: RunPlan) -> float:
     return round(plan.rate * sum(sizes), 1)
 
 
-def timeline(plan: RunPlan, tally: Tally) -> list[dict]:
+def timeline(plan: RunPlan, tally: Tally) -> list[dict[str, Any]]:
     """Latency percentiles per window of scheduled send time (seconds into the measurement)."""
     points = []
     for index, window in enumerate(tally.latency_windows):
-        point: dict = {"t": round(index * plan.window, 3), "deliveries": len(window)}
+        point: dict[str, Any] = {"t": round(index * plan.window, 3), "deliveries": len(window)}
         if window:
             values = sorted(window)
             for q in (50, 90, 99, 99.9):
@@ -145,13 +146,13 @@ def timeline(plan: RunPlan, tally: Tally) -> list[dict]:
     return points
 
 
-def _fmt_ms(summary: dict, keys: tuple[str, ...]) -> str:
+def _fmt_ms(summary: dict[str, Any], keys: tuple[str, ...]) -> str:
     if not summary.get("count", summary.get("joined")):
         return "no samples"
     return "  ".join(f"{k} {summary[k]:.2f}" for k in keys if k in summary) + " ms"
 
 
-def format_counts(counts: dict) -> str:
+def format_counts(counts: dict[str, Any]) -> str:
     """`{'rate_limited': 10, 'bad_frame': 1}` as `rate_limited 10, bad_frame 1`; none: `-`."""
     return ", ".join(f"{name} {count}" for name, count in counts.items()) or "-"
 
@@ -169,7 +170,7 @@ def _fmt_optional_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
-def _plan_line(report: dict) -> str:
+def _plan_line(report: dict[str, Any]) -> str:
     plan = report["plan"]
     shards = plan.get("shard_count", 1)
     if report.get("merged_from"):
@@ -188,15 +189,15 @@ def _plan_line(report: dict) -> str:
     )
 
 
-def _is_one_shard(report: dict) -> bool:
+def _is_one_shard(report: dict[str, Any]) -> bool:
     return report["plan"].get("shard_count", 1) > 1 and not report.get("merged_from")
 
 
-def _over_all_shards(report: dict) -> str:
+def _over_all_shards(report: dict[str, Any]) -> str:
     return " over all shards" if _is_one_shard(report) else ""
 
 
-def _messages_line(report: dict) -> str:
+def _messages_line(report: dict[str, Any]) -> str:
     msgs = report["messages"]
     if _is_one_shard(report):
         # A shard alone sees its recipients' deliveries from every shard's senders, but only
@@ -212,7 +213,7 @@ def _messages_line(report: dict) -> str:
     )
 
 
-def format_gate(gate: dict) -> str:
+def format_gate(gate: dict[str, Any]) -> str:
     verdict = "ok  " if gate["passed"] else "FAIL"
     if "detail" in gate:
         return f"gate {verdict} {gate['name']}: {gate['detail']}"
@@ -222,7 +223,7 @@ def format_gate(gate: dict) -> str:
     )
 
 
-def format_summary(report: dict) -> str:
+def format_summary(report: dict[str, Any]) -> str:
     plan, join, msgs = report["plan"], report["join"], report["messages"]
     gen, conns = report["generator"], report["connections"]
     lines = [

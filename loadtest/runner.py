@@ -18,10 +18,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from typing import Any
 
 from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.stats import Tally
-from loadtest.worker import CLOSE_GRACE_S, STOP_DRAIN_S, STOP_POLL_S, RunSignals, worker_main
+from loadtest.worker import (
+    CLOSE_GRACE_S,
+    STOP_DRAIN_S,
+    STOP_POLL_S,
+    RunSignals,
+    WorkerMessage,
+    worker_main,
+)
 
 START_MARGIN_S = 0.3  # between "everyone is ready" and t0, so every worker sees t0 ahead
 READY_TIMEOUT_S = 60.0
@@ -29,7 +39,7 @@ RESULT_GRACE_S = 60.0  # beyond the planned end, for closing sockets and picklin
 STOP_LEAD_S = 3 * STOP_POLL_S
 CLOCK_READS = 5  # pairs of (wall, monotonic) reads; the tightest pair maps --start-at
 
-ProgressCallback = Callable[[float, dict], None]
+ProgressCallback = Callable[[float, dict[str, Any]], None]
 
 
 class WorkerFailed(RuntimeError):
@@ -86,16 +96,16 @@ def run_workers(
     ]
     for process in processes:
         process.start()
-    tallies: dict[int, object] = {}
+    tallies: dict[int, Tally] = {}
     stopping = StopRequest(signals)
     try:
         _wait_for(queue, processes, "ready", lambda: time.monotonic() + READY_TIMEOUT_S, {}, {})
         t0_ns = _start_instant(start_at_ns)
         signals.t0.value = t0_ns
         signals.go.set()
-        progress: dict[int, dict] = {}
+        progress: dict[int, dict[str, Any]] = {}
 
-        def forward(worker: int, snapshot: dict) -> None:
+        def forward(worker: int, snapshot: dict[str, Any]) -> None:
             progress[worker] = snapshot
             on_progress((time.monotonic_ns() - t0_ns) / NS_PER_S, combine_progress(progress))
 
@@ -117,7 +127,7 @@ def run_workers(
                 process.join(timeout=5)
     merged = Tally.with_windows(plan.window_count)
     for worker in sorted(tallies):
-        merged.merge(tallies[worker])  # type: ignore[arg-type]
+        merged.merge(tallies[worker])
     return RunOutcome(merged, stopping.at is not None)
 
 
@@ -167,13 +177,13 @@ def _start_instant(start_at_ns: int | None) -> int:
 
 
 def _wait_for(
-    queue: multiprocessing.Queue,
-    processes: list,
+    queue: Queue[WorkerMessage],
+    processes: list[SpawnProcess],
     kind: str,
     deadline: Callable[[], float],
-    handlers: dict[str, Callable[[int, object], None]],
-    got: dict[int, object],
-) -> dict:
+    handlers: dict[str, Callable[[int, Any], None]],
+    got: dict[int, Any],
+) -> None:
     """Collect one `kind` message per worker into `got`, dispatching others to `handlers`.
 
     `got` is the caller's, so what arrived before a Ctrl-C is kept."""
@@ -194,10 +204,9 @@ def _wait_for(
             raise WorkerFailed(f"worker {worker} failed: {last_line}")
         elif what in handlers:
             handlers[what](worker, payload)
-    return got
 
 
-def combine_progress(snapshots: dict[int, dict]) -> dict:
+def combine_progress(snapshots: dict[int, dict[str, Any]]) -> dict[str, Any]:
     combined = {
         key: sum(s[key] for s in snapshots.values())
         for key in ("joined", "connected", "sent", "delivered", "errors", "reconnects")

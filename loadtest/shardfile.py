@@ -12,6 +12,7 @@ import dataclasses
 from array import array
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from loadtest.plan import Gates, RunPlan
 from loadtest.stats import Tally
@@ -38,7 +39,7 @@ def histogram(samples: Iterable[int]) -> dict[str, list[int]]:
     return {"deltas": deltas, "counts": [n for _, n in counts]}
 
 
-def samples_of(encoded: dict[str, list[int]]) -> array:
+def samples_of(encoded: dict[str, list[int]]) -> array[int]:
     deltas, counts = encoded["deltas"], encoded["counts"]
     if len(deltas) != len(counts) or any(n < 1 for n in counts) or any(d < 1 for d in deltas[1:]):
         raise ShardFileError("a histogram's values and counts do not match")
@@ -49,8 +50,8 @@ def samples_of(encoded: dict[str, list[int]]) -> array:
     return samples
 
 
-def encode_tally(tally: Tally) -> dict:
-    encoded: dict = {name: getattr(tally, name) for name in NUMBER_FIELDS}
+def encode_tally(tally: Tally) -> dict[str, Any]:
+    encoded: dict[str, Any] = {name: getattr(tally, name) for name in NUMBER_FIELDS}
     for name in SAMPLE_FIELDS:
         encoded[name] = histogram(getattr(tally, name))
     encoded["latency_windows"] = [histogram(window) for window in tally.latency_windows]
@@ -59,7 +60,7 @@ def encode_tally(tally: Tally) -> dict:
     return encoded
 
 
-def decode_tally(encoded: dict) -> Tally:
+def decode_tally(encoded: dict[str, Any]) -> Tally:
     try:
         tally = Tally(**{name: encoded[name] for name in NUMBER_FIELDS})
         for name in SAMPLE_FIELDS:
@@ -74,13 +75,13 @@ def decode_tally(encoded: dict) -> Tally:
     return tally
 
 
-def encode_plan(plan: RunPlan) -> dict:
+def encode_plan(plan: RunPlan) -> dict[str, Any]:
     encoded = dataclasses.asdict(plan)
     encoded["urls"] = list(plan.urls)
     return encoded
 
 
-def decode_plan(encoded: dict) -> RunPlan:
+def decode_plan(encoded: dict[str, Any]) -> RunPlan:
     try:
         fields = {**encoded, "urls": tuple(encoded["urls"]), "gates": Gates(**encoded["gates"])}
         return RunPlan(**fields)
@@ -88,7 +89,7 @@ def decode_plan(encoded: dict) -> RunPlan:
         raise ShardFileError(f"the plan is incomplete or from another version ({exc})") from None
 
 
-def shard_section(plan: RunPlan, tally: Tally) -> dict:
+def shard_section(plan: RunPlan, tally: Tally) -> dict[str, Any]:
     """The part of a shard's JSON report that `python -m loadtest merge` reads."""
     return {
         "format": SHARD_FORMAT,

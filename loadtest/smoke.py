@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from contract.protocol import READY_PATH
-from loadtest.cli import relay_url
+from loadtest.arguments import relay_url
 
 STEP_TIMEOUT_S = 10.0
 
@@ -59,7 +60,11 @@ async def check_chat(ws_url: str, origin: str | None, tls: ssl.SSLContext | None
     passed = []
     try:
         async with connect(
-            ws_url, origin=origin, ssl=tls, open_timeout=STEP_TIMEOUT_S, compression=None
+            ws_url,
+            origin=Origin(origin) if origin else None,
+            ssl=tls,
+            open_timeout=STEP_TIMEOUT_S,
+            compression=None,
         ) as ws:
             passed.append(f"WebSocket upgrade at {ws_url}")
             await ws.send(json.dumps({"type": "join", "room": room}))
@@ -96,7 +101,10 @@ async def _next_frame(ws: ClientConnection, waiting_for: str) -> dict[str, Any]:
         raise SmokeFailed(
             f"no frame within {STEP_TIMEOUT_S:g} s waiting for {waiting_for}"
         ) from None
-    return json.loads(raw)
+    frame = json.loads(raw)
+    if not isinstance(frame, dict):
+        raise SmokeFailed(f"waiting for {waiting_for}, got a frame that is not a JSON object")
+    return frame
 
 
 def main(argv: list[str] | None = None) -> int:

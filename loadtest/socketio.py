@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -56,7 +57,7 @@ def socketio_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, ENGINE_IO_QUERY, ""))
 
 
-def as_v1_message(message: dict) -> dict:
+def as_v1_message(message: dict[str, Any]) -> dict[str, Any]:
     if "text" not in message and "message" in message:
         message = {**message, "text": message["message"]}
     return message
@@ -79,7 +80,7 @@ class SocketIOConnection(RelayConnection):
         frame = orjson.loads(payload)
         kind = frame.get("type")
         if kind == "join":
-            event: list = ["join", frame.get("room", DEFAULT_ROOM)]
+            event: list[Any] = ["join", frame.get("room", DEFAULT_ROOM)]
         elif kind == "send":
             event = ["send", frame["text"], frame.get("ref")]
         else:
@@ -128,7 +129,8 @@ class SocketIOConnection(RelayConnection):
     def _on_event(self, payload: bytes, now: int) -> None:
         try:
             name, *args = orjson.loads(payload[2:])
-            data = args[0] if args else None
+            data: Any = args[0] if args else None  # JSON: checked by use, KeyError below
+            frame: dict[str, Any]
             if name == "messages":
                 frame = {"type": "messages", "message": as_v1_message(data)}
             elif name == "message_history":
@@ -169,6 +171,7 @@ async def open_socketio_connection(
         connection = await open_connection(
             url, on_text, origin=origin, tls=tls, timeout=timeout, protocol=SocketIOConnection
         )
+        assert isinstance(connection, SocketIOConnection)  # protocol= built it
         try:
             await asyncio.wait(
                 (connection.namespace, connection.closed), return_when=asyncio.FIRST_COMPLETED
@@ -179,5 +182,4 @@ async def open_socketio_connection(
         except BaseException:
             connection.abort()
             raise
-    assert isinstance(connection, SocketIOConnection)
     return connection

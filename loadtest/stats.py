@@ -11,11 +11,12 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
-def new_samples() -> array:
+def new_samples() -> array[int]:
     return array("q")
 
 
@@ -28,10 +29,12 @@ def percentile(sorted_values: Sequence[int], q: float) -> int:
     return sorted_values[rank - 1]
 
 
-def summarize_us(samples: Iterable[int], quantiles: Iterable[float] = PERCENTILES) -> dict:
+def summarize_us(
+    samples: Iterable[int], quantiles: Iterable[float] = PERCENTILES
+) -> dict[str, Any]:
     """count, p50..p99.9, max and mean of microsecond samples, in milliseconds."""
     values = sorted(samples)
-    summary: dict = {"count": len(values)}
+    summary: dict[str, Any] = {"count": len(values)}
     if not values:
         return summary
     for q in quantiles:
@@ -46,18 +49,18 @@ class Tally:
     """Everything one worker measured. `merge` is exact: sums, maxima and concatenation."""
 
     # connect + join of each client's first session, and when the last one finished
-    join_us: array = field(default_factory=new_samples)
+    join_us: array[int] = field(default_factory=new_samples)
     join_failures: int = 0
     last_join_done_ns: int = 0  # offset from t0
     # offset from t0 where measurement ended: the plan's end, or earlier after a Ctrl-C
     measured_until_ns: int = 0
     # fan-out latency per (message, recipient), one array per time window of the measurement
-    latency_windows: list[array] = field(default_factory=list)
-    ack_us: array = field(default_factory=new_samples)
-    send_lateness_us: array = field(default_factory=new_samples)
+    latency_windows: list[array[int]] = field(default_factory=list)
+    ack_us: array[int] = field(default_factory=new_samples)
+    send_lateness_us: array[int] = field(default_factory=new_samples)
     # message accounting; rooms are keyed by index
-    sent_by_room: Counter = field(default_factory=Counter)
-    members_by_room: Counter = field(default_factory=Counter)
+    sent_by_room: Counter[int] = field(default_factory=Counter)
+    members_by_room: Counter[int] = field(default_factory=Counter)
     delivered: int = 0
     recovered: int = 0  # delivered through message_history after a reconnect
     duplicated: int = 0
@@ -72,11 +75,11 @@ class Tally:
     identity_changes: int = 0  # rejoined with our token but came back as someone else
     history_incomplete: int = 0
     resyncs: int = 0  # the relay signalled a gap it could not fill (after a Redis loss)
-    close_codes: Counter = field(default_factory=Counter)
-    connect_errors: Counter = field(default_factory=Counter)
-    error_frames: Counter = field(default_factory=Counter)
+    close_codes: Counter[int] = field(default_factory=Counter)
+    connect_errors: Counter[str] = field(default_factory=Counter)
+    error_frames: Counter[str] = field(default_factory=Counter)
     # the generator itself
-    loop_lag_us: array = field(default_factory=new_samples)
+    loop_lag_us: array[int] = field(default_factory=new_samples)
     cpu_seconds: list[float] = field(default_factory=list)  # one entry per worker
     wall_seconds: list[float] = field(default_factory=list)
 

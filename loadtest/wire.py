@@ -24,7 +24,7 @@ try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - the C extension ships in websockets' wheels
 
-    def apply_mask(data: bytes, mask: bytes) -> bytes:
+    def apply_mask(data: bytes | bytearray | memoryview, mask: bytes | bytearray) -> bytes:
         key = int.from_bytes(mask * (len(data) // 4 + 1), "big") >> (8 * (3 - (len(data) - 1) % 4))
         return (int.from_bytes(data, "big") ^ key).to_bytes(len(data), "big")
 

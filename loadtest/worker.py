@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import Any, TypeAlias
 
 import uvloop
 
@@ -25,6 +25,10 @@ from loadtest.client import ClientContext, SimulatedClient
 from loadtest.plan import NS_PER_S, RunPlan
 from loadtest.schedule import sleep_until
 from loadtest.stats import Tally, percentile
+
+# What a worker tells the coordinator: (kind, worker index, payload); kind is "ready",
+# "progress" (a snapshot dict), "result" (its Tally) or "failed" (a traceback).
+WorkerMessage: TypeAlias = tuple[str, int, Any]
 
 LAG_PROBE_S = 0.1
 CLOSE_GRACE_S = 5.0
@@ -60,7 +64,7 @@ class RunSignals:
 
 
 def worker_main(
-    plan: RunPlan, worker: int, queue: Queue, signals: RunSignals, progress_s: float
+    plan: RunPlan, worker: int, queue: Queue[WorkerMessage], signals: RunSignals, progress_s: float
 ) -> None:
     """Process entry point: announce readiness, wait for the common start, run, report."""
     # The coordinator handles Ctrl-C and SIGTERM, and tells us through `signals.stop`.
@@ -82,7 +86,7 @@ async def run_clients(
     plan: RunPlan,
     worker: int,
     t0_ns: int,
-    queue: Queue | None,
+    queue: Queue[WorkerMessage] | None,
     progress_s: float,
     signals: RunSignals | None = None,
 ) -> Tally:
@@ -115,7 +119,7 @@ async def run_clients(
         ctx.measure_end = min(ctx.measure_end, stop_at)
         await sleep_until(max(stop_at, time.monotonic_ns()) + int(STOP_DRAIN_S * NS_PER_S))
     tally.measured_until_ns = ctx.measure_end - t0_ns
-    ctx.stopping = True
+    ctx.stopping.set()
     for task in helpers:
         task.cancel()
     with contextlib.suppress(TimeoutError):
@@ -183,7 +187,11 @@ async def churn(ctx: ClientContext, clients: list[SimulatedClient]) -> None:
 
 
 async def report_progress(
-    ctx: ClientContext, clients: list[SimulatedClient], worker: int, queue: Queue, every_s: float
+    ctx: ClientContext,
+    clients: list[SimulatedClient],
+    worker: int,
+    queue: Queue[WorkerMessage],
+    every_s: float,
 ) -> None:
     tally = ctx.tally
     while True:

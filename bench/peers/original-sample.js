@@ -1,6 +1,7 @@
-// A server of the original sample's design, written from the blog post's description
-// (/work/shared/original-blog.txt, "How to Build a Chat Application with Amazon ElastiCache
-// for Redis"), not from its code, on today's Socket.IO 4 and node-redis 4 so that the
+// A server of the original sample's design, written from the description in the AWS
+// Database Blog post "How to build a chat application with Amazon ElastiCache for Redis"
+// (https://aws.amazon.com/blogs/database/how-to-build-a-chat-application-with-amazon-elasticache-for-redis/),
+// not from its code, on today's Socket.IO 4 and node-redis 4 so that the
 // comparison measures the design, not old library versions. Kept on purpose:
 //   - one chat room for everyone (a join's room is ignored; the sample had none);
 //   - one command connection, plus one subscriber connection per topic (messages,

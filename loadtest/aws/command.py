@@ -1,5 +1,8 @@
 """`python -m loadtest aws`: one load test as N Fargate tasks, one merged report.
 
+This module reads the arguments and runs the steps below; stack.py finds the stage's
+load-generator stack, fleet.py starts, watches and stops the tasks and downloads the reports.
+
     python -m loadtest aws --stage staging --shards 4 -- wss://chat.staging.example.com \
         --origin https://chat.staging.example.com --clients 20000 --workers 4 ... gates
 
@@ -17,14 +20,12 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from loadtest.arguments import OneLineParser, UsageError, check_output_paths, duration
-from loadtest.aws.s3uri import S3Location, shard_report_name
-from loadtest.cli import build_parser, plan_from_args
+from loadtest.aws.fleet import STOP_GRACE_S, Fleet
+from loadtest.aws.stack import AwsRunError, Generators, find_generators
 from loadtest.merge import MergeError, merge_shards, read_shard
 from loadtest.output import (
     EXIT_GATE_FAILED,
@@ -35,29 +36,11 @@ from loadtest.output import (
     publish,
 )
 from loadtest.plan import NS_PER_S
+from loadtest.run_arguments import build_parser, plan_from_args
 
 PROG = "python -m loadtest aws"
 STAGES = ("dev", "staging", "prod")
 MAX_SHARDS = 100  # describe-tasks takes 100 tasks per call; far beyond any staging test
-STOP_GRACE_S = 300.0  # after the planned end: closing, uploading, Fargate stopping the task
-# Bound for `ecs run-task` options (the container overrides): 8192 characters.
-MAX_OVERRIDE_CHARS = 8192
-
-
-class AwsRunError(RuntimeError):
-    """The tasks could not be started or did not finish; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Generators:
-    """The stage's load-generator stack, from its outputs."""
-
-    cluster: str
-    task_definition: str
-    container: str
-    results: S3Location
-    security_group: str
-    subnets: tuple[str, ...]
 
 
 def build_aws_parser() -> OneLineParser:
@@ -212,168 +195,3 @@ def shard_command(
         f"--shard={index}/{count}",
         f"--start-at={start}",
     ]
-
-
-def find_generators(session: Any, stage: str) -> Generators:
-    """The loadgen stack's outputs, and the private subnets of its security group's VPC."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    stack = f"chat-relay-{stage}-loadgen"
-    try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack)
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
-        ec2 = session.client("ec2")
-        (group,) = ec2.describe_security_groups(GroupIds=[outputs["SecurityGroupId"]])[
-            "SecurityGroups"
-        ]
-        subnets = ec2.describe_subnets(
-            Filters=[
-                {"Name": "vpc-id", "Values": [group["VpcId"]]},
-                {"Name": "tag:aws-cdk:subnet-name", "Values": [outputs["SubnetName"]]},
-            ]
-        )["Subnets"]
-    except (ClientError, BotoCoreError) as exc:
-        raise AwsRunError(
-            f"cannot read stack {stack} ({exc}): deploy it with `make deploy STAGE={stage}` "
-            "and check your AWS credentials and region"
-        ) from None
-    except KeyError as exc:
-        raise AwsRunError(f"stack {stack} has no output {exc}: redeploy it") from None
-    if not subnets:
-        raise AwsRunError(f"no subnet named {outputs['SubnetName']!r} in {group['VpcId']}")
-    return Generators(
-        cluster=outputs["ClusterName"],
-        task_definition=outputs["TaskDefinitionArn"],
-        container=outputs["ContainerName"],
-        results=S3Location(outputs["ResultsBucketName"], outputs["ResultsPrefix"].rstrip("/")),
-        security_group=outputs["SecurityGroupId"],
-        subnets=tuple(sorted(s["SubnetId"] for s in subnets)),
-    )
-
-
-class Fleet:
-    """The run's tasks: started one per shard, watched until stopped, stopped on Ctrl-C."""
-
-    def __init__(self, session: Any, generators: Generators, run_id: str) -> None:
-        self.ecs = session.client("ecs")
-        self.s3 = session.client("s3")
-        self.generators = generators
-        self.run_id = run_id
-        self.tasks: dict[str, int] = {}  # task ARN -> shard
-        self.stopped: dict[int, dict] = {}  # shard -> describe-tasks entry once STOPPED
-
-    def start(self, commands: dict[int, list[str]]) -> None:
-        g = self.generators
-        for index, command in commands.items():
-            overrides = {"containerOverrides": [{"name": g.container, "command": command}]}
-            if len(str(overrides)) > MAX_OVERRIDE_CHARS:
-                raise AwsRunError(
-                    f"the shard command is over ECS's {MAX_OVERRIDE_CHARS} characters of "
-                    "overrides: shorten the arguments"
-                )
-            response = self.ecs.run_task(
-                cluster=g.cluster,
-                taskDefinition=g.task_definition,
-                launchType="FARGATE",
-                count=1,
-                startedBy=f"loadtest-{self.run_id}",
-                networkConfiguration={
-                    "awsvpcConfiguration": {
-                        "subnets": list(g.subnets),
-                        "securityGroups": [g.security_group],
-                        "assignPublicIp": "DISABLED",
-                    }
-                },
-                overrides=overrides,
-                tags=[{"key": "loadtest-run", "value": self.run_id}],
-            )
-            if response.get("failures") or not response.get("tasks"):
-                self.stop_all("a shard could not start")
-                reasons = "; ".join(
-                    f"{f.get('reason')} {f.get('detail', '')}".strip()
-                    for f in response.get("failures", [])
-                )
-                raise AwsRunError(f"shard {index} did not start: {reasons or 'no task'}")
-            self.tasks[response["tasks"][0]["taskArn"]] = index
-
-    def wait(self, deadline: float, poll_s: float, start_at: float) -> bool:
-        """Until every task has stopped; True if Ctrl-C stopped them first."""
-        interrupted = False
-        last_line = ""
-        while len(self.stopped) < len(self.tasks):
-            try:
-                if time.time() > deadline:
-                    self.stop_all("past the planned end of the run")
-                    raise AwsRunError(
-                        "tasks still running past the planned end; stopped them. Their logs "
-                        "(the stack's log group) say where they stand"
-                    )
-                statuses = self.poll()
-                line = "tasks " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-                ahead = start_at - time.time()
-                line += f"; start in {ahead:.0f} s" if ahead > 0 else ""
-                if line != last_line:
-                    print(line, file=sys.stderr, flush=True)
-                    last_line = line
-                if len(self.stopped) < len(self.tasks):
-                    time.sleep(poll_s)
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                print(
-                    "interrupted: stopping the tasks; each uploads what it measured",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                self.stop_all("interrupted by the operator")
-                deadline = min(deadline, time.time() + STOP_GRACE_S)
-        return interrupted
-
-    def poll(self) -> dict[str, int]:
-        arns = list(self.tasks)
-        described = self.ecs.describe_tasks(cluster=self.generators.cluster, tasks=arns)
-        statuses: dict[str, int] = {}
-        for task in described["tasks"]:
-            status = task["lastStatus"]
-            statuses[status] = statuses.get(status, 0) + 1
-            if status == "STOPPED":
-                self.stopped[self.tasks[task["taskArn"]]] = task
-        return statuses
-
-    def stop_all(self, reason: str) -> None:
-        for arn, index in self.tasks.items():
-            if index not in self.stopped:
-                self.ecs.stop_task(cluster=self.generators.cluster, task=arn, reason=reason)
-
-    def download(self, out_dir: Path, count: int) -> list[Path]:
-        """Every shard's report, or an error naming the shards without one and why."""
-        from botocore.exceptions import ClientError
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths, missing = [], []
-        for index in range(1, count + 1):
-            source = self.generators.results.join(self.run_id).join(shard_report_name(index))
-            target = out_dir / shard_report_name(index)
-            try:
-                self.s3.download_file(source.bucket, source.key, str(target))
-            except ClientError:
-                missing.append(f"shard {index} ({stopped_reason(self.stopped.get(index))})")
-                continue
-            paths.append(target)
-        if missing:
-            raise AwsRunError(
-                f"no report from {', '.join(missing)}: see the shard's log in the stack's "
-                f"log group (stream loadtest/loadtest/<task id>); a shard that started after "
-                f"--start-at says so there (raise --start-lead); the other reports are in "
-                f"{out_dir}/"
-            )
-        return paths
-
-
-def stopped_reason(task: dict | None) -> str:
-    if task is None:
-        return "task never seen stopped"
-    codes = [c.get("exitCode") for c in task.get("containers", []) if "exitCode" in c]
-    reason = task.get("stoppedReason", "stopped")
-    return reason + (f", exit status {codes[0]}" if codes else "")

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from loadtest.aws.s3uri import S3Location, shard_report_name
-from loadtest.cli import build_parser, run_main
+from loadtest.cli import run_main
+from loadtest.run_arguments import build_parser
 
 EXIT_USAGE = 2
 

@@ -12,7 +12,8 @@ import pytest
 from harness.paths import REPO
 from harness.ports import free_port
 from loadtest.arguments import duration, relay_url
-from loadtest.cli import build_parser, main, plan_from_args
+from loadtest.cli import run_main
+from loadtest.run_arguments import build_parser, plan_from_args
 
 OK_URL = "ws://127.0.0.1:9/ws"  # never contacted: validation fails first
 SOON = str(int(time.time()) + 600)
@@ -60,7 +61,7 @@ def test_bad_arguments_give_one_line_and_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        run_main(args)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err
@@ -111,8 +112,8 @@ def test_plot_without_matplotlib_says_what_it_needs(tmp_path: Path) -> None:
     # exactly as on a machine without it.
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from loadtest.cli import main\n"
-        f"main(['{OK_URL}', '--plot', '{tmp_path}/p.png'])"
+        "from loadtest.cli import run_main\n"
+        f"run_main(['{OK_URL}', '--plot', '{tmp_path}/p.png'])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -19,7 +19,7 @@ import pytest
 from harness.paths import REPO
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
-from tests.loadtest.test_smoke import SHORT, run_loadtest
+from tests.support.loadtest_runs import SHORT, run_loadtest
 
 # Enough for three interpreters to start, check the URLs and spawn their workers on a
 # busy machine; a shard that misses it exits 3 and says so.

@@ -10,7 +10,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench.ab import OUT, REPO, RESTORED, base_tree, figures, order, run_once, summary
+from bench.ab import (
+    OUT,
+    REPO,
+    RESTORED,
+    base_tree,
+    figures,
+    order,
+    problems,
+    run_once,
+    summary,
+)
 
 
 def write_run(run: Path, p50: float, lost: int, clean: float, per_conn: int) -> None:
@@ -22,7 +32,7 @@ def write_run(run: Path, p50: float, lost: int, clean: float, per_conn: int) -> 
     (run / "D.json").write_bytes(
         orjson.dumps(
             {
-                "join": {"p50": 500.0, "p99": 1000.0},
+                "join": {"joined": 1000, "p50": 500.0, "p99": 1000.0},
                 "relay_memory": {"bytes_per_idle_connection": per_conn},
             }
         )
@@ -36,12 +46,36 @@ def test_figures_read_what_each_scenario_wrote(tmp_path: Path) -> None:
         "B latency p99 ms": 4.0,
         "B lost": 0,
         "C highest clean deliveries/s": 320_000.0,
+        "D clients joined": 1000,
         "D join p50 ms": 500.0,
         "D join p99 ms": 1000.0,
         "D bytes per idle connection": 40_000,
     }
     (tmp_path / "2").mkdir()
     assert figures(tmp_path / "2") == {}  # a scenario not run is left out, not zero
+    assert problems(tmp_path / "1") == problems(tmp_path / "2") == []
+
+
+def test_a_storm_with_no_join_is_reported_not_a_key_error(tmp_path: Path) -> None:
+    # What loadtest writes when no client joined: the join section has only the counts.
+    run = tmp_path / "after" / "2"
+    run.mkdir(parents=True)
+    (run / "D.json").write_bytes(
+        orjson.dumps(
+            {
+                "join": {"clients": 1000, "joined": 0, "count": 0, "all_joined_s": None},
+                "relay_memory": {"bytes_per_idle_connection": None},
+            }
+        )
+    )
+    assert figures(run) == {"D clients joined": 0}
+    (note,) = problems(run)
+    assert "scenario D: no client joined" in note
+    assert str(run / "log.txt") in note
+    table = summary([{"D clients joined": 1000, "D join p50 ms": 500.0}], [figures(run)], [note])
+    assert "| D clients joined | 1000 | 0 |" in table
+    assert "D join p50 ms" not in table  # no median from one side only
+    assert table.rstrip().endswith(f"- {note}")
 
 
 def test_summary_gives_medians_and_their_ratio(tmp_path: Path) -> None:

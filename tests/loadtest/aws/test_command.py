@@ -20,7 +20,7 @@ from harness.polling import wait_until
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
 from loadtest.aws.command import aws_main, split_args, strip_flags
-from tests.loadtest.test_smoke import SHORT
+from tests.support.loadtest_runs import SHORT
 
 PLAN = ["--clients=30", "--rooms=3", "--senders=6", "--rate=4"]
 

@@ -17,7 +17,7 @@ from bench.contenders import NODE, ORIGINAL, PEERS, SOCKETIO, Contender, Contend
 from harness.paths import REPO
 from harness.redis_server import RedisServer
 from loadtest.socketio import SocketIOConnection
-from tests.loadtest.test_smoke import SHORT, run_loadtest
+from tests.support.loadtest_runs import SHORT, run_loadtest
 
 
 def run_against(servers: ContenderServers, tmp_path: Path, *args: str) -> dict:
