@@ -114,6 +114,32 @@ REDIS_URL: Final = TextSetting(
 REDIS_AUTH_TOKEN: Final = TextSetting(
     "REDIS_AUTH_TOKEN", None, "Redis AUTH token, kept out of the URL", "s3cret-token"
 )
+# ElastiCache IAM authentication instead of a token (docs/operations.md): each connection
+# authenticates as this user with a 15-minute token signed by the task role.
+REDIS_IAM_USER: Final = TextSetting(
+    "REDIS_IAM_USER",
+    None,
+    "ElastiCache IAM-enabled user (user id = user name); unset: REDIS_AUTH_TOKEN or none",
+    "chat-relay-prod",
+)
+REDIS_IAM_CACHE_NAME: Final = TextSetting(
+    "REDIS_IAM_CACHE_NAME",
+    None,
+    "REDIS_IAM_USER: the replication group id the token is signed for",
+    "chat-relay-prod",
+)
+# ElastiCache ends an IAM-authenticated connection after 12 hours: retire ours before.
+REDIS_MAX_CONNECTION_AGE: Final = FloatSetting(
+    "REDIS_MAX_CONNECTION_AGE",
+    39_600.0,
+    1,
+    42_000,
+    "seconds a Redis connection is used before the relay replaces it (less up to 10 %)",
+)
+# Set by ECS on Fargate tasks (and by the stacks); the region IAM tokens are signed for.
+AWS_REGION: Final = TextSetting(
+    "AWS_REGION", None, "REDIS_IAM_USER: the cache's AWS region", "eu-west-1"
+)
 REDIS_CLUSTER: Final = BoolSetting(
     "REDIS_CLUSTER", False, "Redis Cluster mode: sharded Pub/Sub, one subscriber per shard"
 )
@@ -386,6 +412,10 @@ ALL: Final[tuple[Setting, ...]] = (
     PORT,
     REDIS_URL,
     REDIS_AUTH_TOKEN,
+    REDIS_IAM_USER,
+    REDIS_IAM_CACHE_NAME,
+    REDIS_MAX_CONNECTION_AGE,
+    AWS_REGION,
     REDIS_CLUSTER,
     REDIS_PUBLISH_FORMAT,
     HISTORY_SIZE,

@@ -44,6 +44,10 @@ class Settings:
     port: int = contract.PORT.default
     redis_url: str | None = contract.REDIS_URL.default
     redis_auth_token: str | None = contract.REDIS_AUTH_TOKEN.default
+    redis_iam_user: str | None = contract.REDIS_IAM_USER.default
+    redis_iam_cache_name: str | None = contract.REDIS_IAM_CACHE_NAME.default
+    redis_max_connection_age: float = contract.REDIS_MAX_CONNECTION_AGE.default
+    aws_region: str | None = contract.AWS_REGION.default
     redis_cluster: bool = contract.REDIS_CLUSTER.default
     redis_publish_format: str = contract.REDIS_PUBLISH_FORMAT.default
     history_size: int = contract.HISTORY_SIZE.default
@@ -167,6 +171,9 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.HOST.name: lambda n, r: r.strip() or _text_default(contract.HOST),
     contract.REDIS_URL.name: formats.redis_url,
     contract.REDIS_AUTH_TOKEN.name: formats.token,
+    contract.REDIS_IAM_USER.name: formats.elasticache_name,
+    contract.REDIS_IAM_CACHE_NAME.name: formats.elasticache_name,
+    contract.AWS_REGION.name: formats.region,
     contract.ALLOWED_ORIGINS.name: formats.origins,
     contract.DRAIN_TARGET_GROUP_ARN.name: formats.target_group_arn,
     contract.METRICS_NAMESPACE.name: formats.namespace,
@@ -236,6 +243,7 @@ def _check_together(settings: Settings) -> None:
             f"REDIS_URL={settings.redis_url!r}: a Redis Cluster has only database 0; "
             "end the URL with /0 (or no path) when REDIS_CLUSTER=true"
         )
+    _check_redis_auth(settings)
     _check_sign_in(settings)
     if settings.drain_target_group_arn and not settings.ecs_metadata_uri:
         raise ConfigError(
@@ -251,6 +259,34 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(
             f"HISTORY_SIZE={settings.history_size} exceeds HISTORY_MAX_LEN="
             f"{settings.history_max_len}; stored history must cover what a join sends"
+        )
+
+
+def _check_redis_auth(settings: Settings) -> None:
+    """One way to authenticate to Redis: a token, or ElastiCache IAM (which needs TLS)."""
+    iam = {
+        "REDIS_IAM_USER": settings.redis_iam_user,
+        "REDIS_IAM_CACHE_NAME": settings.redis_iam_cache_name,
+    }
+    if not any(iam.values()):
+        return
+    if settings.redis_auth_token is not None:
+        raise ConfigError(
+            "REDIS_AUTH_TOKEN and REDIS_IAM_USER are both set: use one way to authenticate; "
+            "unset REDIS_AUTH_TOKEN on ElastiCache with IAM, or REDIS_IAM_* elsewhere"
+        )
+    missing = [name for name, value in iam.items() if value is None]
+    if settings.aws_region is None:
+        missing.append("AWS_REGION")
+    if missing:
+        raise ConfigError(
+            f"ElastiCache IAM authentication also needs {', '.join(missing)}: the IAM user, "
+            "the replication group id and the region the token is signed for"
+        )
+    if urlsplit(settings.redis_url or "").scheme != "rediss":
+        raise ConfigError(
+            f"REDIS_URL={settings.redis_url!r}: ElastiCache accepts IAM authentication only "
+            "over TLS; use rediss://"
         )
 
 

@@ -194,3 +194,26 @@ def room_token_secret(name: str, raw: str) -> str | None:
             f"{ROOM_TOKEN_SECRET_MIN_CHARS} (e.g. the output of `openssl rand -hex 32`)"
         )
     return raw
+# ElastiCache user ids and replication group ids: a letter, then letters, digits, hyphens.
+_ELASTICACHE_NAME = re.compile(r"^[A-Za-z](?:-?[A-Za-z0-9])*$")
+
+
+def elasticache_name(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value and (len(value) > 40 or not _ELASTICACHE_NAME.match(value)):
+        raise ConfigError(
+            f"{name}={raw!r} is not an ElastiCache id; use a letter, then letters, digits and "
+            f"single hyphens, at most 40 characters (not ending in a hyphen), e.g. "
+            f"{name}=chat-relay-prod"
+        )
+    return value or None
+
+
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+
+
+def region(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value and not _REGION.match(value):
+        raise ConfigError(f"{name}={raw!r} is not an AWS region; e.g. {name}=eu-west-1")
+    return value or None

@@ -7,7 +7,7 @@ backend's ``MemoryBrokerSettings`` or ``RedisBrokerSettings``), never the whole
 
 from __future__ import annotations
 
-from .broker.settings import DAY, MemoryBrokerSettings, RedisBrokerSettings
+from .broker.settings import DAY, MemoryBrokerSettings, RedisBrokerSettings, RedisIamSettings
 from .config import Settings
 from .session import SessionSettings
 
@@ -30,11 +30,25 @@ def redis_broker_settings(settings: Settings) -> RedisBrokerSettings:
         url=settings.redis_url,
         cluster=settings.redis_cluster,
         auth_token=settings.redis_auth_token,
+        iam=redis_iam_settings(settings),
+        max_connection_age=settings.redis_max_connection_age,
         publish_format=settings.redis_publish_format,
         history_max_len=settings.history_max_len,
         history_ttl=settings.history_ttl_days * DAY,
         presence_ttl=settings.presence_ttl,
         identity_ttl=settings.identity_ttl_days * DAY,
+    )
+
+
+def redis_iam_settings(settings: Settings) -> RedisIamSettings | None:
+    if settings.redis_iam_user is None:
+        return None
+    # config.py refuses an IAM user without the cache name and region.
+    assert settings.redis_iam_cache_name is not None and settings.aws_region is not None
+    return RedisIamSettings(
+        user_id=settings.redis_iam_user,
+        cache_name=settings.redis_iam_cache_name,
+        region=settings.aws_region,
     )
 
 

@@ -4,8 +4,9 @@ Valkey 8.1 (not Redis OSS 7.1): the same protocol, commands and client library, 
 engine AWS prices about 20% below Redis OSS per node, with the newer I/O threading.
 One shard of a primary plus replicas spread over the AZs (or, with cluster mode enabled,
 N such shards behind a configuration endpoint), Multi-AZ with automatic failover, TLS
-required, AUTH token from Secrets Manager, encrypted at rest with a
-customer-managed key, on isolated subnets, logs to CloudWatch.
+required, IAM authentication of an RBAC user (no password or token exists: see
+stacks/cache_users.py), encrypted at rest with a customer-managed key, on isolated subnets,
+logs to CloudWatch.
 """
 
 from __future__ import annotations
@@ -16,19 +17,14 @@ from typing import TypedDict
 from aws_cdk import CfnDeletionPolicy, CfnOutput, CfnUpdatePolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks.cache_users import cache_users, relay_user_id
 from stacks.compliance import acknowledge_nag
 from stacks.config import CacheSettings, StageIdentity
-from stacks.log_groups import encrypted_log_group, logs_key, removal_policy
+from stacks.log_groups import encrypted_log_group, logs_key
 from stacks.network import CACHE_SUBNETS
 from stacks.stage_stack import StageStack
-
-# AUTH tokens may use printable ASCII except space, '"', '/' and '@'; letters and digits
-# alone keep the token safe in URLs, shells and env files, and 64 of them carry 380 bits.
-AUTH_TOKEN_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -49,9 +45,10 @@ class CacheAccess:
     redis_url: str
     # Cluster mode: the client connects to the configuration endpoint and finds the shards.
     cluster: bool
-    auth_token: secretsmanager.ISecret
-    # The key the token is encrypted with (reading the secret needs kms:Decrypt on it).
-    auth_token_key: kms.IKey
+    # IAM authentication: the IAM-enabled user, and the replication group id the relay
+    # signs its tokens for (and is allowed to elasticache:Connect to).
+    iam_user_id: str
+    replication_group_id: str
 
 
 class CacheStack(StageStack):
@@ -60,7 +57,7 @@ class CacheStack(StageStack):
             scope,
             construct_id,
             stage=props.stage,
-            summary="Valkey replication group and its AUTH token",
+            summary="Valkey replication group and its IAM-authenticated user",
         )
         stage, settings = props.stage, props.settings
         vpc, security_group = props.vpc, props.security_group
@@ -68,33 +65,9 @@ class CacheStack(StageStack):
         # The replication group's id, which names its nodes (and their metrics).
         self.group_id = stage.prefix
 
-        self.key = logs_key(self, "CacheKey", stage, "cache at rest, AUTH token, cache logs")
-
-        self.auth_token = secretsmanager.Secret(
-            self,
-            "AuthToken",
-            description=f"{stage.prefix}: AUTH token of the cache (REDIS_AUTH_TOKEN)",
-            encryption_key=self.key,
-            removal_policy=removal_policy(stage),
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=AUTH_TOKEN_LENGTH,
-                exclude_punctuation=True,
-                include_space=False,
-            ),
-        )
-        acknowledge_nag(
-            self.auth_token,
-            "AwsSolutions-SMG4",
-            "An ElastiCache AUTH token has no managed rotation Lambda; it is rotated by the "
-            "documented ROTATE-then-SET procedure (docs/infrastructure.md) so clients never "
-            "see a rejected token.",
-        )
-        acknowledge_nag(
-            self.auth_token,
-            "NIST.800.53.R5-SecretsManagerRotationEnabled",
-            "AUTH token, not an RBAC user: no Secrets Manager rotation function exists for it; "
-            "rotated with both tokens valid (ROTATE, then SET) per docs/infrastructure.md.",
-        )
+        self.key = logs_key(self, "CacheKey", stage, "cache at rest, cache logs")
+        self.users = cache_users(self, stage)
+        self.relay_user_id = relay_user_id(stage)
 
         subnet_group = elasticache.CfnSubnetGroup(
             self,
@@ -144,9 +117,9 @@ class CacheStack(StageStack):
             transit_encryption_mode="required",
             at_rest_encryption_enabled=True,
             kms_key_id=self.key.key_arn,
-            # A CloudFormation dynamic reference: the token is resolved by CloudFormation at
-            # deploy time and never appears in the template or the cloud assembly.
-            auth_token=self.auth_token.secret_value.unsafe_unwrap(),
+            # RBAC instead of an AUTH token: only the group's users get in, the relay's by
+            # IAM authentication (which needs the in-transit encryption required above).
+            user_group_ids=[self.users.group_id],
             auto_minor_version_upgrade=True,
             snapshot_retention_limit=settings.snapshot_retention_days,
             snapshot_window="03:00-04:00",
@@ -166,6 +139,14 @@ class CacheStack(StageStack):
             ],
             **topology_properties(settings),
         )
+        self.replication_group.add_dependency(self.users.group)
+        acknowledge_nag(
+            self.replication_group,
+            "AwsSolutions-AEC6",
+            "No AUTH token by design: the group authenticates RBAC users (UserGroupIds), "
+            "the relay's by IAM with a 15-minute token per connection, so no long-lived "
+            "secret exists; the rule only looks for the AuthToken property.",
+        )
         acknowledge_nag(
             self.replication_group,
             "NIST.800.53.R5-ElastiCacheRedisClusterAutomaticBackup",
@@ -181,7 +162,7 @@ class CacheStack(StageStack):
                 use_online_resharding=True
             )
         CfnOutput(self, "ReplicationGroupId", value=self.replication_group.ref)
-        CfnOutput(self, "AuthTokenSecretArn", value=self.auth_token.secret_arn)
+        CfnOutput(self, "RelayUserId", value=self.users.relay.user_id)
         if stage.retain_data:
             # Deleting the stack leaves a final snapshot of the chat history behind.
             self.replication_group.cfn_options.deletion_policy = CfnDeletionPolicy.SNAPSHOT
@@ -202,7 +183,9 @@ class CacheStack(StageStack):
 
     @property
     def access(self) -> CacheAccess:
-        return CacheAccess(self.redis_url, self.settings.cluster_mode, self.auth_token, self.key)
+        return CacheAccess(
+            self.redis_url, self.settings.cluster_mode, self.relay_user_id, self.group_id
+        )
 
     @property
     def replication_group_id(self) -> str:

@@ -25,6 +25,7 @@ from aws_cdk import aws_ecs as ecs
 from constructs import Construct, IConstruct
 
 from stacks.cache import CacheAccess
+from stacks.cache_users import connect_arns
 from stacks.config import (
     ApiSettings,
     LoadBalancerSettings,
@@ -45,7 +46,7 @@ from stacks.relay.environment import relay_environment
 from stacks.relay.events import chat_event_bus, event_bus_name
 from stacks.relay.scaling import capacity_provider_strategies, scale_relay
 from stacks.relay.secrets import relay_secrets
-from stacks.relay.task import allow_target_health_read, relay_task
+from stacks.relay.task import allow_cache_connect, allow_target_health_read, relay_task
 from stacks.sign_in import SignIn
 from stacks.stage_stack import StageStack
 from stacks.waf import EdgeFirewall
@@ -166,6 +167,9 @@ class ServiceStack(StageStack):
             relay,
             redis_url=cache.redis_url,
             redis_cluster=cache.cluster,
+            redis_iam_user=cache.iam_user_id,
+            redis_iam_cache_name=cache.replication_group_id,
+            region=stage.region,
             target_group_arn=self.target_group.target_group_arn,
             idle_timeout_seconds=lb_settings.idle_timeout_seconds,
             domain_name=lb_settings.domain_name,
@@ -178,13 +182,15 @@ class ServiceStack(StageStack):
             stage=stage,
             relay=relay,
             environment={**environment, **sign_in_environment},
-            auth_token=cache.auth_token,
-            auth_token_key=cache.auth_token_key,
             secrets=self.secrets.container_secrets(),
             image_directory=props.image_directory,
         )
         self.log_group, self.task_definition = task.log_group, task.task_definition
         self.container = task.container
+        allow_cache_connect(
+            self.task_definition,
+            connect_arns(self, cache.replication_group_id, cache.iam_user_id),
+        )
 
         self.service = ecs.FargateService(
             self,

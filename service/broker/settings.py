@@ -16,12 +16,23 @@ class MemoryBrokerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisIamSettings:
+    """ElastiCache IAM authentication: who signs in, to which cache, in which region."""
+
+    user_id: str  # REDIS_IAM_USER (ElastiCache user id = user name)
+    cache_name: str  # REDIS_IAM_CACHE_NAME: the replication group id
+    region: str  # AWS_REGION
+
+
+@dataclass(frozen=True, slots=True)
 class RedisBrokerSettings:
     """No defaults: the relay's settings (contract.settings) hold them, once."""
 
     url: str  # REDIS_URL
     cluster: bool  # REDIS_CLUSTER: sharded Pub/Sub, keys by hash slot
     auth_token: str | None  # REDIS_AUTH_TOKEN
+    iam: RedisIamSettings | None  # REDIS_IAM_*: a signed token per connection instead
+    max_connection_age: float  # REDIS_MAX_CONNECTION_AGE: seconds before a connection renews
     publish_format: str  # REDIS_PUBLISH_FORMAT: what the Lua scripts publish
     history_max_len: int  # stream cap per room (HISTORY_MAX_LEN)
     history_ttl: int  # seconds (HISTORY_TTL_DAYS)

@@ -24,6 +24,9 @@ def relay_environment(
     *,
     redis_url: str,
     redis_cluster: bool,
+    redis_iam_user: str,
+    redis_iam_cache_name: str,
+    region: str,
     target_group_arn: str,
     idle_timeout_seconds: int,
     domain_name: str | None,
@@ -37,6 +40,11 @@ def relay_environment(
     environment = {
         s.PORT.name: s.PORT.env_value(relay.port),
         s.REDIS_URL.name: s.REDIS_URL.env_value(redis_url),
+        # IAM authentication: a token per connection, signed with the task role for this
+        # user and replication group in this region (no secret in the task).
+        s.REDIS_IAM_USER.name: s.REDIS_IAM_USER.env_value(redis_iam_user),
+        s.REDIS_IAM_CACHE_NAME.name: s.REDIS_IAM_CACHE_NAME.env_value(redis_iam_cache_name),
+        s.AWS_REGION.name: s.AWS_REGION.env_value(region),
         s.HISTORY_SIZE.name: s.HISTORY_SIZE.env_value(relay.history_size),
         s.HISTORY_MAX_LEN.name: s.HISTORY_MAX_LEN.env_value(relay.history_max_len),
         s.PING_INTERVAL.name: s.PING_INTERVAL.env_value(relay.ping_interval_seconds),

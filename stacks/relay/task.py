@@ -1,5 +1,5 @@
 """The relay's Fargate task: its log group, the task definition, the container (image,
-environment, AUTH token secret, health check, hardening) and the task role's one read.
+environment, health check, hardening) and the task role's permissions.
 
 Functions, not a construct: everything is created directly in the service stack, so
 the logical ids stay what they were when this lived in stacks/service.py.
@@ -14,9 +14,7 @@ from pathlib import Path
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_secretsmanager as secretsmanager
 
 from stacks import fargate
 from stacks.compliance import acknowledge_nag
@@ -43,13 +41,12 @@ def relay_task(
     stage: StageIdentity,
     relay: RelaySettings,
     environment: dict[str, str],
-    auth_token: secretsmanager.ISecret,
-    auth_token_key: kms.IKey,
     secrets: Mapping[str, ecs.Secret],
     image_directory: Path,
 ) -> RelayTask:
-    """`environment`: the container's variables; the AUTH token and `secrets` (the relay's
-    own, stacks/relay/secrets.py) are added as ECS secrets."""
+    """`environment`: the container's variables; `secrets` (the relay's own,
+    stacks/relay/secrets.py) are added as ECS secrets (Redis is IAM-authenticated: no
+    Redis secret)."""
     log_key = logs_key(scope, "RelayLogKey", stage, "relay container logs")
     log_group = encrypted_log_group(
         scope, "RelayLogGroup", stage, retention_days=relay.log_retention_days, key=log_key
@@ -66,21 +63,6 @@ def relay_task(
         cpu_architecture=relay.cpu_architecture,
     )
 
-    # Imported by ARN so its grant touches only this stack's execution role; granting on
-    # the cache stack's key policy would make the cache stack depend on this one.
-    token = secretsmanager.Secret.from_secret_complete_arn(
-        scope, "AuthToken", auth_token.secret_arn
-    )
-    task_definition.obtain_execution_role().add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["kms:Decrypt"],
-            resources=[auth_token_key.key_arn],
-            conditions={
-                "StringEquals": {"kms:ViaService": f"secretsmanager.{stage.region}.amazonaws.com"}
-            },
-        )
-    )
-
     container = task_definition.add_container(
         CONTAINER_NAME,
         image=ecs.ContainerImage.from_asset(
@@ -92,7 +74,7 @@ def relay_task(
         ),
         port_mappings=[ecs.PortMapping(container_port=relay.port, name="http")],
         environment=environment,
-        secrets={"REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(token), **secrets},
+        secrets=dict(secrets),
         logging=ecs.LogDrivers.aws_logs(
             stream_prefix=CONTAINER_NAME,
             log_group=log_group,
@@ -118,10 +100,18 @@ def relay_task(
         task_definition,
         "AwsSolutions-ECS2",
         "The environment holds only non-secret relay settings (ports, limits, the cache "
-        "URL without credentials, the event bus name); the AUTH token, the server API "
-        "keys and the room token secret come from Secrets Manager as ECS secrets.",
+        "URL without credentials, the IAM user's name, the event bus name); the server API "
+        "keys and the room token secret come from Secrets Manager as ECS secrets; Redis "
+        "has no secret: the relay signs a short-lived IAM token per connection.",
     )
     return RelayTask(task_definition, container, log_group)
+
+
+def allow_cache_connect(task_definition: ecs.FargateTaskDefinition, resources: list[str]) -> None:
+    """The task may authenticate to exactly this replication group as exactly this user."""
+    task_definition.add_to_task_role_policy(
+        iam.PolicyStatement(actions=["elasticache:Connect"], resources=resources)
+    )
 
 
 def allow_target_health_read(task_definition: ecs.FargateTaskDefinition) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Match
 
 from tests.stacks.conftest import Synthesized
 
@@ -35,24 +34,31 @@ def test_engine_topology_and_encryption(stage: Synthesized) -> None:
     assert props["AutoMinorVersionUpgrade"] is True
 
 
-def test_auth_token_is_a_dynamic_reference_to_the_generated_secret(stage: Synthesized) -> None:
-    token = replication_group(stage)["Properties"]["AuthToken"]
-    rendered = json.dumps(token)
-    assert "{{resolve:secretsmanager:" in rendered
-    assert "SecretString" in rendered
-    (secret_id,) = stage.resources("cache", "AWS::SecretsManager::Secret")
-    assert {"Ref": secret_id} in token["Fn::Join"][1]
-    stage.template("cache").has_resource_properties(
-        "AWS::SecretsManager::Secret",
-        {
-            "GenerateSecretString": {
-                "PasswordLength": 64,
-                "ExcludePunctuation": True,
-                "IncludeSpace": False,
-            },
-            "KmsKeyId": Match.any_value(),
-        },
-    )
+def test_iam_authenticated_rbac_user_and_no_auth_token(stage: Synthesized) -> None:
+    """No long-lived credential: RBAC with an IAM-enabled user (user id = user name), the
+    required `default` user switched off, the group on the replication group, no AuthToken."""
+    prefix = f"chat-relay-{stage.stage}"
+    props = replication_group(stage)["Properties"]
+    assert "AuthToken" not in props
+    assert props["UserGroupIds"] == [prefix]
+    assert props["TransitEncryptionEnabled"] is True  # IAM authentication needs TLS
+    assert props["TransitEncryptionMode"] == "required"
+    assert stage.resources("cache", "AWS::SecretsManager::Secret") == {}
+    users = {
+        u["Properties"]["UserName"]: u["Properties"]
+        for u in stage.resources("cache", "AWS::ElastiCache::User").values()
+    }
+    assert set(users) == {f"{prefix}-relay", "default"}
+    relay = users[f"{prefix}-relay"]
+    assert relay["AuthenticationMode"] == {"Type": "iam"}
+    assert relay["UserId"] == relay["UserName"]  # AWS: equal for IAM-enabled users
+    assert relay["AccessString"] == "on ~* &* +@all -@dangerous"
+    default = users["default"]
+    assert default["AccessString"].startswith("off ")  # cannot log in, runs nothing
+    assert "Passwords" not in default and default["UserId"] != "default"
+    (group,) = stage.resources("cache", "AWS::ElastiCache::UserGroup").values()
+    assert group["Properties"]["UserGroupId"] == prefix
+    assert sorted(group["Properties"]["UserIds"]) == sorted(u["UserId"] for u in users.values())
 
 
 def test_subnet_group_uses_the_isolated_subnets(stage: Synthesized) -> None:

@@ -39,13 +39,13 @@ def test_replication_group_is_sharded(cluster: Synthesized) -> None:
     assert props["NumNodeGroups"] == 3
     assert props["ReplicasPerNodeGroup"] == 2
     assert "NumCacheClusters" not in props  # the standalone form of the node count
-    # Everything else is the standalone group's: failover, TLS, KMS, AUTH, port.
+    # Everything else is the standalone group's: failover, TLS, KMS, RBAC with IAM, port.
     assert props["MultiAZEnabled"] is True
     assert props["AutomaticFailoverEnabled"] is True
     assert props["TransitEncryptionMode"] == "required"
     assert props["AtRestEncryptionEnabled"] is True
     assert props["Port"] == 6380
-    assert "{{resolve:secretsmanager:" in json.dumps(props["AuthToken"])
+    assert "AuthToken" not in props and props["UserGroupIds"] == [props["ReplicationGroupId"]]
 
 
 def test_cluster_parameter_group_enables_cluster_mode(cluster: Synthesized) -> None:

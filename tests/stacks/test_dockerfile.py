@@ -213,7 +213,7 @@ def task_environment(stage: Synthesized) -> dict[str, str]:
             # A Ref to the target group resolves to its ARN.
             value = TARGET_GROUP_ARN
         env[variable["Name"]] = value
-    for secret in container["Secrets"]:
+    for secret in container.get("Secrets", []):
         env[secret["Name"]] = "t" * 64
     # Set by ECS itself in every container (not by the stacks).
     env["ECS_CONTAINER_METADATA_URI_V4"] = "http://169.254.170.2/v4/0123abcd-relay"
@@ -233,7 +233,9 @@ def test_task_environment_is_accepted_by_the_relay(stage: Synthesized) -> None:
     settings = load_settings(env)
     assert settings.port == 8000
     assert settings.redis_url.startswith(f"rediss://master.chat-relay-{stage.stage}.")
-    assert settings.redis_auth_token == "t" * 64
+    assert settings.redis_auth_token is None  # IAM authentication, no token
+    assert settings.redis_iam_user == f"chat-relay-{stage.stage}-relay"
+    assert settings.redis_iam_cache_name == f"chat-relay-{stage.stage}"
     assert settings.drain_seconds == 20
     assert settings.drain_target_group_arn == TARGET_GROUP_ARN
     assert settings.drain_poll_seconds == 5

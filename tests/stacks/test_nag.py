@@ -12,7 +12,7 @@ from tests.stacks.conftest import Synthesized
 # must be added here, which puts it in front of a reviewer.
 REVIEWED = {
     ("network/AlbFromInternet80", "AwsSolutions-EC23"),
-    ("cache/AuthToken", "AwsSolutions-SMG4"),
+    ("cache/ReplicationGroup", "AwsSolutions-AEC6"),
     ("service/AccessLogs", "AwsSolutions-S1"),
     ("service/TaskDefinition", "AwsSolutions-ECS2"),
     # Each role's one wildcard, acknowledged on that role alone.
@@ -27,7 +27,6 @@ REVIEWED = {
     ("network/Vpc", "NIST.800.53.R5-VPCDefaultSecurityGroupClosed"),
     ("network/Vpc", "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW"),
     ("network/Vpc/FlowLog", "NIST.800.53.R5-IAMNoInlinePolicy"),
-    ("cache/AuthToken", "NIST.800.53.R5-SecretsManagerRotationEnabled"),
     # The server API keys and the room token secret: rotated with two values valid at once.
     ("service/ServerApiKeys", "AwsSolutions-SMG4"),
     ("service/ServerApiKeys", "NIST.800.53.R5-SecretsManagerRotationEnabled"),

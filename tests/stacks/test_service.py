@@ -282,11 +282,13 @@ def test_relay_keeps_idle_http_connections_longer_than_the_load_balancer(
     assert int(environment(stage)["HTTP_KEEPALIVE_SECONDS"]) == idle + 5
 
 
-def test_auth_token_arrives_as_an_ecs_secret(stage: Synthesized) -> None:
-    relay = container(stage)
-    assert "REDIS_AUTH_TOKEN" not in environment(stage)
-    secrets = {secret["Name"]: secret for secret in relay["Secrets"]}
-    assert "AuthToken" in json.dumps(secrets["REDIS_AUTH_TOKEN"]["ValueFrom"])
+def test_redis_credentials_are_iam_not_a_secret(stage: Synthesized) -> None:
+    env = environment(stage)
+    secrets = {secret["Name"] for secret in container(stage).get("Secrets", [])}
+    assert "REDIS_AUTH_TOKEN" not in env and "REDIS_AUTH_TOKEN" not in secrets
+    assert env["REDIS_IAM_USER"] == f"chat-relay-{stage.stage}-relay"
+    assert env["REDIS_IAM_CACHE_NAME"] == f"chat-relay-{stage.stage}"
+    assert env["AWS_REGION"] == "us-east-1"
 
 
 def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
@@ -305,26 +307,19 @@ def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert actions == {
-        "kms:Decrypt",
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",
         "ecr:BatchGetImage",
         "ecr:GetAuthorizationToken",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:DescribeSecret",
     }
     for statement in statements:
         if statement["Resource"] == "*":
             assert statement["Action"] == "ecr:GetAuthorizationToken"
-    kms = next(s for s in statements if s["Action"] == "kms:Decrypt")
-    assert kms["Condition"] == {
-        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
-    }
 
 
-def test_task_role_may_only_read_target_health_and_put_events_on_its_bus(
+def test_task_role_may_only_read_target_health_connect_to_its_cache_and_put_events(
     stage: Synthesized,
 ) -> None:
     roles = stage.resources("service", "AWS::IAM::Role")
@@ -335,12 +330,38 @@ def test_task_role_may_only_read_target_health_and_put_events_on_its_bus(
         if {"Ref": task_role} in p["Properties"]["Roles"]
     ]
     (policy,) = attached
-    # One read-only action (ELB's Describe* actions take no resource-level permissions),
-    # and events:PutEvents on the stage's bus alone.
+
+    # One read-only action; ELB's Describe* actions take no resource-level permissions.
+    # elasticache:Connect on exactly the stage's replication group and its relay user;
+    # events:PutEvents on the stage's bus alone.
+    def flat(arn: Any) -> str:  # an ARN with the account as a literal or AWS::AccountId
+        if isinstance(arn, str):
+            return arn
+        return "".join(p if isinstance(p, str) else "ACCOUNT" for p in arn["Fn::Join"][1])
+
+    prefix = f"chat-relay-{stage.stage}"
+    statements = {st["Action"]: st for st in policy["PolicyDocument"]["Statement"]}
+    assert len(statements) == len(policy["PolicyDocument"]["Statement"]) == 3
+    assert statements["elasticloadbalancing:DescribeTargetHealth"] == {
+        "Action": "elasticloadbalancing:DescribeTargetHealth",
+        "Effect": "Allow",
+        "Resource": "*",
+    }
     (bus,) = stage.resources("service", "AWS::Events::EventBus")
-    assert policy["PolicyDocument"]["Statement"] == [
-        {"Action": "elasticloadbalancing:DescribeTargetHealth", "Effect": "Allow", "Resource": "*"},
-        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": {"Fn::GetAtt": [bus, "Arn"]}},
+    assert statements["events:PutEvents"] == {
+        "Action": "events:PutEvents",
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [bus, "Arn"]},
+    }
+    connect = statements["elasticache:Connect"]
+    assert connect["Effect"] == "Allow"
+    resources = [flat(r) for r in connect["Resource"]]
+    assert [r.split(":", 5)[:4] for r in resources] == [
+        ["arn", "aws", "elasticache", "us-east-1"]
+    ] * 2
+    assert [r.split(":", 5)[5] for r in resources] == [
+        f"replicationgroup:{prefix}",
+        f"user:{prefix}-relay",
     ]
     assert "ManagedPolicyArns" not in roles[task_role]["Properties"]
 

@@ -3,6 +3,9 @@ pub/sub client per node, the Lua scripts, and the topology (which node owns a ro
 
 Clients are built without redis-py's automatic retries where a silent reconnect would
 hide a gap: the subscribers reconnect themselves and backfill each room from the stream.
+Every connection authenticates as it opens: with REDIS_AUTH_TOKEN, or as an ElastiCache IAM
+user with a token signed for that connection (``iam_auth.py``); command connections retire
+themselves at REDIS_MAX_CONNECTION_AGE (``lifetime.py``), before ElastiCache's 12-hour limit.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from redis.retry import Retry
 
 from ..base import BrokerUnavailable
 from ..settings import RedisBrokerSettings
+from .iam_auth import IamCredentialProvider
 from .keys import channel_of
+from .lifetime import aging_class
 
 SCRIPTS = Path(__file__).with_name("scripts")
 COMMAND_TIMEOUT = 5.0
@@ -54,8 +59,17 @@ class RedisClients:
     def __init__(self, settings: RedisBrokerSettings) -> None:
         self.url = settings.url
         self.cluster = settings.cluster
+        self.max_connection_age = settings.max_connection_age
+        self.credentials: IamCredentialProvider | None = None
+        if settings.iam is not None:
+            self.credentials = IamCredentialProvider(
+                user_id=settings.iam.user_id,
+                cache_name=settings.iam.cache_name,
+                region=settings.iam.region,
+            )
         self._options: dict[str, Any] = {
             "password": settings.auth_token,
+            "credential_provider": self.credentials,
             "decode_responses": True,
             "retry": Retry(NoBackoff(), 0),
             "socket_connect_timeout": COMMAND_TIMEOUT,
@@ -70,6 +84,14 @@ class RedisClients:
                 max_connections=CLUSTER_NODE_CONNECTIONS,
                 **self._options,
             )
+            # RedisCluster takes no connection class: its nodes are built from these
+            # kwargs (shared with its nodes manager), the startup nodes already exist.
+            kwargs = self.commands.connection_kwargs
+            kwargs["connection_class"] = aging_class(
+                kwargs["connection_class"], self.max_connection_age
+            )
+            for node in self.commands.startup_nodes:
+                node.connection_class = kwargs["connection_class"]
         else:
             # A bounded pool that waits for a free connection: a thousand joins at once
             # must queue for connections, not open a thousand (the default pool errors).
@@ -80,6 +102,8 @@ class RedisClients:
                 socket_timeout=COMMAND_TIMEOUT,
                 **self._options,
             )
+            # After construction: a rediss:// URL has chosen the TLS class by now.
+            pool.connection_class = aging_class(pool.connection_class, self.max_connection_age)
             self.commands = aioredis.Redis(connection_pool=pool)
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
         self.live = False

@@ -136,6 +136,7 @@ class Fanout:
             name=node_name,
             sharded=self._clients.cluster,
             probe_channel=self._probe_channel(node_name),
+            max_age=self._clients.max_connection_age,
         )
         self._subscribers[node_name] = subscriber
         if start:

@@ -10,6 +10,10 @@ to backfill from stored history, so nothing falls between the old subscription a
 the new one. It reports through ``SubscriberListener`` (the fan-out implements it) and
 knows nothing of what is published. A probe published to the subscriber's own channel
 proves it still hears (a half-open connection looks exactly like a quiet room).
+
+A connection older than ``max_age`` (REDIS_MAX_CONNECTION_AGE, jittered) is renewed the
+same way, on purpose and at once: ElastiCache ends IAM-authenticated connections at 12
+hours, and a renewal chosen by the relay loses nothing that a cut might.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..base import BrokerUnavailable
 from .backoff import full_jitter
 from .clients import as_str
 from .keys import channel_of
+from .lifetime import lifetime
 
 log = logging.getLogger("service.broker.subscriber")
 
@@ -64,6 +69,7 @@ class Subscriber:
         name: str,
         sharded: bool,
         probe_channel: str,
+        max_age: float = float("inf"),
     ) -> None:
         self.client = client
         self.name = name
@@ -73,6 +79,8 @@ class Subscriber:
         self.live = False
         self.probe_sent = 0
         self.probe_seen = 0
+        self.max_age = max_age
+        self.renewals = 0  # connections retired at their age limit
         self._listener = listener
         self._room_of: dict[str, str] = {}
         self._pubsub: PubSub | None = None
@@ -99,17 +107,22 @@ class Subscriber:
 
     async def _run(self, backfill: bool) -> None:
         attempt = 0
+        renewed = False
         while True:
             pubsub = self.client.pubsub()
             try:
-                await self._subscribe_all(pubsub, backfill or attempt > 0)
+                retire_at = asyncio.get_running_loop().time() + lifetime(self.max_age)
+                await self._subscribe_all(pubsub, backfill or attempt > 0 or renewed)
                 attempt = 0
                 self._pubsub = pubsub
                 self.live = True
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None:
-                        self._handle(message)
+                await self._listen(pubsub, retire_at)
+                # Past its age: renew now, by the reconnect path (subscribe, then backfill).
+                log.info("subscriber %s renews its connection (age limit)", self.name)
+                self.renewals += 1
+                renewed = True
+                self.live = False
+                self._pubsub = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -134,6 +147,19 @@ class Subscriber:
                 close: Callable[[], Awaitable[None]] = pubsub.aclose
                 with contextlib.suppress(Exception):
                     await close()
+
+    async def _listen(self, pubsub: PubSub, retire_at: float) -> None:
+        """Hand on every message until the connection reaches its age limit."""
+        age = asyncio.timeout_at(retire_at if retire_at != float("inf") else None)
+        try:
+            async with age:
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None:
+                        self._handle(message)
+        except TimeoutError:
+            if not age.expired():
+                raise
 
     # subscriptions
 
