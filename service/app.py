@@ -28,9 +28,9 @@ from contract.protocol import (
     WEBSOCKET_PATH,
 )
 
+from .address_quota import AddressQuota
 from .admission import Admission
 from .api import api_routes
-from .address_quota import AddressQuota
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -41,6 +41,7 @@ from .hub import Hub
 from .identity_alb import HEADER as IDENTITY_HEADER
 from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
 from .members import MEMBER_ID_BYTES, MemberFactory
+from .metrics_server import MetricsServer
 from .moderation import create_moderation
 from .observability.emf import EmfReporter, task_id
 from .observability.metrics import (
@@ -49,7 +50,6 @@ from .observability.metrics import (
     RelayMetrics,
     watch_loop_lag,
 )
-from .metrics_server import MetricsServer
 from .origins import origin_allowed
 from .part_settings import backend_settings, session_settings
 from .room_tokens import RoomTokens

@@ -194,6 +194,8 @@ def room_token_secret(name: str, raw: str) -> str | None:
             f"{ROOM_TOKEN_SECRET_MIN_CHARS} (e.g. the output of `openssl rand -hex 32`)"
         )
     return raw
+
+
 # ElastiCache user ids and replication group ids: a letter, then letters, digits, hyphens.
 _ELASTICACHE_NAME = re.compile(r"^[A-Za-z](?:-?[A-Za-z0-9])*$")
 

@@ -42,7 +42,7 @@ from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
 # The limits, patterns and codes are contract.protocol's; this module reads and writes frames
 # (the checks shared with room_frames are frame_fields').
 MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
-__all__ = ["ProtocolError", "parse_message_id"]
+__all__ = ["MAX_ID_PART", "ProtocolError", "parse_message_id"]
 
 
 @dataclass(frozen=True, slots=True)

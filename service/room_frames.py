@@ -15,7 +15,6 @@ from contract.protocol import CLIENT_FRAME_TYPES, DEFAULT_HISTORY_PAGE, MAX_HIST
 from .frame_fields import (
     ProtocolError,
     message_id_field,
-    optional_str,
     ref_field,
     required_room,
     room_token_field,
@@ -55,9 +54,7 @@ def parse(kind: object, obj: dict[str, Any]) -> RoomFrame:
     if kind == "typing":
         return Typing(required_room(obj))
     if kind == "subscribe":
-        return Subscribe(
-            required_room(obj), message_id_field(obj, "since"), room_token_field(obj)
-        )
+        return Subscribe(required_room(obj), message_id_field(obj, "since"), room_token_field(obj))
     if kind == "unsubscribe":
         return Unsubscribe(required_room(obj))
     if kind == "history":

@@ -19,9 +19,9 @@ from starlette.websockets import WebSocket
 from contract.protocol import CLOSE_POLICY, CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGAIN
 
 from . import protocol
+from .address_quota import AddressQuota, client_address
 from .admission import Admission
 from .broker import BrokerUnavailable, HistoryFull, IdentityStore
-from .address_quota import AddressQuota, client_address
 from .connection import ClientConnection
 from .hub import Hub
 from .identity_alb import SignedIn

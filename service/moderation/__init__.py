@@ -5,6 +5,7 @@ carries disconnects on one channel every relay listens to."""
 from __future__ import annotations
 
 from ..config import Settings
+from ..part_settings import redis_broker_settings
 from .base import MemberCloser, Moderation
 from .memory import MemoryModeration
 
@@ -16,4 +17,4 @@ def create_moderation(settings: Settings) -> Moderation:
         return MemoryModeration()
     from .redis import RedisModeration  # imported lazily, as the Redis broker is
 
-    return RedisModeration(settings)
+    return RedisModeration(redis_broker_settings(settings))

@@ -19,7 +19,7 @@ import orjson
 
 from ..broker.redis.backoff import full_jitter
 from ..broker.redis.clients import STANDALONE, RedisClients
-from ..config import Settings
+from ..broker.settings import RedisBrokerSettings
 from .base import MemberCloser, Moderation
 
 log = logging.getLogger("service.moderation")
@@ -39,7 +39,7 @@ def reply_key(request_id: str) -> str:
 
 
 class RedisModeration(Moderation):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: RedisBrokerSettings) -> None:
         self._clients = RedisClients(settings)
         self._redis = self._clients.commands
         self._closer: MemberCloser | None = None
