@@ -42,6 +42,7 @@ ENV = {
 }
 ROOM = "bench-api"
 MARK = "bench-"
+TEXT_MARK = f'"text":"{MARK}'  # how a marked text starts in a frame
 RATIO_LIMIT = 1.5
 
 
@@ -75,10 +76,12 @@ async def member(url: str, stamps: Stamps, ready: asyncio.Event, joined: list[in
         async for raw in ws:
             now = time.perf_counter()
             text = raw if isinstance(raw, str) else raw.decode()
-            at = text.find(MARK)
+            # The text's mark, not the room's name (frames carry "room" too).
+            at = text.find(TEXT_MARK)
             if at < 0 or '"type":"messages"' not in text:
                 continue
-            seq = int(text[at + len(MARK) : text.index('"', at)])
+            start = at + len(TEXT_MARK)
+            seq = int(text[start : text.index('"', start)])
             sent = stamps.sent.get(seq)
             if sent is not None:
                 stamps.latencies.setdefault(seq, []).append(int((now - sent) * 1e6))

@@ -80,6 +80,7 @@ ROOM_FRAME_TYPES: Final = (
     "resync",
     "history_page",
     "typing",
+    "message_deleted",
 )
 
 # Close codes (RFC 6455 plus the relay's documented uses).

@@ -157,14 +157,18 @@ async def test_a_relay_publishes_what_its_format_says(
             wire.append(await published(channel))
             sent.append(await raw_frame(bob, "member_delete"))
 
+    # The relay names a frame's room as it delivers it (many rooms on one connection); what
+    # goes over Redis has no "room", as an earlier release's relays published it.
+    bare = [frame.replace(',"room":"upgrade"', "", 1) for frame in sent]
+    assert all('"room":"upgrade"' in frame for frame in sent)
     if publish_format is None:
         # What an earlier release's relay forwards to its clients as it is.
-        assert wire == sent
+        assert wire == bare
     else:
         joined, message = decode("upgrade", sent[0]), decode("upgrade", sent[1])
         assert isinstance(joined, MemberJoined) and isinstance(message, Publication)
         # Member events are frames without history: the same in either format.
-        assert wire == [sent[0], f"m{message.message_id} {message.body}", sent[2]]
+        assert wire == [bare[0], f"m{message.message_id} {message.body}", bare[2]]
     assert orjson.loads(sent[0])["member"] == a.member
     assert orjson.loads(sent[1])["message"]["id"] == ack["id"]
     assert orjson.loads(sent[2])["id"] == a.member["id"] != b.member["id"]

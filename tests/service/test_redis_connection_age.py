@@ -12,6 +12,7 @@ from harness.redis_server import RedisServer
 from service.broker.redis.clients import RedisClients
 from service.broker.redis.lifetime import JITTER, AgingConnection, AgingSSLConnection, lifetime
 from service.config import Settings
+from service.part_settings import redis_broker_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,9 @@ def test_lifetimes_are_jittered_below_the_limit() -> None:
 async def test_an_old_command_connection_is_replaced_before_its_next_command() -> None:
     with RedisServer() as redis:
         admin = redis.client()
-        clients = RedisClients(Settings(redis_url=redis.url, redis_max_connection_age=1.0))
+        clients = RedisClients(
+            redis_broker_settings(Settings(redis_url=redis.url, redis_max_connection_age=1.0))
+        )
         try:
             assert issubclass(clients.commands.connection_pool.connection_class, AgingConnection)
             first = await clients.commands.client_id()
@@ -44,7 +47,7 @@ def test_cluster_and_tls_connections_age_too() -> None:
     settings = Settings(
         redis_url="rediss://127.0.0.1:7000/0", redis_cluster=True, redis_max_connection_age=5.0
     )
-    clients = RedisClients(settings)  # nothing connects until the first command
+    clients = RedisClients(redis_broker_settings(settings))  # nothing connects until used
     made = clients.commands.connection_kwargs["connection_class"]
     assert issubclass(made, AgingSSLConnection) and issubclass(made, SSLConnection)
     assert made.max_age == 5.0

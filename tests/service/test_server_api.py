@@ -287,6 +287,7 @@ async def test_delete_tells_members_and_no_history_carries_the_text(
         assert (answer.status_code, answer.content) == (204, b"")
         assert await member.recv_type("message_deleted") == {
             "type": "message_deleted",
+            "room": room,  # every frame about a room names it
             "id": doomed,
         }
         # Every history read: a join, a resume with since, the API.

@@ -269,8 +269,9 @@ allow_cidrs = ["203.0.113.7/32", "198.51.100.0/24", "192.0.2.0/28", "2001:db8::/
 
 @pytest.fixture(scope="session")
 def api_open(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """staging, signed in, with [stages.staging.api] allow_cidrs listing six networks."""
-    path = settings_with(tmp_path_factory.mktemp("settings-api"), API_OPEN_TABLE)
+    """staging, signed in, with [stages.staging.api] allow_cidrs listing six networks;
+    deployed by hand (the pipeline's anonymous gate refuses a signed-in staging)."""
+    path = settings_with(tmp_path_factory.mktemp("settings-api"), API_OPEN_TABLE, pipeline=False)
     outdir = tmp_path_factory.mktemp("cdk-staging-api")
     return synthesize("staging", outdir, {"settingsFile": str(path)}).stage
 

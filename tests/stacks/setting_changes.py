@@ -133,6 +133,9 @@ CHANGES: tuple[Change, ...] = (
     Change("relay.cpu_architecture", "x86_64"),
     Change("relay.spot_percent", 30, with_={"relay.cpu_architecture": "x86_64"}),
     Change("relay.on_demand_base", 2),
+    Change("relay.trusted_proxy_hops", 1),
+    Change("relay.new_identities_per_minute", 30),
+    Change("relay.new_rooms_per_minute", 10),
     Change("retain_data", True),
     Change("alarm_email", "pager@example.com"),
     Change("tags", {"team": "chat"}),
@@ -161,6 +164,7 @@ CHANGES: tuple[Change, ...] = (
     Change("waf.upgrade_rate_action", "block"),
     Change("waf.allow_cidrs", ("203.0.113.0/24",)),
     Change("waf.log_retention_days", 90),
+    Change("api.allow_cidrs", ("203.0.113.0/24",)),
 )
 
 # Fields that are not updates of a stage: another value is another deployment.

@@ -313,10 +313,20 @@ def test_execution_role_is_least_privilege(stage: Synthesized) -> None:
         "ecr:GetAuthorizationToken",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        # The relay's own secrets (server API keys, room token secret), read at task start;
+        # Redis has none (IAM authentication).
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
     }
+    secrets = set(stage.resources("service", "AWS::SecretsManager::Secret"))
+    assert len(secrets) == 2
     for statement in statements:
         if statement["Resource"] == "*":
             assert statement["Action"] == "ecr:GetAuthorizationToken"
+        if "secretsmanager:GetSecretValue" in statement["Action"]:
+            resource = statement["Resource"]
+            resources = resource if isinstance(resource, list) else [resource]
+            assert {r["Ref"] for r in resources} <= secrets
 
 
 def test_task_role_may_only_read_target_health_connect_to_its_cache_and_put_events(

@@ -25,6 +25,7 @@ from stacks.chat_relay import ChatRelayStage
 from stacks.config import STAGES, StageConfig, StageConfigError, load_stage_config, validate
 from stacks.config.lock import LOCKED_SETTINGS, lock_path, lock_problems, locked_values, write_stage
 from stacks.config.model import (
+    ApiSettings,
     CacheSettings,
     LoadBalancerSettings,
     MonitoringSettings,
@@ -49,6 +50,7 @@ SECTIONS = {
     "monitoring": MonitoringSettings,
     "sign_in": SignInSettings,
     "waf": WafSettings,
+    "api": ApiSettings,
 }
 
 
