@@ -297,6 +297,29 @@ AUTH_SESSION_COOKIE: Final = TextSetting(
     "AWSELBAuthSessionCookie",
 )
 
+# Attachments (docs/protocol.md, Attachments).
+ATTACHMENT_MAX_BYTES: Final = IntSetting(
+    "ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, 1, 5 * 1024**3, "largest attachment accepted, bytes"
+)
+ATTACHMENT_TYPES: Final = TextSetting(
+    "ATTACHMENT_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+    "content types an attachment may declare (comma-separated)",
+    "image/png,application/pdf",
+)
+ATTACHMENT_UPLOADS_PER_MINUTE: Final = IntSetting(
+    "ATTACHMENT_UPLOADS_PER_MINUTE", 10, 1, 10_000, "upload slots one member may get per minute"
+)
+ATTACHMENT_LINK_SECONDS: Final = IntSetting(
+    "ATTACHMENT_LINK_SECONDS", 300, 10, 3600, "how long upload forms and download links work"
+)
+ATTACHMENT_DIR: Final = TextSetting(
+    "ATTACHMENT_DIR",
+    None,
+    "single server: folder holding attachments (unset: a temporary folder, lost at exit)",
+    "/var/lib/chat-relay/attachments",
+)
+
 ALL: Final[tuple[Setting, ...]] = (
     HOST,
     PORT,
@@ -340,6 +363,11 @@ ALL: Final[tuple[Setting, ...]] = (
     ALB_PUBLIC_KEY_URL,
     AUTH_LOGOUT_URL,
     AUTH_SESSION_COOKIE,
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_UPLOADS_PER_MINUTE,
+    ATTACHMENT_LINK_SECONDS,
+    ATTACHMENT_DIR,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

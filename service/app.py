@@ -20,14 +20,18 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from contract.protocol import (
+    ATTACHMENTS_PATH,
     CLOSE_POLICY,
     CLOSE_TRY_AGAIN,
     HEALTH_PATH,
     METRICS_PATH,
     READY_PATH,
+    UPLOAD_PATH,
     WEBSOCKET_PATH,
 )
 
+from .attachments import Attachments
+from .attachments.http import AttachmentEndpoints
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -66,6 +70,7 @@ class Relay:
         self.hub = Hub(self.backend, self.metrics)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
+        self.attachments = Attachments(settings)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -97,6 +102,7 @@ class Relay:
             websocket,
             self.process_id,
             signed_in,
+            self.attachments,
         )
         await session.run()
 
@@ -163,6 +169,7 @@ class Relay:
             for running in watchers:
                 running.cancel()
             await self.hub.close()
+            self.attachments.close()
 
     def _deregistration_watcher(self) -> DeregistrationWatcher:
         settings = self.settings
@@ -225,6 +232,7 @@ class RelayApp:
 def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
     relay = Relay(settings, backend)
     sign_in = SignInEndpoints(settings, relay.verifier)
+    attachments = AttachmentEndpoints(relay.attachments)
     routes = [
         Route(SESSION_PATH, sign_in.session),
         Route(LOGOUT_PATH, sign_in.logout),
@@ -232,6 +240,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
         Route(READY_PATH, relay.readyz),
         *([Route(METRICS_PATH, relay.metrics_endpoint)] if settings.metrics_endpoint else []),
         Route("/avatars/{member_id}.svg", relay.avatar),
+        Route(UPLOAD_PATH, attachments.upload, methods=["POST"]),
+        Route(ATTACHMENTS_PATH + "/{attachment_id}", attachments.download),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
     http = Starlette(

@@ -82,6 +82,11 @@ class Settings:
     alb_public_key_url: str | None = contract.ALB_PUBLIC_KEY_URL.default
     auth_logout_url: str | None = contract.AUTH_LOGOUT_URL.default
     auth_session_cookie: str = _text_default(contract.AUTH_SESSION_COOKIE)
+    attachment_max_bytes: int = contract.ATTACHMENT_MAX_BYTES.default
+    attachment_types: tuple[str, ...] = tuple(_text_default(contract.ATTACHMENT_TYPES).split(","))
+    attachment_uploads_per_minute: int = contract.ATTACHMENT_UPLOADS_PER_MINUTE.default
+    attachment_link_seconds: int = contract.ATTACHMENT_LINK_SECONDS.default
+    attachment_dir: str | None = contract.ATTACHMENT_DIR.default
 
     @property
     def single_server(self) -> bool:
@@ -165,6 +170,8 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.ALB_PUBLIC_KEY_URL.name: formats.key_url,
     contract.AUTH_LOGOUT_URL.name: formats.https_url,
     contract.AUTH_SESSION_COOKIE.name: formats.cookie_name,
+    contract.ATTACHMENT_TYPES.name: formats.content_types,
+    contract.ATTACHMENT_DIR.name: formats.token,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}

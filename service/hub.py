@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import protocol
 from .broker import (
@@ -163,10 +164,17 @@ class Hub:
         self.metrics.joins += 1
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+    async def publish(
+        self,
+        room: str,
+        member: Member,
+        text: str,
+        ref: str | None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Store and fan out one message and answer its id; raises BrokerUnavailable or
         HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
-        body = protocol.message_body(member.id, member.username, member.avatar, text)
+        body = protocol.message_body(member.id, member.username, member.avatar, text, attachments)
         key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
         published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
         if not published.duplicate:

@@ -12,18 +12,20 @@ import asyncio
 import dataclasses
 import logging
 import time
+from typing import Any
 
 from starlette.websockets import WebSocket
 
 from contract.protocol import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
 from . import protocol
+from .attachments import Attachments
 from .broker import BrokerUnavailable, History, HistoryFull, IdentityStore
 from .config import Settings
 from .connection import ClientConnection
 from .hub import Hub
 from .members import Member, MemberFactory, new_token
-from .protocol import Join, Ping, ProtocolError, Send
+from .protocol import AttachmentRequest, Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
 
 log = logging.getLogger("service.session")
@@ -52,12 +54,14 @@ class Session:
         websocket: WebSocket,
         process_id: str,
         signed_in: Member | None = None,
+        attachments: Attachments | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
         self.identities = identities
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.settings = settings
+        self.attachments = attachments
         self.member_factory = member_factory
         self.websocket = websocket
         self.connection = ClientConnection(
@@ -129,7 +133,7 @@ class Session:
             self.connection.send_text(protocol.error("rate_limited", detail))
         return False
 
-    async def _next_frame(self, deadline: float | None = None) -> Join | Send:
+    async def _next_frame(self, deadline: float | None = None) -> Join | Send | AttachmentRequest:
         """The next join or send; answers pings and bad frames on the way (the protocol
         allows both at any time). Raises TimeoutError at the loop-time `deadline`."""
         loop = asyncio.get_running_loop()
@@ -214,6 +218,8 @@ class Session:
             frame = await self._next_frame()
             if isinstance(frame, Send):
                 await self._send_message(frame)
+            elif isinstance(frame, AttachmentRequest):
+                self._attachment_request(frame)
             else:
                 self.connection.send_text(
                     protocol.error("already_joined", "one room per connection; open another")
@@ -222,7 +228,14 @@ class Session:
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None
         try:
-            message_id = await self.hub.publish(self.room, self.member, frame.text, frame.ref)
+            attachments = self._attachments_of(frame)
+        except ProtocolError as exc:
+            self.connection.send_text(protocol.error(exc.code, exc.detail))
+            return
+        try:
+            message_id = await self.hub.publish(
+                self.room, self.member, frame.text, frame.ref, attachments
+            )
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
@@ -239,6 +252,26 @@ class Session:
             self.connection.send_text(protocol.error("history_full", detail))
             return
         self.connection.send_text(protocol.ack(frame.ref, message_id))
+
+    # attachments (service.attachments)
+
+    def _attachment_request(self, frame: AttachmentRequest) -> None:
+        assert self.room is not None and self.member is not None
+        try:
+            if self.attachments is None:
+                raise ProtocolError("bad_attachment", "this relay does not take attachments")
+            answer = self.attachments.handle(frame.kind, frame.fields, self.room, self.member.id)
+        except ProtocolError as exc:
+            answer = protocol.error(exc.code, exc.detail)
+        self.connection.send_text(answer)
+
+    def _attachments_of(self, frame: Send) -> list[dict[str, Any]] | None:
+        assert self.room is not None and self.member is not None
+        if not frame.attachments:
+            return None
+        if self.attachments is None:
+            raise ProtocolError("bad_attachment", "this relay does not take attachments")
+        return self.attachments.for_message(frame.attachments, self.room, self.member.id)
 
     # leaving
 

@@ -140,6 +140,8 @@ def test_every_contract_setting_is_read_into_a_field_with_its_default() -> None:
         value = getattr(defaults, SETTINGS[setting.name][0])
         if setting is contract.ALLOWED_ORIGINS:
             assert value == ()  # unset: the relay's own host only
+        elif setting is contract.ATTACHMENT_TYPES:
+            assert value == tuple(str(setting.default).split(","))  # the list, parsed
         else:
             assert value == setting.default, setting.name
     assert load_settings({}) == defaults
@@ -177,3 +179,11 @@ def test_emf_interval_is_off_or_at_least_a_second() -> None:
     assert load_settings({"METRICS_EMF_INTERVAL": "0"}).metrics_emf_interval == 0
     with pytest.raises(ConfigError, match=r"METRICS_EMF_INTERVAL=0.5 is too short; use 0 \(off\)"):
         load_settings({"METRICS_EMF_INTERVAL": "0.5"})
+
+
+def test_attachment_types_are_a_list_of_media_types() -> None:
+    loaded = load_settings({"ATTACHMENT_TYPES": " Image/PNG , text/plain ,"})
+    assert loaded.attachment_types == ("image/png", "text/plain")
+    for bad in ("", "png", "image/png;charset=x", "text/html,<script>"):
+        with pytest.raises(ConfigError, match=r"ATTACHMENT_TYPES=.*e\.g\. ATTACHMENT_TYPES="):
+            load_settings({"ATTACHMENT_TYPES": bad})
