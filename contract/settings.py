@@ -319,6 +319,12 @@ ATTACHMENT_DIR: Final = TextSetting(
     "single server: folder holding attachments (unset: a temporary folder, lost at exit)",
     "/var/lib/chat-relay/attachments",
 )
+ATTACHMENT_BUCKET: Final = TextSetting(
+    "ATTACHMENT_BUCKET",
+    None,
+    "S3 bucket for attachments (unset: the local store, unscanned)",
+    "chat-relay-prod-attachments",
+)
 
 ALL: Final[tuple[Setting, ...]] = (
     HOST,
@@ -368,6 +374,7 @@ ALL: Final[tuple[Setting, ...]] = (
     ATTACHMENT_UPLOADS_PER_MINUTE,
     ATTACHMENT_LINK_SECONDS,
     ATTACHMENT_DIR,
+    ATTACHMENT_BUCKET,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

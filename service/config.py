@@ -87,6 +87,7 @@ class Settings:
     attachment_uploads_per_minute: int = contract.ATTACHMENT_UPLOADS_PER_MINUTE.default
     attachment_link_seconds: int = contract.ATTACHMENT_LINK_SECONDS.default
     attachment_dir: str | None = contract.ATTACHMENT_DIR.default
+    attachment_bucket: str | None = contract.ATTACHMENT_BUCKET.default
 
     @property
     def single_server(self) -> bool:
@@ -172,6 +173,7 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.AUTH_SESSION_COOKIE.name: formats.cookie_name,
     contract.ATTACHMENT_TYPES.name: formats.content_types,
     contract.ATTACHMENT_DIR.name: formats.token,
+    contract.ATTACHMENT_BUCKET.name: formats.token,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}

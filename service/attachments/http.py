@@ -15,7 +15,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from .local_store import UploadRefused
+from .local_store import LocalStore, UploadRefused
 from .service import Attachments
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # the form's other fields and multipart boundaries
@@ -35,9 +35,11 @@ class AttachmentEndpoints:
             body += chunk
             if len(body) > limit:
                 return _refused(413, f"the form is over {limit} bytes")
+        store = self.attachments.store
+        if not isinstance(store, LocalStore):
+            return _refused(404, "uploads go to the bucket the upload slot names")
         try:
             fields, data = _multipart(request.headers.get("content-type", ""), bytes(body))
-            store = self.attachments.store
             policy = store.check_form(fields)
             store.store(policy, data)
         except UploadRefused as exc:
@@ -50,6 +52,8 @@ class AttachmentEndpoints:
     async def download(self, request: Request) -> Response:
         key = request.path_params["attachment_id"]
         store = self.attachments.store
+        if not isinstance(store, LocalStore):
+            return _refused(404, "downloads come from the bucket the link names")
         path = store.check_link(
             key, request.query_params.get("e", ""), request.query_params.get("s", "")
         )

@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 from contract.protocol import ATTACHMENT_ID, ATTACHMENTS_PATH, UPLOAD_PATH
 
+from .records import Attachment
+
 
 class UploadRefused(Exception):
     """The form or its file breaks a condition; the text says which (an HTTP 403/400)."""
@@ -104,7 +106,12 @@ class LocalStore:
 
     # download links
 
-    def download_url(self, key: str) -> tuple[str, int]:
+    def holds(self, attachment: Attachment) -> bool:
+        path = self._path(attachment.id)
+        return path.is_file() and path.stat().st_size == attachment.size
+
+    def download_url(self, attachment: Attachment) -> tuple[str, int]:
+        key = attachment.id
         expires = int(time.time()) + self.link_seconds
         query = urlencode({"e": expires, "s": _sign(self._secret, f"{key}:{expires}")})
         return f"{ATTACHMENTS_PATH}/{key}?{query}", expires

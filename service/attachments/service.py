@@ -6,11 +6,14 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+import boto3
+
 from contract.protocol import (
     ATTACHMENT_ID,
     DOWNLOADABLE_STATUSES,
     MAX_FILE_NAME_CHARS,
     MAX_REF_CHARS,
+    AttachmentStatus,
 )
 
 from .. import protocol
@@ -18,13 +21,29 @@ from ..config import Settings
 from ..protocol import ProtocolError
 from .local_store import LocalStore
 from .records import Attachment, UploadBudget, new_attachment_id
+from .s3_store import S3Store
+
+# GuardDuty Malware Protection for S3's verdicts (EventBridge detail-type "GuardDuty
+# Malware Protection Object Scan Result", detail.scanResultDetails.scanResultStatus).
+# Any other result (UNSUPPORTED, ACCESS_DENIED, FAILED) leaves the file unreachable.
+SCAN_VERDICTS: dict[str, AttachmentStatus] = {
+    "NO_THREATS_FOUND": "clean",
+    "THREATS_FOUND": "infected",
+}
 
 
 class Attachments:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, s3_client: Any = None) -> None:
         self.settings = settings
-        self.store = LocalStore(settings.attachment_dir, settings.attachment_link_seconds)
-        self.scanning = False  # single server: nothing scans the files (said on the page)
+        self.store: LocalStore | S3Store
+        if settings.attachment_bucket:
+            client = s3_client or boto3.client("s3")
+            link_seconds = settings.attachment_link_seconds
+            self.store = S3Store(client, settings.attachment_bucket, link_seconds)
+            self.scanning = True  # GuardDuty scans every new object in the bucket
+        else:
+            self.store = LocalStore(settings.attachment_dir, settings.attachment_link_seconds)
+            self.scanning = False  # single server: nothing scans the files (said on the page)
         self.budget = UploadBudget(settings.attachment_uploads_per_minute)
         self.records: dict[str, Attachment] = {}
 
@@ -81,7 +100,7 @@ class Attachments:
                 "bad_attachment",
                 f"attachment {attachment.id} is {attachment.status}; no link until it is clean",
             )
-        url, expires = self.store.download_url(attachment.id)
+        url, expires = self.store.download_url(attachment)
         return protocol.dumps_frame(
             {
                 "type": "download_link",
@@ -99,6 +118,8 @@ class Attachments:
             attachment = self._known(attachment_id, room)
             if attachment.member_id != member_id:
                 raise ProtocolError("bad_attachment", f"attachment {attachment_id} is not yours")
+            if not attachment.uploaded and self.store.holds(attachment):
+                attachment.uploaded = True
             if not attachment.uploaded:
                 raise ProtocolError(
                     "bad_attachment",
@@ -120,6 +141,27 @@ class Attachments:
         attachment = self.records.get(attachment_id)
         if attachment is not None:
             attachment.uploaded = True
+
+    def scan_result(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        """Apply a GuardDuty scan-result event: (room, ``attachment_updated`` frame) when it
+        changed an attachment's status, else None (another bucket, unknown, no verdict)."""
+        detail = event.get("detail") or {}
+        where = detail.get("s3ObjectDetails") or {}
+        verdict = (detail.get("scanResultDetails") or {}).get("scanResultStatus")
+        if not isinstance(self.store, S3Store):
+            return None
+        attachment_id = self.store.attachment_id(
+            str(where.get("bucketName")), str(where.get("objectKey"))
+        )
+        attachment = self.records.get(attachment_id or "")
+        status = SCAN_VERDICTS.get(str(verdict))
+        if attachment is None or status is None or attachment.status == status:
+            return None
+        attachment.status = status
+        frame = protocol.dumps_frame(
+            {"type": "attachment_updated", "attachment": attachment.metadata()}
+        )
+        return attachment.room, frame
 
     def close(self) -> None:
         self.store.close()
