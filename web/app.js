@@ -1,6 +1,7 @@
 // chat-relay web client: protocol v1 over one WebSocket, no framework, no build step.
 // Everything a person types is shown with textContent, never parsed as HTML.
 
+import { Attachments } from "./attachments.js";
 import { Outbox } from "./outbox.js";
 import { Timeline, avatarImage } from "./timeline.js";
 
@@ -28,6 +29,8 @@ const FAILURE_REASONS = {
   rate_limited: "the relay did not take it in time",
 };
 
+const ATTACHMENT_ERRORS = new Set(["file_too_large", "file_type_not_allowed", "bad_attachment"]);
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), roomName: $("room-name"), me: $("me"), meName: $("me-name"),
@@ -36,7 +39,7 @@ const ui = {
   members: $("members"), memberCount: $("member-count"),
   membersToggle: $("members-toggle"), toggleCount: $("toggle-count"), panel: $("members-panel"),
   messages: $("messages"), empty: $("empty"), notice: $("notice"), form: $("send-form"),
-  text: $("text"),
+  text: $("text"), attach: $("attach"), file: $("file"), uploads: $("uploads"),
 };
 
 const state = {
@@ -52,7 +55,14 @@ const state = {
   rejoining: false,    // the socket is being closed on purpose, to join again at once
 };
 
+const attachments = new Attachments({
+  send: (frame) => state.joined && send(frame),
+  notice: (text) => showNotice(text),
+  uploads: ui.uploads,
+});
+
 const timeline = new Timeline({
+  onAttachments: (container, files) => attachments.render(container, files),
   list: ui.messages,
   emptyLine: ui.empty,
   onRetry: (ref) => {
@@ -286,6 +296,15 @@ function handle(frame) {
     case "ack":
       outbox.acknowledged(frame.ref, frame.id);
       break;
+    case "upload_slot":
+      attachments.slot(frame);
+      break;
+    case "download_link":
+      attachments.linked(frame);
+      break;
+    case "attachment_updated":
+      attachments.updated(frame);
+      break;
     case "resync":
       timeline.addGapMarker(); // the relay lost messages it cannot replay (Redis lost data)
       break;
@@ -297,6 +316,7 @@ function handle(frame) {
         sendJoin(state.socket);
         break;
       }
+      if (ATTACHMENT_ERRORS.has(frame.code) && attachments.refused(frame.code, frame.detail)) break;
       if (!outbox.refused(frame.code, frame.detail)) showNotice(`${frame.code}: ${frame.detail}`);
       break;
     default:
@@ -408,6 +428,23 @@ if (identityChannel) {
     if (state.me && event.data && event.data.renamed === state.me.id) rejoin();
   });
 }
+
+ui.attach.addEventListener("click", () => ui.file.click());
+ui.file.addEventListener("change", () => {
+  for (const file of ui.file.files) attachments.pick(file);
+  ui.file.value = "";
+});
+const chat = document.querySelector("section.chat");
+chat.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  chat.classList.add("dropping");
+});
+chat.addEventListener("dragleave", () => chat.classList.remove("dropping"));
+chat.addEventListener("drop", (event) => {
+  event.preventDefault();
+  chat.classList.remove("dropping");
+  for (const file of event.dataTransfer.files) attachments.pick(file);
+});
 
 ui.roomName.textContent = `#${room}`;
 document.title = `#${room} · chat-relay`;

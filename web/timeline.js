@@ -42,7 +42,8 @@ function fullTime(date) {
 }
 
 export class Timeline {
-  constructor({ list, emptyLine, onRetry }) {
+  constructor({ list, emptyLine, onRetry, onAttachments }) {
+    this.onAttachments = onAttachments; // (container, attachments): service.attachments' chips
     this.list = list;
     this.emptyLine = emptyLine;
     this.onRetry = onRetry;
@@ -76,6 +77,12 @@ export class Timeline {
       text: message.text,
     });
     li.dataset.messageId = message.id;
+    if (message.attachments && this.onAttachments) {
+      const files = document.createElement("div");
+      files.className = "files";
+      li.querySelector(".text").after(files);
+      this.onAttachments(files, message.attachments);
+    }
     this.byId.set(message.id, li);
     const ref = this.awaiting.get(message.id);
     if (ref !== undefined) {
