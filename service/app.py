@@ -245,7 +245,9 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
     http = Starlette(
-        routes=routes, lifespan=relay.lifespan, middleware=[Middleware(SecurityHeaders)]
+        routes=routes,
+        lifespan=relay.lifespan,
+        middleware=[Middleware(SecurityHeaders, storage_origins=relay.attachments.origins())],
     )
     http.state.relay = relay
     return RelayApp(relay, http)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .records import Attachment
 
@@ -22,6 +22,15 @@ class S3Store:
         self.client = client  # a botocore S3 client (untyped)
         self.bucket = bucket
         self.link_seconds = link_seconds
+
+    def origins(self) -> tuple[str, ...]:
+        """The origins the page talks to for this bucket: the POST target and the GETs'."""
+        post = self.client.generate_presigned_post(self.bucket, KEY_PREFIX + "origin")["url"]
+        get = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": KEY_PREFIX + "origin"}
+        )
+        found = (_origin(post), _origin(get))
+        return tuple(dict.fromkeys(found))
 
     def key(self, attachment_id: str) -> str:
         return KEY_PREFIX + attachment_id
@@ -71,3 +80,8 @@ class S3Store:
 
     def close(self) -> None:
         pass
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -163,6 +163,10 @@ class Attachments:
         )
         return attachment.room, frame
 
+    def origins(self) -> tuple[str, ...]:
+        """Origins outside the relay that the page must reach (the CSP allows exactly these)."""
+        return self.store.origins() if isinstance(self.store, S3Store) else ()
+
     def close(self) -> None:
         self.store.close()
 

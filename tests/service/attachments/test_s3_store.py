@@ -23,6 +23,7 @@ from service.broker import memory_backend
 from service.config import Settings
 from service.hub import Hub
 from service.protocol import ProtocolError
+from service.security_headers import content_security_policy
 from tests.service.attachments.test_local_store import multipart
 from tests.service.test_hub import ALICE, RecordingConnection, burst_to
 
@@ -155,3 +156,13 @@ async def test_members_get_attachment_updated(attachments: Attachments) -> None:
         }
     finally:
         await hub.close()
+
+
+def test_the_csp_allows_exactly_the_bucket_origin(
+    attachments: Attachments, moto: MotoServer
+) -> None:
+    assert attachments.origins() == (moto.url,)  # path-style on moto; the bucket's host on AWS
+    policy = content_security_policy("wss://chat.example.com", attachments.origins())
+    assert f"img-src 'self' {moto.url};" in policy
+    assert f"connect-src 'self' wss://chat.example.com {moto.url};" in policy
+    assert content_security_policy(None) == content_security_policy(None, ())
