@@ -325,6 +325,12 @@ ATTACHMENT_BUCKET: Final = TextSetting(
     "S3 bucket for attachments (unset: the local store, unscanned)",
     "chat-relay-prod-attachments",
 )
+ATTACHMENT_SCAN_QUEUE_URL: Final = TextSetting(
+    "ATTACHMENT_SCAN_QUEUE_URL",
+    None,
+    "SQS queue of GuardDuty scan-result events for ATTACHMENT_BUCKET",
+    "https://sqs.eu-west-1.amazonaws.com/123456789012/chat-relay-prod-scan-results",
+)
 
 ALL: Final[tuple[Setting, ...]] = (
     HOST,
@@ -375,6 +381,7 @@ ALL: Final[tuple[Setting, ...]] = (
     ATTACHMENT_LINK_SECONDS,
     ATTACHMENT_DIR,
     ATTACHMENT_BUCKET,
+    ATTACHMENT_SCAN_QUEUE_URL,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

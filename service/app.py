@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import boto3
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from contract.protocol import (
 
 from .attachments import Attachments
 from .attachments.http import AttachmentEndpoints
+from .attachments.scan_queue import consume_scan_results
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -159,6 +161,14 @@ class Relay:
             watchers.append(
                 loop.create_task(reporter.run(self.settings.metrics_emf_interval), name="emf")
             )
+        if self.settings.attachment_bucket and self.settings.attachment_scan_queue_url:
+            scans = consume_scan_results(
+                self.attachments,
+                self.backend.broker,
+                boto3.client("sqs"),
+                self.settings.attachment_scan_queue_url,
+            )
+            watchers.append(loop.create_task(scans, name="scan-results"))
         if self.settings.drain_target_group_arn and self.settings.ecs_metadata_uri:
             watcher = self._deregistration_watcher()
             watchers.append(loop.create_task(watcher.run(), name="deregistration"))

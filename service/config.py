@@ -88,6 +88,7 @@ class Settings:
     attachment_link_seconds: int = contract.ATTACHMENT_LINK_SECONDS.default
     attachment_dir: str | None = contract.ATTACHMENT_DIR.default
     attachment_bucket: str | None = contract.ATTACHMENT_BUCKET.default
+    attachment_scan_queue_url: str | None = contract.ATTACHMENT_SCAN_QUEUE_URL.default
 
     @property
     def single_server(self) -> bool:
@@ -174,6 +175,7 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.ATTACHMENT_TYPES.name: formats.content_types,
     contract.ATTACHMENT_DIR.name: formats.token,
     contract.ATTACHMENT_BUCKET.name: formats.token,
+    contract.ATTACHMENT_SCAN_QUEUE_URL.name: formats.token,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}
