@@ -57,7 +57,7 @@ from .observability.metrics import (
     watch_loop_lag,
 )
 from .origins import origin_allowed
-from .part_settings import backend_settings, session_settings
+from .part_settings import backend_settings, redis_broker_settings, session_settings
 from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
@@ -85,7 +85,8 @@ class Relay:
         self.hub = Hub(self.backend, self.metrics, self.events)
         self.exposition = PrometheusExposition(self.hub, self.metrics)
         self.member_factory = MemberFactory()
-        self.moderation = create_moderation(settings)
+        redis = redis_broker_settings(settings) if settings.redis_url else None
+        self.moderation = create_moderation(redis)
         self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
         self.identity_quota = AddressQuota(settings.new_identities_per_minute)
         self.room_quota = AddressQuota(settings.new_rooms_per_minute)

@@ -4,17 +4,17 @@ carries disconnects on one channel every relay listens to."""
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..part_settings import redis_broker_settings
+from ..broker.settings import RedisBrokerSettings
 from .base import MemberCloser, Moderation
 from .memory import MemoryModeration
 
 __all__ = ["MemberCloser", "MemoryModeration", "Moderation", "create_moderation"]
 
 
-def create_moderation(settings: Settings) -> Moderation:
-    if settings.redis_url is None:
+def create_moderation(redis: RedisBrokerSettings | None) -> Moderation:
+    """Through Redis when the relay has one (``redis``), else in this process."""
+    if redis is None:
         return MemoryModeration()
     from .redis import RedisModeration  # imported lazily, as the Redis broker is
 
-    return RedisModeration(redis_broker_settings(settings))
+    return RedisModeration(redis)
