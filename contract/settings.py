@@ -405,6 +405,8 @@ ROOM_TOKEN_SECRET: Final = TextSetting(
     None,
     "HS256 secret of private rooms' room_token (32+ characters); unset: private rooms refuse",
     "0123456789abcdef0123456789abcdef",
+)
+
 # Attachments (docs/protocol.md, Attachments).
 ATTACHMENT_MAX_BYTES: Final = IntSetting(
     "ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, 1, 5 * 1024**3, "largest attachment accepted, bytes"

@@ -219,6 +219,8 @@ def region(name: str, raw: str) -> str | None:
     if value and not _REGION.match(value):
         raise ConfigError(f"{name}={raw!r} is not an AWS region; e.g. {name}=eu-west-1")
     return value or None
+
+
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 
 

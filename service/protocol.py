@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from contract.protocol import (
-    BIDI_CONTROLS,
     ATTACHMENT_ID,
+    BIDI_CONTROLS,
     DEFAULT_ROOM,
     MAX_ATTACHMENTS,
     MAX_NAME_CHARS,
@@ -169,9 +169,7 @@ def _parse_send(obj: dict[str, Any]) -> Send:
         raise ProtocolError("empty_text", "message text is empty (or only invisible characters)")
     if len(text) > MAX_TEXT_CHARS:
         raise ProtocolError("too_long", f"message text is over {MAX_TEXT_CHARS} characters")
-    return Send(
-        text=text, ref=ref_field(obj), room=room_field(obj, None), attachments=attachments
-    )
+    return Send(text=text, ref=ref_field(obj), room=room_field(obj, None), attachments=attachments)
 
 
 def _attachment_ids(value: object) -> tuple[str, ...]:
