@@ -19,7 +19,7 @@ import pytest
 from harness.moto_server import MotoServer
 from service.attachments import Attachments
 from service.attachments.scan_results import apply_scan_result
-from service.broker import memory_backend
+from service.broker import MemoryBrokerSettings, memory_backend
 from service.config import Settings
 from service.hub import Hub
 from service.protocol import ProtocolError
@@ -131,7 +131,7 @@ def test_an_infected_file_never_gets_a_link(attachments: Attachments) -> None:
 
 
 async def test_members_get_attachment_updated(attachments: Attachments) -> None:
-    hub = Hub(memory_backend(history_max_len=100))
+    hub = Hub(memory_backend(MemoryBrokerSettings(history_max_len=100)))
     await hub.start()
     try:
         member = RecordingConnection()
@@ -146,6 +146,7 @@ async def test_members_get_attachment_updated(attachments: Attachments) -> None:
         updated = member.received()[-1]
         assert updated == {
             "type": "attachment_updated",
+            "room": "room",  # every frame about a room names it
             "attachment": {
                 "id": answer["attachment"],
                 "name": "shot.png",
