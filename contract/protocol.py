@@ -67,6 +67,8 @@ CLIENT_FRAME_TYPES: Final = (
     "unsubscribe",
     "history",
     "typing",
+    "upload",
+    "download",
 )
 # Frames about one room carry its name in `room` (an extra field: older clients ignore it).
 ROOM_FRAME_TYPES: Final = (
@@ -81,6 +83,7 @@ ROOM_FRAME_TYPES: Final = (
     "history_page",
     "typing",
     "message_deleted",
+    "attachment_updated",
 )
 
 # Close codes (RFC 6455 plus the relay's documented uses).
@@ -115,6 +118,9 @@ ErrorCode = Literal[
     "banned",  # the member was disconnected with ban_seconds and the ban has not ended
     "too_many_rooms",
     "not_subscribed",
+    "bad_attachment",
+    "file_too_large",
+    "file_type_not_allowed",
 ]
 ERROR_CODES: Final[tuple[ErrorCode, ...]] = get_args(ErrorCode)
 # Errors after which the same `send` (same ref) is retried: nothing was stored.
@@ -136,3 +142,16 @@ ApiErrorCode = Literal[
     "history_full",
 ]
 API_ERROR_CODES: Final[tuple[ApiErrorCode, ...]] = get_args(ApiErrorCode)
+# Attachments *(added)*: an `upload` frame gets a slot (a form to POST the bytes to),
+# a `send` names up to MAX_ATTACHMENTS uploaded ids, a `download` frame gets a short link.
+ATTACHMENT_ID_PATTERN: Final = r"[A-Za-z0-9_-]{22}"  # 16 random bytes, URL-safe base64
+ATTACHMENT_ID: Final = re.compile(ATTACHMENT_ID_PATTERN)  # use with ``fullmatch``
+MAX_ATTACHMENTS: Final = 4  # ids on one `send`
+MAX_FILE_NAME_CHARS: Final = 200
+ATTACHMENTS_PATH: Final = "/attachments"  # local store: GET {ATTACHMENTS_PATH}/<id>?e=&s=
+UPLOAD_PATH: Final = "/attachments/upload"  # local store: the slot's form is POSTed here
+# unscanned: scanning is off (single server), downloadable; scanning: not yet downloadable;
+# clean / infected: the scan's verdict (infected is never downloadable).
+AttachmentStatus = Literal["unscanned", "scanning", "clean", "infected"]
+ATTACHMENT_STATUSES: Final[tuple[AttachmentStatus, ...]] = get_args(AttachmentStatus)
+DOWNLOADABLE_STATUSES: Final[tuple[AttachmentStatus, ...]] = ("unscanned", "clean")

@@ -407,6 +407,41 @@ ROOM_TOKEN_SECRET: Final = TextSetting(
     "0123456789abcdef0123456789abcdef",
 )
 
+# Attachments (docs/protocol.md, Attachments).
+ATTACHMENT_MAX_BYTES: Final = IntSetting(
+    "ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, 1, 5 * 1024**3, "largest attachment accepted, bytes"
+)
+ATTACHMENT_TYPES: Final = TextSetting(
+    "ATTACHMENT_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+    "content types an attachment may declare (comma-separated)",
+    "image/png,application/pdf",
+)
+ATTACHMENT_UPLOADS_PER_MINUTE: Final = IntSetting(
+    "ATTACHMENT_UPLOADS_PER_MINUTE", 10, 1, 10_000, "upload slots one member may get per minute"
+)
+ATTACHMENT_LINK_SECONDS: Final = IntSetting(
+    "ATTACHMENT_LINK_SECONDS", 300, 10, 3600, "how long upload forms and download links work"
+)
+ATTACHMENT_DIR: Final = TextSetting(
+    "ATTACHMENT_DIR",
+    None,
+    "single server: folder holding attachments (unset: a temporary folder, lost at exit)",
+    "/var/lib/chat-relay/attachments",
+)
+ATTACHMENT_BUCKET: Final = TextSetting(
+    "ATTACHMENT_BUCKET",
+    None,
+    "S3 bucket for attachments (unset: the local store, unscanned)",
+    "chat-relay-prod-attachments",
+)
+ATTACHMENT_SCAN_QUEUE_URL: Final = TextSetting(
+    "ATTACHMENT_SCAN_QUEUE_URL",
+    None,
+    "SQS queue of GuardDuty scan-result events for ATTACHMENT_BUCKET",
+    "https://sqs.eu-west-1.amazonaws.com/123456789012/chat-relay-prod-scan-results",
+)
+
 ALL: Final[tuple[Setting, ...]] = (
     HOST,
     PORT,
@@ -466,6 +501,13 @@ ALL: Final[tuple[Setting, ...]] = (
     API_RATE_LIMIT,
     API_RATE_BURST,
     ROOM_TOKEN_SECRET,
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_UPLOADS_PER_MINUTE,
+    ATTACHMENT_LINK_SECONDS,
+    ATTACHMENT_DIR,
+    ATTACHMENT_BUCKET,
+    ATTACHMENT_SCAN_QUEUE_URL,
 )
 # Every setting by its environment variable name.
 BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in ALL})

@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import botocore.session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,17 +21,22 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from contract.protocol import (
+    ATTACHMENTS_PATH,
     CLOSE_POLICY,
     CLOSE_TRY_AGAIN,
     HEALTH_PATH,
     METRICS_PATH,
     READY_PATH,
+    UPLOAD_PATH,
     WEBSOCKET_PATH,
 )
 
 from .address_quota import AddressQuota
 from .admission import Admission
 from .api import api_routes
+from .attachments import Attachments
+from .attachments.http import AttachmentEndpoints
+from .attachments.scan_queue import consume_scan_results
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
@@ -84,6 +90,7 @@ class Relay:
         self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
         self.identity_quota = AddressQuota(settings.new_identities_per_minute)
         self.room_quota = AddressQuota(settings.new_rooms_per_minute)
+        self.attachments = Attachments(settings)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -118,6 +125,7 @@ class Relay:
             signed_in,
             self.identity_quota,
             self.room_quota,
+            self.attachments,
         )
         await session.run()
 
@@ -179,6 +187,14 @@ class Relay:
             watchers.append(
                 loop.create_task(reporter.run(self.settings.metrics_emf_interval), name="emf")
             )
+        if self.settings.attachment_bucket and self.settings.attachment_scan_queue_url:
+            scans = consume_scan_results(
+                self.attachments,
+                self.backend.broker,
+                botocore.session.get_session().create_client("sqs"),
+                self.settings.attachment_scan_queue_url,
+            )
+            watchers.append(loop.create_task(scans, name="scan-results"))
         if self.settings.drain_target_group_arn and self.settings.ecs_metadata_uri:
             watcher = self._deregistration_watcher()
             watchers.append(loop.create_task(watcher.run(), name="deregistration"))
@@ -195,6 +211,7 @@ class Relay:
                 await metrics_server.close()
             await self.hub.close()
             await self.events.close(EVENTS_FLUSH_SECONDS)
+            self.attachments.close()
 
     def _metrics_server(self) -> MetricsServer | None:
         """/metrics on METRICS_PORT, when set (the main port then has no such route)."""
@@ -264,6 +281,7 @@ class RelayApp:
 def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
     relay = Relay(settings, backend)
     sign_in = SignInEndpoints(settings, relay.verifier)
+    attachments = AttachmentEndpoints(relay.attachments)
     routes = [
         Route(SESSION_PATH, sign_in.session),
         Route(LOGOUT_PATH, sign_in.logout, methods=["POST"]),
@@ -276,10 +294,14 @@ def create_app(settings: Settings, backend: Backend | None = None) -> RelayApp:
         ),
         Route("/avatars/{member_id}.svg", relay.avatar),
         *api_routes(relay),
+        Route(UPLOAD_PATH, attachments.upload, methods=["POST"]),
+        Route(ATTACHMENTS_PATH + "/{attachment_id}", attachments.download),
         Mount("/", StaticFiles(directory=WEB_ROOT, html=True), name="web"),
     ]
     http = Starlette(
-        routes=routes, lifespan=relay.lifespan, middleware=[Middleware(SecurityHeaders)]
+        routes=routes,
+        lifespan=relay.lifespan,
+        middleware=[Middleware(SecurityHeaders, storage_origins=relay.attachments.origins())],
     )
     http.state.relay = relay
     return RelayApp(relay, http)

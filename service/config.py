@@ -98,6 +98,13 @@ class Settings:
     api_rate_limit: float = contract.API_RATE_LIMIT.default
     api_rate_burst: int = contract.API_RATE_BURST.default
     room_token_secret: str | None = contract.ROOM_TOKEN_SECRET.default
+    attachment_max_bytes: int = contract.ATTACHMENT_MAX_BYTES.default
+    attachment_types: tuple[str, ...] = tuple(_text_default(contract.ATTACHMENT_TYPES).split(","))
+    attachment_uploads_per_minute: int = contract.ATTACHMENT_UPLOADS_PER_MINUTE.default
+    attachment_link_seconds: int = contract.ATTACHMENT_LINK_SECONDS.default
+    attachment_dir: str | None = contract.ATTACHMENT_DIR.default
+    attachment_bucket: str | None = contract.ATTACHMENT_BUCKET.default
+    attachment_scan_queue_url: str | None = contract.ATTACHMENT_SCAN_QUEUE_URL.default
 
     @property
     def single_server(self) -> bool:
@@ -187,6 +194,10 @@ _TEXT_FORMATS: dict[str, Parser] = {
     contract.AUTH_SESSION_COOKIE.name: formats.cookie_name,
     contract.SERVER_API_KEYS.name: formats.api_keys,
     contract.ROOM_TOKEN_SECRET.name: formats.room_token_secret,
+    contract.ATTACHMENT_TYPES.name: formats.content_types,
+    contract.ATTACHMENT_DIR.name: formats.token,
+    contract.ATTACHMENT_BUCKET.name: formats.token,
+    contract.ATTACHMENT_SCAN_QUEUE_URL.name: formats.token,
 }
 # Fields not named after their variable (which ECS, not the relay, chose).
 _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}

@@ -219,3 +219,18 @@ def region(name: str, raw: str) -> str | None:
     if value and not _REGION.match(value):
         raise ConfigError(f"{name}={raw!r} is not an AWS region; e.g. {name}=eu-west-1")
     return value or None
+
+
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def content_types(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list of media types without parameters, e.g. image/png,text/plain."""
+    types = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    bad = [t for t in types if not _CONTENT_TYPE.fullmatch(t)]
+    if not types or bad:
+        raise ConfigError(
+            f"{name}={raw!r} is not a list of content types ({', '.join(bad) or 'empty'}); "
+            f"use type/subtype separated by commas, e.g. {name}=image/png,application/pdf"
+        )
+    return types

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from contract.events import MEMBER_DISCONNECTED, MESSAGE_DELETED, message_event_id
 from contract.protocol import CLOSE_DISCONNECTED, TYPING_INTERVAL
@@ -201,11 +202,18 @@ class Hub:
         self.events.member_joined(room, member, connection.id)
         return history
 
-    async def publish(self, room: str, member: Member, text: str, ref: str | None) -> str:
+    async def publish(
+        self,
+        room: str,
+        member: Member,
+        text: str,
+        ref: str | None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Store and fan out one message and answer its id; raises BrokerUnavailable or
         HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
         key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
-        return await self._store(room, member, text, key)
+        return await self._store(room, member, text, key, attachments)
 
     async def post(self, room: str, member: Member, text: str, idempotency_key: str | None) -> str:
         """A message from the server API: as ``publish``, but the idempotency key holds for
@@ -213,8 +221,15 @@ class Hub:
         key = None if idempotency_key is None else f"api:{idempotency_key}"
         return await self._store(room, member, text, key)
 
-    async def _store(self, room: str, member: Member, text: str, key: str | None) -> str:
-        body = protocol.message_body(member.id, member.username, member.avatar, text)
+    async def _store(
+        self,
+        room: str,
+        member: Member,
+        text: str,
+        key: str | None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> str:
+        body = protocol.message_body(member.id, member.username, member.avatar, text, attachments)
         published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
         assert published.message_id is not None  # a publish with history has an id
         if not published.duplicate:

@@ -17,8 +17,10 @@ from typing import Any
 import orjson
 
 from contract.protocol import (
+    ATTACHMENT_ID,
     BIDI_CONTROLS,
     DEFAULT_ROOM,
+    MAX_ATTACHMENTS,
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
     MESSAGE_DELETED_FRAME,
@@ -59,6 +61,7 @@ class Send:
     text: str
     ref: str | None = None
     room: str | None = None  # None: the room of the join
+    attachments: tuple[str, ...] = ()  # uploaded attachment ids (service.attachments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,17 @@ class Ping:
     pass
 
 
-ClientFrame = Join | Send | Ping | Subscribe | Unsubscribe | HistoryRequest | Typing
+@dataclass(frozen=True, slots=True)
+class AttachmentRequest:
+    """An ``upload`` or ``download`` frame; service.attachments reads its fields."""
+
+    kind: str
+    fields: dict[str, Any]
+
+
+ClientFrame = (
+    Join | Send | Ping | Subscribe | Unsubscribe | HistoryRequest | Typing | AttachmentRequest
+)
 
 
 def format_message_id(pair: tuple[int, int]) -> str:
@@ -127,6 +140,8 @@ def parse_client_frame(text: str) -> ClientFrame:
         return Ping()
     if kind == "join":
         return _parse_join(obj)
+    if kind in ("upload", "download"):
+        return AttachmentRequest(kind, obj)
     return room_frames.parse(kind, obj)
 
 
@@ -149,11 +164,28 @@ def _parse_send(obj: dict[str, Any]) -> Send:
     if not isinstance(text, str):
         raise ProtocolError("bad_frame", '"text" must be a string')
     text = text.strip()
-    if is_blank(text):
+    attachments = _attachment_ids(obj.get("attachments"))
+    if is_blank(text) and not attachments:
         raise ProtocolError("empty_text", "message text is empty (or only invisible characters)")
     if len(text) > MAX_TEXT_CHARS:
         raise ProtocolError("too_long", f"message text is over {MAX_TEXT_CHARS} characters")
-    return Send(text=text, ref=ref_field(obj), room=room_field(obj, None))
+    return Send(text=text, ref=ref_field(obj), room=room_field(obj, None), attachments=attachments)
+
+
+def _attachment_ids(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ATTACHMENTS
+        or not all(isinstance(v, str) and ATTACHMENT_ID.fullmatch(v) for v in value)
+    ):
+        raise ProtocolError(
+            "bad_attachment",
+            f'"attachments" must be a list of at most {MAX_ATTACHMENTS} ids '
+            'from "upload_slot" frames',
+        )
+    return tuple(dict.fromkeys(value))
 
 
 # --- server frames ----------------------------------------------------------------
@@ -255,17 +287,35 @@ def resync(after: str) -> str:
     return _dumps({"type": "resync", "after": after})
 
 
-def message_body(member_id: str, username: str, avatar: str, text: str) -> str:
+def message_body(
+    member_id: str,
+    username: str,
+    avatar: str,
+    text: str,
+    attachments: list[dict[str, Any]] | None = None,
+) -> str:
     """The message fields after ``id`` and ``date``, as a JSON fragment (no braces).
 
-    Stored once; a full message is ``{"id":…,"date":…,`` + body + ``}``.
+    Stored once; a full message is ``{"id":…,"date":…,`` + body + ``}``. ``attachments``
+    (their metadata, service.attachments) appear only on a message that has some.
     """
-    encoded = orjson.dumps(
-        {"member": member_id, "username": username, "avatar": avatar, "text": text}
-    )
+    fields: dict[str, Any] = {
+        "member": member_id,
+        "username": username,
+        "avatar": avatar,
+        "text": text,
+    }
+    if attachments:
+        fields["attachments"] = attachments
+    encoded = orjson.dumps(fields)
     return encoded[1:-1].decode()
 
 
 def message_json(message_id: str, body: str) -> str:
     millis = message_id.partition("-")[0]
     return f'{{"id":"{message_id}","date":{millis},{body}}}'
+
+
+def dumps_frame(frame: dict[str, Any]) -> str:
+    """A server frame built from a dict (the rare frames: attachments' slots and links)."""
+    return _dumps(frame)

@@ -39,14 +39,17 @@ def websocket_origin(headers: Headers, scheme: str) -> str | None:
     return f"{'wss' if secure else 'ws'}://{host}"
 
 
-def content_security_policy(ws_origin: str | None) -> str:
-    connect = "'self'" + (f" {ws_origin}" if ws_origin else "")
+def content_security_policy(ws_origin: str | None, storage: tuple[str, ...] = ()) -> str:
+    """``storage``: the attachments bucket's origins (uploads are POSTed there and image
+    previews load from there); exactly those, nothing wider."""
+    stored = "".join(f" {origin}" for origin in storage)
+    connect = "'self'" + (f" {ws_origin}" if ws_origin else "") + stored
     return "; ".join(
         (
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self'",
+            f"img-src 'self'{stored}",
             f"connect-src {connect}",
             "base-uri 'none'",
             "form-action 'self'",
@@ -58,15 +61,17 @@ def content_security_policy(ws_origin: str | None) -> str:
 class SecurityHeaders:
     """ASGI middleware: adds the headers to each HTTP response start (WebSockets pass)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, storage_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.storage_origins = storage_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         policy = content_security_policy(
-            websocket_origin(Headers(scope=scope), scope.get("scheme", "http"))
+            websocket_origin(Headers(scope=scope), scope.get("scheme", "http")),
+            self.storage_origins,
         )
         extra = [
             (b"content-security-policy", policy.encode("latin-1")),

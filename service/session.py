@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -21,12 +22,13 @@ from contract.protocol import CLOSE_POLICY, CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGA
 from . import protocol
 from .address_quota import AddressQuota, client_address
 from .admission import Admission
+from .attachments import Attachments
 from .broker import BrokerUnavailable, HistoryFull, IdentityStore
 from .connection import ClientConnection
 from .hub import Hub
 from .identity_alb import SignedIn
 from .members import Member, MemberFactory, new_token
-from .protocol import ClientFrame, Join, Ping, ProtocolError, Send
+from .protocol import AttachmentRequest, ClientFrame, Join, Ping, ProtocolError, Send
 from .ratelimit import TokenBucket
 from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
 from .subscriptions import Subscriptions, join_burst
@@ -76,6 +78,7 @@ class Session:
         signed_in: SignedIn | None = None,
         identity_quota: AddressQuota | None = None,
         room_quota: AddressQuota | None = None,
+        attachments: Attachments | None = None,
     ) -> None:
         self.hub = hub
         self.metrics = hub.metrics
@@ -88,6 +91,7 @@ class Session:
         self.room_quota = room_quota  # rooms started (first message) per client address
         self.room_was_empty = False  # no history at join: a first message starts the room
         self.settings = settings
+        self.attachments = attachments
         self.member_factory = member_factory
         self.websocket = websocket
         self.connection = ClientConnection(
@@ -327,6 +331,8 @@ class Session:
             elif isinstance(frame, Join):
                 detail = 'already joined; "subscribe" to be in another room as well'
                 self.connection.send_text(protocol.error("already_joined", detail))
+            elif isinstance(frame, AttachmentRequest):
+                self._attachment_request(frame)
 
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None and self.rooms is not None
@@ -343,7 +349,14 @@ class Session:
                 return
             self.room_was_empty = False  # counted once, whether or not this send is stored
         try:
-            message_id = await self.hub.publish(room, self.member, frame.text, frame.ref)
+            attachments = self._attachments_of(frame, room)
+        except ProtocolError as exc:
+            self.connection.send_text(protocol.error(exc.code, exc.detail, room))
+            return
+        try:
+            message_id = await self.hub.publish(
+                room, self.member, frame.text, frame.ref, attachments
+            )
         except BrokerUnavailable:
             self.metrics.send_unavailable += 1
             self.connection.send_text(
@@ -369,6 +382,31 @@ class Session:
                 await self.identities.save_identity(self.token, self.member)  # now kept long
             except BrokerUnavailable:
                 self.identity_used = False  # try again with the next message
+
+    # attachments (service.attachments)
+
+    def _attachment_request(self, frame: AttachmentRequest) -> None:
+        assert self.room is not None and self.member is not None and self.rooms is not None
+        room = frame.fields.get("room", self.room)  # default: the room of the join
+        if not isinstance(room, str) or not self.rooms.check_in(room):
+            if not isinstance(room, str):
+                self.connection.send_text(protocol.error("bad_room", '"room" must be a string'))
+            return
+        try:
+            if self.attachments is None:
+                raise ProtocolError("bad_attachment", "this relay does not take attachments")
+            answer = self.attachments.handle(frame.kind, frame.fields, room, self.member.id)
+        except ProtocolError as exc:
+            answer = protocol.error(exc.code, exc.detail, room)
+        self.connection.send_text(answer)
+
+    def _attachments_of(self, frame: Send, room: str) -> list[dict[str, Any]] | None:
+        assert self.member is not None
+        if not frame.attachments:
+            return None
+        if self.attachments is None:
+            raise ProtocolError("bad_attachment", "this relay does not take attachments")
+        return self.attachments.for_message(frame.attachments, room, self.member.id)
 
     # leaving
 

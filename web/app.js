@@ -1,6 +1,7 @@
 // chat-relay web client: protocol v1 over one WebSocket, no framework, no build step.
 // Everything a person types is shown with textContent, never parsed as HTML.
 
+import { Attachments } from "./attachments.js";
 import { showName } from "./names.js";
 import { Outbox } from "./outbox.js";
 import { roomTokenFor, takeRoomToken } from "./room_tokens.js";
@@ -37,6 +38,8 @@ const FAILURE_REASONS = {
   rate_limited: "the relay did not take it in time",
 };
 
+const ATTACHMENT_ERRORS = new Set(["file_too_large", "file_type_not_allowed", "bad_attachment"]);
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), roomName: $("room-name"), me: $("me"), meName: $("me-name"),
@@ -48,6 +51,7 @@ const ui = {
   rooms: $("rooms"), roomForm: $("room-form"), roomInput: $("room-input"),
   lists: $("lists"), older: $("load-older"), typing: $("typing"),
   empty: $("empty"), notice: $("notice"), form: $("send-form"), text: $("text"),
+  attach: $("attach"), file: $("file"), uploads: $("uploads"),
 };
 
 const state = {
@@ -64,6 +68,12 @@ const state = {
 
 // Every outbox callback names the item's room; a room left meanwhile has no timeline.
 const timelineOf = (item) => view.rooms.get(item.room)?.timeline;
+const attachments = new Attachments({
+  send: (frame) => state.joined && send(frame),
+  notice: (text) => showNotice(text),
+  uploads: ui.uploads,
+});
+
 const outbox = new Outbox({
   transmit: (frame) => state.joined && send(frame),
   onQueued: (item) => {
@@ -130,6 +140,7 @@ const view = new RoomView({
   },
   notice: showNotice,
   shown: () => showPanel(ui.roomsToggle, ui.roomsPanel, false),
+  onAttachments: (container, files, room) => attachments.render(container, files, room),
 });
 
 function showMe(member) {
@@ -255,6 +266,15 @@ function handle(frame) {
     case "ack":
       outbox.acknowledged(frame.ref, frame.id);
       break;
+    case "upload_slot":
+      attachments.slot(frame);
+      break;
+    case "download_link":
+      attachments.linked(frame);
+      break;
+    case "attachment_updated":
+      attachments.updated(frame);
+      break;
     case "resync":
       if (room) room.timeline.addGapMarker(); // the relay lost messages it cannot replay
       break;
@@ -275,6 +295,7 @@ function handle(frame) {
         sendJoin(state.socket);
         break;
       }
+      if (ATTACHMENT_ERRORS.has(frame.code) && attachments.refused(frame.code, frame.detail)) break;
       if (frame.code === "banned" && !state.joined) {
         showRemoved(`You were removed from this chat: ${frame.detail}. Reload the page to try again.`);
         break;
@@ -465,6 +486,23 @@ if (identityChannel) {
 
 for (const name of [firstRoom, ...storedRoomNames()]) if (!view.rooms.has(name)) view.add(name);
 view.show(view.rooms.get(firstRoom));
+ui.attach.addEventListener("click", () => ui.file.click());
+ui.file.addEventListener("change", () => {
+  for (const file of ui.file.files) attachments.pick(file, view.active.name);
+  ui.file.value = "";
+});
+const chat = document.querySelector("section.chat");
+chat.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  chat.classList.add("dropping");
+});
+chat.addEventListener("dragleave", () => chat.classList.remove("dropping"));
+chat.addEventListener("drop", (event) => {
+  event.preventDefault();
+  chat.classList.remove("dropping");
+  for (const file of event.dataTransfer.files) attachments.pick(file, view.active.name);
+});
+
 ui.text.focus();
 loadSignIn();
 connect();

@@ -25,7 +25,7 @@ export function storedRoomNames() {
 }
 
 export class Room {
-  constructor(name, { onRetry, onChange }) {
+  constructor(name, { onRetry, onChange, onAttachments }) {
     this.name = name;
     this.list = document.createElement("ol");
     this.list.className = "messages";
@@ -34,6 +34,7 @@ export class Room {
     this.list.hidden = true;
     this.timeline = new Timeline({
       list: this.list, emptyLine: null, onRetry, onChange, members: () => this.members,
+      onAttachments: (container, files) => onAttachments(container, files, name),
     });
     this.members = new Map(); // member id -> member
     this.unread = 0;

@@ -11,13 +11,14 @@ import { TypingNotices } from "./typing.js";
 export class RoomView {
   // ui: page elements; send(frame) -> bool on the joined socket; me() -> member or null;
   // onRetry(room, ref): a failed message's Retry; notice(text); shown(): a room was picked.
-  constructor({ ui, send, me, onRetry, notice, shown }) {
+  constructor({ ui, send, me, onRetry, notice, shown, onAttachments }) {
     this.ui = ui;
     this.send = send;
     this.me = me;
     this.onRetry = onRetry;
     this.notice = notice;
     this.shown = shown;
+    this.onAttachments = onAttachments; // (container, files, room): attachment chips
     this.rooms = new Map(); // name -> Room, in the list's order
     this.active = null; // the Room shown
     this.typing = new TypingNotices({ line: ui.typing, send });
@@ -37,6 +38,7 @@ export class RoomView {
     const room = new Room(name, {
       onRetry: (ref) => this.onRetry(room, ref),
       onChange: () => room === this.active && this.renderEmpty(),
+      onAttachments: this.onAttachments,
     });
     this.rooms.set(name, room);
     this.ui.lists.append(room.list);

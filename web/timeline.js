@@ -44,7 +44,8 @@ function fullTime(date) {
 }
 
 export class Timeline {
-  constructor({ list, emptyLine, onRetry, members, onChange = () => {} }) {
+  constructor({ list, emptyLine, onRetry, members, onAttachments, onChange = () => {} }) {
+    this.onAttachments = onAttachments; // (container, attachments): service.attachments' chips
     this.list = list;
     this.members = members;     // () -> the members present (id -> member), for name suffixes
     this.emptyLine = emptyLine; // null: onChange says when the list changed
@@ -94,6 +95,12 @@ export class Timeline {
       text: message.text,
     });
     li.dataset.messageId = message.id;
+    if (message.attachments && this.onAttachments) {
+      const files = document.createElement("div");
+      files.className = "files";
+      li.querySelector(".text").after(files);
+      this.onAttachments(files, message.attachments);
+    }
     this.byId.set(message.id, li);
     const ref = this.awaiting.get(message.id);
     if (ref !== undefined) {

@@ -140,6 +140,8 @@ def test_every_contract_setting_is_read_into_a_field_with_its_default() -> None:
         value = getattr(defaults, SETTINGS[setting.name][0])
         if setting in (contract.ALLOWED_ORIGINS, contract.SERVER_API_KEYS):
             assert value == ()  # unset: the relay's own host only; no API keys (API off)
+        elif setting is contract.ATTACHMENT_TYPES:
+            assert value == tuple(str(setting.default).split(","))  # the list, parsed
         else:
             assert value == setting.default, setting.name
     assert load_settings({}) == defaults
@@ -196,3 +198,11 @@ def test_the_room_token_secret_is_long_enough_for_hs256() -> None:
     assert load_settings({"ROOM_TOKEN_SECRET": ""}).room_token_secret is None
     with pytest.raises(ConfigError, match=r"ROOM_TOKEN_SECRET is 31 characters; .* at least 32"):
         load_settings({"ROOM_TOKEN_SECRET": "s" * 31})
+
+
+def test_attachment_types_are_a_list_of_media_types() -> None:
+    loaded = load_settings({"ATTACHMENT_TYPES": " Image/PNG , text/plain ,"})
+    assert loaded.attachment_types == ("image/png", "text/plain")
+    for bad in ("", "png", "image/png;charset=x", "text/html,<script>"):
+        with pytest.raises(ConfigError, match=r"ATTACHMENT_TYPES=.*e\.g\. ATTACHMENT_TYPES="):
+            load_settings({"ATTACHMENT_TYPES": bad})

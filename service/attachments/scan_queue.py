@@ -1,0 +1,53 @@
+"""Scan verdicts from an SQS queue: an EventBridge rule sends GuardDuty Malware Protection
+for S3's "Object Scan Result" events there and the relay applies them one by one.
+
+Attachment records live in the relay process (service.attachments), so this is right
+for one relay task; with several, a verdict read by a task that did not issue the slot
+is dropped (logged) and that attachment stays ``scanning``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from ..broker import Broker
+from .scan_results import apply_scan_result
+from .service import Attachments
+
+log = logging.getLogger("service.attachments")
+
+WAIT_SECONDS = 10  # SQS long poll
+RETRY_SECONDS = 5.0  # after SQS failed
+
+
+async def consume_scan_results(
+    attachments: Attachments, broker: Broker, sqs: Any, queue_url: str
+) -> None:
+    """Runs until cancelled."""
+    while True:
+        try:
+            answer = await asyncio.to_thread(
+                sqs.receive_message,
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=WAIT_SECONDS,
+            )
+        except Exception as exc:  # botocore's errors; the queue comes back
+            log.warning("reading scan results failed", extra={"error": str(exc)})
+            await asyncio.sleep(RETRY_SECONDS)
+            continue
+        for message in answer.get("Messages", []):
+            try:
+                event = json.loads(message["Body"])
+                changed = await apply_scan_result(attachments, broker, event)
+            except (ValueError, AttributeError) as exc:
+                log.warning("unreadable scan result dropped", extra={"error": str(exc)})
+                changed = False
+            if not changed:
+                log.info("a scan result changed no attachment of this relay")
+            await asyncio.to_thread(
+                sqs.delete_message, QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
