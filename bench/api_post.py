@@ -66,7 +66,8 @@ class Stamps:
 
 
 async def member(url: str, stamps: Stamps, ready: asyncio.Event, joined: list[int]) -> None:
-    async with connect(url, compression=None, max_queue=None) as ws:
+    # A generous opening handshake: 200 members connect at once on a shared machine.
+    async with connect(url, compression=None, max_queue=None, open_timeout=60) as ws:
         await ws.send(orjson.dumps({"type": "join", "room": ROOM}).decode())
         for _ in range(3):  # welcome, member_history, message_history
             await ws.recv()
@@ -107,13 +108,29 @@ async def http_post(
     return int(status_line.split()[1])
 
 
+async def all_joined(
+    ready: asyncio.Event, members: list[asyncio.Task[None]], timeout: float
+) -> None:
+    """Wait until every member joined; a member that failed on the way raises its error
+    (rather than the wait running out with nothing to say)."""
+    waiting = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait(
+        [waiting, *members], timeout=timeout, return_when="FIRST_COMPLETED"
+    )
+    if waiting not in done:
+        waiting.cancel()
+        for task in done:
+            task.result()  # a member that ended before all joined: its error
+        raise TimeoutError(f"not every member joined within {timeout:g} s")
+
+
 async def fanout_rounds(relays: list[RelayProcess], plan: Plan) -> dict[str, Any]:
     stamps = Stamps()
     ready = asyncio.Event()
     joined = [0, plan.members]
     urls = [relays[i % len(relays)].ws for i in range(plan.members)]
     members = [asyncio.create_task(member(url, stamps, ready, joined)) for url in urls]
-    await asyncio.wait_for(ready.wait(), 60)
+    await all_joined(ready, members, 60)
     host = f"127.0.0.1:{relays[0].port}"
     path = f"/api/v1/rooms/{ROOM}/messages"
     sender: ClientConnection = await connect(relays[0].ws, compression=None, max_queue=None)
