@@ -24,13 +24,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from harness.http_standin import LoopbackHTTPServer, QuietHandler
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, forward
 from harness.paths import REPO
 
 CONTAINER = "loadtest"
@@ -109,20 +107,9 @@ class EcsStopProxy:
                     self.reply(200, answer, {"Content-Type": "application/x-amz-json-1.1"})
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                request = urllib.request.Request(
-                    proxy.moto.url + self.path, data=body or None, method=self.command,
-                    headers=headers,
-                )  # fmt: skip
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as response:
-                        status, reply, content = response.status, response.headers, response.read()
-                except urllib.error.HTTPError as error:
-                    status, reply, content = error.code, error.headers, error.read()
-                passed = {
-                    key: value
-                    for key, value in reply.items()
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
-                }
+                status, content, passed = forward(
+                    proxy.moto.url + self.path, self.command, body or None, headers
+                )
                 self.reply(status, content, passed)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server names

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from contract.events import SOURCE
 from harness.http_standin import LoopbackHTTPServer, QuietHandler
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, forward
 
 
 class EventQueue:
@@ -94,19 +92,7 @@ class FailingBus:
                     self.reply(503, json.dumps(error).encode(), content_type)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                request = urllib.request.Request(
-                    proxy.moto.url + self.path, data=body, method="POST", headers=headers
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as response:
-                        status, reply, content = response.status, response.headers, response.read()
-                except urllib.error.HTTPError as error:
-                    status, reply, content = error.code, error.headers, error.read()
-                passed = {
-                    key: value
-                    for key, value in reply.items()
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
-                }
+                status, content, passed = forward(proxy.moto.url + self.path, "POST", body, headers)
                 self.reply(status, content, passed)
 
         self.server = LoopbackHTTPServer(Handler)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -18,6 +19,25 @@ from harness.ports import free_port
 from harness.stopping import terminate_then_kill
 
 REGION = "us-east-1"
+
+
+# Hop-by-hop and framing headers a proxy must not pass on as they came.
+NOT_PASSED_ON = ("content-length", "transfer-encoding", "connection")
+
+
+def forward(
+    url: str, method: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, bytes, dict[str, str]]:
+    """One request relayed to `url` (moto, behind a stand-in): its status, body and the
+    headers to pass back (an error status is an answer too, not an exception)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, reply, content = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, reply, content = error.code, error.headers, error.read()
+    passed = {k: v for k, v in reply.items() if k.lower() not in NOT_PASSED_ON}
+    return status, content, passed
 
 
 class MotoServer:
