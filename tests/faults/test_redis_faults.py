@@ -16,7 +16,7 @@ from harness.proxy import DeafeningProxy
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
 from tests.support.figures import report
-from tests.support.traffic import Listener, Sender, check_delivery
+from tests.support.traffic import Listener, Sender, acked_in_order, check_delivery
 
 pytestmark = pytest.mark.anyio
 
@@ -66,10 +66,7 @@ async def test_redis_killed_and_restarted_mid_stream() -> None:
             )
             recovered = time.monotonic() - killed
             await asyncio.wait_for(asyncio.gather(*traffic), 90)
-            acked = sorted(
-                {i for s in senders for i in s.acked.values()},
-                key=lambda i: tuple(map(int, i.split("-"))),
-            )
+            acked = acked_in_order(senders)
             await settle(listeners, len(acked))
             results = [check_delivery(x, acked) for x in listeners]
             for listener in listeners:

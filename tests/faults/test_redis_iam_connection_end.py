@@ -30,7 +30,7 @@ from harness.relay import RelayProcess
 from harness.tls import Certificates, make_certificates
 from stacks.cache_users import RELAY_ACCESS_STRING
 from tests.support.figures import report
-from tests.support.traffic import Listener, Sender, check_delivery
+from tests.support.traffic import Listener, Sender, acked_in_order, check_delivery
 
 pytestmark = pytest.mark.anyio
 
@@ -137,10 +137,7 @@ async def test_connections_renewed_and_ended_lose_and_repeat_nothing(
                 killer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await killer
-            acked = sorted(
-                {i for s in senders for i in s.acked.values()},
-                key=lambda i: tuple(map(int, i.split("-"))),
-            )
+            acked = acked_in_order(senders)
             await settle(listeners, len(acked))
             results = [check_delivery(x, acked) for x in listeners]
             for listener in listeners:

@@ -16,7 +16,7 @@ from harness.cluster import LocalCluster
 from harness.polling import wait_until
 from harness.relay import RelayProcess
 from tests.support.figures import report
-from tests.support.traffic import Listener, Sender, check_delivery
+from tests.support.traffic import Listener, Sender, acked_in_order, check_delivery
 
 pytestmark = pytest.mark.anyio
 
@@ -134,10 +134,7 @@ async def traffic_through(
     await asyncio.to_thread(disrupt)
     await asyncio.wait_for(asyncio.gather(*traffic), 120)
     done_after = time.monotonic() - disrupted
-    acked = sorted(
-        {i for s in senders for i in s.acked.values()},
-        key=lambda i: tuple(map(int, i.split("-"))),
-    )
+    acked = acked_in_order(senders)
     await asyncio.to_thread(
         wait_until,
         lambda: all(len(x.ids) >= len(acked) or x.resyncs for x in listeners),

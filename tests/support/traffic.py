@@ -128,6 +128,14 @@ class Sender:
                 return None
 
 
+def acked_in_order(senders: list[Sender]) -> list[str]:
+    """Every message id the senders got an ack for, oldest first (ids order as integer pairs)."""
+    return sorted(
+        {i for s in senders for i in s.acked.values()},
+        key=lambda i: tuple(map(int, i.split("-"))),
+    )
+
+
 def check_delivery(listener: Listener, acked_ids: list[str]) -> dict[str, int]:
     """Every acknowledged message reached the listener, or a gap was signalled. Never silent."""
     delivery = listener.arrivals.against(acked_ids)
