@@ -13,6 +13,9 @@ from .drain import DrainingServer
 from .http_edge import HttpEdge
 from .observability.logs import configure_logging
 
+# uvicorn's WebSocket implementation (`--ws`); docs/benchmarks.md measures each it offers.
+WS_IMPLEMENTATION = "websockets-sansio"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -25,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, ws: str = WS_IMPLEMENTATION) -> int:
+    """`ws` is for the benchmarks (bench/relay_variant.py), which run each implementation."""
     args = parse_args(argv)
     try:
         settings = load_settings(host=args.host, port=args.port)
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         # httptools under head size, count and time limits (service.http_edge).
         http=HttpEdge.from_settings(settings, app.relay.metrics).protocol_factory(),
-        ws="websockets-sansio",
+        ws=ws,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,  # ~50 KiB per connection; chat frames are small
         ws_ping_interval=settings.ping_interval,
