@@ -2,14 +2,17 @@
 relay exactly as `python -m service` runs it, with another uvicorn WebSocket implementation
 and/or tracemalloc on, for the benchmarks only (production never imports this module).
 
-With `--tracemalloc-dir`, tracing starts before the service is imported and each SIGUSR1
-writes a snapshot to DIR/<n>.snapshot (n = 1, 2, ...), so a benchmark can take one before
-and one after it opens connections. `VariantRelay` starts it as the harness starts a relay.
+With `--tracemalloc-dir`, the first SIGUSR1 starts tracing (so start-up runs at full speed
+and only what is allocated afterwards is traced) and each SIGUSR1 writes a snapshot to
+DIR/<n>.snapshot (n = 1, 2, ...), so a benchmark takes one before and one after it opens
+connections. `VariantRelay` starts it as the harness starts a relay.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import signal
 import sys
 import tracemalloc
@@ -20,7 +23,7 @@ from harness.relay import RelayProcess
 
 # uvicorn's `--ws` choices that are WebSocket implementations ("auto" picks one of them).
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
-TRACE_FRAMES = 25  # deep enough to reach from uvicorn's protocol down to our objects
+TRACE_FRAMES = int(os.environ.get("BENCH_TRACE_FRAMES", "6"))  # per allocation
 
 
 def snapshot_on_signal(directory: Path) -> None:
@@ -29,6 +32,9 @@ def snapshot_on_signal(directory: Path) -> None:
 
     def dump(signum: int, frame: FrameType | None) -> None:
         taken[0] += 1
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(TRACE_FRAMES)
+        gc.collect()  # garbage waiting for a collection is not what a connection holds
         tracemalloc.take_snapshot().dump(str(directory / f"{taken[0]}.snapshot"))
         (directory / f"{taken[0]}.done").touch()  # the dump is complete once this exists
 
@@ -41,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc-dir", type=Path, default=None)
     args, service_argv = parser.parse_known_args(argv)
     if args.tracemalloc_dir is not None:
-        tracemalloc.start(TRACE_FRAMES)
         snapshot_on_signal(args.tracemalloc_dir)
     from service.__main__ import WS_IMPLEMENTATION
     from service.__main__ import main as service_main
@@ -61,6 +66,13 @@ class VariantRelay(RelayProcess):
         super().__init__(env=env)
         self.ws_implementation = ws
         self.tracemalloc_dir = tracemalloc_dir
+
+    def start(self, timeout: float = 20) -> VariantRelay:
+        super().start(timeout)
+        return self
+
+    def __enter__(self) -> VariantRelay:
+        return self.start()
 
     def command(self) -> list[str]:
         extra = [] if self.ws_implementation is None else ["--ws", self.ws_implementation]

@@ -62,7 +62,7 @@ from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
-from .transport import PROTOCOL_SCOPE_KEY
+from .transport import PROTOCOL_SCOPE_KEY, release_handshake
 
 log = logging.getLogger("service.app")
 
@@ -114,6 +114,7 @@ class Relay:
         if self.verifier is not None and signed_in is None:
             return
         await websocket.accept()
+        release_handshake(websocket.scope)
         session = Session(
             self.hub,
             self.backend.identities,

@@ -18,6 +18,7 @@ import struct
 from typing import Any
 
 from starlette.types import Scope
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 PROTOCOL_SCOPE_KEY = "chat_relay.ws_protocol"
 _TEXT_FIN = 0x81
@@ -46,3 +47,14 @@ def transport_of(scope: Scope) -> Any:
             "websockets-sansio implementation: start it with `python -m service`"
         )
     return transport
+
+
+def release_handshake(scope: Scope) -> None:
+    """Drop what uvicorn's protocol object keeps of the handshake once it is complete: the
+    parsed request with its headers and the 101 response (about 3.5 KiB per connection,
+    held for the connection's life and never read again after the 101; docs/benchmarks.md,
+    "What an idle connection holds"). Only for the sans-I/O protocol, whose code reads
+    `request` and `response` only before the handshake completes."""
+    protocol = scope.get(PROTOCOL_SCOPE_KEY)
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        del protocol.request, protocol.response
