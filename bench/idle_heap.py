@@ -127,11 +127,13 @@ def library_roots() -> dict[str, Path]:
     }
 
 
-def measure(clients: int, rooms_per_client: int, ws: str | None, results: Path) -> dict[str, Any]:
+def measure(
+    clients: int, rooms_per_client: int, ws: str | None, results: Path, hold_s: int = 40
+) -> dict[str, Any]:
     out = results / IDLE_HEAP
     out.mkdir(parents=True, exist_ok=True)
     rooms = max(rooms_per_client, clients * rooms_per_client // 10)  # rooms of 10 members
-    ramp_s, hold_s = max(2, clients // 100), 40  # traced joins are slow; hold past them
+    ramp_s = max(2, clients // 100)  # traced joins are slow; the hold outlasts them
     with (
         tempfile.TemporaryDirectory(prefix="idle-heap-") as snapshots,
         RedisServer() as redis,
@@ -200,11 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.idle_heap", description=__doc__)
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--rooms-per-client", type=int, default=1)
+    parser.add_argument("--hold", type=int, default=40, help="seconds the clients stay")
     parser.add_argument("--ws", default=None, help="uvicorn --ws (default: the relay's)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="(default bench/results)")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    summary = measure(args.clients, args.rooms_per_client, args.ws, args.results)
+    summary = measure(args.clients, args.rooms_per_client, args.ws, args.results, args.hold)
     summary = {"environment": describe(REPO), **summary}
     name = IDLE_HEAP if args.rooms_per_client == 1 else f"{IDLE_HEAP}-K{args.rooms_per_client}"
     (args.results / f"{name}.json").write_bytes(
