@@ -52,6 +52,10 @@ def figures(run: Path) -> dict[str, float]:
             found["D join p50 ms"] = d["join"]["p50"]
             found["D join p99 ms"] = d["join"]["p99"]
             found["D bytes per idle connection"] = d["relay_memory"]["bytes_per_idle_connection"]
+    if (path := run / "idle.json").exists():
+        idle = orjson.loads(path.read_bytes())
+        if idle.get("rss_per_connection_bytes") is not None:
+            found["idle RSS per connection bytes"] = idle["rss_per_connection_bytes"]
     if (path := run / "versus.json").exists():
         found |= versus_figures(orjson.loads(path.read_bytes()))
     return found

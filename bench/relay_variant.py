@@ -11,6 +11,7 @@ connections. `VariantRelay` starts it as the harness starts a relay.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import signal
@@ -21,8 +22,20 @@ from types import FrameType
 
 from harness.relay import RelayProcess
 
-# uvicorn's `--ws` choices that are WebSocket implementations ("auto" picks one of them).
-WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+# uvicorn's `--ws` choices that are WebSocket implementations ("auto" picks one of them),
+# and the relay's own subclass of the sans-I/O one (service/ws_protocol.py).
+WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto", "lean-sansio")
+
+
+def ws_setting(name: str) -> str | type[asyncio.Protocol]:
+    """What uvicorn.Config(ws=...) takes for a name of WS_IMPLEMENTATIONS."""
+    if name == "lean-sansio":
+        from service.ws_protocol import LeanWebSocketProtocol
+
+        return LeanWebSocketProtocol
+    return name
+
+
 TRACE_FRAMES = int(os.environ.get("BENCH_TRACE_FRAMES", "6"))  # per allocation
 
 
@@ -51,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from service.__main__ import WS_IMPLEMENTATION
     from service.__main__ import main as service_main
 
-    return service_main(service_argv, ws=args.ws or WS_IMPLEMENTATION)
+    return service_main(service_argv, ws=ws_setting(args.ws) if args.ws else WS_IMPLEMENTATION)
 
 
 class VariantRelay(RelayProcess):

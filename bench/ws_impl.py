@@ -36,7 +36,12 @@ WS_IMPL = "ws_impl"
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 # What each implementation imports; one not installed is reported, not run.
-NEEDS = {"websockets-sansio": "websockets", "websockets": "websockets", "wsproto": "wsproto"}
+NEEDS = {
+    "websockets-sansio": "websockets",
+    "websockets": "websockets",
+    "wsproto": "wsproto",
+    "lean-sansio": "websockets",
+}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 import uvicorn
@@ -28,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, ws: str = WS_IMPLEMENTATION) -> int:
+def main(
+    argv: list[str] | None = None, ws: str | type[asyncio.Protocol] = WS_IMPLEMENTATION
+) -> int:
     """`ws` is for the benchmarks (bench/relay_variant.py), which run each implementation."""
     args = parse_args(argv)
     try:
