@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import linecache
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -51,6 +52,47 @@ OWNERS = (
 )
 LOOP_FRAME = f"{REPO}/service/__main__.py"  # server.run(): the loop, below it only C code
 SHOWN = 40  # sites in the printed table
+# What each site is part of, for the page's object-by-object table: the first pattern that
+# matches a site ("owner/file:line") names its group; patterns are checked in order.
+GROUPS = (
+    (
+        r"websockets_sansio_impl\.py:(120|96|112)$|ws_protocol\.py:(100|101|102|48|50)$"
+        r"|asyncio/(locks|queues)\.py",
+        "uvicorn protocol object: attribute dict, queue, writable event",
+    ),
+    (r"websockets_sansio_impl\.py:345$", "uvicorn keepalive ping timer"),
+    (
+        r"websockets_sansio_impl\.py:(268|269|270)$|_weakrefset|weakref\.py",
+        "ASGI task (Task, done callback, uvicorn's task set)",
+    ),
+    (
+        r"websockets_sansio_impl\.py:(409|552)$|proxy_headers|starlette/websockets\.py",
+        "coroutine frames: uvicorn run_asgi, proxy-headers middleware, receive",
+    ),
+    (
+        r"websockets_sansio_impl\.py:(24[1-9]|25\d|26[0-7])$|starlette/(datastructures|requests)",
+        "ASGI scope and its headers (bytes pairs), Starlette's Headers view",
+    ),
+    (
+        r"websockets/(http11|datastructures)|websockets/server\.py:(232|393)",
+        "handshake request and headers (websockets), kept by its parser",
+    ),
+    (
+        r"websockets/|websockets_sansio_impl\.py:(105|291)$",
+        "websockets ServerProtocol: parser generators, reader, buffers",
+    ),
+    (r"uvicorn/protocols/utils|httptools_impl|uuid", "socket addresses, protocol switch, uuid"),
+    (r"asyncio/runners\.py|uvloop", "uvloop (C): transport, socket, handles"),
+    (
+        r"service/(app|session)\.py:(1[0-9][0-9]|2\d\d|3\d\d)$|asyncio/tasks\.py",
+        "relay: frames of the session's await chain, Session object",
+    ),
+    (
+        r"service/(connection|subscriptions|hub)\.py|service/session\.py",
+        "relay: ClientConnection, Subscriptions, hub membership",
+    ),
+    (r"service/|faker|secrets|redis|asyncio/", "relay: member, identity, presence, roster"),
+)
 
 
 def site_of(traceback: tracemalloc.Traceback) -> tuple[str, str]:
@@ -67,6 +109,13 @@ def site_of(traceback: tracemalloc.Traceback) -> tuple[str, str]:
         if "/asyncio/" in frame.filename:
             return "asyncio", f"asyncio/{frame.filename.split('/asyncio/', 1)[1]}:{frame.lineno}"
     return "other", f"{frames[0].filename}:{frames[0].lineno}"
+
+
+def group_of(site: str) -> str:
+    for pattern, label in GROUPS:
+        if re.search(pattern, site):
+            return label
+    return "other"
 
 
 def snapshot(relay: VariantRelay, directory: Path, number: int) -> tracemalloc.Snapshot:
@@ -183,8 +232,10 @@ def measure(
     )
     sites = per_site(before, after, joined)
     by_owner: dict[str, float] = defaultdict(float)
+    by_group: dict[str, float] = defaultdict(float)
     for row in sites:
         by_owner[row["owner"]] += row["bytes_per_connection"]
+        by_group[group_of(row["site"])] += row["bytes_per_connection"]
     return {
         "clients": clients,
         "joined": joined,
@@ -194,6 +245,9 @@ def measure(
         "traced_bytes_per_connection": round(traced / joined, 1),
         "rss_per_connection_bytes_with_tracemalloc": round((taken["rss"] - rss_before) / joined),
         "bytes_per_connection_by_owner": {k: round(v, 1) for k, v in by_owner.items()},
+        "bytes_per_connection_by_group": {
+            k: round(v, 1) for k, v in sorted(by_group.items(), key=lambda kv: -kv[1])
+        },
         "sites": sites,
     }
 
@@ -220,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{k} {v / 1024:.2f} KiB" for k, v in summary["bytes_per_connection_by_owner"].items()
         )
     )
-    print("| KiB/conn | objects/conn | site | code |\n|---:|---:|---|---|")
+    print("| KiB per connection | part |\n|---:|---|")
+    for label, size in summary["bytes_per_connection_by_group"].items():
+        print(f"| {size / 1024:.2f} | {label} |")
+    print("\n| KiB/conn | objects/conn | site | code |\n|---:|---:|---|---|")
     for row in summary["sites"][:SHOWN]:
         print(
             f"| {row['bytes_per_connection'] / 1024:.3f} | {row['objects_per_connection']:.2f} "
