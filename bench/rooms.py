@@ -45,13 +45,16 @@ class Size:
     rate: float  # msg/s per sender
     duration: str
     warm_up: str
+    ramp_up: str  # K = 10 is ten joins per client: a storm on a busy host without one
     idle_clients: int
     idle_ramp_s: int
     idle_hold_s: int
 
 
-FULL = Size(1000, 100, 20, "15s", "3s", 5000, 10, 10)  # 20,000 deliveries/s
-QUICK = Size(100, 10, 5, "3s", "1s", 200, 2, 4)
+# Sized for the shared 2-core machine: 5,000 deliveries/s; 2000 idle clients (20,000
+# room joins at K = 10) over 20 s.
+FULL = Size(500, 50, 10, "15s", "5s", "5s", 2000, 20, 10)
+QUICK = Size(100, 10, 5, "3s", "1s", "2s", 200, 2, 4)
 
 
 def fan_out_args(size: Size, k: int) -> list[str]:
@@ -64,7 +67,8 @@ def fan_out_args(size: Size, k: int) -> list[str]:
         f"--rate={size.rate:g}",
         f"--duration={size.duration}",
         f"--warm-up={size.warm_up}",
-        "--ramp-up=2s",
+        f"--ramp-up={size.ramp_up}",
+        "--join-timeout=30s",
         "--workers=2",
     ]
 
@@ -80,6 +84,7 @@ def idle_args(size: Size, k: int) -> list[str]:
         "--warm-up=0",
         "--drain=0",
         f"--duration={size.idle_ramp_s + size.idle_hold_s}s",
+        "--join-timeout=30s",
         "--workers=2",
     ]
 

@@ -155,7 +155,7 @@ def run(rounds: int, size: Size, results: Path) -> dict[str, Any]:
         "environment": describe(REPO),
         "rounds": rounds,
         "size": asdict(size),
-        "default": WS_IMPLEMENTATION,
+        "default": getattr(WS_IMPLEMENTATION, "__name__", WS_IMPLEMENTATION),
         "measured": have,
         "not_installed": missing,
         "medians": medians,

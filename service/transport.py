@@ -8,8 +8,9 @@ every recipient: the hub encodes each frame once per process and writes those
 bytes straight to each socket's transport (the technique of
 ``websockets.broadcast``). Receiving, the handshake and closing stay on ASGI.
 
-This needs uvicorn's ``websockets-sansio`` implementation (what
-``python -m service`` runs); ``service.app.RelayApp`` finds its protocol object.
+This needs uvicorn's ``websockets-sansio`` implementation (``python -m service`` runs
+its subclass ``service.ws_protocol.LeanWebSocketProtocol``); ``service.app.RelayApp``
+finds its protocol object.
 """
 
 from __future__ import annotations
