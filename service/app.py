@@ -12,6 +12,7 @@ from pathlib import Path
 
 import botocore.session
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -101,16 +102,19 @@ class Relay:
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         settings = self.settings
-        if not origin_allowed(websocket.headers, settings.allowed_origins):
+        # Not websocket.headers: that view is cached on the WebSocket for the connection's
+        # life, and release_handshake drops what it would keep.
+        headers = Headers(scope=websocket.scope)
+        if not origin_allowed(headers, settings.allowed_origins):
             self.metrics.refuse("origin")
-            log.info("refused a WebSocket", extra={"origin": websocket.headers.get("origin")})
+            log.info("refused a WebSocket", extra={"origin": headers.get("origin")})
             await websocket.close(CLOSE_POLICY)  # before accept: HTTP 403
             return
         if self.draining or len(self.hub.connections) >= settings.max_connections:
             self.metrics.refuse("draining" if self.draining else "capacity")
             await websocket.close(CLOSE_TRY_AGAIN)
             return
-        signed_in = await self._signed_in(websocket)
+        signed_in = await self._signed_in(websocket, headers)
         if self.verifier is not None and signed_in is None:
             return
         await websocket.accept()
@@ -130,12 +134,12 @@ class Relay:
         )
         await session.run()
 
-    async def _signed_in(self, websocket: WebSocket) -> SignedIn | None:
+    async def _signed_in(self, websocket: WebSocket, headers: Headers) -> SignedIn | None:
         """With sign-in on, the identity the load balancer vouches for; else refuse (401)."""
         if self.verifier is None:
             return None
         try:
-            return await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))
+            return await self.verifier.verify(headers.get(IDENTITY_HEADER))
         except NotSignedIn as exc:
             self.metrics.refuse("not_signed_in")
             log.info("refused a WebSocket: not signed in", extra={"reason": exc.reason})

@@ -50,12 +50,16 @@ def transport_of(scope: Scope) -> Any:
     return transport
 
 
+# The only request header read after the handshake (service.session: the client address).
+KEPT_HEADERS = frozenset({b"x-forwarded-for"})
+
+
 def release_handshake(scope: Scope) -> None:
-    """Drop what uvicorn's protocol object keeps of the handshake once it is complete: the
-    parsed request with its headers and the 101 response (about 3.5 KiB per connection,
-    held for the connection's life and never read again after the 101; docs/benchmarks.md,
-    "What an idle connection holds"). Only for the sans-I/O protocol, whose code reads
-    `request` and `response` only before the handshake completes."""
+    """Drop what is kept of the handshake once it is complete, for the connection's life
+    (docs/benchmarks.md, "What an idle connection holds"): the scope's request headers but
+    those read later (~1 KiB), and uvicorn's parsed request and 101 response (~1.8 KiB),
+    which its sans-I/O protocol reads only before the handshake completes."""
+    scope["headers"] = [(name, value) for name, value in scope["headers"] if name in KEPT_HEADERS]
     protocol = scope.get(PROTOCOL_SCOPE_KEY)
     if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
         del protocol.request, protocol.response

@@ -1,5 +1,6 @@
 """service.transport.release_handshake on uvicorn's real sans-I/O protocol object: the
-handshake's request and response go once the 101 is sent, and not before."""
+handshake's request and response go once the 101 is sent, and not before; the scope keeps
+only the request header read later (X-Forwarded-For, for the client address)."""
 
 from __future__ import annotations
 
@@ -32,20 +33,31 @@ def protocol_after_handshake(complete: bool) -> WebSocketsSansIOProtocol:
     return protocol
 
 
+HEADERS = [
+    (b"host", b"relay.example.com"),
+    (b"origin", b"https://relay.example.com"),
+    (b"x-forwarded-for", b"203.0.113.7"),
+    (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+]
+
+
 def test_a_completed_handshake_is_released() -> None:
     protocol = protocol_after_handshake(complete=True)
-    release_handshake({PROTOCOL_SCOPE_KEY: protocol})
+    scope = {PROTOCOL_SCOPE_KEY: protocol, "headers": list(HEADERS)}
+    release_handshake(scope)
+    assert scope["headers"] == [(b"x-forwarded-for", b"203.0.113.7")]
     assert not hasattr(protocol, "request")
     assert not hasattr(protocol, "response")
 
 
 def test_a_handshake_in_progress_is_kept() -> None:
     protocol = protocol_after_handshake(complete=False)
-    release_handshake({PROTOCOL_SCOPE_KEY: protocol})
+    release_handshake({PROTOCOL_SCOPE_KEY: protocol, "headers": list(HEADERS)})
     assert protocol.request.path == "/ws"
     assert protocol.response.status_code == 101
 
 
 def test_another_protocol_is_left_alone() -> None:
-    release_handshake({PROTOCOL_SCOPE_KEY: None})
-    release_handshake({})
+    scope = {PROTOCOL_SCOPE_KEY: None, "headers": list(HEADERS)}
+    release_handshake(scope)
+    assert scope["headers"] == [(b"x-forwarded-for", b"203.0.113.7")]
