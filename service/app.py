@@ -102,8 +102,8 @@ class Relay:
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         settings = self.settings
-        # Not websocket.headers: that view is cached on the WebSocket for the connection's
-        # life, and release_handshake drops what it would keep.
+        # Not websocket.headers, cached on the WebSocket for the connection's life: this
+        # view goes (del, below) with what release_handshake drops.
         headers = Headers(scope=websocket.scope)
         if not origin_allowed(headers, settings.allowed_origins):
             self.metrics.refuse("origin")
@@ -115,6 +115,7 @@ class Relay:
             await websocket.close(CLOSE_TRY_AGAIN)
             return
         signed_in = await self._signed_in(websocket, headers)
+        del headers  # this frame lives as long as the connection
         if self.verifier is not None and signed_in is None:
             return
         await websocket.accept()
