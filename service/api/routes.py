@@ -28,6 +28,7 @@ from ..config import Settings
 from ..hub import Hub
 from ..members import api_member
 from ..moderation import Moderation
+from ..room_writes import api_key
 from . import fields
 from .auth import ApiKeys
 from .bodies import json_object
@@ -80,7 +81,9 @@ class ServerApi:
         text, username = fields.text(body), fields.username(body)
         key = fields.idempotency_key(body)
         try:
-            message_id = await self.relay.hub.post(room, api_member(username), text, key)
+            message_id = await self.relay.hub.writes.publish(
+                room, api_member(username), text, api_key(key)
+            )
         except HistoryFull:
             detail = "this relay holds all the chat history it may; retry later"
             raise ApiError(503, "history_full", detail) from None
@@ -100,7 +103,7 @@ class ServerApi:
     async def delete_message(self, request: Request) -> Response:
         room = fields.room(request.path_params["room"])
         message_id = fields.message_id(request.path_params["message_id"])
-        if not await self.relay.hub.delete_message(room, message_id):
+        if not await self.relay.hub.writes.delete_message(room, message_id):
             raise not_found(f"room {room} holds no message {message_id} (or it was deleted)")
         log.info("deleted a message", extra={"room": room, "message_id": message_id})
         return Response(status_code=204)
