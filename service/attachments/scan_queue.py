@@ -1,9 +1,9 @@
 """Scan verdicts from an SQS queue: an EventBridge rule sends GuardDuty Malware Protection
 for S3's "Object Scan Result" events there and the relay applies them one by one.
 
-Attachment records live in the relay process (service.attachments), so this is right
-for one relay task; with several, a verdict read by a task that did not issue the slot
-is dropped (logged) and that attachment stays ``scanning``.
+Every relay task reads the queue and each message reaches one of them; the records are
+in Redis with several tasks (service.attachments.redis_records), so whichever task reads
+a verdict applies it, and the broker carries ``attachment_updated`` to every relay.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def consume_scan_results(
                 log.warning("unreadable scan result dropped", extra={"error": str(exc)})
                 changed = False
             if not changed:
-                log.info("a scan result changed no attachment of this relay")
+                log.info("a scan result changed no attachment (unknown, expired or settled)")
             await asyncio.to_thread(
                 sqs.delete_message, QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
