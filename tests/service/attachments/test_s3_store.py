@@ -21,11 +21,11 @@ from service.attachments import Attachments
 from service.attachments.scan_results import apply_scan_result
 from service.broker import MemoryBrokerSettings, memory_backend
 from service.config import Settings
-from service.part_settings import attachment_settings
 from service.hub import Hub
+from service.part_settings import attachment_settings
 from service.protocol import ProtocolError
 from service.security_headers import content_security_policy
-from tests.service.attachments.test_local_store import multipart
+from tests.service.attachments.test_local_store import http, multipart
 from tests.service.test_hub import ALICE, RecordingConnection, burst_to
 
 pytestmark = pytest.mark.anyio
@@ -120,10 +120,10 @@ async def test_no_link_before_a_clean_verdict(attachments: Attachments) -> None:
     assert json.loads(changed[1])["attachment"]["status"] == "clean"
     answer = await link(attachments, attachment_id)
     assert answer["type"] == "download_link"
-    with urllib.request.urlopen(answer["url"], timeout=10) as response:
-        assert response.read() == PNG
-        assert response.headers["content-type"] == "image/png"
-        assert response.headers["content-disposition"] == "inline; filename*=UTF-8''shot.png"
+    status, body, headers = await asyncio.to_thread(http, answer["url"])
+    assert (status, body) == (200, PNG)
+    assert headers["content-type"] == "image/png"
+    assert headers["content-disposition"] == "inline; filename*=UTF-8''shot.png"
 
 
 async def test_an_infected_file_never_gets_a_link(attachments: Attachments) -> None:
