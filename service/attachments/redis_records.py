@@ -13,6 +13,7 @@ pinned to the key's node). The broker's scripts are loaded the same way.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,29 @@ def _attachment(attachment_id: str, fields: dict[str, str]) -> Attachment:
     )
 
 
+class Topology:
+    """A cluster client learns the cluster's topology once, before any command: a fresh
+    RedisCluster given many commands at once (20 verdicts) had the server close some of
+    their connections mid-discovery. The broker initializes its client the same way."""
+
+    def __init__(self, clients: RedisClients) -> None:
+        self.clients = clients
+        self._known = not clients.cluster
+        self._lock = asyncio.Lock()
+
+    async def known(self) -> None:
+        if self._known:
+            return
+        async with self._lock:
+            if not self._known:
+                await self.clients.commands.initialize()
+                self._known = True
+
+
 class RedisAttachmentRecords(AttachmentRecords):
-    def __init__(self, clients: RedisClients, ttl: int) -> None:
+    def __init__(self, clients: RedisClients, topology: Topology, ttl: int) -> None:
         self._clients = clients
+        self._topology = topology
         self._redis = clients.commands
         self.ttl = ttl
         self._add = self._script("add.lua")
@@ -76,21 +97,25 @@ class RedisAttachmentRecords(AttachmentRecords):
     async def add(self, attachment: Attachment) -> None:
         pairs = [part for field in _fields(attachment).items() for part in field]
         async with self._clients.guard():
+            await self._topology.known()
             await self._add(keys=[attachment_key(attachment.id)], args=[self.ttl, *pairs])
 
     async def get(self, attachment_id: str) -> Attachment | None:
         async with self._clients.guard():
+            await self._topology.known()
             fields = await self._redis.hgetall(attachment_key(attachment_id))
         return _attachment(attachment_id, fields) if fields else None
 
     async def mark_uploaded(self, attachment_id: str) -> None:
         async with self._clients.guard():
+            await self._topology.known()
             await self._uploaded(keys=[attachment_key(attachment_id)])
 
     async def apply_verdict(
         self, attachment_id: str, status: AttachmentStatus
     ) -> Attachment | None:
         async with self._clients.guard():
+            await self._topology.known()
             pairs = await self._verdict(keys=[attachment_key(attachment_id)], args=[status])
         if not pairs:
             return None
@@ -101,14 +126,16 @@ class RedisAttachmentRecords(AttachmentRecords):
 
 
 class RedisUploadBudget(UploadBudget):
-    def __init__(self, clients: RedisClients, per_minute: int) -> None:
+    def __init__(self, clients: RedisClients, topology: Topology, per_minute: int) -> None:
         super().__init__(per_minute)
         self._clients = clients
+        self._topology = topology
         script = (SCRIPTS / "upload_budget.lua").read_text()
         self._spend = clients.commands.register_script(script)
 
     async def allow(self, member_id: str) -> bool:
         async with self._clients.guard():
+            await self._topology.known()
             spent = await self._spend(
                 keys=[uploads_key(member_id)], args=[self.per_minute, secrets.token_hex(8)]
             )
@@ -120,4 +147,8 @@ def redis_records(
 ) -> tuple[RedisAttachmentRecords, RedisUploadBudget]:
     """Both over one set of connections (closed with the records)."""
     clients = RedisClients(settings)
-    return RedisAttachmentRecords(clients, ttl), RedisUploadBudget(clients, per_minute)
+    topology = Topology(clients)
+    return (
+        RedisAttachmentRecords(clients, topology, ttl),
+        RedisUploadBudget(clients, topology, per_minute),
+    )
