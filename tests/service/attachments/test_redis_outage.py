@@ -1,6 +1,7 @@
-"""A verdict read while Redis is out of reach stays on the queue and is applied later:
-the scan-result reader neither dies nor deletes it (moto's server for S3 and SQS, a real
-redis-server, and a port with nothing listening for the outage)."""
+"""Redis out of reach: a member's upload or download gets ``unavailable`` (retry), and a
+verdict read meanwhile stays on the queue and is applied later: the scan-result reader
+neither dies nor deletes it (moto's server for S3 and SQS, a real redis-server, and a port
+with nothing listening for the outage)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from service.attachments.scan_queue import consume_scan_results
 from service.broker import MemoryBrokerSettings, memory_backend
 from service.config import load_settings
 from service.part_settings import attachment_settings, redis_broker_settings
+from service.protocol import ProtocolError
 from tests.service.attachments.test_s3_store import BUCKET, PNG, scan_event, upload
 
 pytestmark = pytest.mark.anyio
@@ -72,4 +74,18 @@ async def test_a_verdict_waits_out_a_redis_outage(redis_url: str, moto: MotoServ
         assert record is not None and record.status == "clean"
     finally:
         await healthy.close()
+        await cut_off.close()
+
+
+async def test_members_are_told_to_retry(moto: MotoServer) -> None:
+    cut_off = attachments_on(f"redis://127.0.0.1:{free_port()}/0", moto)
+    try:
+        fields = {"name": "x.png", "size": len(PNG), "content_type": "image/png"}
+        with pytest.raises(ProtocolError) as refused:
+            await cut_off.handle("upload", fields, "room", "alice")
+        assert refused.value.code == "unavailable"
+        with pytest.raises(ProtocolError) as refused:
+            await cut_off.for_message(("AAAAAAAAAAAAAAAAAAAAAA",), "room", "alice")
+        assert refused.value.code == "unavailable"
+    finally:
         await cut_off.close()
