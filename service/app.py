@@ -57,7 +57,12 @@ from .observability.metrics import (
     watch_loop_lag,
 )
 from .origins import origin_allowed
-from .part_settings import backend_settings, redis_broker_settings, session_settings
+from .part_settings import (
+    attachment_settings,
+    backend_settings,
+    redis_broker_settings,
+    session_settings,
+)
 from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
@@ -90,7 +95,7 @@ class Relay:
         self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
         self.identity_quota = AddressQuota(settings.new_identities_per_minute)
         self.room_quota = AddressQuota(settings.new_rooms_per_minute)
-        self.attachments = Attachments(settings)
+        self.attachments = Attachments(attachment_settings(settings), redis)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -211,7 +216,7 @@ class Relay:
                 await metrics_server.close()
             await self.hub.close()
             await self.events.close(EVENTS_FLUSH_SECONDS)
-            self.attachments.close()
+            await self.attachments.close()
 
     def _metrics_server(self) -> MetricsServer | None:
         """/metrics on METRICS_PORT, when set (the main port then has no such route)."""

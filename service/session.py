@@ -232,7 +232,7 @@ class Session:
                 detail = 'already joined; "subscribe" to be in another room as well'
                 self.connection.send_text(protocol.error("already_joined", detail))
             elif isinstance(frame, AttachmentRequest):
-                self._attachment_request(frame)
+                await self._attachment_request(frame)
 
     async def _send_message(self, frame: Send) -> None:
         assert self.room is not None and self.member is not None and self.rooms is not None
@@ -249,7 +249,7 @@ class Session:
                 return
             self.room_was_empty = False  # counted once, whether or not this send is stored
         try:
-            attachments = self._attachments_of(frame, room)
+            attachments = await self._attachments_of(frame, room)
         except ProtocolError as exc:
             self.connection.send_text(protocol.error(exc.code, exc.detail, room))
             return
@@ -271,7 +271,7 @@ class Session:
 
     # attachments (service.attachments)
 
-    def _attachment_request(self, frame: AttachmentRequest) -> None:
+    async def _attachment_request(self, frame: AttachmentRequest) -> None:
         assert self.room is not None and self.member is not None and self.rooms is not None
         room = frame.fields.get("room", self.room)  # default: the room of the join
         if not isinstance(room, str) or not self.rooms.check_in(room):
@@ -281,18 +281,18 @@ class Session:
         try:
             if self.attachments is None:
                 raise ProtocolError("bad_attachment", "this relay does not take attachments")
-            answer = self.attachments.handle(frame.kind, frame.fields, room, self.member.id)
+            answer = await self.attachments.handle(frame.kind, frame.fields, room, self.member.id)
         except ProtocolError as exc:
             answer = protocol.error(exc.code, exc.detail, room)
         self.connection.send_text(answer)
 
-    def _attachments_of(self, frame: Send, room: str) -> list[dict[str, Any]] | None:
+    async def _attachments_of(self, frame: Send, room: str) -> list[dict[str, Any]] | None:
         assert self.member is not None
         if not frame.attachments:
             return None
         if self.attachments is None:
             raise ProtocolError("bad_attachment", "this relay does not take attachments")
-        return self.attachments.for_message(frame.attachments, room, self.member.id)
+        return await self.attachments.for_message(frame.attachments, room, self.member.id)
 
     # leaving
 
