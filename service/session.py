@@ -9,7 +9,6 @@ usable; only a join timeout or repeated abuse closes it (1008).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from contract.protocol import CLOSE_SIGN_IN_EXPIRED, CLOSE_TRY_AGAIN
+from contract.protocol import CLOSE_TRY_AGAIN
 
 from . import protocol
 from .address_quota import AddressQuota, client_address
@@ -69,7 +68,6 @@ class Session:
         "room_was_empty",
         "rooms",
         "settings",
-        "sign_in_expires_at",
         "signed_in",
         "started",
         "websocket",
@@ -93,8 +91,6 @@ class Session:
         self.metrics = hub.metrics
         self.signed_in = signed_in  # who the load balancer signed in (AUTH_MODE=alb)
         self.admission = admission
-        # its token's exp (Unix time): the connection ends then
-        self.sign_in_expires_at = signed_in.expires_at if signed_in is not None else None
         self.room_quota = room_quota  # rooms started (first message) per client address
         self.room_was_empty = False  # no history at join: a first message starts the room
         self.settings = settings
@@ -124,7 +120,7 @@ class Session:
         connection = self.connection
         self.hub.register(connection)
         log.debug("connection opened", extra={"conn": connection.id})
-        expiry = self._close_at_sign_in_expiry()
+        expiry = None if self.signed_in is None else self.signed_in.close_at_expiry(connection)
         try:
             while True:  # a refused join leaves the connection usable for another
                 join = await self.reader.wait_for_join(self.settings.join_timeout)
@@ -147,19 +143,6 @@ class Session:
             if expiry is not None:
                 expiry.cancel()
             await self._cleanup()
-
-    def _close_at_sign_in_expiry(self) -> asyncio.TimerHandle | None:
-        """Signed in, the connection ends when the load balancer's token does: the token was
-        checked at the upgrade only, and a sign-out elsewhere must not leave it open."""
-        if self.sign_in_expires_at is None:
-            return None
-        delay = max(0.0, self.sign_in_expires_at - time.time())
-        return asyncio.get_running_loop().call_later(
-            delay,
-            self.connection.close_soon,
-            CLOSE_SIGN_IN_EXPIRED,
-            "sign-in expired; reconnect to sign in again",
-        )
 
     def _address(self) -> str:
         peer = self.websocket.client.host if self.websocket.client else None
