@@ -276,6 +276,20 @@ def message_json(message_id: str, body: str) -> str:
     return f'{{"id":"{message_id}","date":{millis},{body}}}'
 
 
-def dumps_frame(frame: dict[str, Any]) -> str:
-    """A server frame built from a dict (the rare frames: attachments' slots and links)."""
-    return _dumps(frame)
+# Attachments' frames (service.attachments): rare, so built from dicts.
+
+
+def upload_slot(ref: str | None, upload: dict[str, Any], attachment_id: str) -> str:
+    return _dumps(
+        {"type": "upload_slot", "ref": ref, "upload": upload, "attachment": attachment_id}
+    )
+
+
+def download_link(ref: str | None, attachment_id: str, url: str, expires: int) -> str:
+    frame = {"type": "download_link", "ref": ref, "attachment": attachment_id}
+    return _dumps({**frame, "url": url, "expires": expires})
+
+
+def attachment_updated(metadata: dict[str, Any]) -> str:
+    """To a room, without history: an attachment's status changed (a scan verdict)."""
+    return _dumps({"type": "attachment_updated", "attachment": metadata})

@@ -40,6 +40,9 @@ class Attachment:
     content_type: str
     status: AttachmentStatus
     uploaded: bool = False  # the store holds the bytes
+    # The object version the "clean" verdict was about (a versioned bucket): links serve
+    # that version only, so bytes uploaded again with the slot's form are never handed out.
+    version: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """What a message carries (no link: links are short-lived, messages are not)."""
@@ -68,10 +71,11 @@ class AttachmentRecords(ABC):
 
     @abstractmethod
     async def apply_verdict(
-        self, attachment_id: str, status: AttachmentStatus
+        self, attachment_id: str, status: AttachmentStatus, version: str | None = None
     ) -> Attachment | None:
         """Set ``status`` when VERDICT_TRANSITIONS allow it, atomically: the changed record,
-        or None (unknown or expired id, the same status, or a transition not allowed)."""
+        or None (unknown or expired id, the same status, or a transition not allowed). A
+        "clean" verdict also records the scanned object ``version``."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -101,12 +105,14 @@ class MemoryAttachmentRecords(AttachmentRecords):
             found.uploaded = True
 
     async def apply_verdict(
-        self, attachment_id: str, status: AttachmentStatus
+        self, attachment_id: str, status: AttachmentStatus, version: str | None = None
     ) -> Attachment | None:
         found = self._live(attachment_id)
         if found is None or (found.status, status) not in VERDICT_TRANSITIONS:
             return None
         found.status = status
+        if status == "clean":
+            found.version = version
         return replace(found)
 
     async def close(self) -> None:

@@ -45,6 +45,7 @@ def _fields(attachment: Attachment) -> dict[str, str | int]:
         "content_type": attachment.content_type,
         "status": attachment.status,
         "uploaded": int(attachment.uploaded),
+        "version": attachment.version or "",
     }
 
 
@@ -59,6 +60,7 @@ def _attachment(attachment_id: str, fields: dict[str, str]) -> Attachment:
         content_type=fields["content_type"],
         status=status,
         uploaded=fields.get("uploaded") == "1",
+        version=fields.get("version") or None,
     )
 
 
@@ -112,11 +114,13 @@ class RedisAttachmentRecords(AttachmentRecords):
             await self._uploaded(keys=[attachment_key(attachment_id)])
 
     async def apply_verdict(
-        self, attachment_id: str, status: AttachmentStatus
+        self, attachment_id: str, status: AttachmentStatus, version: str | None = None
     ) -> Attachment | None:
         async with self._clients.guard():
             await self._topology.known()
-            pairs = await self._verdict(keys=[attachment_key(attachment_id)], args=[status])
+            pairs = await self._verdict(
+                keys=[attachment_key(attachment_id)], args=[status, version or ""]
+            )
         if not pairs:
             return None
         return _attachment(attachment_id, dict(zip(pairs[::2], pairs[1::2], strict=True)))

@@ -57,18 +57,21 @@ class S3Store:
         )
 
     def download_url(self, attachment: Attachment) -> tuple[str, int]:
+        """A short-lived GET of the version the clean verdict was about (the upload form
+        stays valid for a while: bytes posted again later are a newer, unscanned version)."""
         disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.key(attachment.id),
+            "ResponseContentType": attachment.content_type,
+            "ResponseContentDisposition": (
+                f"{disposition}; filename*=UTF-8''{quote(attachment.name)}"
+            ),
+        }
+        if attachment.version is not None:
+            params["VersionId"] = attachment.version
         url: str = self.client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": self.key(attachment.id),
-                "ResponseContentType": attachment.content_type,
-                "ResponseContentDisposition": (
-                    f"{disposition}; filename*=UTF-8''{quote(attachment.name)}"
-                ),
-            },
-            ExpiresIn=self.link_seconds,
+            "get_object", Params=params, ExpiresIn=self.link_seconds
         )
         return url, int(time.time()) + self.link_seconds
 

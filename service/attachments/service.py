@@ -112,9 +112,7 @@ class Attachments:
         )
         await self.records.add(attachment)
         upload = self.store.upload_form(attachment.id, attachment.content_type, size)
-        return protocol.dumps_frame(
-            {"type": "upload_slot", "ref": ref, "upload": upload, "attachment": attachment.id}
-        )
+        return protocol.upload_slot(ref, upload, attachment.id)
 
     async def _download(self, fields: dict[str, Any], ref: str | None, room: str) -> str:
         attachment = await self._known(fields.get("attachment"), room)
@@ -124,15 +122,7 @@ class Attachments:
                 f"attachment {attachment.id} is {attachment.status}; no link until it is clean",
             )
         url, expires = self.store.download_url(attachment)
-        return protocol.dumps_frame(
-            {
-                "type": "download_link",
-                "ref": ref,
-                "attachment": attachment.id,
-                "url": url,
-                "expires": expires,
-            }
-        )
+        return protocol.download_link(ref, attachment.id, url, expires)
 
     async def for_message(
         self, ids: tuple[str, ...], room: str, member_id: str
@@ -183,13 +173,12 @@ class Attachments:
         status = SCAN_VERDICTS.get(str(verdict))
         if attachment_id is None or status is None or not ATTACHMENT_ID.fullmatch(attachment_id):
             return None  # not a verdict, or not an object an upload slot named
-        attachment = await self.records.apply_verdict(attachment_id, status)
+        version = where.get("versionId")  # the object version GuardDuty scanned
+        version = version if isinstance(version, str) and version else None
+        attachment = await self.records.apply_verdict(attachment_id, status, version)
         if attachment is None:
             return None
-        frame = protocol.dumps_frame(
-            {"type": "attachment_updated", "attachment": attachment.metadata()}
-        )
-        return attachment.room, frame
+        return attachment.room, protocol.attachment_updated(attachment.metadata())
 
     def origins(self) -> tuple[str, ...]:
         """Origins outside the relay that the page must reach (the CSP allows exactly these)."""

@@ -87,9 +87,12 @@ async def test_verdicts_follow_the_allowed_transitions(relays: Relays) -> None:
     a, b = relays.records
     attachment = scanning()
     await a.add(attachment)
-    changed = await b.apply_verdict(attachment.id, "clean")
+    assert (await a.get(attachment.id)).version is None  # type: ignore[union-attr]
+    changed = await b.apply_verdict(attachment.id, "clean", "v1")
     assert changed is not None and changed.status == "clean" and changed.room == "room"
-    assert await a.apply_verdict(attachment.id, "clean") is None  # no change, no frame
+    assert changed.version == "v1"  # links serve the version that was scanned
+    assert await a.apply_verdict(attachment.id, "clean", "v2") is None  # no change, no frame
+    assert (await a.get(attachment.id)).version == "v1"  # type: ignore[union-attr]
     infected = await a.apply_verdict(attachment.id, "infected")  # a later scan overrules
     assert infected is not None and infected.status == "infected"
     assert await b.apply_verdict(attachment.id, "clean") is None  # infected is final

@@ -47,15 +47,21 @@ def attachments(moto: MotoServer) -> Attachments:
     return Attachments(settings, s3_client=moto.client("s3"))
 
 
-def scan_event(key: str, verdict: str, bucket: str = BUCKET) -> dict[str, Any]:
-    """An EventBridge event as GuardDuty Malware Protection for S3 sends it."""
+def scan_event(
+    key: str, verdict: str, bucket: str = BUCKET, version: str | None = None
+) -> dict[str, Any]:
+    """An EventBridge event as GuardDuty Malware Protection for S3 sends it (``versionId``:
+    the scanned version, in a versioned bucket)."""
+    where = {"bucketName": bucket, "objectKey": key}
+    if version is not None:
+        where["versionId"] = version
     return {
         "source": "aws.guardduty",
         "detail-type": "GuardDuty Malware Protection Object Scan Result",
         "detail": {
             "scanStatus": "COMPLETED",
             "resourceType": "S3_OBJECT",
-            "s3ObjectDetails": {"bucketName": bucket, "objectKey": key},
+            "s3ObjectDetails": where,
             "scanResultDetails": {"scanResultStatus": verdict, "threats": None},
         },
     }
@@ -178,3 +184,33 @@ def test_the_csp_allows_exactly_the_bucket_origin(
     assert f"img-src 'self' {moto.url};" in policy
     assert f"connect-src 'self' wss://chat.example.com {moto.url};" in policy
     assert content_security_policy(None) == content_security_policy(None, ())
+
+
+VERSIONED = "chat-relay-test-versioned"
+
+
+async def test_a_link_serves_the_scanned_version_not_bytes_posted_again(
+    moto: MotoServer,
+) -> None:
+    """The upload form stays valid for ATTACHMENT_LINK_SECONDS: posted again after the clean
+    verdict, other bytes become a newer, unscanned version, and the link never serves it."""
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket=VERSIONED)
+    s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
+    versioned = Attachments(
+        attachment_settings(Settings(attachment_bucket=VERSIONED)), s3_client=s3
+    )
+    answer = await slot(versioned)
+    key = "attachments/" + answer["attachment"]
+    assert upload(answer, PNG) == 204
+    scanned = s3.head_object(Bucket=VERSIONED, Key=key)["VersionId"]
+    await versioned.for_message((answer["attachment"],), "room", "alice")
+    verdict = scan_event(key, "NO_THREATS_FOUND", VERSIONED, version=scanned)
+    assert await versioned.scan_result(verdict) is not None
+
+    swapped = bytes(reversed(PNG))  # same size and type: the form's conditions allow it
+    assert upload(answer, swapped) == 204
+    assert s3.head_object(Bucket=VERSIONED, Key=key)["VersionId"] != scanned
+    link_answer = await link(versioned, answer["attachment"])
+    status, body, _ = await asyncio.to_thread(http, link_answer["url"])
+    assert (status, body) == (200, PNG)
