@@ -10,7 +10,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 import contract
 from contract.protocol import (
@@ -138,6 +138,26 @@ async def _no_such_path(request: Request) -> Response:
     return not_found("no such server API path (see GET /api/v1/openapi.json)").response()
 
 
+def _method_check(routes: list[Route]) -> Handler:
+    """The API's last route: a path it serves asked with another method is a 405 naming the
+    methods it takes (``Allow``), anything else a 404."""
+
+    async def endpoint(request: Request) -> Response:
+        allowed = sorted(
+            method
+            for route in routes
+            if route.matches(request.scope)[0] is Match.PARTIAL
+            for method in route.methods or ()
+        )
+        if not allowed:
+            return await _no_such_path(request)
+        detail = f"{request.url.path} takes {', '.join(allowed)}, not {request.method}"
+        headers = {"Allow": ", ".join(allowed)}
+        return ApiError(405, "method_not_allowed", detail, headers).response()
+
+    return endpoint
+
+
 def api_routes(relay: ApiRelay) -> list[BaseRoute]:
     """The API's routes; with no SERVER_API_KEYS, only a 404 for every path under /api."""
     catch_all: list[BaseRoute] = [
@@ -147,12 +167,17 @@ def api_routes(relay: ApiRelay) -> list[BaseRoute]:
     if not relay.settings.server_api_keys:
         return catch_all
     api = ServerApi(relay)
-    return [
+    routes = [
         Route(API_ROOM_MESSAGES_PATH, api.guarded(api.post_message), methods=["POST"]),
         Route(API_ROOM_MESSAGES_PATH, api.guarded(api.list_messages), methods=["GET"]),
         Route(API_ROOM_MESSAGE_PATH, api.guarded(api.delete_message), methods=["DELETE"]),
         Route(API_ROOM_MEMBERS_PATH, api.guarded(api.members), methods=["GET"]),
         Route(API_MEMBER_DISCONNECT_PATH, api.guarded(api.disconnect), methods=["POST"]),
         Route(API_OPENAPI_PATH, api.openapi_document, methods=["GET"]),
-        *catch_all,
+    ]
+    check = _method_check(routes)
+    return [
+        *routes,
+        Route(API_PREFIX, check, methods=ALL_METHODS),
+        Route(API_PREFIX + "/{rest:path}", check, methods=ALL_METHODS),
     ]
