@@ -1,0 +1,281 @@
+"""Attachments on AWS (issue 28): the bucket browsers upload to, GuardDuty Malware
+Protection for S3 on it, and the queue its verdicts reach the relay through.
+
+The browser POSTs a file straight to the bucket with a form the relay signed (the task
+role may put and get objects below `attachments/` only); GuardDuty scans each new object
+and sends "Object Scan Result" to the account's default event bus; a rule forwards this
+bucket's results to an SQS queue the relay reads (service/attachments/scan_queue.py) and
+only then hands out download links. Reasons and costs: docs/infrastructure.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_guardduty as guardduty
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from contract import settings
+from stacks.compliance import acknowledge_nag
+from stacks.config import AttachmentSettings, StageIdentity
+
+# The relay signs keys below this prefix only (service/attachments/s3_store.py KEY_PREFIX).
+KEY_PREFIX = "attachments/"
+SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
+# The rule GuardDuty creates and manages itself to hear this bucket's new objects.
+MANAGED_RULE = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"
+# Where GuardDuty writes its test object when the plan is created (bucket ownership check).
+VALIDATION_OBJECT = "malware-protection-resource-validation-object"
+# Server access logs of this bucket, in the stage's access-log bucket.
+ACCESS_LOG_PREFIX = "s3-access/attachments/"
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class AttachmentsProps:
+    stage: StageIdentity
+    settings: AttachmentSettings
+    # Objects (and their old versions) expire with the rooms' history (HISTORY_TTL_DAYS).
+    expire_after_days: int
+    # The page's origin (https://<domain_name>, or the ALB's own name on dev): CORS allows
+    # uploads and downloads from it only.
+    page_origin: str
+    access_logs: s3.IBucket
+    task_role: iam.IRole
+
+
+class Attachments(Construct):
+    def __init__(self, scope: Construct, construct_id: str, props: AttachmentsProps) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = _bucket(self, props)
+        self.plan = _malware_protection(self, self.bucket)
+        self.queue = _scan_queue(self, self.bucket)
+        _allow_relay(props.task_role, self.bucket, self.queue)
+        self.relay_environment = {
+            settings.ATTACHMENT_BUCKET.name: self.bucket.bucket_name,
+            settings.ATTACHMENT_SCAN_QUEUE_URL.name: self.queue.queue_url,
+            settings.ATTACHMENT_MAX_BYTES.name: str(props.settings.max_mb * MIB),
+        }
+
+
+def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
+    days = Duration.days(props.expire_after_days)
+    bucket = s3.Bucket(
+        scope,
+        "Bucket",
+        # SSE-S3: GuardDuty's role and the relay's presigned URLs need no key grants, and
+        # S3 requests cost no KMS calls; SSE-KMS would add a key policy for both roles and
+        # an audit trail that the server access logs below already give.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        server_access_logs_bucket=props.access_logs,
+        server_access_logs_prefix=ACCESS_LOG_PREFIX,
+        # GuardDuty turns EventBridge notifications on for the bucket; saying so here keeps
+        # a later stack update from turning them off again.
+        event_bridge_enabled=True,
+        cors=[
+            s3.CorsRule(
+                # The presigned POST (upload, XHR with progress) and presigned GETs.
+                allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
+                allowed_origins=[props.page_origin],
+                max_age=3000,
+            )
+        ],
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id="expire-with-history",
+                expiration=days,
+                noncurrent_version_expiration=days,
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            ),
+            # The delete markers the rule above leaves, once no version is behind them.
+            s3.LifecycleRule(id="remove-expired-delete-markers", expired_object_delete_marker=True),
+        ],
+        # prod keeps members' files on a stack delete; elsewhere CloudFormation could not
+        # delete a bucket that still holds files, and `make destroy` would stop there.
+        removal_policy=(
+            RemovalPolicy.RETAIN
+            if props.stage.retain_data
+            else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+        ),
+    )
+    acknowledge_nag(
+        bucket,
+        "NIST.800.53.R5-S3BucketReplicationEnabled",
+        "Chat attachments that expire with the rooms' history (days); a copy in another "
+        "region would outlive the lifecycle rule meant to delete them and double the scans.",
+    )
+    acknowledge_nag(
+        bucket,
+        "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        "SSE-S3: GuardDuty's scan role and the relay's presigned POST/GET URLs work without "
+        "KMS key grants; server access logs record every object access already.",
+    )
+    return bucket
+
+
+def _malware_protection(scope: Construct, bucket: s3.Bucket) -> guardduty.CfnMalwareProtectionPlan:
+    """The plan and its service role, with the permissions GuardDuty's user guide lists
+    ("Create or update IAM role policy" for Malware Protection for S3)."""
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope,
+        "ScanRole",
+        assumed_by=iam.ServicePrincipal("malware-protection-plan.guardduty.amazonaws.com"),
+        description=f"GuardDuty Malware Protection for S3 on {stack.stack_name}'s attachments",
+    )
+    managed_rule = stack.format_arn(service="events", resource="rule", resource_name=MANAGED_RULE)
+    objects = bucket.arn_for_objects(f"{KEY_PREFIX}*")
+    statements = [
+        # GuardDuty's own rule on the bucket's Object Created events.
+        iam.PolicyStatement(
+            actions=[
+                "events:PutRule",
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+            ],
+            resources=[managed_rule],
+            conditions={
+                "StringLike": {"events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"}
+            },
+        ),
+        iam.PolicyStatement(
+            actions=["events:DescribeRule", "events:ListTargetsByRule"], resources=[managed_rule]
+        ),
+        # Read what it scans and tag the verdict (GuardDutyMalwareScanStatus) on it.
+        iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[objects]),
+        iam.PolicyStatement(
+            actions=[
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersionTagging",
+                "s3:PutObjectTagging",
+                "s3:PutObjectVersionTagging",
+            ],
+            resources=[objects],
+        ),
+        iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(VALIDATION_OBJECT)]
+        ),
+        iam.PolicyStatement(
+            actions=["s3:ListBucket", "s3:GetBucketNotification", "s3:PutBucketNotification"],
+            resources=[bucket.bucket_arn],
+        ),
+    ]
+    for statement in statements:
+        role.add_to_principal_policy(statement)
+    plan = guardduty.CfnMalwareProtectionPlan(
+        scope,
+        "MalwareProtectionPlan",
+        role=role.role_arn,
+        protected_resource=guardduty.CfnMalwareProtectionPlan.CFNProtectedResourceProperty(
+            s3_bucket=guardduty.CfnMalwareProtectionPlan.S3BucketProperty(
+                bucket_name=bucket.bucket_name, object_prefixes=[KEY_PREFIX]
+            )
+        ),
+        # The verdict as an object tag too: operators see it in the console and in
+        # `get-object-tagging` without the event (docs/operations.md, an infected file).
+        actions=guardduty.CfnMalwareProtectionPlan.CFNActionsProperty(
+            tagging=guardduty.CfnMalwareProtectionPlan.CFNTaggingProperty(status="ENABLED")
+        ),
+    )
+    # The plan is validated against the role's permissions on create: policy first.
+    plan.node.add_dependency(role)
+    bucket_id = _logical_id(stack, bucket)
+    acknowledge_nag(
+        role,
+        f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{KEY_PREFIX}*]",
+        "GuardDuty scans and tags every new object below attachments/ of this bucket only: "
+        "the objects are not known in advance (user guide, Malware Protection for S3 role).",
+    )
+    acknowledge_nag(
+        role,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:"
+        f"<AWS::AccountId>:rule/{MANAGED_RULE}]",
+        "GuardDuty names its managed EventBridge rule itself; the user guide's policy scopes "
+        "it by this name prefix, and PutRule/DeleteRule also by events:ManagedBy.",
+    )
+    return plan
+
+
+def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
+    """This bucket's scan results, from the default bus, for the relay to read."""
+    dead_letters = sqs.Queue(
+        scope,
+        "ScanResultsDeadLetters",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    queue = sqs.Queue(
+        scope,
+        "ScanResults",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        # A verdict no relay deleted after 5 reads (a relay that dies mid-batch) is kept.
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=dead_letters),
+    )
+    events.Rule(
+        scope,
+        "ScanResultRule",
+        description="GuardDuty Malware Protection scan results of the attachments bucket",
+        event_pattern=events.EventPattern(
+            source=["aws.guardduty"],
+            detail_type=[SCAN_RESULT],
+            detail={"s3ObjectDetails": {"bucketName": [bucket.bucket_name]}},
+        ),
+        # Events EventBridge could not deliver land beside the unread ones.
+        targets=[targets.SqsQueue(queue, dead_letter_queue=dead_letters)],
+    )
+    acknowledge_nag(
+        dead_letters,
+        "AwsSolutions-SQS3",
+        "This queue is the dead-letter queue itself (of the scan-results queue and of the "
+        "EventBridge rule's target); a dead-letter queue of its own would only move it.",
+    )
+    return queue
+
+
+def _allow_relay(task_role: iam.IRole, bucket: s3.Bucket, queue: sqs.Queue) -> None:
+    """The relay signs upload forms (PutObject) and links (GetObject) below the prefix,
+    checks an upload landed (HeadObject is GetObject), and reads then deletes verdicts."""
+    task_role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{KEY_PREFIX}*")],
+        )
+    )
+    queue.grant(task_role, "sqs:ReceiveMessage", "sqs:DeleteMessage")
+    acknowledge_nag(
+        task_role,
+        f"AwsSolutions-IAM5[Resource::<{_logical_id(Stack.of(bucket), bucket)}.Arn>/{KEY_PREFIX}*]",
+        "The relay signs upload forms and download links for new attachment ids below "
+        "attachments/ of this bucket only; it can list, delete and tag nothing.",
+    )
+
+
+def page_origin(*, domain_name: str | None, https: bool, region: str) -> str:
+    """The origin the page is served from, for the bucket's CORS rule.
+
+    Without a domain (dev) the page is the ALB's own generated name, which has upper-case
+    letters while browsers send the origin lower-case: allow the region's ALB names.
+    """
+    scheme = "https" if https else "http"
+    if domain_name:
+        return f"{scheme}://{domain_name}"
+    return f"{scheme}://*.{region}.elb.amazonaws.com"
+
+
+def _logical_id(stack: Stack, bucket: s3.Bucket) -> str:
+    cfn = bucket.node.default_child
+    assert isinstance(cfn, CfnElement)
+    return str(stack.resolve(stack.get_logical_id(cfn)))
