@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_guardduty as guardduty
@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from contract import settings
-from stacks.compliance import acknowledge_nag
+from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag
 from stacks.config import AttachmentSettings, StageIdentity
 
 # The relay signs keys below this prefix only (service/attachments/s3_store.py KEY_PREFIX).
@@ -79,9 +79,6 @@ def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
         versioned=True,
         server_access_logs_bucket=props.access_logs,
         server_access_logs_prefix=ACCESS_LOG_PREFIX,
-        # GuardDuty turns EventBridge notifications on for the bucket; saying so here keeps
-        # a later stack update from turning them off again.
-        event_bridge_enabled=True,
         cors=[
             s3.CorsRule(
                 # The presigned POST (upload, XHR with progress) and presigned GETs.
@@ -107,6 +104,16 @@ def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
             if props.stage.retain_data
             else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
         ),
+    )
+    # GuardDuty turns EventBridge notifications on for the bucket; saying so in the template
+    # keeps a later stack update from turning them off again (as the L1 property: the L2's
+    # `event_bridge_enabled` would add a custom-resource Lambda to set it).
+    cfn = bucket.node.default_child
+    assert isinstance(cfn, s3.CfnBucket)
+    cfn.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+        event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+            event_bridge_enabled=True
+        )
     )
     acknowledge_nag(
         bucket,
@@ -197,10 +204,10 @@ def _malware_protection(scope: Construct, bucket: s3.Bucket) -> guardduty.CfnMal
         "GuardDuty scans and tags every new object below attachments/ of this bucket only: "
         "the objects are not known in advance (user guide, Malware Protection for S3 role).",
     )
+    acknowledge_nag(role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY_REASON)
     acknowledge_nag(
         role,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:"
-        f"<AWS::AccountId>:rule/{MANAGED_RULE}]",
+        f"AwsSolutions-IAM5[Resource::{_as_nag_prints(stack, 'events', f'rule/{MANAGED_RULE}')}]",
         "GuardDuty names its managed EventBridge rule itself; the user guide's policy scopes "
         "it by this name prefix, and PutRule/DeleteRule also by events:ManagedBy.",
     )
@@ -273,6 +280,18 @@ def page_origin(*, domain_name: str | None, https: bool, region: str) -> str:
     if domain_name:
         return f"{scheme}://{domain_name}"
     return f"{scheme}://*.{region}.elb.amazonaws.com"
+
+
+def _as_nag_prints(stack: Stack, service: str, resource: str) -> str:
+    """An ARN of this stack's account and region as cdk-nag prints it in a finding: the
+    values the stage pins, `<AWS::AccountId>` for what it leaves to deploy time (dev)."""
+
+    def shown(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    partition = shown(stack.partition, "Partition")
+    region, account = shown(stack.region, "Region"), shown(stack.account, "AccountId")
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
 def _logical_id(stack: Stack, bucket: s3.Bucket) -> str:
