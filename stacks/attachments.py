@@ -153,7 +153,9 @@ def _malware_protection(scope: Construct, bucket: s3.Bucket) -> guardduty.CfnMal
             ],
             resources=[managed_rule],
             conditions={
-                "StringLike": {"events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"}
+                "StringLike": {
+                    "events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"
+                }
             },
         ),
         iam.PolicyStatement(
@@ -242,12 +244,6 @@ def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
         ),
         # Events EventBridge could not deliver land beside the unread ones.
         targets=[targets.SqsQueue(queue, dead_letter_queue=dead_letters)],
-    )
-    acknowledge_nag(
-        dead_letters,
-        "AwsSolutions-SQS3",
-        "This queue is the dead-letter queue itself (of the scan-results queue and of the "
-        "EventBridge rule's target); a dead-letter queue of its own would only move it.",
     )
     return queue
 

@@ -9,7 +9,6 @@ import ipaddress
 import re
 
 from contract.settings import ATTACHMENT_MAX_BYTES
-
 from stacks.config.limits import (
     API_MAX_CIDRS,
     DEFAULT_REGION,
