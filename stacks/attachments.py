@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_guardduty as guardduty
@@ -57,6 +57,9 @@ class Attachments(Construct):
         self.plan = _malware_protection(self, self.bucket)
         self.queue = _scan_queue(self, self.bucket)
         _allow_relay(props.task_role, self.bucket, self.queue)
+        # What the operations guide's steps for an infected file name.
+        CfnOutput(scope, "AttachmentsBucketName", value=self.bucket.bucket_name)
+        CfnOutput(scope, "ScanResultsQueueUrl", value=self.queue.queue_url)
         self.relay_environment = {
             settings.ATTACHMENT_BUCKET.name: self.bucket.bucket_name,
             settings.ATTACHMENT_SCAN_QUEUE_URL.name: self.queue.queue_url,
