@@ -63,7 +63,9 @@ class Attachments(Construct):
         self.relay_environment = {
             settings.ATTACHMENT_BUCKET.name: self.bucket.bucket_name,
             settings.ATTACHMENT_SCAN_QUEUE_URL.name: self.queue.queue_url,
-            settings.ATTACHMENT_MAX_BYTES.name: str(props.settings.max_mb * MIB),
+            settings.ATTACHMENT_MAX_BYTES.name: settings.ATTACHMENT_MAX_BYTES.env_value(
+                props.settings.max_mb * MIB
+            ),
         }
 
 
@@ -80,8 +82,6 @@ def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         versioned=True,
-        server_access_logs_bucket=props.access_logs,
-        server_access_logs_prefix=ACCESS_LOG_PREFIX,
         cors=[
             s3.CorsRule(
                 # The presigned POST (upload, XHR with progress) and presigned GETs.
@@ -118,6 +118,7 @@ def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
             event_bridge_enabled=True
         )
     )
+    _log_access(bucket, cfn, props.access_logs)
     acknowledge_nag(
         bucket,
         "NIST.800.53.R5-S3BucketReplicationEnabled",
@@ -131,6 +132,27 @@ def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
         "KMS key grants; server access logs record every object access already.",
     )
     return bucket
+
+
+def _log_access(bucket: s3.Bucket, cfn: s3.CfnBucket, access_logs: s3.IBucket) -> None:
+    """Server access logs into the stage's access-log bucket, granted by its bucket policy
+    (what the L2's `server_access_logs_bucket` does under the
+    `@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy` flag; without the flag it would
+    switch that bucket to ACLs, which its owner-enforced ownership refuses)."""
+    cfn.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+        destination_bucket_name=access_logs.bucket_name, log_file_prefix=ACCESS_LOG_PREFIX
+    )
+    access_logs.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[access_logs.arn_for_objects(f"{ACCESS_LOG_PREFIX}*")],
+            conditions={
+                "ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+                "StringEquals": {"aws:SourceAccount": Stack.of(bucket).account},
+            },
+        )
+    )
 
 
 def _malware_protection(scope: Construct, bucket: s3.Bucket) -> guardduty.CfnMalwareProtectionPlan:
