@@ -12,26 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_guardduty as guardduty
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from contract import settings
-from stacks.compliance import INLINE_POLICY_REASON, acknowledge_nag, skip_checkov
+from stacks.compliance import acknowledge_nag, nag_logical_id, skip_checkov
 from stacks.config import AttachmentSettings, StageIdentity
+from stacks.malware_scan import malware_protection
 
 # The relay signs keys below this prefix only (service/attachments/s3_store.py KEY_PREFIX).
 KEY_PREFIX = "attachments/"
 SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
-# The rule GuardDuty creates and manages itself to hear this bucket's new objects.
-MANAGED_RULE = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"
-# Where GuardDuty writes its test object when the plan is created (bucket ownership check).
-VALIDATION_OBJECT = "malware-protection-resource-validation-object"
 # Server access logs of this bucket, in the stage's access-log bucket.
 ACCESS_LOG_PREFIX = "s3-access/attachments/"
 MIB = 2**20
@@ -54,7 +50,7 @@ class Attachments(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: AttachmentsProps) -> None:
         super().__init__(scope, construct_id)
         self.bucket = _bucket(self, props)
-        self.plan = _malware_protection(self, self.bucket)
+        self.plan = malware_protection(self, self.bucket, KEY_PREFIX)
         self.queue = _scan_queue(self, self.bucket)
         _allow_relay(props.task_role, self.bucket, self.queue)
         # What the operations guide's steps for an infected file name.
@@ -155,94 +151,6 @@ def _log_access(bucket: s3.Bucket, cfn: s3.CfnBucket, access_logs: s3.IBucket) -
     )
 
 
-def _malware_protection(scope: Construct, bucket: s3.Bucket) -> guardduty.CfnMalwareProtectionPlan:
-    """The plan and its service role, with the permissions GuardDuty's user guide lists
-    ("Create or update IAM role policy" for Malware Protection for S3)."""
-    stack = Stack.of(scope)
-    role = iam.Role(
-        scope,
-        "ScanRole",
-        assumed_by=iam.ServicePrincipal("malware-protection-plan.guardduty.amazonaws.com"),
-        description=f"GuardDuty Malware Protection for S3 on {stack.stack_name}'s attachments",
-    )
-    managed_rule = stack.format_arn(service="events", resource="rule", resource_name=MANAGED_RULE)
-    objects = bucket.arn_for_objects(f"{KEY_PREFIX}*")
-    statements = [
-        # GuardDuty's own rule on the bucket's Object Created events.
-        iam.PolicyStatement(
-            actions=[
-                "events:PutRule",
-                "events:DeleteRule",
-                "events:PutTargets",
-                "events:RemoveTargets",
-            ],
-            resources=[managed_rule],
-            conditions={
-                "StringLike": {
-                    "events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"
-                }
-            },
-        ),
-        iam.PolicyStatement(
-            actions=["events:DescribeRule", "events:ListTargetsByRule"], resources=[managed_rule]
-        ),
-        # Read what it scans and tag the verdict (GuardDutyMalwareScanStatus) on it.
-        iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[objects]),
-        iam.PolicyStatement(
-            actions=[
-                "s3:GetObjectTagging",
-                "s3:GetObjectVersionTagging",
-                "s3:PutObjectTagging",
-                "s3:PutObjectVersionTagging",
-            ],
-            resources=[objects],
-        ),
-        iam.PolicyStatement(
-            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(VALIDATION_OBJECT)]
-        ),
-        iam.PolicyStatement(
-            actions=["s3:ListBucket", "s3:GetBucketNotification", "s3:PutBucketNotification"],
-            resources=[bucket.bucket_arn],
-        ),
-    ]
-    for statement in statements:
-        role.add_to_principal_policy(statement)
-    plan = guardduty.CfnMalwareProtectionPlan(
-        scope,
-        "MalwareProtectionPlan",
-        role=role.role_arn,
-        protected_resource=guardduty.CfnMalwareProtectionPlan.CFNProtectedResourceProperty(
-            s3_bucket=guardduty.CfnMalwareProtectionPlan.S3BucketProperty(
-                bucket_name=bucket.bucket_name, object_prefixes=[KEY_PREFIX]
-            )
-        ),
-        # The verdict as an object tag too: operators see it in the console and in
-        # `get-object-tagging` without the event (docs/operations.md, an infected file).
-        actions=guardduty.CfnMalwareProtectionPlan.CFNActionsProperty(
-            tagging=guardduty.CfnMalwareProtectionPlan.CFNTaggingProperty(status="ENABLED")
-        ),
-    )
-    # The plan is validated against the role's permissions on create: policy first (the
-    # role itself is already a dependency, through its ARN).
-    policy = role.node.find_child("DefaultPolicy")
-    plan.node.add_dependency(policy)
-    bucket_id = _logical_id(stack, bucket)
-    acknowledge_nag(
-        role,
-        f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{KEY_PREFIX}*]",
-        "GuardDuty scans and tags every new object below attachments/ of this bucket only: "
-        "the objects are not known in advance (user guide, Malware Protection for S3 role).",
-    )
-    acknowledge_nag(role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY_REASON)
-    acknowledge_nag(
-        role,
-        f"AwsSolutions-IAM5[Resource::{_as_nag_prints(stack, 'events', f'rule/{MANAGED_RULE}')}]",
-        "GuardDuty names its managed EventBridge rule itself; the user guide's policy scopes "
-        "it by this name prefix, and PutRule/DeleteRule also by events:ManagedBy.",
-    )
-    return plan
-
-
 def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
     """This bucket's scan results, from the default bus, for the relay to read."""
     dead_letters = sqs.Queue(
@@ -294,7 +202,7 @@ def _allow_relay(task_role: iam.IRole, bucket: s3.Bucket, queue: sqs.Queue) -> N
     queue.grant(task_role, "sqs:ReceiveMessage", "sqs:DeleteMessage")
     acknowledge_nag(
         task_role,
-        f"AwsSolutions-IAM5[Resource::<{_logical_id(Stack.of(bucket), bucket)}.Arn>/{KEY_PREFIX}*]",
+        f"AwsSolutions-IAM5[Resource::<{nag_logical_id(bucket)}.Arn>/{KEY_PREFIX}*]",
         "The relay signs upload forms and download links for new attachment ids below "
         "attachments/ of this bucket only; it can list, delete and tag nothing.",
     )
@@ -310,21 +218,3 @@ def page_origin(*, domain_name: str | None, https: bool, region: str) -> str:
     if domain_name:
         return f"{scheme}://{domain_name}"
     return f"{scheme}://*.{region}.elb.amazonaws.com"
-
-
-def _as_nag_prints(stack: Stack, service: str, resource: str) -> str:
-    """An ARN of this stack's account and region as cdk-nag prints it in a finding: the
-    values the stage pins, `<AWS::AccountId>` for what it leaves to deploy time (dev)."""
-
-    def shown(value: str, pseudo: str) -> str:
-        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
-
-    partition = shown(stack.partition, "Partition")
-    region, account = shown(stack.region, "Region"), shown(stack.account, "AccountId")
-    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
-
-
-def _logical_id(stack: Stack, bucket: s3.Bucket) -> str:
-    cfn = bucket.node.default_child
-    assert isinstance(cfn, CfnElement)
-    return str(stack.resolve(stack.get_logical_id(cfn)))
