@@ -175,7 +175,7 @@ def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
             "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled), which this check does not "
             "recognise; a KMS key would need a key policy for EventBridge to send to it.",
         )
-    events.Rule(
+    rule = events.Rule(
         scope,
         "ScanResultRule",
         description="GuardDuty Malware Protection scan results of the attachments bucket",
@@ -184,10 +184,28 @@ def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
             detail_type=[SCAN_RESULT],
             detail={"s3ObjectDetails": {"bucketName": [bucket.bucket_name]}},
         ),
-        # Events EventBridge could not deliver land beside the unread ones.
-        targets=[targets.SqsQueue(queue, dead_letter_queue=dead_letters)],
+        targets=[targets.SqsQueue(queue)],
     )
+    _undelivered_to(rule, dead_letters)
     return queue
+
+
+def _undelivered_to(rule: events.Rule, dead_letters: sqs.Queue) -> None:
+    """Events EventBridge could not deliver land beside the unread ones. Set by hand: the
+    target's own `dead_letter_queue` names its grant after the construct path, so the
+    pipeline's copy of a stage would deploy another template than a hand deploy."""
+    cfn = rule.node.default_child
+    assert isinstance(cfn, events.CfnRule)
+    cfn.add_property_override("Targets.0.DeadLetterConfig.Arn", dead_letters.queue_arn)
+    dead_letters.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="UndeliveredScanResults",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[dead_letters.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        )
+    )
 
 
 def _allow_relay(task_role: iam.IRole, bucket: s3.Bucket, queue: sqs.Queue) -> None:
