@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from contract.settings import ATTACHMENT_MAX_BYTES
 from stacks.config.limits import (
     API_MAX_CIDRS,
     DEFAULT_REGION,
@@ -47,6 +48,7 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
     problems += drain_timing_problems(config)
     problems += _waf_problems(config)
     problems += _api_problems(config)
+    problems += _attachment_problems(config)
     if config.sign_in.enabled and config.network.nat_gateways == 0:
         problems.append(
             "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
@@ -301,6 +303,17 @@ def _api_problems(c: StageConfig) -> list[str]:
                 "IPv6)."
             )
     return problems
+
+
+def _attachment_problems(c: StageConfig) -> list[str]:
+    # One presigned POST carries at most 5 GiB (S3's single-upload limit), the relay's bound.
+    largest = ATTACHMENT_MAX_BYTES.high // 2**20
+    if not 1 <= c.attachments.max_mb <= largest:
+        return [
+            f"[stages.{c.name}.attachments] max_mb={c.attachments.max_mb}: use 1 to {largest} "
+            "(MiB; one presigned POST uploads at most 5 GiB)."
+        ]
+    return []
 
 
 def _monitoring_problems(c: StageConfig) -> list[str]:
