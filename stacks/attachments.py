@@ -209,11 +209,12 @@ def _undelivered_to(rule: events.Rule, dead_letters: sqs.Queue) -> None:
 
 
 def _allow_relay(task_role: iam.IRole, bucket: s3.Bucket, queue: sqs.Queue) -> None:
-    """The relay signs upload forms (PutObject) and links (GetObject) below the prefix,
-    checks an upload landed (HeadObject is GetObject), and reads then deletes verdicts."""
+    """The relay signs upload forms (PutObject) and links below the prefix (GetObjectVersion:
+    a link names the version the clean verdict was about), checks an upload landed
+    (HeadObject is GetObject), and reads then deletes verdicts."""
     task_role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["s3:PutObject", "s3:GetObject"],
+            actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
             resources=[bucket.arn_for_objects(f"{KEY_PREFIX}*")],
         )
     )

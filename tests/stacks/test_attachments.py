@@ -253,7 +253,7 @@ def test_the_task_may_sign_for_the_prefix_and_read_verdicts_only(stage: Synthesi
     ]
     assert s3_or_sqs == [
         {
-            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{KEY_PREFIX}*"]]},
         },
