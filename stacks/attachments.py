@@ -51,7 +51,7 @@ class Attachments(Construct):
         super().__init__(scope, construct_id)
         self.bucket = _bucket(self, props)
         self.plan = malware_protection(self, self.bucket, KEY_PREFIX)
-        self.queue = _scan_queue(self, self.bucket)
+        self.queue, self.dead_letters = _scan_queue(self, self.bucket)
         _allow_relay(props.task_role, self.bucket, self.queue)
         # What the operations guide's steps for an infected file name.
         CfnOutput(scope, "AttachmentsBucketName", value=self.bucket.bucket_name)
@@ -151,8 +151,9 @@ def _log_access(bucket: s3.Bucket, cfn: s3.CfnBucket, access_logs: s3.IBucket) -
     )
 
 
-def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
-    """This bucket's scan results, from the default bus, for the relay to read."""
+def _scan_queue(scope: Construct, bucket: s3.Bucket) -> tuple[sqs.Queue, sqs.Queue]:
+    """This bucket's scan results, from the default bus, for the relay to read; and the
+    dead-letter queue of those no relay applied or EventBridge could not deliver."""
     dead_letters = sqs.Queue(
         scope,
         "ScanResultsDeadLetters",
@@ -187,7 +188,7 @@ def _scan_queue(scope: Construct, bucket: s3.Bucket) -> sqs.Queue:
         targets=[targets.SqsQueue(queue)],
     )
     _undelivered_to(rule, dead_letters)
-    return queue
+    return queue, dead_letters
 
 
 def _undelivered_to(rule: events.Rule, dead_letters: sqs.Queue) -> None:

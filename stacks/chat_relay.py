@@ -108,6 +108,9 @@ class ChatRelayStage(Stage):
                 service=self.service.service,
                 cache_node_ids=self.cache.node_ids,
                 cache_nodes_per_shard=config.cache.nodes_per_shard,
+                scan_dead_letters=(
+                    self.service.attachments.dead_letters if config.attachments.enabled else None
+                ),
             ),
         )
 

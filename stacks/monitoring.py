@@ -27,6 +27,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from contract import metrics
@@ -59,6 +60,8 @@ class MonitoringProps:
     # CacheClusterId of every cache node, shard by shard.
     cache_node_ids: list[str]
     cache_nodes_per_shard: int
+    # Attachments' scan verdicts that were never applied (None: attachments are off).
+    scan_dead_letters: sqs.IQueue | None = None
 
 
 class Monitoring(Construct):
@@ -141,6 +144,12 @@ class Monitoring(Construct):
                 self._alarm(f"{construct_id}{suffix}", group_metric, threshold, description)
 
         relay = self._relay_alarms()
+        if props.scan_dead_letters is not None:
+            # Any message here is an attachment that stays "scanning" (operations.md).
+            unapplied = props.scan_dead_letters.metric_approximate_number_of_messages_visible(
+                period=FIVE_MINUTES, statistic="Maximum"
+            )
+            self._alarm("ScanResultsDeadLetters", unapplied, 1, "Scan verdicts never applied")
 
         self.dashboard = add_dashboard(
             self,

@@ -232,6 +232,19 @@ def test_this_buckets_scan_results_go_to_an_encrypted_queue_with_dead_letters(
         assert policy[0]["Effect"] == "Deny"
         assert policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert environment(template)["ATTACHMENT_SCAN_QUEUE_URL"] == {"Ref": queue_id}
+    # A verdict in the dead letters is an attachment that stays "scanning": an operator hears.
+    (alarm,) = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/SQS"
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters_id, "QueueName"]}}
+    ]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Maximum", 300, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] and alarm["OKActions"]
 
 
 def test_the_task_may_sign_for_the_prefix_and_read_verdicts_only(stage: Synthesized) -> None:
