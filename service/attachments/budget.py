@@ -28,14 +28,29 @@ class MemoryUploadBudget(UploadBudget):
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(per_minute)
         self._clock = clock
+        # member -> the times of its slots in the last minute; in order of last use, so the
+        # members idle for a whole window are at the front and are forgotten.
         self._recent: dict[str, deque[float]] = {}
 
     async def allow(self, member_id: str) -> bool:
         now = self._clock()
-        recent = self._recent.setdefault(member_id, deque())
+        recent = self._recent.pop(member_id, None) or deque()
+        self._recent[member_id] = recent  # now the most recently used
         while recent and now - recent[0] >= WINDOW_SECONDS:
             recent.popleft()
-        if len(recent) >= self.per_minute:
-            return False
-        recent.append(now)
-        return True
+        allowed = len(recent) < self.per_minute
+        if allowed:
+            recent.append(now)
+        self._forget_idle(now)
+        return allowed
+
+    def _forget_idle(self, now: float) -> None:
+        while self._recent:
+            member_id, stamps = next(iter(self._recent.items()))
+            if stamps and now - stamps[-1] < WINDOW_SECONDS:
+                return
+            del self._recent[member_id]
+
+    def __len__(self) -> int:
+        """Members with a slot in the last minute (what the budget holds in memory)."""
+        return len(self._recent)

@@ -172,6 +172,19 @@ async def test_the_memory_budget_is_a_sliding_window() -> None:
     assert not await budget.allow("alice")
 
 
+async def test_the_memory_budget_forgets_members_idle_for_a_minute() -> None:
+    now = [0.0]
+    budget = MemoryUploadBudget(2, clock=lambda: now[0])
+    for index in range(100):
+        assert await budget.allow(f"member-{index}")
+    assert len(budget) == 100
+    now[0] = 59.0
+    assert await budget.allow("member-0")  # used again: kept
+    now[0] = 61.0
+    assert await budget.allow("newcomer")
+    assert len(budget) == 2  # member-0 (at 59) and the newcomer; the other 99 are gone
+
+
 async def test_memory_records_expire() -> None:
     now = [0.0]
     records = MemoryAttachmentRecords(TTL, clock=lambda: now[0])
