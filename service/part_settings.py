@@ -63,6 +63,7 @@ def attachment_settings(settings: Settings) -> AttachmentSettings:
         folder=settings.attachment_dir,
         bucket=settings.attachment_bucket,
         record_ttl=settings.history_ttl_days * DAY,
+        region=settings.aws_region,
     )
 
 

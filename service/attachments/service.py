@@ -10,8 +10,6 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
-
 from contract.protocol import (
     ATTACHMENT_ID,
     DOWNLOADABLE_STATUSES,
@@ -27,7 +25,7 @@ from ..protocol import ProtocolError
 from .budget import MemoryUploadBudget, UploadBudget
 from .local_store import LocalStore
 from .records import Attachment, AttachmentRecords, MemoryAttachmentRecords, new_attachment_id
-from .s3_store import S3Store
+from .s3_store import S3Store, regional_s3_client
 from .settings import AttachmentSettings
 
 # GuardDuty Malware Protection for S3's verdicts (EventBridge detail-type "GuardDuty
@@ -49,7 +47,7 @@ class Attachments:
         self.settings = settings
         self.store: LocalStore | S3Store
         if settings.bucket:
-            client = s3_client or botocore.session.get_session().create_client("s3")
+            client = s3_client or regional_s3_client(settings.region)
             self.store = S3Store(client, settings.bucket, settings.link_seconds)
             self.scanning = True  # GuardDuty scans every new object in the bucket
         else:

@@ -17,3 +17,4 @@ class AttachmentSettings:
     bucket: str | None  # ATTACHMENT_BUCKET: S3, scanned by GuardDuty (unset: the local store)
     # Seconds a record lives: HISTORY_TTL_DAYS, as the bucket's lifecycle rule keeps the file.
     record_ttl: int
+    region: str | None  # AWS_REGION (set by ECS): the bucket's regional endpoint

@@ -18,6 +18,7 @@ import pytest
 
 from harness.moto_server import MotoServer
 from service.attachments import Attachments
+from service.attachments.s3_store import S3Store
 from service.attachments.scan_results import apply_scan_result
 from service.broker import MemoryBrokerSettings, memory_backend
 from service.config import Settings
@@ -214,3 +215,18 @@ async def test_a_link_serves_the_scanned_version_not_bytes_posted_again(
     link_answer = await link(versioned, answer["attachment"])
     status, body, _ = await asyncio.to_thread(http, link_answer["url"])
     assert (status, body) == (200, PNG)
+
+
+def test_links_and_the_csp_name_the_buckets_regional_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On AWS (AWS_REGION set by ECS) the URLs name <bucket>.s3.<region>.amazonaws.com, not
+    the global name that redirects for a bucket outside us-east-1; signing needs no network."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret-example-secret-example-00")
+    settings = attachment_settings(Settings(attachment_bucket=BUCKET, aws_region="eu-west-1"))
+    store = Attachments(settings).store
+    assert isinstance(store, S3Store)
+    host = f"https://{BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert store.origins() == (host,)
+    assert store.upload_form("a" * 22, "image/png", 10)["url"] == host + "/"
