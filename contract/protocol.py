@@ -126,7 +126,7 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = get_args(ErrorCode)
 # Errors after which the same `send` (same ref) is retried: nothing was stored.
 RETRYABLE_ERRORS: Final[tuple[ErrorCode, ...]] = ("unavailable", "rate_limited")
 
-# The server API's `error` codes (400/401/404/413/429/503 bodies: {"error", "detail"}).
+# The server API's `error` codes (400/401/404/405/413/429/503 bodies: {"error", "detail"}).
 ApiErrorCode = Literal[
     "bad_room",
     "bad_body",
@@ -136,6 +136,7 @@ ApiErrorCode = Literal[
     "bad_limit",
     "unauthorized",
     "not_found",
+    "method_not_allowed",
     "too_large",
     "rate_limited",
     "unavailable",

@@ -9,72 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import random
-import ssl
-from dataclasses import dataclass, field
 from time import monotonic_ns
 from typing import Any
 
 import orjson
 
-from loadtest.plan import NS_PER_S, RunPlan
+from loadtest.client_context import (
+    ClientContext,
+    ClosedDuringJoin,
+    JoinRejected,
+    connect_error_name,
+)
 from loadtest.schedule import due_times, sleep_until, stamp_for
 from loadtest.socketio import NamespaceRefused, open_socketio_connection
-from loadtest.stamp import decode_text, encode_text, text_prefix
-from loadtest.stats import Tally
+from loadtest.stamp import decode_text, encode_text
 from loadtest.wire import ConnectionClosed, HandshakeFailed, RelayConnection, open_connection
 
-
-class JoinRejected(Exception):
-    """The relay answered the join with an error frame instead of a welcome."""
-
-
-@dataclass
-class ClientContext:
-    """What every client of one worker shares: the plan, the clock and the tally."""
-
-    plan: RunPlan
-    t0_ns: int
-    tally: Tally
-    ssl_context: ssl.SSLContext | None = None
-    # Set once by the worker when the run ends; an Event, read afresh after every await.
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    prefix: str = ""
-    room_index: dict[str, int] = field(default_factory=dict)  # room name -> room
-    senders: frozenset[int] = frozenset()
-    measure_start: int = 0
-    measure_end: int = 0
-    window_ns: int = 1
-
-    def __post_init__(self) -> None:
-        self.prefix = text_prefix(self.plan.run_id)
-        self.room_index = {self.plan.room_name(r): r for r in range(self.plan.rooms)}
-        self.senders = frozenset(self.plan.sender_ranks())
-        self.measure_start = self.t0_ns + self.plan.measure_start_ns
-        self.measure_end = self.t0_ns + self.plan.measure_end_ns
-        self.window_ns = int(self.plan.window * NS_PER_S)
-
-
-class ClosedDuringJoin(Exception):
-    """The relay closed the connection before the join completed."""
-
+__all__ = ["ClientContext", "SimulatedClient"]
 
 # Presence frames (member_add, member_delete, member_history) are most of a join storm's
 # traffic, and the generator does not use them: when a frame names its type first, as the
 # relay's do, it is skipped without parsing (half the generator's CPU in scenario D).
 PRESENCE_PREFIX = b'{"type":"member_'
-
-
-def connect_error_name(exc: BaseException) -> str:
-    """A short, countable name for why a connect + join failed."""
-    if isinstance(exc, HandshakeFailed):
-        return f"http_{exc.status}"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, JoinRejected):
-        return f"join_{exc}"
-    if isinstance(exc, ClosedDuringJoin):
-        return f"closed_{exc}"
-    return type(exc).__name__
 
 
 class SimulatedClient:

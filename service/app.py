@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import botocore.session
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -37,11 +34,9 @@ from .admission import Admission
 from .api import api_routes
 from .attachments import Attachments
 from .attachments.http import AttachmentEndpoints
-from .attachments.scan_queue import consume_scan_results
 from .avatars import render_avatar
 from .broker import Backend, create_backend
 from .config import Settings
-from .deregistration import DeregistrationWatcher
 from .drain import Drain
 from .events_out import create_chat_events
 from .hub import Hub
@@ -50,20 +45,24 @@ from .identity_alb import AlbIdentityVerifier, NotSignedIn, SignedIn
 from .members import MEMBER_ID_BYTES, MemberFactory
 from .metrics_server import MetricsServer
 from .moderation import create_moderation
-from .observability.emf import EmfReporter, task_id
 from .observability.metrics import (
     PROMETHEUS_CONTENT_TYPE,
     PrometheusExposition,
     RelayMetrics,
-    watch_loop_lag,
 )
 from .origins import origin_allowed
-from .part_settings import backend_settings, redis_broker_settings, session_settings
+from .part_settings import (
+    attachment_settings,
+    backend_settings,
+    redis_broker_settings,
+    session_settings,
+)
 from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
 from .transport import PROTOCOL_SCOPE_KEY, release_handshake
+from .watchers import start_watchers
 
 log = logging.getLogger("service.app")
 
@@ -91,7 +90,7 @@ class Relay:
         self.admission = Admission(RoomTokens(settings.room_token_secret), self.moderation)
         self.identity_quota = AddressQuota(settings.new_identities_per_minute)
         self.room_quota = AddressQuota(settings.new_rooms_per_minute)
-        self.attachments = Attachments(settings)
+        self.attachments = Attachments(attachment_settings(settings), redis)
         self.verifier = (
             AlbIdentityVerifier(settings.alb_arn, settings.alb_public_key_url)
             if settings.auth_mode == "alb" and settings.alb_arn
@@ -186,24 +185,9 @@ class Relay:
         metrics_server = self._metrics_server()
         if metrics_server is not None:
             await metrics_server.start()
-        loop = asyncio.get_running_loop()
-        watchers = [loop.create_task(watch_loop_lag(self.metrics), name="loop-lag")]
-        if self.settings.metrics_emf_interval > 0:
-            reporter = await self._emf_reporter()
-            watchers.append(
-                loop.create_task(reporter.run(self.settings.metrics_emf_interval), name="emf")
-            )
-        if self.settings.attachment_bucket and self.settings.attachment_scan_queue_url:
-            scans = consume_scan_results(
-                self.attachments,
-                self.backend.broker,
-                botocore.session.get_session().create_client("sqs"),
-                self.settings.attachment_scan_queue_url,
-            )
-            watchers.append(loop.create_task(scans, name="scan-results"))
-        if self.settings.drain_target_group_arn and self.settings.ecs_metadata_uri:
-            watcher = self._deregistration_watcher()
-            watchers.append(loop.create_task(watcher.run(), name="deregistration"))
+        watchers = await start_watchers(
+            self.settings, self.hub, self.metrics, self.backend.broker, self.attachments, self.drain
+        )
         try:
             yield
         finally:
@@ -217,7 +201,7 @@ class Relay:
                 await metrics_server.close()
             await self.hub.close()
             await self.events.close(EVENTS_FLUSH_SECONDS)
-            self.attachments.close()
+            await self.attachments.close()
 
     def _metrics_server(self) -> MetricsServer | None:
         """/metrics on METRICS_PORT, when set (the main port then has no such route)."""
@@ -225,41 +209,6 @@ class Relay:
         if not (settings.metrics_endpoint and settings.metrics_port):
             return None
         return MetricsServer(self.exposition.render, settings.host, settings.metrics_port)
-
-    def _deregistration_watcher(self) -> DeregistrationWatcher:
-        settings = self.settings
-        assert settings.drain_target_group_arn and settings.ecs_metadata_uri
-        return DeregistrationWatcher(
-            target_group_arn=settings.drain_target_group_arn,
-            metadata_uri=settings.ecs_metadata_uri,
-            port=settings.port,
-            poll_seconds=settings.drain_poll_seconds,
-            # The balancer holds the connections for its deregistration delay: use it all.
-            on_draining=lambda: self.drain.start("deregistration", settings.drain_seconds),
-        )
-
-    async def _emf_reporter(self) -> EmfReporter:
-        settings = self.settings
-        task = settings.metrics_task_id
-        if not task:
-            metadata_uri, hostname = settings.ecs_metadata_uri, socket.gethostname()
-            task = await asyncio.to_thread(task_id, metadata_uri, hostname)
-        log.info(
-            "publishing CloudWatch metrics (EMF) on stdout",
-            extra={
-                "namespace": settings.metrics_namespace,
-                "service": settings.metrics_service_name,
-                "task": task,
-                "interval": settings.metrics_emf_interval,
-            },
-        )
-        return EmfReporter(
-            self.hub,
-            self.metrics,
-            namespace=settings.metrics_namespace,
-            service_name=settings.metrics_service_name,
-            task=task,
-        )
 
 
 class RelayApp:

@@ -2,9 +2,10 @@
 
 Every setting's name, default and bounds or choices come from ``contract.settings``, the
 list the stacks and the README's settings table share; this module maps each to a field
-of ``Settings`` and parses it. Formats that bounds cannot express (URLs, ARNs, origins)
-are in ``config_formats``. A bad value stops the process at start with a message naming
-the variable, what was wrong and an example.
+of ``Settings`` and parses it: numbers, booleans and choices with ``config_values``, the
+formats that bounds cannot express (URLs, ARNs, origins) with ``config_formats``. A bad
+value stops the process at start with a message naming the variable, what was wrong and an
+example.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from contract.settings import (
 )
 
 from . import config_formats as formats
+from . import config_values as values
 from .config_formats import ConfigError
 
 __all__ = ["SETTINGS", "ConfigError", "Settings", "load_settings"]
@@ -115,64 +117,6 @@ class Settings:
 Parser = Callable[[str, str], object]
 
 
-def _int(setting: IntSetting, raw: str) -> int:
-    name, low, high = setting.name, setting.low, setting.high
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; e.g. {name}={low}") from None
-    if not setting.accepts(value):
-        raise ConfigError(f"{name}={value} is out of range; use {low}..{high}")
-    return value
-
-
-def _float(setting: FloatSetting, raw: str) -> float:
-    name, low, high, off = setting.name, setting.low, setting.high, setting.off
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; e.g. {name}={high / 2:g}") from None
-    if setting.accepts(value):
-        return value
-    allowed = f"{low:g}..{high:g}" if off is None else f"{off:g} (off) or {low:g}..{high:g}"
-    if off is not None and off < value < low:
-        raise ConfigError(f"{name}={value:g} is too short; use {allowed}")
-    raise ConfigError(f"{name}={value:g} is out of range; use {allowed}")
-
-
-def _bool(setting: BoolSetting, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in contract.TRUE_WORDS:
-        return True
-    if lowered in contract.FALSE_WORDS:
-        return False
-    raise ConfigError(f"{setting.name}={raw!r} is not a boolean; use true or false")
-
-
-# What a ChoiceSetting's value is, for its error message, and the hint that follows "use".
-_CHOICE_WORDS = {
-    contract.LOG_LEVEL.name: ("a log level", "|".join(contract.LOG_LEVEL.choices)),
-    contract.REDIS_PUBLISH_FORMAT.name: (
-        "a publish format",
-        "frame (client frames, which relays of earlier releases read) or compact "
-        "(once no earlier release runs on this Redis)",
-    ),
-    contract.AUTH_MODE.name: (
-        "a sign-in mode",
-        "none (anonymous, chosen names) or alb "
-        "(the load balancer signs people in and the relay verifies x-amzn-oidc-data)",
-    ),
-}
-
-
-def _choice(setting: ChoiceSetting, raw: str) -> str:
-    value = raw.strip().lower()
-    if not setting.accepts(value):
-        what, hint = _CHOICE_WORDS.get(setting.name, ("a valid value", "|".join(setting.choices)))
-        raise ConfigError(f"{setting.name}={raw!r} is not {what}; use {hint}")
-    return value
-
-
 # The text settings, each with its format; numbers, booleans and choices need none.
 _TEXT_FORMATS: dict[str, Parser] = {
     contract.HOST.name: lambda n, r: r.strip() or _text_default(contract.HOST),
@@ -206,13 +150,13 @@ _FIELD_NAMES = {contract.ECS_CONTAINER_METADATA_URI_V4.name: "ecs_metadata_uri"}
 def _parser(setting: Setting) -> Parser:
     match setting:
         case IntSetting():
-            return lambda _, raw: _int(setting, raw)
+            return lambda _, raw: values.whole_number(setting, raw)
         case FloatSetting():
-            return lambda _, raw: _float(setting, raw)
+            return lambda _, raw: values.number(setting, raw)
         case BoolSetting():
-            return lambda _, raw: _bool(setting, raw)
+            return lambda _, raw: values.boolean(setting, raw)
         case ChoiceSetting():
-            return lambda _, raw: _choice(setting, raw)
+            return lambda _, raw: values.choice(setting, raw)
         case _:
             return _TEXT_FORMATS[setting.name]
 

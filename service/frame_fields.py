@@ -1,4 +1,5 @@
-"""The checks every client frame shares: its error type and its common fields.
+"""The checks every client frame shares: its error type, its common fields, and what
+counts as visible text (a message's, a display name's).
 
 ``protocol`` (join, send, ping) and ``room_frames`` (subscribe, unsubscribe, history,
 typing) both read these; each check raises a ``ProtocolError`` naming what is wrong.
@@ -6,9 +7,18 @@ typing) both read these; each check raises a ``ProtocolError`` naming what is wr
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
-from contract.protocol import MAX_REF_CHARS, MAX_ROOM_TOKEN_CHARS, ROOM_NAME, ErrorCode
+from contract.protocol import (
+    BIDI_CONTROLS,
+    MAX_NAME_CHARS,
+    MAX_REF_CHARS,
+    MAX_ROOM_TOKEN_CHARS,
+    ROOM_NAME,
+    ErrorCode,
+)
 
 # Message ids are exactly what Redis accepts as a stream id: two parts of 1-20 ASCII digits
 # (not Arabic-Indic or fullwidth ones), each an unsigned 64-bit integer (parse_message_id).
@@ -110,3 +120,41 @@ def ref_field(obj: dict[str, Any]) -> str | None:
     if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS:
         raise ProtocolError("bad_frame", f'"ref" must be a string of at most {MAX_REF_CHARS}')
     return ref
+
+
+# White_Space is what str.strip() removes; these are Unicode's Default_Ignorable_Code_Point
+# ranges (DerivedCoreProperties.txt): zero-width spaces and joiners, the BOM, bidi and
+# variation marks, Hangul fillers, tags. A text made only of them renders as nothing.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff\\s]*"
+)
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` holds nothing visible: only whitespace and ignorable code points."""
+    return _INVISIBLE.fullmatch(text) is not None
+
+
+def clean_display_name(raw: str) -> str:
+    """A display name as shown to others: trimmed, visible, short, one line.
+
+    Raises ProtocolError ``bad_name`` naming what is wrong. Control characters (a newline,
+    an escape) and line separators could break a members list or a log line; invisible
+    characters inside visible text are kept, as in messages (emoji sequences need them).
+    """
+    name = raw.strip()
+    if is_blank(name):
+        raise ProtocolError("bad_name", "name is empty (or only invisible characters)")
+    if len(name) > MAX_NAME_CHARS:
+        raise ProtocolError("bad_name", f"name is over {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise ProtocolError("bad_name", "name holds a control character or line break")
+    if BIDI_CONTROLS.search(name):
+        raise ProtocolError(
+            "bad_name",
+            "name holds a bidi control (U+202A-U+202E, U+2066-U+2069), which would reorder "
+            "the text shown after it; remove it",
+        )
+    return name

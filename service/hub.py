@@ -6,24 +6,21 @@ each local connection. It subscribes to a room when its first local connection
 arrives and unsubscribes after the last one leaves, so a process only hears rooms it
 serves, and it keeps each room's delivery position (the broker's backfill reads it).
 
-A session uses five calls: ``register`` (a connection opened), ``join`` (into a room,
-with its join burst; a connection may be in many rooms), ``unsubscribe`` (out of one),
-``leave`` (the connection closed: out of all) and ``publish``. Every frame about a room
-names it (``protocol.in_room``), built once per process like the frame itself.
+A session uses four calls: ``register`` (a connection opened), ``join`` (into a room,
+with its join burst; a connection may be in many rooms), ``unsubscribe`` (out of one) and
+``leave`` (the connection closed: out of all); what it writes to a room goes through
+``hub.writes`` (``room_writes``). Every frame about a room names it (``protocol.in_room``),
+built once per process like the frame itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any
 
-from contract.events import MEMBER_DISCONNECTED, MESSAGE_DELETED, message_event_id
-from contract.protocol import CLOSE_DISCONNECTED, TYPING_INTERVAL
+from contract.events import MEMBER_DISCONNECTED
+from contract.protocol import CLOSE_DISCONNECTED
 
 from . import protocol, room_frames
 from .broker import (
@@ -36,14 +33,15 @@ from .broker import (
     MemberJoined,
     Notice,
     Publication,
-    PublishOptions,
 )
 from .broker.member_events import MemberEvents
 from .connection import ClientConnection, WriteCoalescer
 from .events_out import ChatEvents
+from .local_room import LocalRoom, Membership
 from .members import Member
 from .observability.metrics import RelayMetrics
 from .observability.snapshot import RelaySnapshot
+from .room_writes import RoomWrites
 from .transport import encode_text_frame
 
 log = logging.getLogger("service.hub")
@@ -51,31 +49,6 @@ log = logging.getLogger("service.hub")
 # Sends the join burst (welcome, member_history, message_history) to a joining
 # connection, given its history and the room's members: the session's part of a join.
 JoinBurst = Callable[[History, dict[str, str]], None]
-
-
-@dataclass(slots=True)
-class Membership:
-    """Who a connection is and the rooms it is in (its join's and its subscribes')."""
-
-    member_id: str
-    rooms: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class LocalRoom:
-    subscribed: asyncio.Future[None]
-    connections: set[ClientConnection] = field(default_factory=set)
-    # Connections between subscribe and the end of their history; what arrives for
-    # them meanwhile is held and later filtered against the history they were sent.
-    joining: dict[ClientConnection, list[tuple[bytes, tuple[int, int] | None]]] = field(
-        default_factory=dict
-    )
-    last_delivered: tuple[int, int] = (0, 0)  # the room's delivery position, kept only here
-    typing_at: dict[str, float] = field(default_factory=dict)  # member id -> last notice
-
-    @property
-    def empty(self) -> bool:
-        return not self.connections and not self.joining
 
 
 class Hub:
@@ -94,6 +67,7 @@ class Hub:
         self._broker = backend.broker
         self._presence = backend.presence
         self._member_events = MemberEvents(backend.broker)
+        self.writes = RoomWrites(backend.broker, self.metrics, self.events, self.rooms)
         self._members: dict[ClientConnection, Membership] = {}
         self._subscription_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -197,59 +171,10 @@ class Hub:
             own_add = encode_text_frame(
                 protocol.in_room(room, protocol.member_add(member.to_json()))
             )
-            self._activate(local, connection, history.last_id, own_add)
+            local.go_live(connection, history.last_id, own_add, self.metrics)
         self.metrics.joins += 1
         self.events.member_joined(room, member, connection.id)
         return history
-
-    async def publish(
-        self,
-        room: str,
-        member: Member,
-        text: str,
-        ref: str | None,
-        attachments: list[dict[str, Any]] | None = None,
-    ) -> str:
-        """Store and fan out one message and answer its id; raises BrokerUnavailable or
-        HistoryFull. A ``ref`` makes the send idempotent: a retry answers the first id."""
-        key = None if ref is None else f"{member.id}:{ref}"  # the key earlier releases used
-        return await self._store(room, member, text, key, attachments)
-
-    async def post(self, room: str, member: Member, text: str, idempotency_key: str | None) -> str:
-        """A message from the server API: as ``publish``, but the idempotency key holds for
-        the room whatever the username (a retried POST may not know who it posted as)."""
-        key = None if idempotency_key is None else f"api:{idempotency_key}"
-        return await self._store(room, member, text, key)
-
-    async def _store(
-        self,
-        room: str,
-        member: Member,
-        text: str,
-        key: str | None,
-        attachments: list[dict[str, Any]] | None = None,
-    ) -> str:
-        body = protocol.message_body(member.id, member.username, member.avatar, text, attachments)
-        published = await self._broker.publish(room, body, PublishOptions(idempotency_key=key))
-        assert published.message_id is not None  # a publish with history has an id
-        if not published.duplicate:
-            self.metrics.messages_in += 1
-            self.events.message_posted(room, member, published.message_id, text)
-        return published.message_id
-
-    async def delete_message(self, room: str, message_id: str) -> bool:
-        """Tombstone a stored message and tell the room (``message_deleted``); False when
-        the room's history does not hold it (never stored, trimmed, or already deleted)."""
-        millis, seq = protocol.parse_message_id(message_id)
-        after = (millis, seq + 1) if seq < protocol.MAX_ID_PART else (millis + 1, 0)
-        page = await self._broker.history_before(room, protocol.format_message_id(after), 1)
-        if not page.messages or not page.messages[-1].startswith(f'{{"id":"{message_id}",'):
-            return False
-        frame = protocol.message_deleted(message_id)
-        await self._broker.publish(room, frame, PublishOptions(history=False, tombstone=message_id))
-        event_id = message_event_id(MESSAGE_DELETED, room, message_id)
-        self.events.emit(MESSAGE_DELETED, room, None, event_id=event_id, message={"id": message_id})
-        return True
 
     def _deliver_typing(self, local: LocalRoom, data: bytes, member_id: str) -> None:
         """To the room's other members only, and never to a backlogged socket."""
@@ -259,20 +184,6 @@ class Hub:
             others = membership is not None and membership.member_id != member_id
             if others and not connection.backlogged:
                 connection.send_frame(data)
-
-    async def typing(self, room: str, member: Member) -> None:
-        """Pass on that ``member`` types in ``room``: at most once per TYPING_INTERVAL per
-        member on this relay (more are dropped), never stored, dropped when storage is down."""
-        local = self.rooms.get(room)
-        if local is None:
-            return
-        now = time.monotonic()
-        if now - local.typing_at.get(member.id, -TYPING_INTERVAL) < TYPING_INTERVAL:
-            return
-        local.typing_at[member.id] = now
-        with contextlib.suppress(BrokerUnavailable):
-            notice = room_frames.typing_notice(member.id)
-            await self._broker.publish(room, notice, PublishOptions(history=False))
 
     async def history_page(self, room: str, before: str, limit: int) -> HistoryPage:
         """Up to ``limit`` messages older than ``before``, oldest first."""
@@ -353,30 +264,6 @@ class Hub:
             await asyncio.shield(local.subscribed)
         local.joining[connection] = []
         return local
-
-    def _activate(
-        self,
-        local: LocalRoom,
-        connection: ClientConnection,
-        history_last: str | None,
-        own_add: bytes,
-    ) -> None:
-        """Move a connection from joining to live, releasing what it has not seen yet.
-
-        Messages already in the history it was sent are dropped, and so is the
-        ``member_add`` announcing its own arrival (``own_add``, already in member_history).
-        """
-        pending = local.joining.pop(connection, [])
-        seen = protocol.parse_message_id(history_last) if history_last else (0, 0)
-        for frame, pair in pending:
-            if pair is None:
-                if frame != own_add:
-                    connection.send_frame(frame)
-                    self.metrics.presence_deliveries += 1
-            elif pair > seen:
-                connection.send_frame(frame)
-                self.metrics.deliveries += 1
-        local.connections.add(connection)
 
     def _detach(self, room: str, connection: ClientConnection) -> None:
         local = self.rooms.get(room)

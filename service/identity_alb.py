@@ -36,8 +36,9 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from contract.protocol import BIDI_CONTROLS, MAX_NAME_CHARS
+from contract.protocol import BIDI_CONTROLS, CLOSE_SIGN_IN_EXPIRED, MAX_NAME_CHARS
 
+from .connection import ClientConnection
 from .members import Member, signed_in_member
 from .protocol import ProtocolError, clean_display_name
 
@@ -77,6 +78,17 @@ class SignedIn:
     issuer: str
     member: Member
     expires_at: float  # the token's exp (Unix time): a connection it opened ends then
+
+    def close_at_expiry(self, connection: ClientConnection) -> asyncio.TimerHandle:
+        """End the connection when the load balancer's token does: the token was checked
+        at the upgrade only, and a sign-out elsewhere must not leave it open."""
+        delay = max(0.0, self.expires_at - time.time())
+        return asyncio.get_running_loop().call_later(
+            delay,
+            connection.close_soon,
+            CLOSE_SIGN_IN_EXPIRED,
+            "sign-in expired; reconnect to sign in again",
+        )
 
 
 def public_key_endpoint(alb_arn: str) -> str:

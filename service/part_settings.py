@@ -1,12 +1,14 @@
 """Each part's own settings, built from the relay's ``Settings`` in this one place.
 
-A part reads a small typed object of the few values it needs (``SessionSettings``, a
-backend's ``MemoryBrokerSettings`` or ``RedisBrokerSettings``), never the whole
-``Settings``: what a part depends on shows in its signature, and a test builds it in a line.
+A part reads a small typed object of the few values it needs (``SessionSettings``,
+``AttachmentSettings``, a backend's ``MemoryBrokerSettings`` or ``RedisBrokerSettings``),
+never the whole ``Settings``: what a part depends on shows in its signature, and a test builds
+it in a line.
 """
 
 from __future__ import annotations
 
+from .attachments.settings import AttachmentSettings
 from .broker.settings import DAY, MemoryBrokerSettings, RedisBrokerSettings, RedisIamSettings
 from .config import Settings
 from .session import SessionSettings
@@ -48,6 +50,19 @@ def redis_iam_settings(settings: Settings) -> RedisIamSettings | None:
     return RedisIamSettings(
         user_id=settings.redis_iam_user,
         cache_name=settings.redis_iam_cache_name,
+        region=settings.aws_region,
+    )
+
+
+def attachment_settings(settings: Settings) -> AttachmentSettings:
+    return AttachmentSettings(
+        max_bytes=settings.attachment_max_bytes,
+        types=settings.attachment_types,
+        uploads_per_minute=settings.attachment_uploads_per_minute,
+        link_seconds=settings.attachment_link_seconds,
+        folder=settings.attachment_dir,
+        bucket=settings.attachment_bucket,
+        record_ttl=settings.history_ttl_days * DAY,
         region=settings.aws_region,
     )
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +16,8 @@ import orjson
 
 from contract.protocol import (
     ATTACHMENT_ID,
-    BIDI_CONTROLS,
     DEFAULT_ROOM,
     MAX_ATTACHMENTS,
-    MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
     MESSAGE_DELETED_FRAME,
     TOKEN,
@@ -32,6 +28,8 @@ from . import room_frames
 from .frame_fields import (
     MAX_ID_PART,
     ProtocolError,
+    clean_display_name,
+    is_blank,
     message_id_field,
     optional_str,
     parse_message_id,
@@ -44,7 +42,7 @@ from .room_frames import HistoryRequest, Subscribe, Typing, Unsubscribe
 # The limits, patterns and codes are contract.protocol's; this module reads and writes frames
 # (the checks shared with room_frames are frame_fields').
 MAX_MESSAGE_ID = (MAX_ID_PART, MAX_ID_PART)
-__all__ = ["MAX_ID_PART", "ProtocolError", "parse_message_id"]
+__all__ = ["MAX_ID_PART", "ProtocolError", "clean_display_name", "is_blank", "parse_message_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,44 +83,6 @@ ClientFrame = (
 def format_message_id(pair: tuple[int, int]) -> str:
     """The ``<ms>-<seq>`` text of a position (the inverse of ``parse_message_id``)."""
     return f"{pair[0]}-{pair[1]}"
-
-
-# White_Space is what str.strip() removes; these are Unicode's Default_Ignorable_Code_Point
-# ranges (DerivedCoreProperties.txt): zero-width spaces and joiners, the BOM, bidi and
-# variation marks, Hangul fillers, tags. A text made only of them renders as nothing.
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff\\s]*"
-)
-
-
-def is_blank(text: str) -> bool:
-    """True when ``text`` holds nothing visible: only whitespace and ignorable code points."""
-    return _INVISIBLE.fullmatch(text) is not None
-
-
-def clean_display_name(raw: str) -> str:
-    """A display name as shown to others: trimmed, visible, short, one line.
-
-    Raises ProtocolError ``bad_name`` naming what is wrong. Control characters (a newline,
-    an escape) and line separators could break a members list or a log line; invisible
-    characters inside visible text are kept, as in messages (emoji sequences need them).
-    """
-    name = raw.strip()
-    if is_blank(name):
-        raise ProtocolError("bad_name", "name is empty (or only invisible characters)")
-    if len(name) > MAX_NAME_CHARS:
-        raise ProtocolError("bad_name", f"name is over {MAX_NAME_CHARS} characters")
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
-        raise ProtocolError("bad_name", "name holds a control character or line break")
-    if BIDI_CONTROLS.search(name):
-        raise ProtocolError(
-            "bad_name",
-            "name holds a bidi control (U+202A-U+202E, U+2066-U+2069), which would reorder "
-            "the text shown after it; remove it",
-        )
-    return name
 
 
 def parse_client_frame(text: str) -> ClientFrame:
@@ -316,6 +276,20 @@ def message_json(message_id: str, body: str) -> str:
     return f'{{"id":"{message_id}","date":{millis},{body}}}'
 
 
-def dumps_frame(frame: dict[str, Any]) -> str:
-    """A server frame built from a dict (the rare frames: attachments' slots and links)."""
-    return _dumps(frame)
+# Attachments' frames (service.attachments): rare, so built from dicts.
+
+
+def upload_slot(ref: str | None, upload: dict[str, Any], attachment_id: str) -> str:
+    return _dumps(
+        {"type": "upload_slot", "ref": ref, "upload": upload, "attachment": attachment_id}
+    )
+
+
+def download_link(ref: str | None, attachment_id: str, url: str, expires: int) -> str:
+    frame = {"type": "download_link", "ref": ref, "attachment": attachment_id}
+    return _dumps({**frame, "url": url, "expires": expires})
+
+
+def attachment_updated(metadata: dict[str, Any]) -> str:
+    """To a room, without history: an attachment's status changed (a scan verdict)."""
+    return _dumps({"type": "attachment_updated", "attachment": metadata})

@@ -130,4 +130,4 @@ class Subscriptions:
 
     async def typing(self, frame: Typing) -> None:
         if frame.room in self.rooms():  # a notice for a room it left is dropped silently
-            await self.hub.typing(frame.room, self.member)
+            await self.hub.writes.typing(frame.room, self.member)

@@ -63,6 +63,7 @@ class ChatRelayStage(Stage):
                 cache_port=config.cache.port,
                 https=config.load_balancer.https,
                 sign_in_mode=config.sign_in.mode,
+                sqs_endpoint=config.attachments.enabled,
             ),
         )
         self.cache = CacheStack(
@@ -85,6 +86,7 @@ class ChatRelayStage(Stage):
                 waf=config.waf,
                 sign_in=config.sign_in,
                 api=config.api,
+                attachments=config.attachments,
                 network=ServiceNetwork(
                     vpc=self.network.vpc,
                     alb_security_group=self.network.alb_security_group,
@@ -106,6 +108,9 @@ class ChatRelayStage(Stage):
                 service=self.service.service,
                 cache_node_ids=self.cache.node_ids,
                 cache_nodes_per_shard=config.cache.nodes_per_shard,
+                scan_dead_letters=(
+                    self.service.attachments.dead_letters if config.attachments.enabled else None
+                ),
             ),
         )
 

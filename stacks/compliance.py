@@ -6,7 +6,7 @@ functions, so a reviewer finds them by name, and tests can check that each has a
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnResource, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
 
 MIN_REASON_LENGTH = 20
@@ -42,6 +42,14 @@ def skip_checkov(construct: IConstruct, check: str, reason: str) -> None:
     metadata = resource.get_metadata("checkov") or {}
     skips = [*metadata.get("skip", []), {"id": check, "comment": reason}]
     resource.add_metadata("checkov", {"skip": skips})
+
+
+def nag_logical_id(construct: IConstruct) -> str:
+    """The logical id of `construct`'s resource, as cdk-nag names it in a finding
+    (`<Bucket1A2B3C4D.Arn>/prefix/*`)."""
+    resource = _cfn_resource(construct)
+    stack = Stack.of(resource)
+    return str(stack.resolve(stack.get_logical_id(resource)))
 
 
 def _cfn_resource(construct: IConstruct) -> CfnResource:

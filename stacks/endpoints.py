@@ -29,6 +29,8 @@ INTERFACE_ENDPOINTS = (
     # Events out: PutEvents to the stage's bus (service/events_out/).
     ("EventsEndpoint", ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE),
 )
+# Attachments' scan verdicts in: ReceiveMessage / DeleteMessage (service/attachments/).
+SQS_ENDPOINT = ("SqsEndpoint", ec2.InterfaceVpcEndpointAwsService.SQS)
 
 
 def add_s3_gateway(vpc: ec2.Vpc, subnets: ec2.SubnetSelection) -> ec2.GatewayVpcEndpoint:
@@ -43,9 +45,12 @@ def add_interface_endpoints(
     vpc: ec2.Vpc,
     subnets: ec2.SubnetSelection,
     security_group: ec2.ISecurityGroup,
+    *,
+    sqs: bool = False,
 ) -> dict[str, ec2.InterfaceVpcEndpoint]:
-    """ECR (api, dkr), CloudWatch Logs, Secrets Manager, ELB and EventBridge in `subnets`,
-    private DNS on, so the tasks' usual service names resolve to the endpoints."""
+    """ECR (api, dkr), CloudWatch Logs, Secrets Manager, ELB and EventBridge in `subnets`
+    (and SQS with `sqs`), private DNS on, so the tasks' usual service names resolve to the
+    endpoints."""
     return {
         construct_id: ec2.InterfaceVpcEndpoint(
             scope,
@@ -59,5 +64,5 @@ def add_interface_endpoints(
             # resource, from the relay tasks' group only.
             open=False,
         )
-        for construct_id, service in INTERFACE_ENDPOINTS
+        for construct_id, service in (*INTERFACE_ENDPOINTS, *([SQS_ENDPOINT] if sqs else []))
     }

@@ -27,9 +27,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from contract import metrics
+from stacks.cache_metrics import alarm_node_groups, cache_metrics
 from stacks.config import MonitoringSettings, StageIdentity
 from stacks.dashboard import add_dashboard
 from stacks.log_groups import removal_policy
@@ -40,8 +42,6 @@ FIVE_MINUTES = Duration.minutes(5)
 # Far above what the relay's per-task pools open, far below the engine's 65,000 maxclients:
 # crossing it means a connection leak.
 CACHE_CONNECTIONS_THRESHOLD = 5000
-# CloudWatch allows at most 10 metrics in one alarm's math expression.
-MAX_METRICS_PER_ALARM = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class MonitoringProps:
     # CacheClusterId of every cache node, shard by shard.
     cache_node_ids: list[str]
     cache_nodes_per_shard: int
+    # Attachments' scan verdicts that were never applied (None: attachments are off).
+    scan_dead_letters: sqs.IQueue | None = None
 
 
 class Monitoring(Construct):
@@ -105,16 +107,7 @@ class Monitoring(Construct):
         cpu = service.metric_cpu_utilization(period=ONE_MINUTE, statistic="Average")
         memory = service.metric_memory_utilization(period=ONE_MINUTE, statistic="Average")
         node_groups = alarm_node_groups(cache_node_ids, cache_nodes_per_shard)
-        cache = {
-            name: [self._cache_max(cache_node_ids, group, name, statistic) for group in node_groups]
-            for name, statistic in (
-                ("EngineCPUUtilization", "Average"),
-                ("DatabaseMemoryUsagePercentage", "Average"),
-                ("Evictions", "Sum"),
-                ("ReplicationLag", "Maximum"),
-                ("CurrConnections", "Maximum"),
-            )
-        }
+        cache = cache_metrics(cache_node_ids, node_groups)
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarm("AlbElb5xx", elb_5xx, 10, "ALB returned 5XX itself (no healthy target?)")
@@ -141,6 +134,12 @@ class Monitoring(Construct):
                 self._alarm(f"{construct_id}{suffix}", group_metric, threshold, description)
 
         relay = self._relay_alarms()
+        if props.scan_dead_letters is not None:
+            # Any message here is an attachment that stays "scanning" (operations.md).
+            unapplied = props.scan_dead_letters.metric_approximate_number_of_messages_visible(
+                period=FIVE_MINUTES, statistic="Maximum"
+            )
+            self._alarm("ScanResultsDeadLetters", unapplied, 1, "Scan verdicts never applied")
 
         self.dashboard = add_dashboard(
             self,
@@ -241,28 +240,6 @@ class Monitoring(Construct):
             )
         return relay
 
-    def _cache_max(
-        self, all_node_ids: list[str], node_ids: list[str], metric: str, statistic: str
-    ) -> cloudwatch.IMetric:
-        # Ids unique over all nodes: a dashboard graph may hold several groups' expressions.
-        per_node = {
-            f"n{all_node_ids.index(node_id)}": cloudwatch.Metric(
-                namespace="AWS/ElastiCache",
-                metric_name=metric,
-                dimensions_map={"CacheClusterId": node_id},
-                statistic=statistic,
-                period=ONE_MINUTE,
-            )
-            for node_id in node_ids
-        }
-        covered = "nodes" if node_ids == all_node_ids else f"{node_ids[0]} to {node_ids[-1]}"
-        return cloudwatch.MathExpression(
-            expression=f"MAX([{', '.join(per_node)}])",
-            using_metrics=per_node,
-            label=f"{metric} (max over {covered})",
-            period=ONE_MINUTE,
-        )
-
     def _alarm(
         self,
         construct_id: str,
@@ -294,10 +271,3 @@ class Monitoring(Construct):
         alarm.add_ok_action(actions.SnsAction(self.topic))
         self.alarms[construct_id] = alarm
         return alarm
-
-
-def alarm_node_groups(node_ids: list[str], nodes_per_shard: int) -> list[list[str]]:
-    """`node_ids` (ordered shard by shard) cut into groups of whole shards that one alarm
-    can watch."""
-    per_group = max(1, MAX_METRICS_PER_ALARM // nodes_per_shard) * nodes_per_shard
-    return [node_ids[start : start + per_group] for start in range(0, len(node_ids), per_group)]

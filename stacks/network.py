@@ -42,6 +42,8 @@ class NetworkProps:
     https: bool
     # "none", or who signs people in at the load balancer (which then calls them).
     sign_in_mode: str
+    # Attachments on: the relay reads GuardDuty's scan verdicts from SQS (an endpoint more).
+    sqs_endpoint: bool = False
 
 
 class NetworkStack(StageStack):
@@ -149,7 +151,11 @@ class NetworkStack(StageStack):
                 f"{stage.prefix} VPC endpoints: HTTPS from relay tasks and load generators",
             )
             self.endpoints = add_interface_endpoints(
-                self, self.vpc, service_subnets, self.endpoint_security_group
+                self,
+                self.vpc,
+                service_subnets,
+                self.endpoint_security_group,
+                sqs=props.sqs_endpoint,
             )
 
         alb, service, cache = (

@@ -24,10 +24,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct, IConstruct
 
+from stacks.attachments import Attachments, AttachmentsProps, page_origin
 from stacks.cache import CacheAccess
 from stacks.cache_users import connect_arns
 from stacks.config import (
     ApiSettings,
+    AttachmentSettings,
     LoadBalancerSettings,
     RelaySettings,
     StageIdentity,
@@ -72,6 +74,7 @@ class ServiceProps:
     waf: WafSettings
     sign_in: SignInSettings
     api: ApiSettings
+    attachments: AttachmentSettings
     network: ServiceNetwork
     cache: CacheAccess
     # The relay image's Docker build context (the repository root).
@@ -187,6 +190,25 @@ class ServiceStack(StageStack):
         )
         self.log_group, self.task_definition = task.log_group, task.task_definition
         self.container = task.container
+        if props.attachments.enabled:
+            self.attachments = Attachments(
+                self,
+                "Attachments",
+                AttachmentsProps(
+                    stage=stage,
+                    settings=props.attachments,
+                    expire_after_days=relay.history_ttl_days,
+                    page_origin=page_origin(
+                        domain_name=lb_settings.domain_name,
+                        https=lb_settings.https,
+                        region=stage.region,
+                    ),
+                    access_logs=self.access_logs,
+                    task_role=self.task_definition.task_role,
+                ),
+            )
+            for name, value in self.attachments.relay_environment.items():
+                self.container.add_environment(name, value)
         allow_cache_connect(
             self.task_definition,
             connect_arns(self, cache.replication_group_id, cache.iam_user_id),

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
 from harness.cluster import LocalCluster
 from harness.redis_server import RedisServer
 from harness.relay import RelayProcess
@@ -49,3 +50,23 @@ def redis_cluster() -> Iterator[LocalCluster]:
 def cluster_url(redis_cluster: LocalCluster) -> str:
     redis_cluster.flush()
     return redis_cluster.url
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> AlbSigningKey:
+    """The load balancer's signing key, as the stand-in key endpoint serves it."""
+    return AlbSigningKey()
+
+
+@pytest.fixture(scope="module")
+def key_endpoint(signing_key: AlbSigningKey) -> Iterator[KeyEndpoint]:
+    """The stand-in for the region's public-key endpoint, serving ``signing_key``."""
+    with KeyEndpoint(signing_key) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def alb_relay(key_endpoint: KeyEndpoint) -> Iterator[RelayProcess]:
+    """A relay with AUTH_MODE=alb, verifying tokens signed with ``signing_key``."""
+    with RelayProcess(relay_env(key_endpoint)) as relay:
+        yield relay

@@ -1,5 +1,7 @@
-"""tests/ mirrors the source tree: `tests/<package>/` for every Python package at the top of
-the repository, and every sub-folder of tests there names a sub-package of its source."""
+"""The layout's rules. tests/ mirrors the source tree: `tests/<package>/` for every Python
+package at the top of the repository, and every sub-folder of tests there names a
+sub-package of its source. And no module (the packages', app.py, web/'s scripts) is much
+over 300 lines."""
 
 from __future__ import annotations
 
@@ -48,3 +50,28 @@ def test_a_folder_without_a_source_is_found(tmp_path: Path) -> None:
     (tests / "loadtest" / "aws").mkdir(parents=True)
     (tests / "loadtest" / "nowhere").mkdir()
     assert unmirrored(tests, REPO, [Path("loadtest")]) == ["loadtest/nowhere"]
+
+
+# "Small modules with one job each" (docs/architecture.md): about 300 lines at most, with a
+# little room so a module that grows a line is not a failure; past it, split by its seams.
+MAX_MODULE_LINES = 320
+
+
+def oversized(files: list[Path], limit: int = MAX_MODULE_LINES) -> list[str]:
+    """The files longer than ``limit`` lines, each with its count."""
+    counted = ((path, len(path.read_text().splitlines())) for path in files)
+    return [f"{path.relative_to(REPO)}: {lines}" for path, lines in counted if lines > limit]
+
+
+def test_no_module_is_over_about_300_lines() -> None:
+    modules = [path for package in source_packages() for path in (REPO / package).rglob("*.py")]
+    modules += [REPO / "app.py", *sorted((REPO / "web").glob("*.js"))]
+    assert len(modules) > 100
+    assert oversized(modules) == []
+
+
+def test_an_oversized_module_is_named(tmp_path: Path) -> None:
+    long = REPO / "tests" / "test_layout.py"  # any file of the repository, with a low limit
+    assert oversized([long], limit=10) == [
+        f"tests/test_layout.py: {len(long.read_text().splitlines())}"
+    ]

@@ -2,41 +2,27 @@
 // Everything a person types is shown with textContent, never parsed as HTML.
 
 import { Attachments } from "./attachments.js";
-import { showName } from "./names.js";
+import { Identity } from "./identity.js";
 import { Outbox } from "./outbox.js";
+import { WAITING_FOR_CONNECTION, outboxCallbacks } from "./outbox_view.js";
+import { foldingPanels, showPanel } from "./panels.js";
+import {
+  CLOSE_DISCONNECTED,
+  CLOSE_SIGN_IN_EXPIRED,
+  DEFAULT_ROOM,
+  MESSAGE_DELETED_FRAME,
+  TEXT_MAX_CHARS,
+} from "./protocol.js";
+import { closeReason, reconnectDelay } from "./reconnect.js";
 import { roomTokenFor, takeRoomToken } from "./room_tokens.js";
-import { roomProblem, storedRoomNames } from "./rooms.js";
+import { storedRoomNames } from "./rooms.js";
 import { RoomView } from "./roomview.js";
 import { ConnectionStatus } from "./status.js";
-
-// Protocol v1 facts, as the relay checks them (contract/protocol.py; a test compares).
-const DEFAULT_ROOM = "lobby";
-const TEXT_MAX_CHARS = 2000; // send "text", after trimming
-const NAME_MAX_CHARS = 40; // join "name"
-const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/u; // refused in a name (bad_name)
-const CLOSE_RESTARTING = 1012; // the relay drains: reconnect and resume
-const CLOSE_TRY_AGAIN = 1013; // slow consumer, connection cap, storage down at join
-const CLOSE_DISCONNECTED = 4003; // the product's backend removed this member: no reconnect
-const MESSAGE_DELETED_FRAME = "message_deleted"; // the frame carries the deleted id
-const CLOSE_SIGN_IN_EXPIRED = 4001; // the load balancer's token expired: reconnect at once
 
 const params = new URLSearchParams(location.search);
 // The room the address names is shown; the rooms of earlier visits are there too.
 const firstRoom = params.get("room") || storedRoomNames()[0] || DEFAULT_ROOM;
-// Identities are not tied to a room (a token names a member everywhere), so one token per
-// browser gives one name in every room. The per-room key is what older pages stored.
-const TOKEN_KEY = "chat-relay:token";
-const LEGACY_TOKEN_KEY = `chat-relay:token:${firstRoom}`;
 takeRoomToken(firstRoom);
-const RECONNECT_BASE_MS = 500;
-const RECONNECT_CAP_MS = 15000;
-// Tabs of one browser are one person: a rename in one tab tells the others to rejoin.
-const identityChannel = "BroadcastChannel" in window ? new BroadcastChannel("chat-relay:identity") : null;
-const WAITING_FOR_CONNECTION = "waiting for the connection";
-const FAILURE_REASONS = {
-  unavailable: "the relay could not reach its storage",
-  rate_limited: "the relay did not take it in time",
-};
 
 const ATTACHMENT_ERRORS = new Set(["file_too_large", "file_type_not_allowed", "bad_attachment"]);
 
@@ -57,11 +43,8 @@ const ui = {
 const state = {
   socket: null,
   joined: false,
-  me: null,
   joinRoom: null,      // the room of this socket's join (its burst ends the join)
   attempt: 0,
-  signIn: "none",      // "alb" when the load balancer signs people in (GET /auth/session)
-  pendingName: null,   // a name chosen here, sent on the next join until welcome confirms it
   rejoining: false,    // the socket is being closed on purpose, to join again at once
   removed: false,      // disconnected by the server or banned: do not reconnect
 };
@@ -76,31 +59,12 @@ const attachments = new Attachments({
 
 const outbox = new Outbox({
   transmit: (frame) => state.joined && send(frame),
-  onQueued: (item) => {
-    timelineOf(item)?.addPending(item);
-    if (!state.joined) timelineOf(item)?.retrying(item.ref, WAITING_FOR_CONNECTION);
-  },
-  onSending: (item) => timelineOf(item)?.retrying(item.ref, "sending…"),
-  onStored: (item, id) => {
-    timelineOf(item)?.stored(item.ref, id);
-    setDegraded(false);
-    showNotice("");
-  },
-  onRetrying: (item, code, delay) => {
-    const seconds = (delay / 1000).toFixed(1);
-    if (code === "unavailable") {
-      setDegraded(true);
-      showNotice("The relay cannot reach its storage right now; your message is being retried.");
-      timelineOf(item)?.retrying(item.ref, `storage unreachable, retrying in ${seconds}s`);
-    } else {
-      timelineOf(item)?.retrying(item.ref, `waiting ${seconds}s`);
-      showNotice("Sending more slowly: the relay limits how many messages arrive each second.");
-    }
-  },
-  onFailed: (item, code, detail) => {
-    timelineOf(item)?.failed(item.ref, FAILURE_REASONS[code] || detail);
-    showNotice("A message could not be sent. Use its Retry button when the relay is back.");
-  },
+  ...outboxCallbacks({
+    timelineOf,
+    joined: () => state.joined,
+    degraded: (flag) => setDegraded(flag),
+    notice: showNotice,
+  }),
 });
 
 const status = new ConnectionStatus({
@@ -131,7 +95,7 @@ function showNotice(text) {
 const view = new RoomView({
   ui,
   send: (frame) => state.joined && send(frame),
-  me: () => state.me,
+  me: () => identity.me,
   onRetry: (room, ref) => {
     room.timeline.requeued(ref);
     if (!state.joined) room.timeline.retrying(ref, WAITING_FOR_CONNECTION);
@@ -142,68 +106,6 @@ const view = new RoomView({
   shown: () => showPanel(ui.roomsToggle, ui.roomsPanel, false),
   onAttachments: (container, files, room) => attachments.render(container, files, room),
 });
-
-function showMe(member) {
-  state.me = member;
-  showName(ui.meName, member.id, member.username, new Map());
-  ui.meAvatar.src = member.avatar;
-  ui.meAvatar.title = `You are ${member.username}`;
-  ui.me.hidden = false;
-  for (const room of view.rooms.values()) room.timeline.setMe(member);
-  renderIdentityControls();
-}
-
-function renderIdentityControls() {
-  ui.rename.hidden = state.signIn !== "none" || !state.me;
-  ui.signOut.hidden = state.signIn !== "alb";
-}
-
-// Who signs people in: the relay says (AUTH_MODE). A relay without the endpoint is anonymous.
-async function loadSignIn() {
-  try {
-    const response = await fetch("/auth/session", { cache: "no-store" });
-    const session = await response.json();
-    state.signIn = session.mode === "alb" ? "alb" : "none";
-    if (session.logout_url) ui.signOut.dataset.logoutUrl = session.logout_url;
-  } catch {
-    state.signIn = "none";
-  }
-  renderIdentityControls();
-}
-
-// The relay's rules for a name (it checks them again and answers bad_name).
-function nameProblem(name) {
-  if (!name || /^[\s\p{Default_Ignorable_Code_Point}]*$/u.test(name)) return "Choose a name with something visible in it.";
-  if ([...name].length > NAME_MAX_CHARS) return `Names are limited to ${NAME_MAX_CHARS} characters.`;
-  if (/[\p{Cc}\u2028\u2029]/u.test(name)) return "Names cannot hold control characters or line breaks.";
-  if (BIDI_CONTROLS.test(name)) return "Names cannot hold bidi controls (they reorder the text after the name).";
-  return "";
-}
-
-// Signed in at the load balancer, a socket refused before its welcome is most likely a
-// sign-in that ended (the relay answers 401, which a page cannot read from a WebSocket).
-async function checkSignIn() {
-  let signedIn = false;
-  try {
-    const response = await fetch("/auth/session", { cache: "no-store" });
-    signedIn = response.ok && (await response.json()).signed_in === true;
-  } catch {
-    // the load balancer redirected to the identity provider: not signed in any more
-  }
-  if (!signedIn) showNotice("Your sign-in has ended. Reload the page to sign in again.");
-}
-
-function showRenameForm(open) {
-  ui.renameForm.hidden = !open;
-  ui.rename.setAttribute("aria-expanded", String(open));
-  if (open) {
-    ui.nameInput.value = state.me ? state.me.username : "";
-    ui.nameInput.focus();
-    ui.nameInput.select();
-  } else {
-    ui.text.focus();
-  }
-}
 
 // Join again at once (a rename, here or in another tab): the relay takes a name at join.
 function rejoin() {
@@ -227,6 +129,17 @@ function focusInput() {
   if (!active || active === document.body || active === ui.text) ui.text.focus();
 }
 
+const identity = new Identity({
+  ui,
+  firstRoom,
+  notice: showNotice,
+  rejoin,
+  onMember: (member) => {
+    for (const room of view.rooms.values()) room.timeline.setMe(member);
+  },
+  focus: () => ui.text.focus(),
+});
+
 // The join's burst is over: the socket is usable; the other rooms subscribe now.
 function joined() {
   state.joined = true;
@@ -242,12 +155,7 @@ function handle(frame) {
   const room = typeof frame.room === "string" ? view.rooms.get(frame.room) : undefined;
   switch (frame.type) {
     case "welcome":
-      localStorage.setItem(TOKEN_KEY, frame.token);
-      showMe(frame.member);
-      if (state.pendingName !== null) {
-        state.pendingName = null;
-        if (identityChannel) identityChannel.postMessage({ renamed: frame.member.id });
-      }
+      identity.welcomed(frame);
       break;
     case "message_history":
       if (room) view.history(room, frame);
@@ -257,7 +165,7 @@ function handle(frame) {
       if (room) view.message(room, frame.message);
       break;
     case "member_add":
-      if (state.me && frame.member.id === state.me.id) showMe(frame.member); // renamed in another tab
+      if (identity.me && frame.member.id === identity.me.id) identity.show(frame.member); // renamed in another tab
     // falls through
     case "member_history":
     case "member_delete":
@@ -290,8 +198,7 @@ function handle(frame) {
     case "error":
       if (frame.code === "bad_name" && !state.joined) {
         // The relay refused the name; join under the current one and say why.
-        state.pendingName = null;
-        showNotice(`That name was not accepted: ${frame.detail}`);
+        identity.nameRefused(frame.detail);
         sendJoin(state.socket);
         break;
       }
@@ -317,21 +224,12 @@ function handle(frame) {
   }
 }
 
-function reconnectDelay() {
-  // Full jitter: after a relay restarts, its clients spread out instead of stampeding.
-  const ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** state.attempt);
-  state.attempt += 1;
-  return Math.random() * ceiling;
-}
-
 // The socket joins the room shown (its burst comes first); joined() subscribes the others.
 function sendJoin(socket) {
   state.joinRoom = view.active.name;
   const join = { type: "join", room: state.joinRoom };
-  const token = localStorage.getItem(TOKEN_KEY) || localStorage.getItem(LEGACY_TOKEN_KEY);
-  if (token) join.token = token;
+  identity.joinFields(join);
   if (view.active.timeline.lastId) join.since = view.active.timeline.lastId;
-  if (state.pendingName !== null) join.name = state.pendingName;
   const roomToken = roomTokenFor(state.joinRoom);
   if (roomToken) join.room_token = roomToken;
   socket.send(JSON.stringify(join));
@@ -355,7 +253,7 @@ function connect() {
   });
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
-    if (state.signIn === "alb" && !state.joined && !state.rejoining) checkSignIn();
+    if (identity.signIn === "alb" && !state.joined && !state.rejoining) identity.check();
     state.joined = false;
     view.disconnected();
     outbox.connectionLost();
@@ -381,31 +279,14 @@ function connect() {
       connect();
       return;
     }
-    const delay = reconnectDelay();
-    const why = event.code === CLOSE_SIGN_IN_EXPIRED ? "sign-in expired" : event.code === CLOSE_RESTARTING ? "relay restarting" : event.code === CLOSE_TRY_AGAIN ? "relay busy" : "offline";
+    const delay = reconnectDelay(state.attempt);
+    state.attempt += 1;
+    const why = closeReason(event.code);
     const waiting = outbox.size ? `; ${outbox.size} waiting to send` : "";
     setConnection(`${why}; retrying in ${(delay / 1000).toFixed(1)}s${waiting}`);
     setTimeout(connect, delay);
   });
 }
-
-// Sign out is a POST from this page (a link elsewhere must not sign anyone out); the relay
-// expires the load balancer's session cookie and says where to go next (the identity
-// provider's logout page).
-ui.signOut.addEventListener("click", async () => {
-  ui.signOut.disabled = true;
-  try {
-    const response = await fetch(ui.signOut.dataset.logoutUrl || "/auth/logout", {
-      method: "POST",
-      cache: "no-store",
-    });
-    const answer = await response.json();
-    location.assign(answer.next || "/");
-  } catch {
-    ui.signOut.disabled = false;
-    showNotice("Sign out did not go through; try again.");
-  }
-});
 
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -424,85 +305,16 @@ ui.form.addEventListener("submit", (event) => {
 ui.text.addEventListener("input", () => {
   if (ui.text.value.trim() && view.active.subscribed) view.typing.typed(view.active.name);
 });
-ui.roomForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const name = ui.roomInput.value.trim().toLowerCase();
-  const problem = roomProblem(name);
-  showNotice(problem);
-  if (problem) return;
-  ui.roomInput.value = "";
-  view.open(name);
-  showPanel(ui.roomsToggle, ui.roomsPanel, false);
-  ui.text.focus();
-});
-
-// Phones: the room list and the members list each fold behind a header toggle.
-function showPanel(toggle, panel, open) {
-  toggle.setAttribute("aria-expanded", String(open));
-  panel.classList.toggle("open", open);
-}
-
-for (const [toggle, panel, other, otherPanel] of [
-  [ui.membersToggle, ui.panel, ui.roomsToggle, ui.roomsPanel],
-  [ui.roomsToggle, ui.roomsPanel, ui.membersToggle, ui.panel],
-]) {
-  toggle.addEventListener("click", () => {
-    showPanel(other, otherPanel, false);
-    showPanel(toggle, panel, toggle.getAttribute("aria-expanded") !== "true");
-  });
-}
-document.addEventListener("keydown", (event) => {
-  if (event.key !== "Escape") return;
-  for (const [toggle, panel] of [[ui.membersToggle, ui.panel], [ui.roomsToggle, ui.roomsPanel]]) {
-    if (panel.classList.contains("open")) {
-      showPanel(toggle, panel, false);
-      toggle.focus();
-    }
-  }
-});
-
-ui.rename.addEventListener("click", () => showRenameForm(ui.renameForm.hidden));
-ui.renameCancel.addEventListener("click", () => showRenameForm(false));
-ui.renameForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const name = ui.nameInput.value.trim();
-  const problem = nameProblem(name);
-  if (problem) {
-    showNotice(problem);
-    ui.nameInput.focus();
-    return;
-  }
-  showNotice("");
-  showRenameForm(false);
-  if (state.me && name === state.me.username) return;
-  state.pendingName = name;
-  rejoin();
-});
-if (identityChannel) {
-  identityChannel.addEventListener("message", (event) => {
-    if (state.me && event.data && event.data.renamed === state.me.id) rejoin();
-  });
-}
+view.listenToRoomForm();
+foldingPanels([
+  [ui.membersToggle, ui.panel],
+  [ui.roomsToggle, ui.roomsPanel],
+]);
 
 for (const name of [firstRoom, ...storedRoomNames()]) if (!view.rooms.has(name)) view.add(name);
 view.show(view.rooms.get(firstRoom));
-ui.attach.addEventListener("click", () => ui.file.click());
-ui.file.addEventListener("change", () => {
-  for (const file of ui.file.files) attachments.pick(file, view.active.name);
-  ui.file.value = "";
-});
-const chat = document.querySelector("section.chat");
-chat.addEventListener("dragover", (event) => {
-  event.preventDefault();
-  chat.classList.add("dropping");
-});
-chat.addEventListener("dragleave", () => chat.classList.remove("dropping"));
-chat.addEventListener("drop", (event) => {
-  event.preventDefault();
-  chat.classList.remove("dropping");
-  for (const file of event.dataTransfer.files) attachments.pick(file, view.active.name);
-});
+attachments.wire(ui.attach, ui.file, document.querySelector("section.chat"), () => view.active.name);
 
 ui.text.focus();
-loadSignIn();
+identity.load();
 connect();

@@ -21,6 +21,26 @@ export class Attachments {
     this.links = new Map();   // attachment id -> { url, expires }
   }
 
+  // The attach button picks files, and files dropped on `dropZone` are taken too; each goes
+  // to the room shown then (activeRoom()).
+  wire(button, input, dropZone, activeRoom) {
+    button.addEventListener("click", () => input.click());
+    input.addEventListener("change", () => {
+      for (const file of input.files) this.pick(file, activeRoom());
+      input.value = "";
+    });
+    dropZone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      dropZone.classList.add("dropping");
+    });
+    dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dropping"));
+    dropZone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      dropZone.classList.remove("dropping");
+      for (const file of event.dataTransfer.files) this.pick(file, activeRoom());
+    });
+  }
+
   // Upload `file` into `room` (a room the socket is in); the message goes to that room too.
   pick(file, room) {
     const ref = `up-${Date.now()}-${Math.random().toString(36).slice(2)}`;

@@ -5,7 +5,7 @@
 import { roomTokenFor } from "./room_tokens.js";
 import { renderMembers } from "./members.js";
 import { OlderMessages } from "./older.js";
-import { Room, RoomList } from "./rooms.js";
+import { Room, RoomList, roomProblem } from "./rooms.js";
 import { TypingNotices } from "./typing.js";
 
 export class RoomView {
@@ -31,6 +31,22 @@ export class RoomView {
         this.shown();
       },
       onLeave: (room) => this.leave(room),
+    });
+  }
+
+  // The room list's form: join a room by name (the relay's rules are checked first), show it.
+  listenToRoomForm() {
+    const { roomForm, roomInput, text } = this.ui;
+    roomForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const name = roomInput.value.trim().toLowerCase();
+      const problem = roomProblem(name);
+      this.notice(problem);
+      if (problem) return;
+      roomInput.value = "";
+      this.open(name);
+      this.shown();
+      text.focus();
     });
   }
 

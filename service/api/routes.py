@@ -10,7 +10,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 import contract
 from contract.protocol import (
@@ -28,6 +28,7 @@ from ..config import Settings
 from ..hub import Hub
 from ..members import api_member
 from ..moderation import Moderation
+from ..room_writes import api_key
 from . import fields
 from .auth import ApiKeys
 from .bodies import json_object
@@ -80,7 +81,9 @@ class ServerApi:
         text, username = fields.text(body), fields.username(body)
         key = fields.idempotency_key(body)
         try:
-            message_id = await self.relay.hub.post(room, api_member(username), text, key)
+            message_id = await self.relay.hub.writes.publish(
+                room, api_member(username), text, api_key(key)
+            )
         except HistoryFull:
             detail = "this relay holds all the chat history it may; retry later"
             raise ApiError(503, "history_full", detail) from None
@@ -100,7 +103,7 @@ class ServerApi:
     async def delete_message(self, request: Request) -> Response:
         room = fields.room(request.path_params["room"])
         message_id = fields.message_id(request.path_params["message_id"])
-        if not await self.relay.hub.delete_message(room, message_id):
+        if not await self.relay.hub.writes.delete_message(room, message_id):
             raise not_found(f"room {room} holds no message {message_id} (or it was deleted)")
         log.info("deleted a message", extra={"room": room, "message_id": message_id})
         return Response(status_code=204)
@@ -135,6 +138,26 @@ async def _no_such_path(request: Request) -> Response:
     return not_found("no such server API path (see GET /api/v1/openapi.json)").response()
 
 
+def _method_check(routes: list[Route]) -> Handler:
+    """The API's last route: a path it serves asked with another method is a 405 naming the
+    methods it takes (``Allow``), anything else a 404."""
+
+    async def endpoint(request: Request) -> Response:
+        allowed = sorted(
+            method
+            for route in routes
+            if route.matches(request.scope)[0] is Match.PARTIAL
+            for method in route.methods or ()
+        )
+        if not allowed:
+            return await _no_such_path(request)
+        detail = f"{request.url.path} takes {', '.join(allowed)}, not {request.method}"
+        headers = {"Allow": ", ".join(allowed)}
+        return ApiError(405, "method_not_allowed", detail, headers).response()
+
+    return endpoint
+
+
 def api_routes(relay: ApiRelay) -> list[BaseRoute]:
     """The API's routes; with no SERVER_API_KEYS, only a 404 for every path under /api."""
     catch_all: list[BaseRoute] = [
@@ -144,12 +167,17 @@ def api_routes(relay: ApiRelay) -> list[BaseRoute]:
     if not relay.settings.server_api_keys:
         return catch_all
     api = ServerApi(relay)
-    return [
+    routes = [
         Route(API_ROOM_MESSAGES_PATH, api.guarded(api.post_message), methods=["POST"]),
         Route(API_ROOM_MESSAGES_PATH, api.guarded(api.list_messages), methods=["GET"]),
         Route(API_ROOM_MESSAGE_PATH, api.guarded(api.delete_message), methods=["DELETE"]),
         Route(API_ROOM_MEMBERS_PATH, api.guarded(api.members), methods=["GET"]),
         Route(API_MEMBER_DISCONNECT_PATH, api.guarded(api.disconnect), methods=["POST"]),
         Route(API_OPENAPI_PATH, api.openapi_document, methods=["GET"]),
-        *catch_all,
+    ]
+    check = _method_check(routes)
+    return [
+        *routes,
+        Route(API_PREFIX, check, methods=ALL_METHODS),
+        Route(API_PREFIX + "/{rest:path}", check, methods=ALL_METHODS),
     ]

@@ -7,5 +7,6 @@ the store is a local folder the relay serves itself, and nothing is scanned.
 """
 
 from .service import Attachments
+from .settings import AttachmentSettings
 
-__all__ = ["Attachments"]
+__all__ = ["AttachmentSettings", "Attachments"]

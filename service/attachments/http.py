@@ -16,6 +16,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
+from ..broker import BrokerUnavailable
 from .local_store import LocalStore, UploadRefused
 from .service import Attachments
 
@@ -27,7 +28,7 @@ class AttachmentEndpoints:
         self.attachments = attachments
 
     async def upload(self, request: Request) -> Response:
-        limit = self.attachments.settings.attachment_max_bytes + FORM_OVERHEAD_BYTES
+        limit = self.attachments.settings.max_bytes + FORM_OVERHEAD_BYTES
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return _refused(413, f"the form is over {limit} bytes")
@@ -50,7 +51,10 @@ class AttachmentEndpoints:
             return _refused(403, str(exc))
         except (ValueError, KeyError, TypeError, IndexError):
             return _refused(400, "not an upload form: POST the slot's fields and then file")
-        self.attachments.uploaded(policy.key)
+        try:
+            await self.attachments.uploaded(policy.key)
+        except BrokerUnavailable:
+            return _refused(503, "stored, but the attachment records are unreachable; retry")
         return Response(status_code=204)
 
     async def download(self, request: Request) -> Response:
@@ -61,7 +65,10 @@ class AttachmentEndpoints:
         path = store.check_link(
             key, request.query_params.get("e", ""), request.query_params.get("s", "")
         )
-        record = self.attachments.records.get(key)
+        try:
+            record = await self.attachments.records.get(key)
+        except BrokerUnavailable:
+            return _refused(503, "the attachment records are unreachable; retry")
         if path is None or record is None:
             return _refused(404, "no such attachment, or the link expired; ask for a new link")
         inline = record.content_type.startswith("image/")

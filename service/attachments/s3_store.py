@@ -12,9 +12,30 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import botocore.session
+from botocore.config import Config
+
 from .records import Attachment
 
 KEY_PREFIX = "attachments/"  # the task role may sign URLs under this prefix only
+
+
+def regional_s3_client(region: str | None) -> Any:
+    """An S3 client whose presigned URLs name the bucket's regional virtual-hosted endpoint,
+    ``https://<bucket>.s3.<region>.amazonaws.com``. botocore's default, the global
+    ``<bucket>.s3.amazonaws.com``, answers for a bucket outside us-east-1 with a redirect
+    (always, for the days a new bucket's DNS takes), which the page's CSP, built from these
+    same URLs, would not allow. Without a region: botocore's own choice."""
+    session = botocore.session.get_session()
+    if region is None:
+        return session.create_client("s3")
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return session.create_client(
+        "s3",
+        region_name=region,
+        endpoint_url=f"https://s3.{region}.{suffix}",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
+    )
 
 
 class S3Store:
@@ -57,18 +78,21 @@ class S3Store:
         )
 
     def download_url(self, attachment: Attachment) -> tuple[str, int]:
+        """A short-lived GET of the version the clean verdict was about (the upload form
+        stays valid for a while: bytes posted again later are a newer, unscanned version)."""
         disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.key(attachment.id),
+            "ResponseContentType": attachment.content_type,
+            "ResponseContentDisposition": (
+                f"{disposition}; filename*=UTF-8''{quote(attachment.name)}"
+            ),
+        }
+        if attachment.version is not None:
+            params["VersionId"] = attachment.version
         url: str = self.client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": self.key(attachment.id),
-                "ResponseContentType": attachment.content_type,
-                "ResponseContentDisposition": (
-                    f"{disposition}; filename*=UTF-8''{quote(attachment.name)}"
-                ),
-            },
-            ExpiresIn=self.link_seconds,
+            "get_object", Params=params, ExpiresIn=self.link_seconds
         )
         return url, int(time.time()) + self.link_seconds
 

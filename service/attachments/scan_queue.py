@@ -1,9 +1,9 @@
 """Scan verdicts from an SQS queue: an EventBridge rule sends GuardDuty Malware Protection
 for S3's "Object Scan Result" events there and the relay applies them one by one.
 
-Attachment records live in the relay process (service.attachments), so this is right
-for one relay task; with several, a verdict read by a task that did not issue the slot
-is dropped (logged) and that attachment stays ``scanning``.
+Every relay task reads the queue and each message reaches one of them; the records are
+in Redis with several tasks (service.attachments.redis_records), so whichever task reads
+a verdict applies it, and the broker carries ``attachment_updated`` to every relay.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from ..broker import Broker
+from ..broker import Broker, BrokerUnavailable
 from .scan_results import apply_scan_result
 from .service import Attachments
 
@@ -24,7 +24,11 @@ RETRY_SECONDS = 5.0  # after SQS failed
 
 
 async def consume_scan_results(
-    attachments: Attachments, broker: Broker, sqs: Any, queue_url: str
+    attachments: Attachments,
+    broker: Broker,
+    sqs: Any,
+    queue_url: str,
+    wait_seconds: int = WAIT_SECONDS,
 ) -> None:
     """Runs until cancelled."""
     while True:
@@ -33,7 +37,7 @@ async def consume_scan_results(
                 sqs.receive_message,
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=10,
-                WaitTimeSeconds=WAIT_SECONDS,
+                WaitTimeSeconds=wait_seconds,
             )
         except Exception as exc:  # botocore's errors; the queue comes back
             log.warning("reading scan results failed", extra={"error": str(exc)})
@@ -46,8 +50,12 @@ async def consume_scan_results(
             except (ValueError, AttributeError) as exc:
                 log.warning("unreadable scan result dropped", extra={"error": str(exc)})
                 changed = False
+            except BrokerUnavailable as exc:
+                # Kept on the queue: SQS hands it out again after its visibility timeout.
+                log.warning("scan result not applied: Redis unreachable", extra={"error": str(exc)})
+                continue
             if not changed:
-                log.info("a scan result changed no attachment of this relay")
+                log.info("a scan result changed no attachment (unknown, expired or settled)")
             await asyncio.to_thread(
                 sqs.delete_message, QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
             )

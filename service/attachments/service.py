@@ -1,12 +1,14 @@
 """The session's side of attachments: ``upload`` and ``download`` frames, and the
-metadata a ``send`` carries. One ``Attachments`` per relay process."""
+metadata a ``send`` carries. One ``Attachments`` per relay process; its records and upload
+budget are in Redis when the relay has one (every relay sees every attachment), else here."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
-
-import botocore.session
 
 from contract.protocol import (
     ATTACHMENT_ID,
@@ -17,11 +19,14 @@ from contract.protocol import (
 )
 
 from .. import protocol
-from ..config import Settings
+from ..broker import BrokerUnavailable
+from ..broker.settings import RedisBrokerSettings
 from ..protocol import ProtocolError
+from .budget import MemoryUploadBudget, UploadBudget
 from .local_store import LocalStore
-from .records import Attachment, UploadBudget, new_attachment_id
-from .s3_store import S3Store
+from .records import Attachment, AttachmentRecords, MemoryAttachmentRecords, new_attachment_id
+from .s3_store import S3Store, regional_s3_client
+from .settings import AttachmentSettings
 
 # GuardDuty Malware Protection for S3's verdicts (EventBridge detail-type "GuardDuty
 # Malware Protection Object Scan Result", detail.scanResultDetails.scanResultStatus).
@@ -33,50 +38,66 @@ SCAN_VERDICTS: dict[str, AttachmentStatus] = {
 
 
 class Attachments:
-    def __init__(self, settings: Settings, s3_client: Any = None) -> None:
+    def __init__(
+        self,
+        settings: AttachmentSettings,
+        redis: RedisBrokerSettings | None = None,
+        s3_client: Any = None,
+    ) -> None:
         self.settings = settings
         self.store: LocalStore | S3Store
-        if settings.attachment_bucket:
-            client = s3_client or botocore.session.get_session().create_client("s3")
-            link_seconds = settings.attachment_link_seconds
-            self.store = S3Store(client, settings.attachment_bucket, link_seconds)
+        if settings.bucket:
+            client = s3_client or regional_s3_client(settings.region)
+            self.store = S3Store(client, settings.bucket, settings.link_seconds)
             self.scanning = True  # GuardDuty scans every new object in the bucket
         else:
-            self.store = LocalStore(settings.attachment_dir, settings.attachment_link_seconds)
+            self.store = LocalStore(settings.folder, settings.link_seconds)
             self.scanning = False  # single server: nothing scans the files (said on the page)
-        self.budget = UploadBudget(settings.attachment_uploads_per_minute)
-        self.records: dict[str, Attachment] = {}
+        self.records: AttachmentRecords
+        self.budget: UploadBudget
+        if redis is None:
+            self.records = MemoryAttachmentRecords(settings.record_ttl)
+            self.budget = MemoryUploadBudget(settings.uploads_per_minute)
+        else:
+            from .redis_records import redis_records  # lazily, as the Redis broker is
+
+            self.records, self.budget = redis_records(
+                redis, settings.record_ttl, settings.uploads_per_minute
+            )
 
     # frames
 
-    def handle(self, kind: str, fields: dict[str, Any], room: str, member_id: str) -> str:
+    async def handle(self, kind: str, fields: dict[str, Any], room: str, member_id: str) -> str:
         """The answer to an ``upload`` or ``download`` frame; raises ProtocolError."""
         ref = _ref(fields)
-        if kind == "upload":
-            return self._upload(fields, ref, room, member_id)
-        return self._download(fields, ref, room)
+        with _records_reachable():
+            if kind == "upload":
+                return await self._upload(fields, ref, room, member_id)
+            return await self._download(fields, ref, room)
 
-    def _upload(self, fields: dict[str, Any], ref: str | None, room: str, member_id: str) -> str:
+    async def _upload(
+        self, fields: dict[str, Any], ref: str | None, room: str, member_id: str
+    ) -> str:
         asked_room = fields.get("room", room)
         if asked_room != room:
             raise ProtocolError(
                 "bad_room", f'"room" must be the room this connection joined, {room}'
             )
         name = _file_name(fields.get("name"))
-        size, limit = fields.get("size"), self.settings.attachment_max_bytes
+        size, limit = fields.get("size"), self.settings.max_bytes
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ProtocolError("bad_frame", '"size" must be the file\'s size in bytes (>= 1)')
         if size > limit:
             raise ProtocolError("file_too_large", f"the file is over {limit} bytes")
         content_type = fields.get("content_type")
-        allowed = self.settings.attachment_types
+        allowed = self.settings.types
         if not isinstance(content_type, str) or content_type.lower() not in allowed:
             raise ProtocolError(
                 "file_type_not_allowed",
                 f'"content_type" must be one of {", ".join(allowed)}',
             )
-        if not self.budget.allow(member_id):
-            per_minute = self.settings.attachment_uploads_per_minute
+        if not await self.budget.allow(member_id):
+            per_minute = self.settings.uploads_per_minute
             raise ProtocolError("rate_limited", f"over {per_minute} uploads a minute; wait")
         attachment = Attachment(
             id=new_attachment_id(),
@@ -87,39 +108,34 @@ class Attachments:
             content_type=content_type.lower(),
             status="scanning" if self.scanning else "unscanned",
         )
-        self.records[attachment.id] = attachment
+        await self.records.add(attachment)
         upload = self.store.upload_form(attachment.id, attachment.content_type, size)
-        return protocol.dumps_frame(
-            {"type": "upload_slot", "ref": ref, "upload": upload, "attachment": attachment.id}
-        )
+        return protocol.upload_slot(ref, upload, attachment.id)
 
-    def _download(self, fields: dict[str, Any], ref: str | None, room: str) -> str:
-        attachment = self._known(fields.get("attachment"), room)
+    async def _download(self, fields: dict[str, Any], ref: str | None, room: str) -> str:
+        attachment = await self._known(fields.get("attachment"), room)
         if attachment.status not in DOWNLOADABLE_STATUSES or not attachment.uploaded:
             raise ProtocolError(
                 "bad_attachment",
                 f"attachment {attachment.id} is {attachment.status}; no link until it is clean",
             )
         url, expires = self.store.download_url(attachment)
-        return protocol.dumps_frame(
-            {
-                "type": "download_link",
-                "ref": ref,
-                "attachment": attachment.id,
-                "url": url,
-                "expires": expires,
-            }
-        )
+        return protocol.download_link(ref, attachment.id, url, expires)
 
-    def for_message(self, ids: tuple[str, ...], room: str, member_id: str) -> list[dict[str, Any]]:
+    async def for_message(
+        self, ids: tuple[str, ...], room: str, member_id: str
+    ) -> list[dict[str, Any]]:
         """The metadata of a ``send``'s attachments: uploaded by this member to this room."""
         found = []
         for attachment_id in ids:
-            attachment = self._known(attachment_id, room)
+            with _records_reachable():
+                attachment = await self._known(attachment_id, room)
             if attachment.member_id != member_id:
                 raise ProtocolError("bad_attachment", f"attachment {attachment_id} is not yours")
-            if not attachment.uploaded and self.store.holds(attachment):
+            if not attachment.uploaded and await asyncio.to_thread(self.store.holds, attachment):
                 attachment.uploaded = True
+                with _records_reachable():
+                    await self.records.mark_uploaded(attachment_id)
             if not attachment.uploaded:
                 raise ProtocolError(
                     "bad_attachment",
@@ -128,23 +144,22 @@ class Attachments:
             found.append(attachment.metadata())
         return found
 
-    def _known(self, attachment_id: object, room: str) -> Attachment:
+    async def _known(self, attachment_id: object, room: str) -> Attachment:
         if not isinstance(attachment_id, str) or not ATTACHMENT_ID.fullmatch(attachment_id):
             raise ProtocolError("bad_attachment", '"attachment" must be an id from "upload_slot"')
-        attachment = self.records.get(attachment_id)
+        attachment = await self.records.get(attachment_id)
         if attachment is None or attachment.room != room:
             raise ProtocolError("bad_attachment", f"no attachment {attachment_id} in this room")
         return attachment
 
-    def uploaded(self, attachment_id: str) -> None:
+    async def uploaded(self, attachment_id: str) -> None:
         """The store holds the attachment's bytes (the upload endpoint calls this)."""
-        attachment = self.records.get(attachment_id)
-        if attachment is not None:
-            attachment.uploaded = True
+        await self.records.mark_uploaded(attachment_id)
 
-    def scan_result(self, event: dict[str, Any]) -> tuple[str, str] | None:
+    async def scan_result(self, event: dict[str, Any]) -> tuple[str, str] | None:
         """Apply a GuardDuty scan-result event: (room, ``attachment_updated`` frame) when it
-        changed an attachment's status, else None (another bucket, unknown, no verdict)."""
+        changed an attachment's status, else None (another bucket, unknown or expired id,
+        no verdict, or a status a verdict may not change: records.VERDICT_TRANSITIONS)."""
         detail = event.get("detail") or {}
         where = detail.get("s3ObjectDetails") or {}
         verdict = (detail.get("scanResultDetails") or {}).get("scanResultStatus")
@@ -153,22 +168,32 @@ class Attachments:
         attachment_id = self.store.attachment_id(
             str(where.get("bucketName")), str(where.get("objectKey"))
         )
-        attachment = self.records.get(attachment_id or "")
         status = SCAN_VERDICTS.get(str(verdict))
-        if attachment is None or status is None or attachment.status == status:
+        if attachment_id is None or status is None or not ATTACHMENT_ID.fullmatch(attachment_id):
+            return None  # not a verdict, or not an object an upload slot named
+        version = where.get("versionId")  # the object version GuardDuty scanned
+        version = version if isinstance(version, str) and version else None
+        attachment = await self.records.apply_verdict(attachment_id, status, version)
+        if attachment is None:
             return None
-        attachment.status = status
-        frame = protocol.dumps_frame(
-            {"type": "attachment_updated", "attachment": attachment.metadata()}
-        )
-        return attachment.room, frame
+        return attachment.room, protocol.attachment_updated(attachment.metadata())
 
     def origins(self) -> tuple[str, ...]:
         """Origins outside the relay that the page must reach (the CSP allows exactly these)."""
         return self.store.origins() if isinstance(self.store, S3Store) else ()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.store.close()
+        await self.records.close()
+
+
+@contextlib.contextmanager
+def _records_reachable() -> Iterator[None]:
+    """Redis out of reach is the member's ``unavailable`` (retry), not a dropped session."""
+    try:
+        yield
+    except BrokerUnavailable as exc:
+        raise ProtocolError("unavailable", "attachment records unreachable; retry") from exc
 
 
 def _ref(fields: dict[str, Any]) -> str | None:

@@ -19,6 +19,7 @@ from stacks.config.defaults import default_config
 from stacks.config.limits import DEFAULT_REGION, DRAIN_MARGIN_SECONDS, STAGES
 from stacks.config.model import (
     ApiSettings,
+    AttachmentSettings,
     CacheSettings,
     LoadBalancerSettings,
     MonitoringSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "DRAIN_MARGIN_SECONDS",
     "STAGES",
     "ApiSettings",
+    "AttachmentSettings",
     "CacheSettings",
     "LoadBalancerSettings",
     "MonitoringSettings",

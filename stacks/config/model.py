@@ -115,6 +115,9 @@ class RelaySettings:
     max_healthy_percent: int = 200
     history_size: int = settings.HISTORY_SIZE.default
     history_max_len: int = settings.HISTORY_MAX_LEN.default
+    # HISTORY_TTL_DAYS: a room's history outlives its last message this long; attachments
+    # expire after as many days (stacks/attachments.py).
+    history_ttl_days: int = settings.HISTORY_TTL_DAYS.default
     rate_limit: int = whole_default(settings.RATE_LIMIT)
     rate_burst: int = settings.RATE_BURST.default
     max_connections: int = settings.MAX_CONNECTIONS.default
@@ -175,6 +178,19 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class AttachmentSettings:
+    """[stages.<stage>.attachments]: file attachments on S3, scanned by GuardDuty Malware
+    Protection for S3 (stacks/attachments.py; reasons in docs/infrastructure.md)."""
+
+    # Off: no bucket, no scan, no queue; the relay then keeps attachments in a folder of
+    # its own task (lost with the task, unscanned), so a stage without them should say so.
+    enabled: bool = True
+    # ATTACHMENT_MAX_BYTES in MiB: the largest file a member may upload (the presigned
+    # POST's content-length-range); GuardDuty bills per GB scanned.
+    max_mb: int = settings.ATTACHMENT_MAX_BYTES.default // 2**20
+
+
+@dataclass(frozen=True)
 class MonitoringSettings:
     """Alarm thresholds on the relay's own metrics (reasons in docs/operations.md)."""
 
@@ -218,6 +234,7 @@ class StageConfig:
     sign_in: SignInSettings = field(default_factory=SignInSettings)
     waf: WafSettings = field(default_factory=WafSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    attachments: AttachmentSettings = field(default_factory=AttachmentSettings)
 
     @property
     def prefix(self) -> str:

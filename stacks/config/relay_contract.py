@@ -40,6 +40,7 @@ RELAY_VARIABLES_UNLESS_DEFAULT: Final[Mapping[str, RelayVariable]] = {
     "trusted_proxy_hops": settings.TRUSTED_PROXY_HOPS,
     "new_identities_per_minute": settings.NEW_IDENTITIES_PER_MINUTE,
     "new_rooms_per_minute": settings.NEW_ROOMS_PER_MINUTE,
+    "history_ttl_days": settings.HISTORY_TTL_DAYS,
 }
 # Every field checked against the relay's contract.
 ALL_RELAY_VARIABLES: Final[Mapping[str, RelayVariable]] = {

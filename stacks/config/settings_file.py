@@ -40,6 +40,7 @@ STAGE_SECTIONS = (
     "sign_in",
     "waf",
     "api",
+    "attachments",
 )
 
 

@@ -1,20 +1,18 @@
 """Every check of a stage's settings, each problem with its fix; `validate` runs them all.
 
-The relay's own settings and its drain timings are checked in stacks/config/relay_checks.py.
+The relay's own settings and its drain timings are checked in stacks/config/relay_checks.py,
+the edge's (load balancer, WAF, the server API's allow list) in stacks/config/edge_checks.py.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
+from contract.settings import ATTACHMENT_MAX_BYTES
+from stacks.config.edge_checks import api_problems, load_balancer_problems, waf_problems
 from stacks.config.limits import (
-    API_MAX_CIDRS,
     DEFAULT_REGION,
     MAX_CACHE_NODES,
-    WAF_EVALUATION_WINDOWS,
-    WAF_MIN_RATE_LIMIT,
-    WAF_RATE_ACTIONS,
     retention_problems,
 )
 from stacks.config.model import CacheSettings, StageConfig, StageConfigError
@@ -23,10 +21,6 @@ from stacks.config.sign_in import sign_in_problems
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_CERTIFICATE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[0-9a-f-]{36}$"
-)
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -36,7 +30,7 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
     `source` names the settings file the values came from, for the message's heading.
     """
     problems = [*_environment_problems(config), *_network_problems(config)]
-    problems += [*_cache_problems(config), *_load_balancer_problems(config)]
+    problems += [*_cache_problems(config), *load_balancer_problems(config)]
     problems += [*relay_problems(config), *_monitoring_problems(config)]
     problems += sign_in_problems(
         config.sign_in,
@@ -45,8 +39,9 @@ def validate(config: StageConfig, *, source: str | None = None) -> None:
         domain_name=config.load_balancer.domain_name,
     )
     problems += drain_timing_problems(config)
-    problems += _waf_problems(config)
-    problems += _api_problems(config)
+    problems += waf_problems(config)
+    problems += api_problems(config)
+    problems += _attachment_problems(config)
     if config.sign_in.enabled and config.network.nat_gateways == 0:
         problems.append(
             "sign_in with network.nat_gateways=0: the relay verifies the ALB's sign-in tokens "
@@ -172,135 +167,15 @@ def _has_sharded_pubsub(k: CacheSettings) -> bool:
     return version >= ((7, 2) if k.engine == "valkey" else (7, 0))
 
 
-def _load_balancer_problems(c: StageConfig) -> list[str]:
-    lb = c.load_balancer
-    r = c.relay
-    problems = []
-    if lb.certificate_arn is None and c.name != "dev":
-        problems.append(
-            f"certificate_arn is missing: stage '{c.name}' serves HTTPS only. Set "
-            f'certificate_arn = "arn:aws:acm:{c.region}:<account>:certificate/<id>" in '
-            f"[stages.{c.name}] of stages.toml, or pass -c certificateArn=arn:aws:acm:... "
-            "(an ACM certificate in the stack's region)."
-        )
-    if lb.certificate_arn is not None:
-        match = _CERTIFICATE_ARN.match(lb.certificate_arn)
-        if match is None:
-            problems.append(
-                f"certificate_arn {lb.certificate_arn!r} is not an ACM certificate ARN: "
-                "copy it from `aws acm list-certificates`."
-            )
-        elif match.group(1) != c.region:
-            problems.append(
-                f"certificate_arn is in {match.group(1)} but the stack deploys to {c.region}: "
-                "an ALB needs a certificate from its own region."
-            )
-        elif c.account is not None and match.group(2) != c.account:
-            problems.append(
-                f"certificate_arn belongs to account {match.group(2)} but stage '{c.name}' "
-                f"deploys to {c.account}: an ALB can use only a certificate of its own "
-                "account; request or import it there."
-            )
-    if lb.domain_name is not None and not _DOMAIN.match(lb.domain_name):
-        problems.append(
-            f"domain_name {lb.domain_name!r} is not a lower-case DNS name: set domain_name "
-            f'= "chat.example.com" in [stages.{c.name}] (or -c domainName=...).'
-        )
-    if lb.domain_name is not None and lb.certificate_arn is None:
-        problems.append(
-            "domain_name needs certificate_arn: the relay's origin is https://<domain>; set "
-            f"both in [stages.{c.name}]."
-        )
-    if lb.idle_timeout_seconds < 2 * r.ping_interval_seconds or lb.idle_timeout_seconds > 4000:
-        problems.append(
-            f"load_balancer.idle_timeout_seconds={lb.idle_timeout_seconds}: use at least twice "
-            f"the relay's ping interval ({2 * r.ping_interval_seconds} s) and at most 4000 s."
-        )
-    if not 1 <= lb.stickiness_seconds <= 604800:
-        problems.append(
-            f"load_balancer.stickiness_seconds={lb.stickiness_seconds}: use 1 s to 7 days."
-        )
-    if lb.health_check_path not in ("/healthz", "/readyz"):
-        problems.append(
-            f"load_balancer.health_check_path={lb.health_check_path!r}: use /healthz or /readyz."
-        )
-    problems += retention_problems(
-        "load_balancer.access_log_retention_days", lb.access_log_retention_days, any_days=True
-    )
-    return problems
-
-
-def _waf_problems(c: StageConfig) -> list[str]:
-    w = c.waf
-    problems = []
-    if w.upgrade_rate_limit < WAF_MIN_RATE_LIMIT:
-        problems.append(
-            f"waf.upgrade_rate_limit={w.upgrade_rate_limit}: AWS WAF's lowest rate limit is "
-            f"{WAF_MIN_RATE_LIMIT} requests per window; e.g. upgrade_rate_limit = 300."
-        )
-    if w.evaluation_window_seconds not in WAF_EVALUATION_WINDOWS:
-        problems.append(
-            f"waf.evaluation_window_seconds={w.evaluation_window_seconds}: AWS WAF accepts "
-            f"{', '.join(map(str, WAF_EVALUATION_WINDOWS))}."
-        )
-    if w.upgrade_rate_action not in WAF_RATE_ACTIONS:
-        problems.append(
-            f'waf.upgrade_rate_action={w.upgrade_rate_action!r}: use "block" (403 over the '
-            'rate) or "count" (metrics and logs only).'
-        )
-    for cidr in w.allow_cidrs:
-        try:
-            network = ipaddress.IPv4Network(cidr, strict=True)
-        except ValueError:
-            problems.append(
-                f"waf.allow_cidrs {cidr!r} is not an IPv4 network: write it like "
-                '"203.0.113.7/32" (one address) or "198.51.100.0/24", host bits zero.'
-            )
-            continue
-        if network.prefixlen < 8:
-            problems.append(
-                f"waf.allow_cidrs {cidr!r}: AWS WAF IP sets take /1 to /32 but a network this "
-                "wide lets most of the internet skip the web ACL; list the load generators' "
-                "own addresses (/8 or narrower)."
-            )
-    problems += retention_problems("waf.log_retention_days", w.log_retention_days)
-    return problems
-
-
-def _api_problems(c: StageConfig) -> list[str]:
-    where = f"[stages.{c.name}.api]"
-    cidrs = c.api.allow_cidrs
-    problems = []
-    if cidrs and not c.load_balancer.https:
-        problems.append(
-            f"{where} allow_cidrs on a stage without certificate_arn: API keys would cross "
-            f"the internet in clear text; set certificate_arn in [stages.{c.name}], or leave "
-            "allow_cidrs empty (the API stays off at the load balancer)."
-        )
-    if len(cidrs) > API_MAX_CIDRS:
-        problems.append(
-            f"{where} allow_cidrs lists {len(cidrs)} networks: at most {API_MAX_CIDRS} "
-            "(4 per listener rule); list the backend's egress addresses or wider networks."
-        )
-    if len(set(cidrs)) != len(cidrs):
-        problems.append(f"{where} allow_cidrs lists a network twice; list each once.")
-    for cidr in cidrs:
-        try:
-            network = ipaddress.ip_network(cidr, strict=True)
-        except ValueError:
-            problems.append(
-                f"{where} allow_cidrs {cidr!r} is not a network: write it like "
-                '"203.0.113.7/32" (one address), "198.51.100.0/24" or "2001:db8::/48", '
-                "host bits zero."
-            )
-            continue
-        if network.prefixlen < (8 if network.version == 4 else 16):
-            problems.append(
-                f"{where} allow_cidrs {cidr!r} opens the server API to much of the internet; "
-                "list the product backend's own egress addresses (/8 or narrower, /16 for "
-                "IPv6)."
-            )
-    return problems
+def _attachment_problems(c: StageConfig) -> list[str]:
+    # One presigned POST carries at most 5 GiB (S3's single-upload limit), the relay's bound.
+    largest = ATTACHMENT_MAX_BYTES.high // 2**20
+    if not 1 <= c.attachments.max_mb <= largest:
+        return [
+            f"[stages.{c.name}.attachments] max_mb={c.attachments.max_mb}: use 1 to {largest} "
+            "(MiB; one presigned POST uploads at most 5 GiB)."
+        ]
+    return []
 
 
 def _monitoring_problems(c: StageConfig) -> list[str]:

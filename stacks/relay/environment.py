@@ -85,6 +85,7 @@ def relay_environment(
         ("trusted_proxy_hops", s.TRUSTED_PROXY_HOPS),
         ("new_identities_per_minute", s.NEW_IDENTITIES_PER_MINUTE),
         ("new_rooms_per_minute", s.NEW_ROOMS_PER_MINUTE),
+        ("history_ttl_days", s.HISTORY_TTL_DAYS),
     ):
         value = getattr(relay, field)
         if value != variable.default:  # only a stage's own choice (prod): others unchanged

@@ -18,7 +18,7 @@ def constants(name: str) -> dict[str, str]:
 
 
 def test_the_web_clients_limits_are_the_protocols() -> None:
-    app = constants("app.js")
+    app = constants("protocol.js")
     assert json.loads(app["DEFAULT_ROOM"]) == protocol.DEFAULT_ROOM
     assert int(app["TEXT_MAX_CHARS"]) == protocol.MAX_TEXT_CHARS
     assert int(app["NAME_MAX_CHARS"]) == protocol.MAX_NAME_CHARS
@@ -31,9 +31,11 @@ def test_the_web_clients_limits_are_the_protocols() -> None:
     assert bidi.encode().decode("unicode_escape") == protocol.BIDI_CONTROLS_PATTERN
 
 
-def test_the_limits_are_written_once_in_the_script() -> None:
-    """Every other use goes through the constant, so the test above covers it."""
-    source = (WEB / "app.js").read_text()
+def test_the_limits_are_written_once_in_the_scripts() -> None:
+    """Every other use goes through web/protocol.js's constant, so the test above covers it."""
+    source = "\n".join(path.read_text() for path in sorted(WEB.glob("*.js")))
+    # typing.js's TYPING_INTERVAL_MS is 2000 too: another contract fact, compared on its own.
+    source = re.sub(r"^export const TYPING_INTERVAL_MS = .*$", "", source, flags=re.MULTILINE)
     numbers = (
         protocol.MAX_TEXT_CHARS,
         protocol.CLOSE_RESTARTING,
@@ -66,7 +68,8 @@ def test_the_outbox_retries_what_the_protocol_says_is_retryable() -> None:
     source = (WEB / "outbox.js").read_text()
     (listed,) = re.findall(r"const RETRYABLE = new Set\(\[([^\]]*)\]\)", source)
     assert {json.loads(code) for code in listed.split(",")} == set(protocol.RETRYABLE_ERRORS)
-    reasons = re.search(r"const FAILURE_REASONS = \{(.*?)\};", (WEB / "app.js").read_text(), re.S)
+    view = (WEB / "outbox_view.js").read_text()
+    reasons = re.search(r"const FAILURE_REASONS = \{(.*?)\};", view, re.S)
     assert reasons is not None
     assert set(re.findall(r"^\s*([a-z_]+):", reasons[1], re.MULTILINE)) <= set(protocol.ERROR_CODES)
 

@@ -14,6 +14,7 @@ from service.broker import Backend, History, memory_backend
 from service.broker.settings import MemoryBrokerSettings
 from service.hub import Hub
 from service.members import Member
+from service.room_writes import member_key
 from tests.support.publishing import send
 
 pytestmark = pytest.mark.anyio
@@ -82,8 +83,8 @@ async def test_join_sends_the_burst_then_live_frames_without_its_own_member_add(
     assert alice.types() == ["burst", "member_add"]  # Bob's arrival, not her own
     assert bob.types() == ["burst"]
     assert bob.received()[0]["members"] == sorted([ALICE.id, BOB.id])
-    published = await hub.publish("r", BOB, "hello", "ref-1")
-    again = await hub.publish("r", BOB, "hello", "ref-1")
+    published = await hub.writes.publish("r", BOB, "hello", member_key(BOB.id, "ref-1"))
+    again = await hub.writes.publish("r", BOB, "hello", member_key(BOB.id, "ref-1"))
     assert again == published and hub.metrics.messages_in == 1
     for connection in (alice, bob):
         message = connection.received()[-1]
@@ -135,8 +136,8 @@ async def test_one_connection_in_two_rooms_gets_each_rooms_frames_naming_it(hub:
     await hub.join("two", alice, ALICE, None, 10, burst_to(alice))
     assert hub.rooms_of(alice) == {"one", "two"}
     await hub.join("two", bob, BOB, None, 10, burst_to(bob))
-    await hub.publish("one", ALICE, "in one", None)
-    await hub.publish("two", BOB, "in two", None)
+    await hub.writes.publish("one", ALICE, "in one", None)
+    await hub.writes.publish("two", BOB, "in two", None)
     await asyncio.sleep(0)
     live = [(f["type"], f["room"]) for f in alice.received() if f["type"] != "burst"]
     assert live == [("member_add", "two"), ("messages", "one"), ("messages", "two")]
@@ -154,8 +155,8 @@ async def test_unsubscribe_stops_one_rooms_frames_and_its_presence(hub: Hub) -> 
     assert set(await hub.backend.presence.members("two")) == {ALICE.id, BOB.id}
     assert bob.received()[-1] == {"type": "member_delete", "room": "one", "id": ALICE.id}
     before = len(alice.frames)
-    await hub.publish("one", BOB, "not for alice", None)
-    await hub.publish("two", BOB, "for alice", None)
+    await hub.writes.publish("one", BOB, "not for alice", None)
+    await hub.writes.publish("two", BOB, "for alice", None)
     await asyncio.sleep(0)
     assert [f["room"] for f in alice.received()[before:]] == ["two"]
     await hub.leave(alice, 1000)
@@ -171,8 +172,8 @@ async def test_typing_skips_the_typist_and_backlogged_sockets_and_is_throttled(h
     slow.backlogged = True  # type: ignore[attr-defined]
     await asyncio.sleep(0)
     marks = {c: len(c.frames) for c in (alice, bob, slow)}
-    await hub.typing("r", ALICE)
-    await hub.typing("r", ALICE)  # within TYPING_INTERVAL: dropped
+    await hub.writes.typing("r", ALICE)
+    await hub.writes.typing("r", ALICE)  # within TYPING_INTERVAL: dropped
     await asyncio.sleep(0)
     assert bob.received()[marks[bob] :] == [{"type": "typing", "room": "r", "member": ALICE.id}]
     assert len(alice.frames) == marks[alice] and len(slow.frames) == marks[slow]

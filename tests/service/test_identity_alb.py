@@ -10,7 +10,6 @@ import asyncio
 import base64
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -31,23 +30,6 @@ from service.identity_alb import (
 pytestmark = pytest.mark.anyio
 
 ADA = {"sub": "idp-user-1", "name": "Ada Lovelace", "email": "ada@example.com"}
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> AlbSigningKey:
-    return AlbSigningKey()
-
-
-@pytest.fixture(scope="module")
-def key_endpoint(signing_key: AlbSigningKey) -> Iterator[KeyEndpoint]:
-    with KeyEndpoint(signing_key) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def alb_relay(key_endpoint: KeyEndpoint) -> Iterator[RelayProcess]:
-    with RelayProcess(relay_env(key_endpoint)) as relay:
-        yield relay
 
 
 def signed(token: str) -> dict[str, dict[str, str]]:

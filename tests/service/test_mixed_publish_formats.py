@@ -84,7 +84,7 @@ async def test_a_fleet_publishing_both_formats_loses_and_repeats_nothing(mixed_f
                 (frame,) = await earlier.take(1)
                 assert orjson.loads(frame) == added
             # The hub drops the joiner's own member_add only if it comes back from Redis
-            # before the join completes (Hub._activate); after, the joiner gets it. That
+            # before the join completes (LocalRoom.go_live); after, the joiner gets it. That
             # race is the hub's, whatever the format: allowed here, and nothing else.
             own = [orjson.loads(frame) for frame in await wires[joiner].rest()]
             assert own in ([], [added]), own

@@ -19,7 +19,7 @@ from harness.relay import RelayProcess
 from service import protocol
 from service.broker import MemberJoined, Publication
 from service.broker.redis.events import (
-    MalformedEvent,
+    DECODE_ERRORS,
     _decode_legacy_frame,
     _message_frame,
     decode,
@@ -93,13 +93,13 @@ def test_other_frames_fall_back_to_the_json_parse(frame: str) -> None:
     ],
 )
 def test_malformed_message_frames_are_still_refused(frame: str) -> None:
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(DECODE_ERRORS):
         decode("r", frame)
 
 
 def test_a_compact_event_without_a_body_is_refused() -> None:
     # It would splice a trailing comma into the client frame.
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(DECODE_ERRORS):
         decode("r", f"m{ID} ")
 
 

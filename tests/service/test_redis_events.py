@@ -7,7 +7,7 @@ import pytest
 
 from service import protocol
 from service.broker import MemberJoined, MemberLeft, Notice, Publication
-from service.broker.redis.events import MalformedEvent, decode
+from service.broker.redis.events import DECODE_ERRORS, decode
 from service.members import Member
 
 ALICE = Member(id="a1a1a1a1a1a1a1a1", username='Al "Quote" \u00e9', avatar="/avatars/a1.svg")
@@ -61,7 +61,7 @@ def test_member_events_compact_and_legacy() -> None:
     ],
 )
 def test_malformed_events_are_refused(payload: str) -> None:
-    with pytest.raises(MalformedEvent):
+    with pytest.raises(DECODE_ERRORS):
         decode("r", payload)
 
 

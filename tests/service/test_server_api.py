@@ -213,6 +213,25 @@ async def test_unknown_api_paths_are_404(deployment: Deployment) -> None:
             assert (answer.status_code, answer.json()["error"]) == (404, "not_found"), path
 
 
+async def test_a_known_path_with_another_method_is_405_naming_the_allowed_ones(
+    deployment: Deployment,
+) -> None:
+    room = room_name()
+    async with deployment.api() as api:
+        for method, path, allowed in [
+            ("DELETE", messages_path(room), "GET, HEAD, POST"),
+            ("PUT", f"{messages_path(room)}/1-0", "DELETE"),
+            ("GET", f"/api/v1/members/{'0' * 16}/disconnect", "POST"),
+            ("POST", "/api/v1/openapi.json", "GET, HEAD"),
+        ]:
+            answer = await api.request(method, path)
+            error = answer.json()["error"]
+            assert (answer.status_code, error) == (405, "method_not_allowed"), (method, path)
+            assert answer.headers["allow"] == allowed, (method, path)
+        # Nothing was posted by the DELETE on the messages path.
+        assert (await api.get(messages_path(room))).json()["messages"] == []
+
+
 def test_without_keys_every_api_path_is_404() -> None:
     env = {k: v for k, v in API_ENV.items() if k != "SERVER_API_KEYS"}
     with RelayProcess(env=env) as relay, httpx.Client(base_url=relay.http, timeout=10) as client:

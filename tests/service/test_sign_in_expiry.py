@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
 from contract.protocol import CLOSE_SIGN_IN_EXPIRED
-from harness.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
+from harness.alb_identity import AlbSigningKey
 from harness.client import ChatClient
 from harness.relay import RelayProcess
 from service.identity_alb import HEADER
@@ -20,17 +19,6 @@ from service.identity_alb import HEADER
 pytestmark = pytest.mark.anyio
 
 GRACE = {"sub": "idp-user-9", "name": "Grace"}
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> AlbSigningKey:
-    return AlbSigningKey()
-
-
-@pytest.fixture(scope="module")
-def alb_relay(signing_key: AlbSigningKey) -> Iterator[RelayProcess]:
-    with KeyEndpoint(signing_key) as endpoint, RelayProcess(relay_env(endpoint)) as relay:
-        yield relay
 
 
 async def test_a_signed_in_connection_is_closed_when_its_token_expires(

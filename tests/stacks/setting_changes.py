@@ -123,6 +123,7 @@ CHANGES: tuple[Change, ...] = (
     Change("relay.max_healthy_percent", 150),
     Change("relay.history_size", 100),
     Change("relay.history_max_len", 2000),
+    Change("relay.history_ttl_days", 14),
     Change("relay.rate_limit", 5),
     Change("relay.rate_burst", 10),
     Change("relay.max_connections", 8000),
@@ -165,6 +166,8 @@ CHANGES: tuple[Change, ...] = (
     Change("waf.allow_cidrs", ("203.0.113.0/24",)),
     Change("waf.log_retention_days", 90),
     Change("api.allow_cidrs", ("203.0.113.0/24",)),
+    Change("attachments.enabled", False),
+    Change("attachments.max_mb", 50),
 )
 
 # Fields that are not updates of a stage: another value is another deployment.

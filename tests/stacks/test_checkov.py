@@ -26,6 +26,16 @@ REVIEWED_SKIPS = {
     ("dev", "AWS::EC2::SecurityGroupIngress.AlbFromInternet80", "CKV_AWS_260"),
     ("dev", "AWS::S3::Bucket.ResultsBucket", "CKV_AWS_18"),
 }
+# The attachments' scan-result queues: SSE-SQS, which CKV_AWS_27 does not recognise.
+for _stage in ("dev", "staging", "prod", "prod-cluster", "staging-cognito", "staging-oidc"):
+    REVIEWED_SKIPS |= {
+        (_stage, "AWS::SQS::Queue.AttachmentsScanResults", "CKV_AWS_27"),
+        (_stage, "AWS::SQS::Queue.AttachmentsScanResultsDeadLetters", "CKV_AWS_27"),
+    }
+REVIEWED_SKIPS |= {
+    ("staging-api", "AWS::SQS::Queue.AttachmentsScanResults", "CKV_AWS_27"),
+    ("staging-api", "AWS::SQS::Queue.AttachmentsScanResultsDeadLetters", "CKV_AWS_27"),
+}
 # The pipeline's artifact bucket and the asset role CDK Pipelines generates (reasons in
 # stacks/pipeline/stack.py).
 REVIEWED_SKIPS |= {

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from stacks.cache import cache_node_ids
+from stacks.cache_metrics import alarm_node_groups
 from stacks.config import StageConfigError
-from stacks.monitoring import alarm_node_groups
 from tests.stacks.conftest import CLUSTER_CONTEXT, Synthesized, load, synthesize
 from tests.stacks.test_nag import acknowledged, reviewed
 

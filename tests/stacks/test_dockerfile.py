@@ -198,6 +198,13 @@ TARGET_GROUP_ARN = (
 )
 
 
+ATTACHMENT_BUCKET = "chat-relay-staging-service-attachmentsbucket1347-0a1b2c3d4e5f"
+SCAN_QUEUE_URL = (
+    "https://sqs.us-east-1.amazonaws.com/123456789012/"
+    "chat-relay-staging-service-AttachmentsScanResultsEEAABAEC-0a1b2c3d4e5f"
+)
+
+
 def task_environment(stage: Synthesized) -> dict[str, str]:
     """The container's environment as ECS would hand it over, tokens filled in."""
     (task,) = stage.resources("service", "AWS::ECS::TaskDefinition").values()
@@ -212,6 +219,10 @@ def task_environment(stage: Synthesized) -> dict[str, str]:
         if variable["Name"] == "DRAIN_TARGET_GROUP_ARN":
             # A Ref to the target group resolves to its ARN.
             value = TARGET_GROUP_ARN
+        if variable["Name"] == "ATTACHMENT_BUCKET":
+            value = ATTACHMENT_BUCKET  # a Ref to a bucket resolves to its generated name
+        if variable["Name"] == "ATTACHMENT_SCAN_QUEUE_URL":
+            value = SCAN_QUEUE_URL  # a Ref to a queue resolves to its URL
         env[variable["Name"]] = value
     for secret in container.get("Secrets", []):
         env[secret["Name"]] = "t" * 64
@@ -238,6 +249,8 @@ def test_task_environment_is_accepted_by_the_relay(stage: Synthesized) -> None:
     assert settings.redis_iam_cache_name == f"chat-relay-{stage.stage}"
     assert settings.drain_seconds == 20
     assert settings.drain_target_group_arn == TARGET_GROUP_ARN
+    assert settings.attachment_bucket == ATTACHMENT_BUCKET
+    assert settings.attachment_scan_queue_url == SCAN_QUEUE_URL
     assert settings.drain_poll_seconds == 5
     assert settings.ping_interval == 20
     assert settings.metrics_namespace == "ChatRelay"

@@ -29,6 +29,8 @@ ALARMED_METRICS = {
 }
 # prod only: nobody connected during production hours.
 PROD_ONLY = {"Connections": "ChatRelay"}
+# With attachments on (every committed stage): scan verdicts that reached the dead letters.
+ATTACHMENTS = {"ApproximateNumberOfMessagesVisible": "AWS/SQS"}
 # What the relay emits (service/observability/emf.py) and the dashboard shows.
 RELAY_DASHBOARD_METRICS = (
     "Connections",
@@ -63,7 +65,7 @@ def alarmed_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_every_listed_metric_has_an_alarm(stage: Synthesized) -> None:
     watched = set().union(*(alarmed_metrics(a) for a in alarms(stage)))
-    expected = {**ALARMED_METRICS, **(PROD_ONLY if stage.stage == "prod" else {})}
+    expected = {**ALARMED_METRICS, **ATTACHMENTS, **(PROD_ONLY if stage.stage == "prod" else {})}
     assert {(ns, name) for name, ns in expected.items()} <= watched
     assert len(alarms(stage)) == len(expected)
 

@@ -48,6 +48,8 @@ INTERFACE_SERVICES = (
     "secretsmanager",
     "elasticloadbalancing",
     "events",
+    # Attachments' scan verdicts (on by default in every stage).
+    "sqs",
 )
 
 

@@ -26,6 +26,7 @@ from stacks.config import STAGES, StageConfig, StageConfigError, load_stage_conf
 from stacks.config.lock import LOCKED_SETTINGS, lock_path, lock_problems, locked_values, write_stage
 from stacks.config.model import (
     ApiSettings,
+    AttachmentSettings,
     CacheSettings,
     LoadBalancerSettings,
     MonitoringSettings,
@@ -51,6 +52,7 @@ SECTIONS = {
     "sign_in": SignInSettings,
     "waf": WafSettings,
     "api": ApiSettings,
+    "attachments": AttachmentSettings,
 }
 
 

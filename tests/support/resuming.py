@@ -1,7 +1,7 @@
 """Chat members that behave like the web client across relay failures, and fleets of them.
 
 A `ResumingMember` keeps the load balancer's sticky cookie, reconnects with full jitter after
-any close (web/app.js: 0.5 s base, doubling, 15 s cap), resumes with `token` + `since`, and
+any close (web/reconnect.js: 0.5 s base, doubling, 15 s cap), resumes with `token` + `since`, and
 resends unacknowledged sends with their `ref` (the relay stores a repeated ref once). It records
 everything it receives (`harness.losses.Arrivals`), so a test can compare each member's
 messages with what the relay acknowledged: lost, duplicated, out of order. It speaks through
@@ -141,7 +141,7 @@ class ResumingMember:
                 await asyncio.sleep(self._reconnect_delay())
 
     def _reconnect_delay(self) -> float:
-        # Full jitter, as web/app.js: spread a relay's clients out instead of stampeding.
+        # Full jitter, as web/reconnect.js: spread a relay's clients out instead of stampeding.
         ceiling = min(self.reconnect_cap, self.reconnect_base * 2**self._attempt)
         self._attempt += 1
         return random.uniform(0, ceiling)

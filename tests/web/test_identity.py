@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, expect
 
-from harness.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
+from harness.alb_identity import AlbSigningKey
 from harness.relay import RelayProcess
 from service.identity_alb import HEADER
 from tests.support.browser import ChatPage, open_chat
@@ -65,17 +63,6 @@ def test_names_are_checked_before_they_are_sent(relay: RelayProcess, browser: Br
     expect(chat.page.locator("#me-name")).to_have_text("x" * 40)
     expect(chat.page.locator("#notice")).to_be_hidden()
     assert chat.problems() == []
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> AlbSigningKey:
-    return AlbSigningKey()
-
-
-@pytest.fixture(scope="module")
-def alb_relay(signing_key: AlbSigningKey) -> Iterator[RelayProcess]:
-    with KeyEndpoint(signing_key) as endpoint, RelayProcess(relay_env(endpoint)) as relay:
-        yield relay
 
 
 def test_signed_in_page_shows_the_identity_and_sign_out(

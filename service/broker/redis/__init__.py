@@ -27,10 +27,10 @@ def redis_backend(settings: RedisBrokerSettings) -> Backend:
     """The three parts over one set of clients; the fan-out keeps presence's rosters
     current from the room's events."""
     clients = RedisClients(settings)
-    history = RedisHistory(clients, settings)
+    history = RedisHistory(clients)
     rosters = Rosters()
     fanout = Fanout(clients, history, rosters, backfill_limit=settings.history_max_len)
-    broker = RedisBroker(clients, history, fanout)
+    broker = RedisBroker(clients, history, fanout, settings)
     presence = RedisPresence(
         clients,
         settings,

@@ -23,7 +23,7 @@ from ..events import HistoryGap, MemberJoined, MemberLeft
 from ..roster import Rosters
 from .backoff import full_jitter, half_jitter
 from .clients import STANDALONE, RedisClients
-from .events import MalformedEvent, decode, publication
+from .events import DECODE_ERRORS, MalformedEvent, decode, publication
 from .history import RedisHistory
 from .keys import probe_channel
 from .subscriber import Subscriber
@@ -160,7 +160,7 @@ class Fanout:
         break a process (the original sample's JSON.parse crashed every server)."""
         try:
             event = decode(room, payload)
-        except MalformedEvent:
+        except DECODE_ERRORS:
             log.warning("dropped a malformed frame published to room %s", room)
             return
         if isinstance(event, MemberJoined):

@@ -1,5 +1,5 @@
-"""A room's history in Redis: a capped stream, written and published by one Lua script
-(``scripts/publish.lua``) so the stored order is the delivered order, and read back for
+"""A room's history in Redis, read back: a capped stream (written and published by one
+Lua script, ``RedisBroker.publish``, so the stored order is the delivered order) read for
 joins, resumes, backfills and scroll-back, with proof of whether anything is missing.
 Deleted messages (the room's tombstones set) are left out of every read."""
 
@@ -12,10 +12,9 @@ from redis.exceptions import ResponseError
 
 from ... import protocol
 from ...protocol import MAX_MESSAGE_ID
-from ..base import Body, History, HistoryPage, PublishOptions, PublishResult, covers
-from ..settings import RedisBrokerSettings
+from ..base import History, HistoryPage, covers
 from .clients import RedisClients, as_str
-from .keys import channel_of, history_key, origin_key, ref_key, tombstones_key
+from .keys import history_key, origin_key, tombstones_key
 
 # Stored messages as (message id, body), oldest first (body: protocol.message_body).
 Entries = list[tuple[str, str]]
@@ -29,34 +28,9 @@ class Read:
 
 
 class RedisHistory:
-    def __init__(self, clients: RedisClients, settings: RedisBrokerSettings) -> None:
+    def __init__(self, clients: RedisClients) -> None:
         self._clients = clients
         self._redis = clients.commands
-        self._max_len = settings.history_max_len
-        self._ttl = settings.history_ttl
-        self._publish_script = clients.script("publish.lua")
-        self._format = settings.publish_format  # what the script publishes
-
-    async def publish(self, room: str, body: Body, options: PublishOptions) -> PublishResult:
-        key = options.idempotency_key
-        keys = [history_key(room), ref_key(room, key), origin_key(room), tombstones_key(room)]
-        async with self._clients.guard():
-            message_id, duplicate = await self._publish_script(
-                keys=keys,
-                args=[
-                    channel_of(room),
-                    self._clients.publish_command,
-                    body,
-                    self._max_len,
-                    self._ttl,
-                    options.idempotency_ttl,
-                    "0" if key is None else "1",
-                    self._format,
-                    "1" if options.history else "0",
-                    options.tombstone or "",
-                ],
-            )
-        return PublishResult(message_id=as_str(message_id) or None, duplicate=bool(duplicate))
 
     async def history(self, room: str, since: str | None, limit: int) -> History:
         read = await self.read(room, since, limit)
