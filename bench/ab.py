@@ -1,5 +1,5 @@
-"""`python -m bench.ab --base REV [--rounds 3] [--only B,C,D]`: the benchmark scenarios before
-and after a change, back to back on one machine.
+"""`python -m bench.ab --base REV [--after REV] [--rounds 3] [--only B,C,D] [--quick]`: the
+benchmark scenarios before and after a change, back to back on one machine.
 
 A refactor must keep the figures (README, "Benchmarks"), and this machine's speed drifts from
 one hour to the next, so the two sides are measured in one sitting, interleaved: REV is
@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -51,6 +52,27 @@ def figures(run: Path) -> dict[str, float]:
             found["D join p50 ms"] = d["join"]["p50"]
             found["D join p99 ms"] = d["join"]["p99"]
             found["D bytes per idle connection"] = d["relay_memory"]["bytes_per_idle_connection"]
+    if (path := run / "idle.json").exists():
+        idle = orjson.loads(path.read_bytes())
+        if idle.get("rss_per_connection_bytes") is not None:
+            found["idle RSS per connection bytes"] = idle["rss_per_connection_bytes"]
+    if (path := run / "versus.json").exists():
+        found |= versus_figures(orjson.loads(path.read_bytes()))
+    return found
+
+
+def versus_figures(versus: dict[str, Any]) -> dict[str, float]:
+    """C p99 and D join time of the relay and Socket.IO 4 + redis-adapter, and their ratio
+    (measured in one run, contenders interleaved): what the issue's <= 0.5x targets read."""
+    found: dict[str, float] = {}
+    medians = versus["medians"]
+    for scenario, figure, label in (("C", "p99_ms", "p99 ms"), ("D", "all_joined_s", "joined s")):
+        relay = medians.get(scenario, {}).get("relay", {}).get(figure)
+        socketio = medians.get(scenario, {}).get("socketio", {}).get(figure)
+        if relay is not None and socketio is not None:
+            found[f"versus {scenario} relay {label}"] = relay
+            found[f"versus {scenario} Socket.IO {label}"] = socketio
+            found[f"versus {scenario} relay / Socket.IO"] = round(relay / socketio, 3)
     return found
 
 
@@ -138,9 +160,10 @@ def run_once(tree: Path, only: str, dest: Path, command: list[str] | None = None
         if done.returncode != 0:
             raise SystemExit(f"bench failed in {tree} (see {dest / 'log.txt'})")
         for scenario in only.split(","):
-            produced = tree / "bench" / "results" / f"{scenario.strip().upper()}.json"
-            if produced.exists():
-                shutil.copy2(produced, dest)
+            # A..E are upper case, versus and idle lower case.
+            for name in {scenario.strip().upper(), scenario.strip().lower()}:
+                if (produced := tree / "bench" / "results" / f"{name}.json").exists():
+                    shutil.copy2(produced, dest)
     finally:
         for name in RESTORED:
             saved, target = kept / name, tree / name
@@ -155,18 +178,28 @@ def run_once(tree: Path, only: str, dest: Path, command: list[str] | None = None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--base", required=True, help="git revision to compare against")
+    parser.add_argument(
+        "--after",
+        help="git revision for the after side, also in a temporary worktree (default: this "
+        "tree, whose bench/results and docs/benchmarks.md are rewritten and put back)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs per side (default 3)")
     parser.add_argument("--only", default="B,C,D", help="scenarios (default B,C,D)")
+    parser.add_argument("--quick", action="store_true", help="`python -m bench --quick`")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     shutil.rmtree(OUT, ignore_errors=True)
-    with base_tree(args.base) as base:
-        trees = {"before": base, "after": REPO}
+    with contextlib.ExitStack() as stack:
+        base = stack.enter_context(base_tree(args.base))
+        after = stack.enter_context(base_tree(args.after)) if args.after else REPO
+        trees = {"before": base, "after": after}
         for round_number in range(1, args.rounds + 1):
             for side in order(round_number):
                 print(f"round {round_number}: {side}", flush=True)
-                run_once(trees[side], args.only, OUT / side / str(round_number))
+                command = [sys.executable, "-m", "bench", *(["--quick"] if args.quick else [])]
+                command += ["--only", args.only]
+                run_once(trees[side], args.only, OUT / side / str(round_number), command)
     run_dirs = {side: sorted((OUT / side).iterdir(), key=lambda p: int(p.name)) for side in SIDES}
     runs = {side: [figures(run) for run in run_dirs[side]] for side in SIDES}
     notes = [note for side in SIDES for run in run_dirs[side] for note in problems(run)]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -60,7 +61,7 @@ from .room_tokens import RoomTokens
 from .security_headers import SecurityHeaders
 from .session import Session
 from .sign_in import LOGOUT_PATH, SESSION_PATH, SignInEndpoints
-from .transport import PROTOCOL_SCOPE_KEY
+from .transport import PROTOCOL_SCOPE_KEY, release_handshake
 from .watchers import start_watchers
 
 log = logging.getLogger("service.app")
@@ -100,19 +101,24 @@ class Relay:
 
     async def websocket_endpoint(self, websocket: WebSocket) -> None:
         settings = self.settings
-        if not origin_allowed(websocket.headers, settings.allowed_origins):
+        # Not websocket.headers, cached on the WebSocket for the connection's life: this
+        # view goes (del, below) with what release_handshake drops.
+        headers = Headers(scope=websocket.scope)
+        if not origin_allowed(headers, settings.allowed_origins):
             self.metrics.refuse("origin")
-            log.info("refused a WebSocket", extra={"origin": websocket.headers.get("origin")})
+            log.info("refused a WebSocket", extra={"origin": headers.get("origin")})
             await websocket.close(CLOSE_POLICY)  # before accept: HTTP 403
             return
         if self.draining or len(self.hub.connections) >= settings.max_connections:
             self.metrics.refuse("draining" if self.draining else "capacity")
             await websocket.close(CLOSE_TRY_AGAIN)
             return
-        signed_in = await self._signed_in(websocket)
+        signed_in = await self._signed_in(websocket, headers)
+        del headers  # this frame lives as long as the connection
         if self.verifier is not None and signed_in is None:
             return
         await websocket.accept()
+        release_handshake(websocket.scope)
         session = Session(
             self.hub,
             self.backend.identities,
@@ -128,12 +134,12 @@ class Relay:
         )
         await session.run()
 
-    async def _signed_in(self, websocket: WebSocket) -> SignedIn | None:
+    async def _signed_in(self, websocket: WebSocket, headers: Headers) -> SignedIn | None:
         """With sign-in on, the identity the load balancer vouches for; else refuse (401)."""
         if self.verifier is None:
             return None
         try:
-            return await self.verifier.verify(websocket.headers.get(IDENTITY_HEADER))
+            return await self.verifier.verify(headers.get(IDENTITY_HEADER))
         except NotSignedIn as exc:
             self.metrics.refuse("not_signed_in")
             log.info("refused a WebSocket: not signed in", extra={"reason": exc.reason})

@@ -75,7 +75,10 @@ class FrameReader:
         connection = self._connection
         while True:
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
-            message = await asyncio.wait_for(self._websocket.receive(), timeout)
+            receive = self._websocket.receive()
+            # Awaited directly when there is no deadline: wait_for's own coroutine frame would
+            # stay alive for as long as an idle connection waits (docs/benchmarks.md).
+            message = await (receive if timeout is None else asyncio.wait_for(receive, timeout))
             if message["type"] == "websocket.disconnect":
                 self.peer_close_code = message.get("code")
                 raise Disconnected

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 import orjson
 from faker import Faker
@@ -19,11 +20,17 @@ class Member:
     id: str
     username: str
     avatar: str
+    # Encoded once and interned: each room a connection is in keeps the member's JSON (its
+    # presence entry, the room's roster), and with many rooms per connection the copies
+    # cost ~140 B a room (docs/benchmarks.md, "What an idle connection holds").
+    _json: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        encoded = orjson.dumps({"id": self.id, "username": self.username, "avatar": self.avatar})
+        object.__setattr__(self, "_json", sys.intern(encoded.decode()))
 
     def to_json(self) -> str:
-        return orjson.dumps(
-            {"id": self.id, "username": self.username, "avatar": self.avatar}
-        ).decode()
+        return self._json
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Member:

@@ -8,8 +8,9 @@ every recipient: the hub encodes each frame once per process and writes those
 bytes straight to each socket's transport (the technique of
 ``websockets.broadcast``). Receiving, the handshake and closing stay on ASGI.
 
-This needs uvicorn's ``websockets-sansio`` implementation (what
-``python -m service`` runs); ``service.app.RelayApp`` finds its protocol object.
+This needs uvicorn's ``websockets-sansio`` implementation (``python -m service`` runs
+its subclass ``service.ws_protocol.LeanWebSocketProtocol``); ``service.app.RelayApp``
+finds its protocol object.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import struct
 from typing import Any
 
 from starlette.types import Scope
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 PROTOCOL_SCOPE_KEY = "chat_relay.ws_protocol"
 _TEXT_FIN = 0x81
@@ -46,3 +48,18 @@ def transport_of(scope: Scope) -> Any:
             "websockets-sansio implementation: start it with `python -m service`"
         )
     return transport
+
+
+# The only request header read after the handshake (service.session: the client address).
+KEPT_HEADERS = frozenset({b"x-forwarded-for"})
+
+
+def release_handshake(scope: Scope) -> None:
+    """Drop what is kept of the handshake once it is complete, for the connection's life
+    (docs/benchmarks.md, "What an idle connection holds"): the scope's request headers but
+    those read later (~1 KiB), and uvicorn's parsed request and 101 response (~1.8 KiB),
+    which its sans-I/O protocol reads only before the handshake completes."""
+    scope["headers"] = [(name, value) for name, value in scope["headers"] if name in KEPT_HEADERS]
+    protocol = scope.get(PROTOCOL_SCOPE_KEY)
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        del protocol.request, protocol.response

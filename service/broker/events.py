@@ -6,6 +6,7 @@ asks ``service.protocol`` for the client frame (built once, whatever the audienc
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,8 @@ def notice(room: str, frame: str) -> MemberJoined | MemberLeft | Notice:
     kind = parsed.get("type") if isinstance(parsed, dict) else None
     if kind == "member_add":
         member = parsed.get("member")
-        return MemberJoined(room, member_id(member), orjson.dumps(member).decode())
+        # interned: the same member's JSON arrives once per room it is in; one copy is kept
+        return MemberJoined(room, member_id(member), sys.intern(orjson.dumps(member).decode()))
     if kind == "member_delete":
         left = parsed.get("id")
         if not isinstance(left, str) or not left:

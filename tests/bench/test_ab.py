@@ -156,3 +156,20 @@ def test_a_failed_run_stops_with_its_log_and_still_puts_the_tree_back(tmp_path: 
         run_once(tree, "B", dest, command=[sys.executable, "-c", crash])
     assert (tree / "bench" / "results" / "B.json").read_text() == "{}"
     assert (dest / "log.txt").exists()
+
+
+def test_versus_and_idle_runs_give_the_ratios_and_rss(tmp_path: Path) -> None:
+    run = tmp_path / "1"
+    run.mkdir()
+    medians = {
+        "C": {"relay": {"p99_ms": 7.0}, "socketio": {"p99_ms": 28.0}},
+        "D": {"relay": {"all_joined_s": 1.0}, "socketio": {"all_joined_s": None}},
+    }
+    (run / "versus.json").write_bytes(orjson.dumps({"medians": medians}))
+    (run / "idle.json").write_bytes(orjson.dumps({"rss_per_connection_bytes": 18_000}))
+    found = figures(run)
+    assert found["versus C relay / Socket.IO"] == 0.25
+    assert found["versus C Socket.IO p99 ms"] == 28.0
+    # a storm that did not finish joining has no median, so no ratio either
+    assert not any(name.startswith("versus D") for name in found)
+    assert found["idle RSS per connection bytes"] == 18_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +56,7 @@ class RedisPresence(Presence):
 
     @staticmethod
     def _connection_key(member_id: str, connection_id: str) -> str:
-        return f"{member_id}/{connection_id}"
+        return sys.intern(f"{member_id}/{connection_id}")  # one copy for all its rooms
 
     async def join_room(self, room: str, member: Member, connection_id: str) -> bool:
         if self._heartbeat is None:
