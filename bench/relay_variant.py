@@ -27,6 +27,13 @@ from harness.relay import RelayProcess
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto", "lean-sansio")
 
 
+def default_ws() -> str | type[asyncio.Protocol]:
+    """The implementation `python -m service` runs."""
+    from service.__main__ import WS_IMPLEMENTATION
+
+    return WS_IMPLEMENTATION
+
+
 def ws_setting(name: str) -> str | type[asyncio.Protocol]:
     """What uvicorn.Config(ws=...) takes for a name of WS_IMPLEMENTATIONS."""
     if name == "lean-sansio":
@@ -61,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args, service_argv = parser.parse_known_args(argv)
     if args.tracemalloc_dir is not None:
         snapshot_on_signal(args.tracemalloc_dir)
-    from service.__main__ import WS_IMPLEMENTATION
     from service.__main__ import main as service_main
 
-    return service_main(service_argv, ws=ws_setting(args.ws) if args.ws else WS_IMPLEMENTATION)
+    return service_main(service_argv, ws=ws_setting(args.ws) if args.ws else default_ws())
 
 
 class VariantRelay(RelayProcess):

@@ -27,10 +27,9 @@ import psutil
 from bench.contenders import RELAY_ENV
 from bench.environment import describe
 from bench.held import fan_out, idle_connections
-from bench.relay_variant import WS_IMPLEMENTATIONS, VariantRelay
+from bench.relay_variant import WS_IMPLEMENTATIONS, VariantRelay, default_ws
 from bench.storm import join_storm
 from harness.redis_server import RedisServer
-from service.__main__ import WS_IMPLEMENTATION
 
 WS_IMPL = "ws_impl"
 REPO = Path(__file__).resolve().parents[1]
@@ -155,7 +154,7 @@ def run(rounds: int, size: Size, results: Path) -> dict[str, Any]:
         "environment": describe(REPO),
         "rounds": rounds,
         "size": asdict(size),
-        "default": getattr(WS_IMPLEMENTATION, "__name__", WS_IMPLEMENTATION),
+        "default": getattr(default_ws(), "__name__", default_ws()),
         "measured": have,
         "not_installed": missing,
         "medians": medians,
