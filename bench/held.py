@@ -1,11 +1,13 @@
-"""Two measurements the many-rooms and WebSocket-implementation benchmarks share: a fan-out
-run with the relays' CPU over its measured window, and idle connections held on one relay
-with its RSS per connection (as bench/idle.py measures it: joins spread over a ramp, so no
-storm's heap is counted, RSS read a few seconds after the last join and at the hold's end).
+"""What the many-rooms and WebSocket-implementation benchmarks share: a fan-out run with the
+relays' CPU over its measured window, idle connections held on one relay with its RSS per
+connection (as bench/idle.py measures it: joins spread over a ramp, so no storm's heap is
+counted, RSS read a few seconds after the last join and at the hold's end), and their
+command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import threading
 import time
@@ -95,3 +97,18 @@ def idle_connections(
         if idle is not None and joined
         else None,
     }
+
+
+def rounds_arguments(
+    prog: str, description: str | None, results: Path, argv: list[str] | None
+) -> argparse.Namespace:
+    """`--rounds N --quick --results DIR`, as both benchmarks take them; DIR is created."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs: proves the harness")
+    parser.add_argument("--results", type=Path, default=results, help="(default bench/results)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    args.results.mkdir(parents=True, exist_ok=True)
+    return args

@@ -16,7 +16,6 @@ to bench/results/rooms/, the summary to bench/results/rooms.json.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ import orjson
 
 from bench.contenders import RELAY_ENV
 from bench.environment import describe
-from bench.held import fan_out, idle_connections
+from bench.held import fan_out, idle_connections, rounds_arguments
 from bench.scenarios import Cluster
 from harness.relay import RelayProcess
 
@@ -188,14 +187,7 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.rooms", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per side (default 3)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs: proves the harness")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="(default bench/results)")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    args.results.mkdir(parents=True, exist_ok=True)
+    args = rounds_arguments("python -m bench.rooms", __doc__, RESULTS, argv)
     summary = run(args.rounds, QUICK if args.quick else FULL, args.results)
     print(table(summary))
     return 0

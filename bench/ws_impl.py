@@ -11,7 +11,6 @@ Summary in bench/results/ws_impl.json, per-run reports in bench/results/ws_impl/
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import os
@@ -26,7 +25,7 @@ import psutil
 
 from bench.contenders import RELAY_ENV
 from bench.environment import describe
-from bench.held import fan_out, idle_connections
+from bench.held import fan_out, idle_connections, rounds_arguments
 from bench.relay_variant import WS_IMPLEMENTATIONS, VariantRelay, default_ws
 from bench.storm import join_storm
 from harness.redis_server import RedisServer
@@ -192,14 +191,7 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ws_impl", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs: proves the harness")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="(default bench/results)")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    args.results.mkdir(parents=True, exist_ok=True)
+    args = rounds_arguments("python -m bench.ws_impl", __doc__, RESULTS, argv)
     print(table(run(args.rounds, QUICK if args.quick else FULL, args.results)))
     return 0
 

@@ -70,7 +70,13 @@ class RelayProcess:
             except OSError:
                 return False
 
-        wait_until(healthy, timeout, what=f"relay on port {self.port} ready")
+        try:
+            wait_until(healthy, timeout, what=f"relay on port {self.port} ready")
+        except BaseException:
+            # `with RelayProcess()` calls no __exit__ when __enter__ raises: stop it here,
+            # or a relay that never became ready outlives the test.
+            self.stop()
+            raise
         return self
 
     def output(self) -> str:

@@ -4,28 +4,17 @@ counts only; the figures themselves depend on the host."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from bench.rooms import QUICK, SIDES
-from harness.paths import REPO
+from tests.support.bench_runs import run_bench
 
 
 @pytest.mark.redis
 def test_quick_rooms_run_writes_both_sides_and_their_ratio(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.rooms", "--quick", "--rounds=1", f"--results={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    summary = orjson.loads((tmp_path / "rooms.json").read_bytes())
+    summary, stdout = run_bench("rooms", ["--quick", "--rounds=1"], tmp_path, timeout=240)
     assert summary["rounds"] == 1
     for part in ("fan_out", "idle"):
         assert set(summary[part]) == {"K1", "K10", "K10/K1", "runs", "generator_saturated_runs"}
@@ -40,5 +29,5 @@ def test_quick_rooms_run_writes_both_sides_and_their_ratio(tmp_path: Path) -> No
         assert idle["joined"] == QUICK.idle_clients
         assert idle["rss_per_connection_bytes"] is not None
     assert summary["fan_out"]["K10/K1"]["offered_deliveries_per_s"] == 1.0
-    assert "| relay CPU per delivery, us |" in done.stdout
+    assert "| relay CPU per delivery, us |" in stdout
     assert (tmp_path / "rooms" / "fan-out-K10-1.json").is_file()

@@ -4,28 +4,17 @@ joins) and the result file has a median per implementation. Shapes and counts on
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from bench.ws_impl import QUICK, installed
-from harness.paths import REPO
+from tests.support.bench_runs import run_bench
 
 
 @pytest.mark.redis
 def test_quick_run_measures_every_installed_implementation(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ws_impl", "--quick", "--rounds=1", f"--results={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    summary = orjson.loads((tmp_path / "ws_impl.json").read_bytes())
+    summary, _ = run_bench("ws_impl", ["--quick", "--rounds=1"], tmp_path, timeout=400)
     have, missing = installed()
     assert summary["measured"] == have
     assert summary["not_installed"] == missing

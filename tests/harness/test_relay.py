@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.relay import RelayFleet
+from harness.ports import free_port
+from harness.relay import RelayFleet, RelayProcess
 
 
 def test_a_fleet_starts_relays_with_its_settings_and_stops_them_all() -> None:
@@ -25,3 +26,11 @@ def test_a_relay_that_fails_to_start_is_still_stopped_with_the_others() -> None:
             fleet.start(1, HISTORY_SIZE="not a number")  # the relay refuses bad settings
         assert len(fleet.relays) == 2
     assert good.process is not None and good.process.poll() is not None
+
+
+def test_a_relay_that_never_gets_ready_is_stopped_when_its_start_gives_up() -> None:
+    # Redis on a port nobody listens on: the relay runs, and /readyz never answers 200.
+    relay = RelayProcess({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    with pytest.raises(TimeoutError):
+        relay.start(timeout=3)
+    assert relay.process is not None and relay.process.poll() is not None
