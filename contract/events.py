@@ -54,6 +54,12 @@ def message_event_id(detail_type: DetailType, room: str, message_id: str) -> str
     return str(uuid.uuid5(_ID_NAMESPACE, f"{detail_type}\n{room}\n{message_id}"))
 
 
+def lost_connection_event_id(room: str, connection_id: str) -> str:
+    """The stable id of the member.left a relay emits for a connection it reaped (its own
+    relay stopped without closing it): derived from the room and the connection."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{MEMBER_LEFT}\n{room}\n{connection_id}"))
+
+
 def new_event_id() -> str:
     """A fresh unique id, for an event that happens once (a connection's join or leave)."""
     return str(uuid.uuid4())

@@ -66,6 +66,8 @@ class Hub:
         self.coalescer = WriteCoalescer(self.metrics)
         self._broker = backend.broker
         self._presence = backend.presence
+        if self.events.enabled:  # a crashed relay's connections: member.left from here
+            self._presence.on_connection_lost = self.events.connection_lost
         self._member_events = MemberEvents(backend.broker)
         self.writes = RoomWrites(backend.broker, self.metrics, self.events, self.rooms)
         self._members: dict[ClientConnection, Membership] = {}
@@ -201,6 +203,7 @@ class Hub:
             return
         membership.rooms.discard(room)
         self._detach(room, connection)
+        self.events.room_left(room, connection.id)
         await self._leave_presence(room, membership.member_id, connection)
 
     async def leave(self, connection: ClientConnection, close_code: int) -> None:

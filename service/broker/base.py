@@ -10,6 +10,7 @@ Nothing here builds a client frame: the hub asks ``service.protocol`` for those.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,8 +138,17 @@ class Broker(ABC):
         """Up to ``limit`` newest messages older than ``before`` (of all, when None)."""
 
 
+# (room, member id, connection id, member json or None): a connection of a process that
+# stopped without closing it, reaped from the room's presence by this one.
+LostConnection = Callable[[str, str, str, str | None], None]
+
+
 class Presence(ABC):
     """Who is in each room, across processes."""
+
+    # Told of each connection this process reaps (the hub sets it: events out). A backend
+    # of one process reaps nothing and never calls it.
+    on_connection_lost: LostConnection | None = None
 
     @abstractmethod
     async def join_room(self, room: str, member: Member, connection_id: str) -> bool:

@@ -16,6 +16,7 @@ import orjson
 
 from contract import events as schema
 from contract.events import DetailType
+from contract.protocol import CLOSE_ABNORMAL
 
 from ..members import Member
 from .outbox import Outbox
@@ -41,15 +42,17 @@ def _member_object(member: MemberLike) -> dict[str, Any] | None:
 
 
 class ChatEvents:
-    """``emit`` for any event; ``message_posted`` / ``member_joined`` / ``connection_left``
-    for the hub. Without an outbox (EVENT_BUS_NAME unset) nothing is built or kept."""
+    """``emit`` for any event; ``message_posted``, ``member_joined``, ``room_left``,
+    ``connection_left`` and ``connection_lost`` for the hub. Without an outbox
+    (EVENT_BUS_NAME unset) nothing is built or kept."""
 
     def __init__(self, outbox: Outbox | None = None, bus: str = "") -> None:
         self.outbox = outbox
         self.bus = bus
-        # Joined connections: connection id -> (room, member), so that member.left names
-        # the member the join did. Kept only while events are on.
-        self._joined: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        # Joined connections: connection id -> room -> member, so that each room a
+        # connection joined (or subscribed) hears its member.left, naming the member the
+        # join did. Kept only while events are on.
+        self._joined: dict[str, dict[str, dict[str, Any] | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -112,21 +115,53 @@ class ChatEvents:
         if self.outbox is None:
             return
         member_object = _member_object(member)
-        self._joined[connection_id] = (room, member_object)
+        self._joined.setdefault(connection_id, {})[room] = member_object
         self.emit(schema.MEMBER_JOINED, room, member_object, connection=connection_id)
 
-    def connection_left(self, connection_id: str, close_code: int) -> None:
-        """A connection closed; member.left if it had joined (else nothing)."""
-        joined = self._joined.pop(connection_id, None)
-        if joined is None:
+    def room_left(self, room: str, connection_id: str) -> None:
+        """A connection left one room and stays open (``unsubscribe``): its member.left
+        there, with no close code."""
+        rooms = self._joined.get(connection_id)
+        if rooms is None or room not in rooms:
             return
-        room, member_object = joined
+        member_object = rooms.pop(room)
+        if not rooms:
+            del self._joined[connection_id]
+        self.emit(
+            schema.MEMBER_LEFT, room, member_object, connection=connection_id, close_code=None
+        )
+
+    def connection_left(self, connection_id: str, close_code: int) -> None:
+        """A connection closed; member.left in every room it had joined (else nothing)."""
+        for room, member_object in self._joined.pop(connection_id, {}).items():
+            self.emit(
+                schema.MEMBER_LEFT,
+                room,
+                member_object,
+                connection=connection_id,
+                close_code=close_code,
+            )
+
+    def connection_lost(
+        self, room: str, member_id: str, connection_id: str, member_json: str | None
+    ) -> None:
+        """A connection of a relay that stopped without closing it (a crash), reaped here
+        from the room's presence: its member.left, close code 1006 as for a lost network.
+        One relay reaps each connection (presence_refresh.lua), and the id is derived from
+        the room and the connection, so a consumer deduplicates as for any event."""
+        if self.outbox is None:
+            return
+        member: dict[str, Any] = {"id": member_id}
+        if member_json:
+            known = orjson.loads(member_json)
+            member = {key: known[key] for key in ("id", "username", "avatar") if key in known}
         self.emit(
             schema.MEMBER_LEFT,
             room,
-            member_object,
+            member,
+            event_id=schema.lost_connection_event_id(room, connection_id),
             connection=connection_id,
-            close_code=close_code,
+            close_code=CLOSE_ABNORMAL,
         )
 
     # lifecycle (the relay's lifespan)

@@ -166,3 +166,78 @@ async def test_a_relay_stopping_sends_what_it_holds_before_it_exits(moto: MotoSe
     details = {e["detail-type"]: check_schema(e, room) for e in received}
     assert details["message.posted"]["message"]["id"] == ack["id"]
     assert details["member.left"]["close_code"] == 1012
+
+
+async def test_a_crashed_relays_connections_leave_by_the_relay_that_reaps_them(
+    moto: MotoServer, redis_url: str
+) -> None:
+    """kill -9 of the relay holding Ada's socket (two rooms on it): its outbox dies with it,
+    but the relay still serving those rooms reaps her connection from their presence and
+    emits her member.left in each, close code 1006, one each, with ids any retry repeats."""
+    queue = EventQueue(moto, "chat-crash")
+    rooms = ("crash-a", "crash-b")
+    env = {**fleet_env(redis_url, moto.env(), "chat-crash"), "PRESENCE_TTL": "3"}
+    with RelayFleet(env) as fleet:
+        doomed, survivor = fleet.start(2)
+        async with (
+            await ChatClient.connect(doomed.ws) as ada,
+            await ChatClient.connect(survivor.ws) as bob,
+        ):
+            joined_ada = await ada.join(rooms[0], name="Ada")
+            await ada.subscribe(rooms[1])
+            await bob.join(rooms[0], name="Bob")
+            await bob.subscribe(rooms[1])
+            queue.wait_for(4, timeout=30, settle=0)  # the joins are out before the crash
+            doomed.kill()
+            # reaped within PRESENCE_TTL x 1.25 of the last heartbeat, then sent
+            received = queue.wait_for(6, timeout=30)
+        assert dropped(survivor.http) == 0
+
+    ada_id = joined_ada.member["id"]
+    joins = [e["detail"] for e in received if e["detail-type"] == "member.joined"]
+    ada_connection = {d["connection"] for d in joins if d["member"]["id"] == ada_id}
+    assert len(ada_connection) == 1  # one socket, two rooms
+    lost = [
+        check_schema(e, e["detail"]["room"])
+        for e in received
+        if e["detail-type"] == "member.left" and e["detail"]["member"]["id"] == ada_id
+    ]
+    assert sorted(d["room"] for d in lost) == sorted(rooms)  # once per room
+    for detail in lost:
+        assert detail["close_code"] == 1006
+        assert detail["connection"] in ada_connection
+        assert detail["member"]["username"] == "Ada"
+        assert detail["id"] == schema.lost_connection_event_id(detail["room"], detail["connection"])
+
+
+async def test_an_unsubscribe_is_that_rooms_member_left_and_the_close_the_rest(
+    moto: MotoServer,
+) -> None:
+    """Memory mode, one relay, one socket in two rooms: leaving one is its member.left with
+    no close code (the socket stays open); closing the socket is the other room's."""
+    queue = EventQueue(moto, "chat-rooms")
+    env = {**moto.env(), "EVENT_BUS_NAME": "chat-rooms", "AWS_REGION": REGION}
+    with RelayFleet(env) as fleet:
+        (relay,) = fleet.start(1)
+        async with await ChatClient.connect(relay.ws) as ada:
+            await ada.join("rooms-a", name="Ada")
+            await ada.subscribe("rooms-b")
+            await ada.unsubscribe("rooms-b")
+            queue.wait_for(3, timeout=30, settle=0)
+        received = queue.wait_for(4, timeout=30)
+    sequence = [(e["detail-type"], e["detail"]["room"]) for e in received]
+    assert sorted(sequence) == sorted(
+        [
+            ("member.joined", "rooms-a"),
+            ("member.joined", "rooms-b"),
+            ("member.left", "rooms-b"),
+            ("member.left", "rooms-a"),
+        ]
+    )
+    left = {
+        e["detail"]["room"]: check_schema(e, e["detail"]["room"])
+        for e in received
+        if e["detail-type"] == "member.left"
+    }
+    assert left["rooms-b"]["close_code"] is None
+    assert left["rooms-a"]["close_code"] == 1000

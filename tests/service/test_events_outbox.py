@@ -163,6 +163,47 @@ async def test_chat_events_carry_the_schema_and_stable_ids() -> None:
     assert sources == {(schema.SOURCE, "chat-test")}
 
 
+async def test_each_room_a_connection_joined_hears_its_member_left() -> None:
+    """Many rooms on one socket: an unsubscribe is one room's member.left (no close code,
+    the socket stays open); the close is the member.left of every room still joined."""
+    bus, metrics = FakeBus(), RelayMetrics()
+    events = ChatEvents(Outbox(bus, 100, metrics), "chat-test")
+    events.start()
+    for room in ("lobby", "ops", "random"):
+        events.member_joined(room, MEMBER, "p1.1")
+    events.room_left("ops", "p1.1")
+    events.room_left("ops", "p1.1")  # left already: nothing
+    events.room_left("never", "p1.1")  # never joined: nothing
+    events.connection_left("p1.1", 1001)
+    await settled(lambda: metrics.events_sent == 6)
+    await events.close(1)
+    left = [orjson.loads(e["Detail"]) for e in bus.accepted if e["DetailType"] == "member.left"]
+    assert [(d["room"], d["close_code"]) for d in left] == [
+        ("ops", None),
+        ("lobby", 1001),
+        ("random", 1001),
+    ]
+    assert all(d["connection"] == "p1.1" and d["member"]["id"] == MEMBER.id for d in left)
+    assert events._joined == {}
+
+
+async def test_a_lost_connection_is_a_member_left_with_1006_and_a_stable_id() -> None:
+    bus, metrics = FakeBus(), RelayMetrics()
+    events = ChatEvents(Outbox(bus, 100, metrics), "chat-test")
+    events.start()
+    events.connection_lost("lobby", MEMBER.id, "p9.4", MEMBER.to_json())
+    events.connection_lost("ops", "fedcba9876543210", "p9.5", None)  # its member json gone
+    await settled(lambda: metrics.events_sent == 2)
+    await events.close(1)
+    first, second = (orjson.loads(e["Detail"]) for e in bus.accepted)
+    assert tuple(first) == schema.DETAIL_FIELDS["member.left"]
+    assert first["member"] == {"id": MEMBER.id, "username": "Ada", "avatar": MEMBER.avatar}
+    assert (first["room"], first["connection"], first["close_code"]) == ("lobby", "p9.4", 1006)
+    assert first["id"] == schema.lost_connection_event_id("lobby", "p9.4")
+    assert second["member"] == {"id": "fedcba9876543210"}
+    assert second["id"] != first["id"]
+
+
 async def test_without_a_bus_nothing_is_built_or_kept() -> None:
     events = create_chat_events(load_settings({}), RelayMetrics())
     assert not events.enabled

@@ -112,8 +112,20 @@ class RedisPresence(Presence):
         args: list[Any] = [self._ttl_ms, self._key_ttl]
         for connection_key, member_json in entries.items():
             args += [connection_key, connection_key.partition("/")[0], member_json]
-        left, joined = await self._refresh_script(keys=presence_keys(room), args=args)
+        left, joined, reaped = await self._refresh_script(keys=presence_keys(room), args=args)
+        self._tell_lost(room, [as_str(r) for r in reaped])
         return [as_str(m) for m in left], [as_str(m) for m in joined]
+
+    def _tell_lost(self, room: str, reaped: list[str]) -> None:
+        """Each reaped connection of another process to ``on_connection_lost``. Ours (reaped
+        after this process stalled past the ttl, and re-added) are still open: not lost."""
+        if self.on_connection_lost is None:
+            return
+        ours = self._local.get(room, {})
+        for connection_key, member_json in zip(reaped[::2], reaped[1::2], strict=True):
+            if connection_key not in ours:
+                member_id, _, connection_id = connection_key.partition("/")
+                self.on_connection_lost(room, member_id, connection_id, member_json or None)
 
     async def _announce(self, room: str, left: list[str], joined: list[str]) -> None:
         for member_id in left:

@@ -3,7 +3,9 @@
 -- stalled past the ttl), then reap connections of processes that stopped heartbeating
 -- (crashed). Returns what the room must hear (the caller publishes it, member_events.py):
 -- {member ids whose last connection was reaped, member json of members that joined: a
--- first connection, or a new one under a new name}, each exactly once.
+-- first connection, or a new one under a new name, and each reaped connection key
+-- followed by its member's json (events out tell a product's backend of each)}, each
+-- exactly once.
 -- KEYS[1] connections zset (score = expiry ms), KEYS[2] connection counts hash,
 -- KEYS[3] members hash
 -- ARGV[1] ttl ms, ARGV[2] key ttl (s), then triples: connection key, member id, member json
@@ -11,10 +13,13 @@ local now = redis.call("TIME")
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local left = {}
 local joined = {}
+local reaped = {}
 
 for _, expired in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now_ms, "LIMIT", 0, 1000)) do
   redis.call("ZREM", KEYS[1], expired)
   local member_id = string.match(expired, "^([^/]+)/")
+  table.insert(reaped, expired)
+  table.insert(reaped, redis.call("HGET", KEYS[3], member_id) or "")
   if redis.call("HINCRBY", KEYS[2], member_id, -1) <= 0 then
     redis.call("HDEL", KEYS[2], member_id)
     redis.call("HDEL", KEYS[3], member_id)
@@ -38,4 +43,4 @@ if redis.call("EXISTS", KEYS[1]) == 1 then
     redis.call("EXPIRE", KEYS[i], ARGV[2])
   end
 end
-return {left, joined}
+return {left, joined, reaped}
