@@ -47,9 +47,12 @@ class Rosters:
         try:
             members = await fetch()
         finally:
-            reads = self._reads[room]
-            reads.remove(events)
-            if not reads:
+            # By identity: two reads' lists are equal (==) while they hold the same events,
+            # and list.remove would take the other read's.
+            reads = [other for other in self._reads[room] if other is not events]
+            if reads:
+                self._reads[room] = reads
+            else:
                 del self._reads[room]
         for member_id, member_json in events:
             _apply(members, member_id, member_json)

@@ -88,6 +88,28 @@ async def test_concurrent_reads_each_see_the_events() -> None:
     assert await first == await second == dict([A, B])
 
 
+async def test_a_read_ending_first_leaves_the_others_collecting() -> None:
+    """Two reads in flight with nothing collected yet (equal lists): the second ends first.
+    The first must still collect what comes after, and end without error (its list was
+    once removed by equality, not identity: a join then failed with ValueError)."""
+    rosters = Rosters()
+    release_first, release_second = asyncio.Event(), asyncio.Event()
+
+    async def fetch(release: asyncio.Event) -> dict[str, str]:
+        await release.wait()
+        return dict([A])
+
+    first = asyncio.create_task(rosters.read("r", lambda: fetch(release_first), lambda: True))
+    second = asyncio.create_task(rosters.read("r", lambda: fetch(release_second), lambda: True))
+    await asyncio.sleep(0)
+    release_second.set()
+    assert await second == dict([A])
+    rosters.event("r", *B)  # after the second read, before the first ends
+    release_first.set()
+    assert await first == dict([A, B])
+    assert rosters.get("r") == dict([A, B])
+
+
 async def test_get_returns_a_copy() -> None:
     rosters = Rosters()
     await read_with(rosters, dict([A]))
