@@ -20,6 +20,11 @@ from harness.polling import wait_until
 from harness.ports import free_port
 from harness.stopping import terminate_then_kill
 
+# For a test's own relay: every socket gets its 1012 at once when the relay stops. The
+# default DRAIN_SECONDS spreads them over 10 s at SIGTERM (service/drain.py), which a test
+# whose pages keep reconnecting waits out in full; the drain's own tests keep the default.
+QUICK_STOP = {"DRAIN_SECONDS": "0"}
+
 
 class RelayProcess:
     """``python -m service`` as a child process, exactly as production starts it."""

@@ -9,7 +9,7 @@ import pytest
 from harness.alb_identity import AlbSigningKey, KeyEndpoint, relay_env
 from harness.cluster import LocalCluster
 from harness.redis_server import RedisServer
-from harness.relay import RelayProcess
+from harness.relay import QUICK_STOP, RelayProcess
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def redis_url(redis_server: RedisServer) -> str:
 
 @pytest.fixture
 def relay() -> Iterator[RelayProcess]:
-    """One relay in single-server mode (in-process broker)."""
-    with RelayProcess() as process:
+    """One relay in single-server mode (in-process broker); it stops at once."""
+    with RelayProcess(env=QUICK_STOP) as process:
         yield process
 
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 
 from harness.paths import REPO
 from harness.redis_server import RedisServer
-from harness.relay import RelayProcess
+from harness.relay import QUICK_STOP, RelayProcess
 from tests.support.browser import ARTIFACTS, PHONE, open_chat
 from tests.support.figures import report
 
@@ -39,7 +39,7 @@ def counter(relay: RelayProcess, name: str) -> float:
 def strict_relay() -> Iterator[RelayProcess]:
     """Half the default rate limit, so the burst exceeds it even on a machine too busy to
     type it in 2 s: typed over 6 s, 41 frames (join + 40) meet 10 + 6 x 5 = 40 tokens."""
-    with RelayProcess(env={"RATE_LIMIT": "5", "RATE_BURST": "10"}) as relay:
+    with RelayProcess(env={"RATE_LIMIT": "5", "RATE_BURST": "10", **QUICK_STOP}) as relay:
         yield relay
 
 
@@ -90,7 +90,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def redis_relay(own_redis: RedisServer) -> Iterator[RelayProcess]:
-    with RelayProcess(env={"REDIS_URL": own_redis.url}) as relay:
+    with RelayProcess(env={"REDIS_URL": own_redis.url, **QUICK_STOP}) as relay:
         yield relay
 
 

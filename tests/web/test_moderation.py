@@ -11,7 +11,7 @@ import jwt
 import pytest
 from playwright.sync_api import Browser, expect
 
-from harness.relay import RelayProcess
+from harness.relay import QUICK_STOP, RelayProcess
 from tests.service.conftest import API_ENV, API_KEY, ROOM_SECRET
 from tests.support.browser import open_chat
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def relay() -> Iterator[RelayProcess]:
-    with RelayProcess(env=API_ENV) as process:
+    with RelayProcess(env={**API_ENV, **QUICK_STOP}) as process:
         yield process
 
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from websockets.sync.client import connect
 
-from harness.relay import RelayProcess
+from harness.relay import QUICK_STOP, RelayProcess
 from tests.support.browser import DESKTOP, PHONE, ChatPage, open_chat
 from tests.web.test_accessibility import axe_violations, describe
 
@@ -23,6 +23,7 @@ HISTORY_SIZE = 5
 @pytest.fixture(scope="module")
 def relay() -> Iterator[RelayProcess]:
     env = {"HISTORY_SIZE": str(HISTORY_SIZE), "RATE_LIMIT": "1000", "RATE_BURST": "1000"}
+    env.update(QUICK_STOP)
     with RelayProcess(env=env) as process:
         yield process
 
