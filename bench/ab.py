@@ -5,10 +5,11 @@ A refactor must keep the figures (README, "Benchmarks"), and this machine's spee
 one hour to the next, so the two sides are measured in one sitting, interleaved: REV is
 checked out in a temporary git worktree beside the repository (sharing this tree's .venv),
 then `python -m bench --only ...` runs in the base and in this tree alternately, ROUNDS
-times, the order swapped every other round so neither side always runs second. Each run's
-JSON is kept in test-artifacts/bench-ab/<side>/<round>/; the medians of both sides and their
-ratio print as a markdown table, also written to test-artifacts/bench-ab/summary.md. The committed
-bench/results and docs/benchmarks.md of both trees are put back after every run.
+times, the order swapped every other round so neither side always runs second. Each
+sitting keeps its own folder, test-artifacts/bench-ab/<UTC start time>/ (an earlier
+sitting's runs stay): each run's JSON in <side>/<round>/, and the medians of both sides
+with their ratio, printed as a markdown table, in summary.md. The committed bench/results
+and docs/benchmarks.md of both trees are put back after every run.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-# Outside bench/results, which every run rewrites and this tool puts back.
+# Outside bench/results, which every run rewrites and this tool puts back; one folder per
+# sitting below it.
 OUT = REPO / "test-artifacts" / "bench-ab"
 SIDES = ("before", "after")
 # What a bench run rewrites in its tree; restored after each run.
@@ -175,6 +178,20 @@ def run_once(tree: Path, only: str, dest: Path, command: list[str] | None = None
         shutil.rmtree(kept, ignore_errors=True)
 
 
+def sitting_folder(parent: Path) -> Path:
+    """A new folder below ``parent`` named by the UTC time (a second sitting in the same
+    second gets a suffix); earlier sittings are left alone."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        folder = parent / f"{stamp}{suffix}"
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise SystemExit(f"python -m bench.ab: no free folder for {stamp} in {parent}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--base", required=True, help="git revision to compare against")
@@ -189,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    shutil.rmtree(OUT, ignore_errors=True)
+    out = sitting_folder(OUT)
+    print(f"python -m bench.ab: this sitting's runs go to {out}", flush=True)
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(base_tree(args.base))
         after = stack.enter_context(base_tree(args.after)) if args.after else REPO
@@ -199,14 +217,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_number}: {side}", flush=True)
                 command = [sys.executable, "-m", "bench", *(["--quick"] if args.quick else [])]
                 command += ["--only", args.only]
-                run_once(trees[side], args.only, OUT / side / str(round_number), command)
-    run_dirs = {side: sorted((OUT / side).iterdir(), key=lambda p: int(p.name)) for side in SIDES}
+                run_once(trees[side], args.only, out / side / str(round_number), command)
+    run_dirs = {side: sorted((out / side).iterdir(), key=lambda p: int(p.name)) for side in SIDES}
     runs = {side: [figures(run) for run in run_dirs[side]] for side in SIDES}
     notes = [note for side in SIDES for run in run_dirs[side] for note in problems(run)]
     for note in notes:
         print(f"python -m bench.ab: {note}", file=sys.stderr)
     table = summary(runs["before"], runs["after"], notes)
-    (OUT / "summary.md").write_text(f"base {args.base}\n\n{table}")
+    (out / "summary.md").write_text(f"base {args.base}\n\n{table}")
     print(table)
     return 0
 

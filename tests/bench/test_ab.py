@@ -19,6 +19,7 @@ from bench.ab import (
     order,
     problems,
     run_once,
+    sitting_folder,
     summary,
 )
 
@@ -173,3 +174,13 @@ def test_versus_and_idle_runs_give_the_ratios_and_rss(tmp_path: Path) -> None:
     # a storm that did not finish joining has no median, so no ratio either
     assert not any(name.startswith("versus D") for name in found)
     assert found["idle RSS per connection bytes"] == 18_000
+
+
+def test_each_sitting_gets_a_folder_of_its_own_and_earlier_ones_stay(tmp_path: Path) -> None:
+    first = sitting_folder(tmp_path)
+    (first / "summary.md").write_text("the first sitting")
+    second = sitting_folder(tmp_path)  # within the same second, often: a suffix
+    assert second != first and second.parent == first.parent == tmp_path
+    assert second.is_dir() and not any(second.iterdir())
+    assert (first / "summary.md").read_text() == "the first sitting"
+    assert first.name[:8].isdigit() and first.name[8] == "T"
