@@ -127,20 +127,12 @@ class ChatEvents:
         member_object = rooms.pop(room)
         if not rooms:
             del self._joined[connection_id]
-        self.emit(
-            schema.MEMBER_LEFT, room, member_object, connection=connection_id, close_code=None
-        )
+        self._member_left(room, member_object, connection_id, None)
 
     def connection_left(self, connection_id: str, close_code: int) -> None:
         """A connection closed; member.left in every room it had joined (else nothing)."""
         for room, member_object in self._joined.pop(connection_id, {}).items():
-            self.emit(
-                schema.MEMBER_LEFT,
-                room,
-                member_object,
-                connection=connection_id,
-                close_code=close_code,
-            )
+            self._member_left(room, member_object, connection_id, close_code)
 
     def connection_lost(
         self, room: str, member_id: str, connection_id: str, member_json: str | None
@@ -151,17 +143,25 @@ class ChatEvents:
         the room and the connection, so a consumer deduplicates as for any event."""
         if self.outbox is None:
             return
-        member: dict[str, Any] = {"id": member_id}
-        if member_json:
-            known = orjson.loads(member_json)
-            member = {key: known[key] for key in ("id", "username", "avatar") if key in known}
+        member = Member.from_json(member_json) if member_json else member_id
+        event_id = schema.lost_connection_event_id(room, connection_id)
+        self._member_left(room, member, connection_id, CLOSE_ABNORMAL, event_id)
+
+    def _member_left(
+        self,
+        room: str,
+        member: MemberLike,
+        connection_id: str,
+        close_code: int | None,
+        event_id: str | None = None,
+    ) -> None:
         self.emit(
             schema.MEMBER_LEFT,
             room,
             member,
-            event_id=schema.lost_connection_event_id(room, connection_id),
+            event_id=event_id,
             connection=connection_id,
-            close_code=CLOSE_ABNORMAL,
+            close_code=close_code,
         )
 
     # lifecycle (the relay's lifespan)
