@@ -21,6 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from contract import settings
+from stacks.buckets import private_bucket
 from stacks.compliance import acknowledge_nag, nag_logical_id, skip_checkov
 from stacks.config import AttachmentSettings, StageIdentity
 from stacks.malware_scan import malware_protection
@@ -67,17 +68,12 @@ class Attachments(Construct):
 
 def _bucket(scope: Construct, props: AttachmentsProps) -> s3.Bucket:
     days = Duration.days(props.expire_after_days)
-    bucket = s3.Bucket(
+    # SSE-S3 (private_bucket's): GuardDuty's role and the relay's presigned URLs need no key
+    # grants, and S3 requests cost no KMS calls; SSE-KMS would add a key policy for both
+    # roles and an audit trail that the server access logs below already give.
+    bucket = private_bucket(
         scope,
         "Bucket",
-        # SSE-S3: GuardDuty's role and the relay's presigned URLs need no key grants, and
-        # S3 requests cost no KMS calls; SSE-KMS would add a key policy for both roles and
-        # an audit trail that the server access logs below already give.
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        enforce_ssl=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        versioned=True,
         cors=[
             s3.CorsRule(
                 # The presigned POST (upload, XHR with progress) and presigned GETs.
